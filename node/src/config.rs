@@ -1,0 +1,379 @@
+//! The node's TOML configuration: every key, its default, and its validation.
+//!
+//! `NodeConfig::load` reads and validates a file before any runtime starts, so
+//! a bad key stops the daemon with exit code 64 and a message naming the key.
+//! Relative paths are resolved against the directory of the config file.
+//! This module owns no I/O beyond reading the config file itself.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::AgencyId;
+
+/// A configuration problem, naming the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The whole node configuration (`node.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's agency, e.g. `DE-BAFA`. Must match the SAN URI of `tls.cert`.
+    pub agency: String,
+    /// Where sled keeps the node's data. Default: `data` beside the config file.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The peer-facing listener.
+    pub federation: ListenConfig,
+    /// The operator-facing listener (the `tessera` CLI).
+    pub operator: ListenConfig,
+    pub tls: TlsConfig,
+    pub signing: SigningConfig,
+    #[serde(default)]
+    pub hello: HelloConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Sharing groups: name → member agencies. Membership is this node's word,
+    /// never a receiver's claim. An empty group reaches nobody.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// The peer agencies this node federates with.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+}
+
+/// A listening address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+}
+
+/// Certificates, keys and trust.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM bundle(s) of the consortium CA(s) trusted for peers and operators.
+    pub ca: Vec<PathBuf>,
+    /// PEM CRL file(s); re-read on SIGHUP. Default: none.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// This node's certificate chain (PEM), SAN URI `urn:tessera:node:<agency>`.
+    pub cert: PathBuf,
+    /// Its private key (PEM, PKCS#8).
+    pub key: PathBuf,
+    /// Accept certificates whose issuer has no CRL in `crls`. Default: false
+    /// when CRLs are configured (refuse what cannot be checked).
+    #[serde(default)]
+    pub allow_unknown_revocation: bool,
+    /// Seconds a client has to finish the TLS handshake. Default: 10.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout_secs: u64,
+}
+
+/// The agency's Ed25519 signing key for notices and audit checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PKCS#8 (DER) Ed25519 private key.
+    pub key: PathBuf,
+}
+
+/// Hello: how often the node greets its peers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelloConfig {
+    /// Milliseconds between greetings to each peer. Default: 10000.
+    #[serde(default = "default_hello_interval")]
+    pub interval_ms: u64,
+    /// Milliseconds before a greeting counts as failed. Default: 5000.
+    #[serde(default = "default_hello_timeout")]
+    pub timeout_ms: u64,
+}
+
+impl Default for HelloConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: default_hello_interval(),
+            timeout_ms: default_hello_timeout(),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`. Default: `text`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A tracing filter such as `info` or `tessera_node=debug`. Default: `info`.
+    /// `RUST_LOG` overrides it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+/// One peer agency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The peer's agency id; its node certificate must carry `urn:tessera:node:<agency>`.
+    pub agency: String,
+    /// `host:port` of the peer's federation listener.
+    pub endpoint: String,
+    /// The name to verify the peer's certificate against. Default: the host of `endpoint`.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// The peer's pinned Ed25519 public key, hex (32 bytes).
+    pub signing_key: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_handshake_timeout() -> u64 {
+    10
+}
+fn default_hello_interval() -> u64 {
+    10_000
+}
+fn default_hello_timeout() -> u64 {
+    5_000
+}
+fn default_log_format() -> String {
+    "text".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl NodeConfig {
+    /// Reads, resolves and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        config.resolve_paths(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Makes every relative path absolute against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        self.tls.ca.iter_mut().for_each(fix);
+        self.tls.crls.iter_mut().for_each(fix);
+        fix(&mut self.tls.cert);
+        fix(&mut self.tls.key);
+        fix(&mut self.signing.key);
+    }
+
+    /// Checks every key that can be checked without the network.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let own: AgencyId = self
+            .agency
+            .parse()
+            .map_err(|e| ConfigError::invalid("agency", format!("{e}")))?;
+        parse_listen("federation.listen", &self.federation.listen)?;
+        parse_listen("operator.listen", &self.operator.listen)?;
+        if self.tls.ca.is_empty() {
+            return Err(ConfigError::invalid("tls.ca", "at least one CA bundle is required"));
+        }
+        for (i, p) in self.tls.ca.iter().enumerate() {
+            must_exist(&format!("tls.ca[{i}]"), p)?;
+        }
+        for (i, p) in self.tls.crls.iter().enumerate() {
+            must_exist(&format!("tls.crls[{i}]"), p)?;
+        }
+        must_exist("tls.cert", &self.tls.cert)?;
+        must_exist("tls.key", &self.tls.key)?;
+        must_exist("signing.key", &self.signing.key)?;
+        if self.tls.handshake_timeout_secs == 0 {
+            return Err(ConfigError::invalid("tls.handshake_timeout_secs", "must be at least 1"));
+        }
+        if self.hello.interval_ms < 50 {
+            return Err(ConfigError::invalid("hello.interval_ms", "must be at least 50"));
+        }
+        if self.hello.timeout_ms == 0 {
+            return Err(ConfigError::invalid("hello.timeout_ms", "must be at least 1"));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::invalid(
+                "log.format",
+                format!("{:?} is not `text` or `json`", self.log.format),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::invalid(
+                "log.level",
+                format!("{:?} is not a tracing filter", self.log.level),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, peer) in self.peers.iter().enumerate() {
+            let key = format!("peers[{i}]");
+            let agency: AgencyId = peer
+                .agency
+                .parse()
+                .map_err(|e| ConfigError::invalid(format!("{key}.agency"), format!("{e}")))?;
+            if agency == own {
+                return Err(ConfigError::invalid(
+                    format!("{key}.agency"),
+                    "a node cannot be its own peer",
+                ));
+            }
+            if !seen.insert(agency) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.agency"),
+                    format!("{} is listed twice", peer.agency),
+                ));
+            }
+            split_endpoint(&peer.endpoint).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.endpoint"),
+                    format!("{:?} is not host:port", peer.endpoint),
+                )
+            })?;
+            crate::signing::PublicKey::from_hex(&peer.signing_key).map_err(|e| {
+                ConfigError::invalid(format!("{key}.signing_key"), e.to_string())
+            })?;
+        }
+        for (name, members) in &self.groups {
+            for (i, m) in members.iter().enumerate() {
+                let key = format!("groups.{name}[{i}]");
+                let agency: AgencyId = m
+                    .parse()
+                    .map_err(|e| ConfigError::invalid(key.clone(), format!("{e}")))?;
+                if agency != own && !self.peers.iter().any(|p| p.agency == agency.as_str()) {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("{m} is not a configured peer"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The validated own agency id.
+    pub fn agency_id(&self) -> AgencyId {
+        // validate() has checked it.
+        self.agency.parse().unwrap_or_else(|_| AgencyId::unchecked(&self.agency))
+    }
+
+    pub fn hello_interval(&self) -> Duration {
+        Duration::from_millis(self.hello.interval_ms)
+    }
+
+    pub fn hello_timeout(&self) -> Duration {
+        Duration::from_millis(self.hello.timeout_ms)
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls.handshake_timeout_secs)
+    }
+
+    /// The peer entry for `agency`, if configured.
+    pub fn peer(&self, agency: &AgencyId) -> Option<&PeerConfig> {
+        self.peers.iter().find(|p| p.agency == agency.as_str())
+    }
+}
+
+fn must_exist(key: &str, path: &Path) -> Result<(), ConfigError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("{} does not exist or is not a file", path.display()),
+        ))
+    }
+}
+
+/// Parses a listen address (`host:port`, host an IP literal).
+pub fn parse_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        ConfigError::invalid(
+            key,
+            format!("{value:?} is not an IP address and port such as 127.0.0.1:7400"),
+        )
+    })
+}
+
+/// Splits `host:port` (IPv6 hosts in brackets) into host and port.
+pub fn split_endpoint(endpoint: &str) -> Option<(String, u16)> {
+    let (host, port) = endpoint.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_split() {
+        assert_eq!(split_endpoint("127.0.0.1:7400"), Some(("127.0.0.1".into(), 7400)));
+        assert_eq!(split_endpoint("[::1]:7400"), Some(("::1".into(), 7400)));
+        assert_eq!(split_endpoint("node.example:7400"), Some(("node.example".into(), 7400)));
+        assert_eq!(split_endpoint("nohost"), None);
+        assert_eq!(split_endpoint(":7400"), None);
+        assert_eq!(split_endpoint("a:0"), None);
+        assert_eq!(split_endpoint("a:99999"), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<LogConfig>("format = \"json\"\nlevle = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("levle"), "{err}");
+    }
+}

@@ -1,0 +1,4 @@
+//! Talking to peers: greetings now; notice sync joins it.
+
+pub mod hello;
+

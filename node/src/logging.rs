@@ -1,0 +1,23 @@
+//! Structured logs with `tracing`: text for people, JSON for collectors.
+//!
+//! Log lines carry fields (agency ids, counts, codes), never a party name or
+//! identifier. `RUST_LOG` overrides the configured level.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogConfig;
+
+/// Installs the global subscriber; a second call (tests) is a no-op.
+pub fn init(config: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,20 @@
+//! The multilingual legal-form table (`legal_forms.txt`, data compiled in) and its removal
+//! from organisation, vessel and aircraft names (spec step N8). Extend the table by adding a
+//! line to the text file; every change of the table is a change of the key version.
+
+use std::sync::OnceLock;
+
+use super::wordlist::SeqTable;
+
+/// The table as shipped: one legal form per line, any script.
+pub const LEGAL_FORMS_TXT: &str = include_str!("legal_forms.txt");
+
+pub fn table() -> &'static SeqTable {
+    static TABLE: OnceLock<SeqTable> = OnceLock::new();
+    TABLE.get_or_init(|| SeqTable::parse(LEGAL_FORMS_TXT))
+}
+
+/// Removes legal forms; `None` when there was none.
+pub fn strip(tokens: &[String]) -> Option<Vec<String>> {
+    table().strip(tokens)
+}

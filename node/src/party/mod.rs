@@ -1,0 +1,37 @@
+//! Parties and their match keys: the harmonised spec (`docs/match-keys.md`, version `mk1`).
+//!
+//! Owns the party record ([`Party`]), text normalisation, transliteration, the legal-form,
+//! honorific and country tables, identifier checks, phonetic encoding and key derivation.
+//! Every agency must derive byte-identical keys from the same party, so everything here is
+//! deterministic, locale-independent and versioned: a change of output is a change of
+//! [`KEY_VERSION`] and of the spec, never a silent one.
+//!
+//! Must never: log or echo a party name or identifier (errors say what is wrong, not with
+//! what), panic on any input, or depend on the order of aliases, ids or countries.
+//!
+//! Layout: `normalise` (the text pipeline) uses `translit`, `legal_forms`, `honorifics`;
+//! `ids` and `country` read identifiers and countries; `phonetic` encodes tokens;
+//! `keys` assembles [`MatchKey`]s; `json` is the `tessera keys` line contract; `eval`
+//! measures the keys on the real lists.
+
+mod country;
+pub mod eval;
+mod honorifics;
+mod ids;
+mod json;
+mod keys;
+mod legal_forms;
+mod model;
+mod wordlist;
+pub mod normalise;
+mod phonetic;
+pub mod translit;
+
+#[cfg(test)]
+mod tests;
+
+pub use country::country_code;
+pub use ids::{normalise_id, IdKey};
+pub use json::keys_json_line;
+pub use keys::{match_keys, KeyKind, MatchKey, Strength, KEY_VERSION};
+pub use model::*;

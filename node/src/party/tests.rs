@@ -1,0 +1,1 @@
+//! Spec conformance: the published test vectors, and property tests.

@@ -1,0 +1,68 @@
+//! A table of token sequences (legal forms, honorifics) read from a text file compiled into
+//! the binary, and its removal from a token list. Each line of the file is normalised with
+//! [`basic_tokens`] so the data can be written in any script and with any punctuation.
+
+use std::collections::HashMap;
+
+use super::normalise::basic_tokens;
+use super::translit::Backend;
+
+/// Token sequences keyed by their first token, longest first.
+pub struct SeqTable {
+    by_first: HashMap<String, Vec<Vec<String>>>,
+}
+
+impl SeqTable {
+    /// Parses `text`: one entry a line; blank lines and lines starting with `#` are skipped.
+    pub fn parse(text: &str) -> Self {
+        let mut by_first: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let seq = basic_tokens(line, Backend::AnyAscii);
+            if let Some(first) = seq.first() {
+                let entry = by_first.entry(first.clone()).or_default();
+                if !entry.contains(&seq) {
+                    entry.push(seq);
+                }
+            }
+        }
+        for seqs in by_first.values_mut() {
+            seqs.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        }
+        Self { by_first }
+    }
+
+    /// Removes every occurrence of an entry, scanning left to right and taking the longest
+    /// entry at each position. `None` when nothing was removed.
+    pub fn strip(&self, tokens: &[String]) -> Option<Vec<String>> {
+        let mut out = Vec::with_capacity(tokens.len());
+        let mut removed = false;
+        let mut i = 0;
+        while i < tokens.len() {
+            let hit = self.by_first.get(&tokens[i]).and_then(|seqs| {
+                seqs.iter()
+                    .find(|s| tokens[i..].starts_with(s))
+                    .map(Vec::len)
+            });
+            match hit {
+                Some(n) => {
+                    removed = true;
+                    i += n;
+                }
+                None => {
+                    out.push(tokens[i].clone());
+                    i += 1;
+                }
+            }
+        }
+        removed.then_some(out)
+    }
+
+    /// Number of entries (for tests and the spec).
+    pub fn len(&self) -> usize {
+        self.by_first.values().map(Vec::len).sum()
+    }
+}
