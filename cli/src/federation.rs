@@ -20,6 +20,7 @@ pub struct LocalNode {
     pub agency: String,
     pub dir: PathBuf,
     pub cli: CliConfig,
+    reloader: tessera_node::Reloader,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<(), tessera_node::NodeError>>>,
 }
@@ -63,6 +64,7 @@ impl LocalFederation {
             let mut config = NodeConfig::load(&m.dir.join("node.toml"))?;
             config.hello.interval_ms = hello.as_millis() as u64;
             let node = tessera_node::Node::with_listeners(config, f, o)?;
+            let reloader = node.reloader();
             let stop = CancellationToken::new();
             let shutdown = stop.clone().cancelled_owned();
             let task = tokio::spawn(node.serve(shutdown));
@@ -70,6 +72,7 @@ impl LocalFederation {
                 agency: m.agency.clone(),
                 dir: m.dir.clone(),
                 cli: CliConfig::load(&m.dir.join("cli.toml"))?,
+                reloader,
                 stop,
                 task: Some(task),
             });
@@ -101,6 +104,12 @@ impl LocalFederation {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Re-reads certificates and CRLs on node `i`, as SIGHUP does.
+    pub fn reload(&self, i: usize) -> anyhow::Result<()> {
+        self.nodes[i].reloader.reload()?;
+        Ok(())
     }
 
     /// Stops every node (drain, flush) and waits for them.

@@ -64,6 +64,9 @@ pub fn channel(
     })))
 }
 
+const CLOSED: &str =
+    "the other side closed the connection during set-up (it refused our certificate or TLS version)";
+
 /// One plain sentence for a failed call: the cause, found in the error chain.
 pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -74,9 +77,13 @@ pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if let Some(inner) = io.get_ref() {
-                if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-                    return explain_tls(tls);
+                // rustls and hyper wrap their errors in io::Error, sometimes
+                // only as text; look inside.
+                if let Some(alert) = alert_from_text(&inner.to_string()) {
+                    return explain_tls(&rustls::Error::AlertReceived(alert));
                 }
+                cur = Some(inner);
+                continue;
             }
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => {
@@ -84,11 +91,17 @@ pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
                 }
                 std::io::ErrorKind::TimedOut => "the connection timed out".into(),
                 std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
-                    "the connection was closed by the other side (it may have refused our certificate)"
-                        .into()
+                    CLOSED.into()
                 }
                 _ => format!("network error: {io}"),
             };
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_canceled() || h.is_closed() || h.is_incomplete_message() {
+                if std::error::Error::source(h).is_none() {
+                    return CLOSED.into();
+                }
+            }
         }
         if let Some(status) = e.downcast_ref::<tonic::Status>() {
             fallback = status.message().to_owned();
@@ -96,6 +109,24 @@ pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
         cur = e.source();
     }
     fallback
+}
+
+/// Recovers an alert from rustls' text form ("received fatal alert: X").
+fn alert_from_text(text: &str) -> Option<rustls::AlertDescription> {
+    use rustls::AlertDescription as A;
+    let name = text.strip_prefix("received fatal alert: ")?;
+    [
+        A::CertificateExpired,
+        A::CertificateRevoked,
+        A::UnknownCA,
+        A::CertificateRequired,
+        A::ProtocolVersion,
+        A::BadCertificate,
+        A::AccessDenied,
+        A::HandshakeFailure,
+    ]
+    .into_iter()
+    .find(|a| format!("{a:?}") == name.trim())
 }
 
 fn explain_tls(error: &rustls::Error) -> String {

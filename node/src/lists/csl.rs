@@ -110,9 +110,10 @@ fn record(line: u64, f: &[String]) -> Result<ListRecord, RowError> {
     }
     for entry in text::split_multi(col("ids"), SEP) {
         if let Some(id) = ids::parse_csl_id(entry)
-            && !party.ids.contains(&id) {
-                party.ids.push(id);
-            }
+            && !party.ids.contains(&id)
+        {
+            party.ids.push(id);
+        }
     }
     if let Some(id) = ids::make_id("Vessel Call Sign", col("call_sign"), None) {
         party.ids.push(id);

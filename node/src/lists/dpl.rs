@@ -12,6 +12,7 @@
 //! read 1023-11-01) becomes `None` and a warning naming the
 //! column; the row is kept. Never puts a field value into an error.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -114,8 +115,10 @@ fn stable_id(name: &str, effective: &str, fr: &str) -> String {
         h.update([0x1F]);
     }
     let digest = h.finalize();
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("DPL-{hex}")
+    digest[..8].iter().fold(String::from("DPL-"), |mut id, b| {
+        let _ = write!(id, "{b:02x}"); // writing to a String cannot fail
+        id
+    })
 }
 
 #[cfg(test)]

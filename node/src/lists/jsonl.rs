@@ -18,13 +18,14 @@ pub fn read(path: &Path) -> Result<Rows, ListError> {
     let bytes = load(path)?;
     let lines = text::json_lines(&bytes);
     if let Some((_, Ok(first))) = lines.first()
-        && !first.starts_with('{') {
-            return Err(wrong_format(
-                path,
-                Format::Jsonl,
-                "the first line is not a JSON object",
-            ));
-        }
+        && !first.starts_with('{')
+    {
+        return Err(wrong_format(
+            path,
+            Format::Jsonl,
+            "the first line is not a JSON object",
+        ));
+    }
     Ok(lines
         .into_iter()
         .map(|(line, l)| l.and_then(|l| record(line, l)))

@@ -17,8 +17,9 @@
 //! error, a warning or a log line: messages name the column and the problem.
 //!
 //! Layout: `csl`, `dpl`, `sdn` (+ `sdn_remarks`), `un`, `ftm`, `jsonl` read one
-//! format each; `ids` maps identifier labels to schemes; `dates` normalises dates;
-//! `text` holds the small string helpers they share.
+//! format each; `table` (CSV/TSV rows with line numbers) and `xml` (one record
+//! tree at a time) read the containers; `ids` maps identifier labels to
+//! schemes; `dates` normalises dates; `text` holds the small string helpers.
 
 mod csl;
 mod dates;
@@ -238,6 +239,34 @@ mod tests {
             .expect_err("no such file");
         assert!(matches!(err, ListError::Io { .. }));
         assert!(err.to_string().starts_with("cannot read list file"));
+    }
+
+    /// Cut-off and corrupted copies of every fixture: readers may fail, never panic.
+    #[test]
+    fn truncated_and_corrupted_input_never_panics() {
+        let fixtures = [
+            (Format::Csl, "consolidated.csv"),
+            (Format::Dpl, "dpl.txt"),
+            (Format::Sdn, "sdn/sdn.csv"),
+            (Format::Un, "un_consolidated.xml"),
+            (Format::Jsonl, "parties.jsonl"),
+            (Format::Ftm, "ftm.jsonl"),
+        ];
+        for (format, name) in fixtures {
+            let bytes = std::fs::read(test_support::fixture(name)).expect("fixture");
+            let file = name.rsplit('/').next().unwrap_or(name);
+            let path = test_support::temp_file(file, b"");
+            for cut in (0..bytes.len()).step_by(97) {
+                let mut damaged = bytes[..cut].to_vec();
+                std::fs::write(&path, &damaged).expect("write");
+                let _ = read(format, &path);
+                if let Some(b) = damaged.get_mut(cut / 2) {
+                    *b = [b'"', b'\t', b'<', 0xFF, b'{', b'\n'][cut % 6];
+                }
+                std::fs::write(&path, &damaged).expect("rewrite");
+                let _ = read(format, &path);
+            }
+        }
     }
 
     #[test]

@@ -137,6 +137,8 @@ fn read_side(
     Ok(())
 }
 
+/// `f` has exactly the 12 columns of `SDN_COLUMNS`: `table::rows` rejects
+/// any other width, so the indexing below cannot go out of bounds.
 fn record(
     line: u64,
     f: &[String],
@@ -173,9 +175,10 @@ fn record(
         text::push_unique(&mut party.countries, c);
     }
     if let Some(id) = ids::make_id("Vessel Call Sign", &f[5], None)
-        && !party.ids.contains(&id) {
-            party.ids.push(id);
-        }
+        && !party.ids.contains(&id)
+    {
+        party.ids.push(id);
+    }
     Ok(ListRecord {
         line,
         list: "SDN".to_string(),

@@ -36,9 +36,10 @@ pub fn parse(remarks: &str) -> Remarks {
         {
             text::push_unique(&mut out.countries, c);
         } else if let Some(id) = labelled_id(item)
-            && !out.ids.contains(&id) {
-                out.ids.push(id);
-            }
+            && !out.ids.contains(&id)
+        {
+            out.ids.push(id);
+        }
     }
     out
 }

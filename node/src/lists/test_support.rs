@@ -43,7 +43,7 @@ pub fn split(rows: Vec<Result<ListRecord, RowError>>) -> (Vec<ListRecord>, Vec<R
 pub fn assert_no_leak(errors: &[RowError], records: &[ListRecord], secrets: &[&str]) {
     let texts = errors
         .iter()
-        .map(|e| e.to_string())
+        .map(ToString::to_string)
         .chain(records.iter().flat_map(|r| r.warnings.iter().cloned()));
     for text in texts {
         for secret in secrets {

@@ -112,9 +112,10 @@ fn record(number: u64, node: &Node) -> Result<ListRecord, RowError> {
             .text_of("ISSUING_COUNTRY")
             .or_else(|| doc.text_of("COUNTRY_OF_ISSUE"));
         if let Some(id) = ids::make_id(label, number, country)
-            && !party.ids.contains(&id) {
-                party.ids.push(id);
-            }
+            && !party.ids.contains(&id)
+        {
+            party.ids.push(id);
+        }
     }
     party.birth_date = node
         .all("INDIVIDUAL_DATE_OF_BIRTH")

@@ -51,15 +51,12 @@ pub fn walk(xml: &str, records: &[&str], mut each: impl FnMut(Item)) {
     let mut seen_root = false;
     let mut number = 0u64;
     loop {
-        let event = match reader.read_event() {
-            Ok(event) => event,
-            Err(_) => {
-                each(Item::Broken(
-                    number.max(1),
-                    "the XML is malformed here; reading stopped",
-                ));
-                return;
-            }
+        let Ok(event) = reader.read_event() else {
+            each(Item::Broken(
+                number.max(1),
+                "the XML is malformed here; reading stopped",
+            ));
+            return;
         };
         match event {
             Event::Start(ref e) | Event::Empty(ref e) if stack.is_empty() => {

@@ -83,7 +83,9 @@ impl MatchKey {
 /// A name key needs this many letters and digits in total (spec K2).
 pub const MIN_NAME_CHARS: usize = 4;
 /// A phonetic key needs this many code letters in total (spec K4).
-pub const MIN_PHONETIC_CHARS: usize = 3;
+pub const MIN_PHONETIC_CHARS: usize = 4;
+/// A sequence phonetic key needs this many code letters (spec K5).
+pub const MIN_SEQUENCE_CHARS: usize = 5;
 
 /// The year of a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` birth date (anything after the first
 /// four digits must start with `-`); `None` otherwise.
@@ -134,7 +136,9 @@ fn name_keys(
             .collect();
         sorted.sort_unstable();
         push(MatchKey::new(KeyKind::Phonetic, Strength::Weak, &[&sorted.join(" ")]));
-        let seq = phonetic::join_sequence(skeletons.iter().map(String::as_str));
+    }
+    let seq = phonetic::join_sequence(skeletons.iter().map(String::as_str));
+    if seq.len() >= MIN_SEQUENCE_CHARS {
         push(MatchKey::new(KeyKind::PhoneticSeq, Strength::Weak, &[&seq]));
     }
 }

@@ -33,5 +33,6 @@ mod tests;
 pub use country::country_code;
 pub use ids::{normalise_id, IdKey};
 pub use json::keys_json_line;
+pub use phonetic::phonetic_debug;
 pub use keys::{match_keys, KeyKind, MatchKey, Strength, KEY_VERSION};
 pub use model::*;

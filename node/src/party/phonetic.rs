@@ -8,11 +8,11 @@ const CLUSTERS: [(&str, u8); 14] = [
     ("TSCH", b'S'),
     ("SCH", b'S'),
     ("TCH", b'S'),
-    ("DZH", b'J'),
+    ("DZH", b'K'),
     ("SH", b'S'),
     ("CH", b'S'),
-    ("ZH", b'J'),
-    ("DJ", b'J'),
+    ("ZH", b'K'),
+    ("DJ", b'K'),
     ("KH", b'K'),
     ("GH", b'K'),
     ("CK", b'K'),
@@ -30,7 +30,7 @@ fn letter_code(b: u8, next: Option<u8>) -> Option<u8> {
             Some(b'E' | b'I' | b'Y') => Some(b'S'),
             _ => Some(b'K'),
         },
-        b'G' | b'K' | b'Q' => Some(b'K'),
+        b'G' | b'J' | b'K' | b'Q' => Some(b'K'),
         b'F' | b'V' => Some(b'F'),
         b'S' | b'Z' => Some(b'S'),
         b'X' => Some(b'X'),
@@ -125,4 +125,10 @@ mod tests {
         assert_eq!(skeleton("AEIOU"), "");
         assert_eq!(skeleton("MAXIM"), "MKSM");
     }
+}
+
+/// Skeletons of `tokens` joined by spaces (diagnostics in tests and the scratch tools).
+#[doc(hidden)]
+pub fn phonetic_debug(tokens: &[String]) -> String {
+    tokens.iter().map(|t| skeleton(t)).collect::<Vec<_>>().join(" ")
 }

@@ -38,7 +38,7 @@ fn is_alef(c: char) -> bool {
 ///
 /// Per word (maximal run of non-space characters): an Arabic-script word of four or more
 /// letters that starts with alef + lam (the article "al-") loses those two letters. Then
-/// each character: ASCII is kept; Arabic marks are dropped; a syllabic character becomes
+/// each character: the Arabic overrides of [`arabic_override`] apply; ASCII is kept; Arabic marks are dropped; a syllabic character becomes
 /// its transliteration surrounded by spaces; anything else becomes its transliteration.
 pub fn to_ascii(s: &str, backend: Backend) -> String {
     let mut out = String::with_capacity(s.len() + 8);
@@ -50,8 +50,10 @@ pub fn to_ascii(s: &str, backend: Backend) -> String {
         if letters.len() >= 4 && is_alef(letters[0]) && letters[1] == '\u{0644}' {
             letters.drain(..2);
         }
-        for c in letters {
-            if c.is_ascii() {
+        for (j, c) in letters.into_iter().enumerate() {
+            if let Some(t) = arabic_override(c, j > 0) {
+                out.push_str(t);
+            } else if c.is_ascii() {
                 out.push(c);
             } else if is_syllabic(c) {
                 out.push(' ');
@@ -63,6 +65,20 @@ pub fn to_ascii(s: &str, backend: Backend) -> String {
         }
     }
     out
+}
+
+/// Arabic-script letters whose table transliteration would defeat matching:
+/// `ظ` is `z` (as in ZAWAHIRI, MAHFOUZ), and the h-letters `ح ه ة ۀ ہ ھ` after another
+/// letter of the word are `ah`, so that they never form a digraph with the letter before
+/// (`مزاحم` must not read "zh") and a final ta marbuta reads like the Latin "-a"/"-ah".
+fn arabic_override(c: char, after_letter: bool) -> Option<&'static str> {
+    match c {
+        '\u{0638}' => Some("z"),
+        '\u{062D}' | '\u{0647}' | '\u{0629}' | '\u{06C0}' | '\u{06C1}' | '\u{06BE}' => {
+            Some(if after_letter { "ah" } else { "h" })
+        }
+        _ => None,
+    }
 }
 
 fn push_char(out: &mut String, c: char, backend: Backend) {
