@@ -41,7 +41,10 @@ impl CliConfig {
     /// Reads `cli.toml`, resolving paths against its directory.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!("cannot read CLI config {}: {e} (pass --config or set TESSERA_CONFIG)", path.display())
+            anyhow::anyhow!(
+                "cannot read CLI config {}: {e} (pass --config or set TESSERA_CONFIG)",
+                path.display()
+            )
         })?;
         let mut c: Self = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("CLI config {}: {e}", path.display()))?;
@@ -64,9 +67,12 @@ impl CliConfig {
             .parse()
             .map_err(|e| anyhow::anyhow!("CLI config `agency`: {e}"))?;
         check_cert_dates(&self.tls.cert)?;
-        let material = TlsMaterial::from_files(&self.tls.ca, &[], &self.tls.cert, &self.tls.key, true)
+        let material =
+            TlsMaterial::from_files(&self.tls.ca, &[], &self.tls.cert, &self.tls.key, true)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tls = material
+            .client_config(&agency)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let tls = material.client_config(&agency).map_err(|e| anyhow::anyhow!("{e}"))?;
         tessera_node::dial::channel(
             &self.endpoint,
             self.server_name.as_deref(),
@@ -84,7 +90,8 @@ impl CliConfig {
 
 /// Refuses, with the fix, an operator certificate that is expired or not yet valid.
 pub fn check_cert_dates(path: &Path) -> anyhow::Result<()> {
-    let certs = tessera_node::tls::read_certs("operator certificate", path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let certs = tessera_node::tls::read_certs("operator certificate", path)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(leaf) = certs.first() else {
         anyhow::bail!("operator certificate {} is empty", path.display());
     };
@@ -113,24 +120,35 @@ pub fn check_cert_dates(path: &Path) -> anyhow::Result<()> {
 /// One sentence for a failed operator call, naming cause and fix.
 pub fn explain_call(cfg: &CliConfig, status: &tonic::Status) -> anyhow::Error {
     use tonic::Code;
+    if matches!(
+        status.code(),
+        Code::PermissionDenied | Code::Unauthenticated
+    ) {
+        return anyhow::anyhow!(
+            "the node at {} refused this operator certificate: {} (use an operator certificate of agency {})",
+            cfg.endpoint,
+            status.message(),
+            cfg.agency
+        );
+    }
+    if std::error::Error::source(status).is_none() {
+        return anyhow::anyhow!("{}", status.message());
+    }
     let cause = tessera_node::dial::explain(status);
-    match status.code() {
-        Code::Unavailable | Code::Unknown if status.message().contains("transport") || status.source_is_transport() => {
-            anyhow::anyhow!("cannot reach the node at {}: {cause}", cfg.endpoint)
-        }
-        Code::PermissionDenied | Code::Unauthenticated => {
-            anyhow::anyhow!("the node refused this operator certificate: {}", status.message())
-        }
-        _ => anyhow::anyhow!("{cause}"),
-    }
-}
-
-trait StatusExt {
-    fn source_is_transport(&self) -> bool;
-}
-
-impl StatusExt for tonic::Status {
-    fn source_is_transport(&self) -> bool {
-        std::error::Error::source(self).is_some()
-    }
+    let fix = if cause.contains("nothing is listening") || cause.contains("timed out") {
+        "start it with `tessera-node --config node.toml`, or correct `endpoint` in the CLI config"
+    } else if cause.contains("expired") {
+        "renew the expired certificate with your CA"
+    } else if cause.contains("revoked") {
+        "this certificate was revoked: ask your CA for a new one"
+    } else if cause.contains("CA it trusts") || cause.contains("CA we trust") {
+        "the certificate and the CA bundle must come from the same consortium CA: check `tls.cert` and `tls.ca` in the CLI config"
+    } else if cause.contains("does not name the node")
+        || cause.contains("not valid for the address")
+    {
+        "check `endpoint`, `server_name` and `agency` in the CLI config"
+    } else {
+        "check the CLI config and the node's log"
+    };
+    anyhow::anyhow!("cannot use the node at {}: {cause}; {fix}", cfg.endpoint)
 }

@@ -27,7 +27,11 @@ pub struct DevAgency {
 }
 
 /// Generates everything under `out`. Existing files are overwritten.
-pub fn generate(out: &Path, agencies: &[String], base_port: u16) -> Result<Vec<DevAgency>, PkiError> {
+pub fn generate(
+    out: &Path,
+    agencies: &[String],
+    base_port: u16,
+) -> Result<Vec<DevAgency>, PkiError> {
     if agencies.is_empty() {
         return Err(PkiError::Invalid("name at least one --agency".into()));
     }
@@ -65,7 +69,11 @@ pub fn generate(out: &Path, agencies: &[String], base_port: u16) -> Result<Vec<D
             .map_err(|e| PkiError::Invalid(format!("generated signing key unusable: {e}")))?;
         let public = signing.public().to_hex();
         write(&dir.join("signing.pk8"), &pk8, true)?;
-        write(&dir.join("signing.pub"), format!("{public}\n").as_bytes(), false)?;
+        write(
+            &dir.join("signing.pub"),
+            format!("{public}\n").as_bytes(),
+            false,
+        )?;
         let port = base_port + 2 * i as u16;
         made.push(DevAgency {
             agency: agency.clone(),
@@ -76,7 +84,11 @@ pub fn generate(out: &Path, agencies: &[String], base_port: u16) -> Result<Vec<D
         });
     }
     for me in &made {
-        write(&me.dir.join("node.toml"), node_toml(me, &made).as_bytes(), false)?;
+        write(
+            &me.dir.join("node.toml"),
+            node_toml(me, &made).as_bytes(),
+            false,
+        )?;
         write(&me.dir.join("cli.toml"), cli_toml(me).as_bytes(), false)?;
     }
     Ok(made)
@@ -108,7 +120,11 @@ pub fn node_toml(me: &DevAgency, all: &[DevAgency]) -> String {
     );
     let others: Vec<&DevAgency> = all.iter().filter(|a| a.agency != me.agency).collect();
     let members: Vec<String> = all.iter().map(|a| format!("\"{}\"", a.agency)).collect();
-    let _ = write!(s, "\n[groups]\n# Every agency of this dev federation.\nall-dev = [{}]\n", members.join(", "));
+    let _ = write!(
+        s,
+        "\n[groups]\n# Every agency of this dev federation.\nall-dev = [{}]\n",
+        members.join(", ")
+    );
     for peer in others {
         let _ = write!(
             s,

@@ -27,7 +27,7 @@ pub struct LocalNode {
 
 /// Several nodes, each peer of all the others.
 pub struct LocalFederation {
-    _dir: Option<tempfile::TempDir>,
+    temp: Option<tempfile::TempDir>,
     pub root: PathBuf,
     pub nodes: Vec<LocalNode>,
 }
@@ -39,7 +39,7 @@ impl LocalFederation {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
         let root = dir.path().to_owned();
         let mut fed = Self::start_in(&root, agencies, hello).await?;
-        fed._dir = Some(dir);
+        fed.temp = Some(dir);
         Ok(fed)
     }
 
@@ -59,8 +59,16 @@ impl LocalFederation {
         }
         let mut nodes = Vec::new();
         for (m, (f, o)) in made.iter().zip(listeners) {
-            crate::pki::write(&m.dir.join("node.toml"), dev_certs::node_toml(m, &made).as_bytes(), false)?;
-            crate::pki::write(&m.dir.join("cli.toml"), dev_certs::cli_toml(m).as_bytes(), false)?;
+            crate::pki::write(
+                &m.dir.join("node.toml"),
+                dev_certs::node_toml(m, &made).as_bytes(),
+                false,
+            )?;
+            crate::pki::write(
+                &m.dir.join("cli.toml"),
+                dev_certs::cli_toml(m).as_bytes(),
+                false,
+            )?;
             let mut config = NodeConfig::load(&m.dir.join("node.toml"))?;
             config.hello.interval_ms = hello.as_millis() as u64;
             let node = tessera_node::Node::with_listeners(config, f, o)?;
@@ -78,14 +86,17 @@ impl LocalFederation {
             });
         }
         Ok(Self {
-            _dir: None,
+            temp: None,
             root: root.to_owned(),
             nodes,
         })
     }
 
     /// Waits until every node sees every peer reachable.
-    pub async fn wait_all_reachable(&self, within: Duration) -> anyhow::Result<Vec<StatusResponse>> {
+    pub async fn wait_all_reachable(
+        &self,
+        within: Duration,
+    ) -> anyhow::Result<Vec<StatusResponse>> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let mut all = Vec::new();

@@ -69,7 +69,10 @@ pub fn render(s: &StatusResponse, now_ms: i64) -> String {
             p.endpoint.clone(),
             if p.reachable { "yes" } else { "no" }.to_owned(),
             if p.last_seen_ms > 0 {
-                format!("{:.1} s ago", (now_ms - p.last_seen_ms).max(0) as f64 / 1000.0)
+                format!(
+                    "{:.1} s ago",
+                    (now_ms - p.last_seen_ms).max(0) as f64 / 1000.0
+                )
             } else {
                 "never".to_owned()
             },
@@ -78,7 +81,11 @@ pub fn render(s: &StatusResponse, now_ms: i64) -> String {
             } else {
                 "-".to_owned()
             },
-            if p.software_version.is_empty() { "-".to_owned() } else { p.software_version.clone() },
+            if p.software_version.is_empty() {
+                "-".to_owned()
+            } else {
+                p.software_version.clone()
+            },
             p.last_error.clone(),
         ]);
     }

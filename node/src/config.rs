@@ -222,7 +222,10 @@ impl NodeConfig {
         parse_listen("federation.listen", &self.federation.listen)?;
         parse_listen("operator.listen", &self.operator.listen)?;
         if self.tls.ca.is_empty() {
-            return Err(ConfigError::invalid("tls.ca", "at least one CA bundle is required"));
+            return Err(ConfigError::invalid(
+                "tls.ca",
+                "at least one CA bundle is required",
+            ));
         }
         for (i, p) in self.tls.ca.iter().enumerate() {
             must_exist(&format!("tls.ca[{i}]"), p)?;
@@ -234,13 +237,22 @@ impl NodeConfig {
         must_exist("tls.key", &self.tls.key)?;
         must_exist("signing.key", &self.signing.key)?;
         if self.tls.handshake_timeout_secs == 0 {
-            return Err(ConfigError::invalid("tls.handshake_timeout_secs", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "tls.handshake_timeout_secs",
+                "must be at least 1",
+            ));
         }
         if self.hello.interval_ms < 50 {
-            return Err(ConfigError::invalid("hello.interval_ms", "must be at least 50"));
+            return Err(ConfigError::invalid(
+                "hello.interval_ms",
+                "must be at least 50",
+            ));
         }
         if self.hello.timeout_ms == 0 {
-            return Err(ConfigError::invalid("hello.timeout_ms", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "hello.timeout_ms",
+                "must be at least 1",
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::invalid(
@@ -279,9 +291,8 @@ impl NodeConfig {
                     format!("{:?} is not host:port", peer.endpoint),
                 )
             })?;
-            crate::signing::PublicKey::from_hex(&peer.signing_key).map_err(|e| {
-                ConfigError::invalid(format!("{key}.signing_key"), e.to_string())
-            })?;
+            crate::signing::PublicKey::from_hex(&peer.signing_key)
+                .map_err(|e| ConfigError::invalid(format!("{key}.signing_key"), e.to_string()))?;
         }
         for (name, members) in &self.groups {
             for (i, m) in members.iter().enumerate() {
@@ -303,7 +314,9 @@ impl NodeConfig {
     /// The validated own agency id.
     pub fn agency_id(&self) -> AgencyId {
         // validate() has checked it.
-        self.agency.parse().unwrap_or_else(|_| AgencyId::unchecked(&self.agency))
+        self.agency
+            .parse()
+            .unwrap_or_else(|_| AgencyId::unchecked(&self.agency))
     }
 
     pub fn hello_interval(&self) -> Duration {
@@ -362,9 +375,15 @@ mod tests {
 
     #[test]
     fn endpoints_split() {
-        assert_eq!(split_endpoint("127.0.0.1:7400"), Some(("127.0.0.1".into(), 7400)));
+        assert_eq!(
+            split_endpoint("127.0.0.1:7400"),
+            Some(("127.0.0.1".into(), 7400))
+        );
         assert_eq!(split_endpoint("[::1]:7400"), Some(("::1".into(), 7400)));
-        assert_eq!(split_endpoint("node.example:7400"), Some(("node.example".into(), 7400)));
+        assert_eq!(
+            split_endpoint("node.example:7400"),
+            Some(("node.example".into(), 7400))
+        );
         assert_eq!(split_endpoint("nohost"), None);
         assert_eq!(split_endpoint(":7400"), None);
         assert_eq!(split_endpoint("a:0"), None);

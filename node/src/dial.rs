@@ -36,7 +36,8 @@ pub fn channel(
     let (host, port) =
         split_endpoint(endpoint).ok_or_else(|| DialError::BadEndpoint(endpoint.to_owned()))?;
     let name = server_name.unwrap_or(&host).to_owned();
-    let server_name = ServerName::try_from(name.clone()).map_err(|_| DialError::BadServerName(name))?;
+    let server_name =
+        ServerName::try_from(name.clone()).map_err(|_| DialError::BadServerName(name))?;
     // The URI is only a label for tonic; the connector below does the dialling over TLS.
     let uri = if host.contains(':') {
         format!("http://[{host}]:{port}")
@@ -51,21 +52,22 @@ pub fn channel(
         .keep_alive_timeout(Duration::from_secs(10));
     let connector = TlsConnector::from(tls);
     let target = (host, port);
-    Ok(ep.connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
-        let connector = connector.clone();
-        let server_name = server_name.clone();
-        let target = target.clone();
-        async move {
-            let tcp = TcpStream::connect((target.0.as_str(), target.1)).await?;
-            let _ = tcp.set_nodelay(true);
-            let tls = connector.connect(server_name, tcp).await?;
-            Ok::<_, std::io::Error>(TokioIo::new(tls))
-        }
-    })))
+    Ok(
+        ep.connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
+            let connector = connector.clone();
+            let server_name = server_name.clone();
+            let target = target.clone();
+            async move {
+                let tcp = TcpStream::connect((target.0.as_str(), target.1)).await?;
+                let _ = tcp.set_nodelay(true);
+                let tls = connector.connect(server_name, tcp).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(tls))
+            }
+        })),
+    )
 }
 
-const CLOSED: &str =
-    "the other side closed the connection during set-up (it refused our certificate or TLS version)";
+const CLOSED: &str = "the other side closed the connection during set-up (it refused our certificate or TLS version)";
 
 /// One plain sentence for a failed call: the cause, found in the error chain.
 pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -76,35 +78,40 @@ pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
             return explain_tls(tls);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            // rustls and hyper wrap their errors in io::Error, sometimes only
+            // as text: look inside first.
             if let Some(inner) = io.get_ref() {
-                // rustls and hyper wrap their errors in io::Error, sometimes
-                // only as text; look inside.
+                if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                    return explain_tls(tls);
+                }
                 if let Some(alert) = alert_from_text(&inner.to_string()) {
                     return explain_tls(&rustls::Error::AlertReceived(alert));
                 }
+            }
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    return "connection refused: nothing is listening there (is the node running?)"
+                        .into();
+                }
+                std::io::ErrorKind::TimedOut => return "the connection timed out".into(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                    return CLOSED.into();
+                }
+                _ => {}
+            }
+            if let Some(inner) = io.get_ref() {
                 cur = Some(inner);
                 continue;
             }
-            return match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    "connection refused: nothing is listening there (is the node running?)".into()
-                }
-                std::io::ErrorKind::TimedOut => "the connection timed out".into(),
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
-                    CLOSED.into()
-                }
-                _ => format!("network error: {io}"),
-            };
+            return format!("network error: {io}");
         }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_canceled() || h.is_closed() || h.is_incomplete_message() {
-                if std::error::Error::source(h).is_none() {
-                    return CLOSED.into();
-                }
-            }
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && (h.is_canceled() || h.is_closed() || h.is_incomplete_message())
+        {
+            return CLOSED.into();
         }
         if let Some(status) = e.downcast_ref::<tonic::Status>() {
-            fallback = status.message().to_owned();
+            status.message().clone_into(&mut fallback);
         }
         cur = e.source();
     }

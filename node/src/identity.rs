@@ -142,13 +142,13 @@ impl Identity {
             .ok_or(IdentityError::Missing)?;
         let mut found = None;
         for name in &san.value.general_names {
-            if let GeneralName::URI(uri) = name {
-                if uri.starts_with("urn:tessera:") {
-                    if found.is_some() {
-                        return Err(IdentityError::Ambiguous);
-                    }
-                    found = Some(Self::from_uri(uri)?);
+            if let GeneralName::URI(uri) = name
+                && uri.starts_with("urn:tessera:")
+            {
+                if found.is_some() {
+                    return Err(IdentityError::Ambiguous);
                 }
+                found = Some(Self::from_uri(uri)?);
             }
         }
         found.ok_or(IdentityError::Missing)
@@ -174,7 +174,9 @@ mod tests {
         for ok in ["DE-BAFA", "US-BIS", "FR-SBDU", "GB-ECJU", "XX-A1-B"] {
             assert!(ok.parse::<AgencyId>().is_ok(), "{ok}");
         }
-        for bad in ["", "DE", "de-bafa", "DEU-BAFA", "DE-", "DE-bafa", "DE-BA FA", "DE-BAFA-"] {
+        for bad in [
+            "", "DE", "de-bafa", "DEU-BAFA", "DE-", "DE-bafa", "DE-BA FA", "DE-BAFA-",
+        ] {
             assert!(bad.parse::<AgencyId>().is_err(), "{bad}");
         }
     }
@@ -185,7 +187,12 @@ mod tests {
         assert_eq!(node.role, Role::Node);
         assert_eq!(node.agency.as_str(), "DE-BAFA");
         let op = Identity::from_uri("urn:tessera:operator:US-BIS:admin").unwrap();
-        assert_eq!(op.role, Role::Operator { name: "admin".into() });
+        assert_eq!(
+            op.role,
+            Role::Operator {
+                name: "admin".into()
+            }
+        );
         assert_eq!(
             Identity::from_uri("urn:tessera:operator:US-BIS"),
             Err(IdentityError::Malformed)

@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod context;
+pub mod daemon;
 pub mod dial;
 pub mod exchange;
 pub mod identity;
@@ -94,10 +95,16 @@ impl Node {
         let op_addr = config::parse_listen("operator.listen", &config.operator.listen)?;
         let federation = TcpListener::bind(fed_addr)
             .await
-            .map_err(|source| NodeError::Bind { addr: fed_addr, source })?;
+            .map_err(|source| NodeError::Bind {
+                addr: fed_addr,
+                source,
+            })?;
         let operator = TcpListener::bind(op_addr)
             .await
-            .map_err(|source| NodeError::Bind { addr: op_addr, source })?;
+            .map_err(|source| NodeError::Bind {
+                addr: op_addr,
+                source,
+            })?;
         Self::with_listeners(config, federation, operator)
     }
 
@@ -122,10 +129,12 @@ impl Node {
         }
         let signing = SigningKey::load(&config.signing.key)?;
         let store = Store::open(&config.data_dir)?;
-        let local = |l: &TcpListener| l.local_addr().map_err(|source| NodeError::Bind {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            source,
-        });
+        let local = |l: &TcpListener| {
+            l.local_addr().map_err(|source| NodeError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })
+        };
         let ctx = Arc::new(Context {
             peers: Arc::new(PeerTable::new(&config)),
             agency,
@@ -167,13 +176,16 @@ impl Node {
             own: ctx.agency.clone(),
             peers: ctx.peers.clone(),
             tls: ctx.tls.clone(),
-            refused: Arc::new(|_, _| {}),
         };
 
         let fed_guard = guard(Surface::Federation);
         let federation = Server::builder()
-            .layer(tonic::service::InterceptorLayer::new(move |r| fed_guard.check(r)))
-            .add_service(FederationServer::new(FederationService { ctx: ctx.clone() }))
+            .layer(tonic::service::InterceptorLayer::new(move |r| {
+                fed_guard.check(r)
+            }))
+            .add_service(FederationServer::new(FederationService {
+                ctx: ctx.clone(),
+            }))
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     "federation",
@@ -195,7 +207,9 @@ impl Node {
             .map_err(|e| NodeError::Reflection(e.to_string()))?;
         let op_guard = guard(Surface::Operator);
         let operator = Server::builder()
-            .layer(tonic::service::InterceptorLayer::new(move |r| op_guard.check(r)))
+            .layer(tonic::service::InterceptorLayer::new(move |r| {
+                op_guard.check(r)
+            }))
             .add_service(OperatorServer::new(OperatorService { ctx: ctx.clone() }))
             .add_service(health_service)
             .add_service(reflection)
@@ -234,8 +248,14 @@ impl Node {
         ctx.store.flush().await?;
         tracing::info!(agency = %ctx.agency, "storage flushed; stopped");
         match drained {
-            Ok((Ok(Err(source)), _)) => Err(NodeError::Serve { surface: "federation", source }),
-            Ok((_, Ok(Err(source)))) => Err(NodeError::Serve { surface: "operator", source }),
+            Ok((Ok(Err(source)), _)) => Err(NodeError::Serve {
+                surface: "federation",
+                source,
+            }),
+            Ok((_, Ok(Err(source)))) => Err(NodeError::Serve {
+                surface: "operator",
+                source,
+            }),
             Ok(_) => Ok(()),
             Err(_) => {
                 tracing::warn!("grace period over; remaining calls were cut");

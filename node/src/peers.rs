@@ -114,10 +114,10 @@ impl PeerTable {
         let entry = entries
             .get_mut(agency)
             .ok_or_else(|| format!("{agency} is not a configured peer"))?;
-        if let Some((generation, channel)) = &entry.channel {
-            if *generation == snapshot.generation {
-                return Ok(channel.clone());
-            }
+        if let Some((generation, channel)) = &entry.channel
+            && *generation == snapshot.generation
+        {
+            return Ok(channel.clone());
         }
         let client = snapshot
             .material

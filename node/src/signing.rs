@@ -110,7 +110,12 @@ impl PublicKey {
     }
 
     /// Verifies `signature` over `bytes` under `context`.
-    pub fn verify(&self, context: &str, bytes: &[u8], signature: &[u8]) -> Result<(), SigningError> {
+    pub fn verify(
+        &self,
+        context: &str,
+        bytes: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SigningError> {
         let msg = framed(context, bytes);
         UnparsedPublicKey::new(&ED25519, &self.0)
             .verify(&msg, signature)

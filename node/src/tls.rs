@@ -50,7 +50,10 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Reads every certificate in a PEM file.
-pub fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub fn read_certs(
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| TlsError::Read {
@@ -121,7 +124,13 @@ pub struct TlsMaterial {
 impl TlsMaterial {
     /// Reads the files named by the config.
     pub fn load(cfg: &TlsConfig) -> Result<Self, TlsError> {
-        Self::from_files(&cfg.ca, &cfg.crls, &cfg.cert, &cfg.key, cfg.allow_unknown_revocation)
+        Self::from_files(
+            &cfg.ca,
+            &cfg.crls,
+            &cfg.cert,
+            &cfg.key,
+            cfg.allow_unknown_revocation,
+        )
     }
 
     pub fn from_files(
@@ -171,7 +180,9 @@ impl TlsMaterial {
 
     /// The identity in this material's own certificate.
     pub fn own_identity(&self) -> Option<Identity> {
-        self.chain.first().and_then(|c| Identity::from_cert_der(c).ok())
+        self.chain
+            .first()
+            .and_then(|c| Identity::from_cert_der(c).ok())
     }
 
     /// The listener configuration: TLS 1.3, client certificate required.
@@ -184,7 +195,9 @@ impl TlsMaterial {
                 verifier = verifier.allow_unknown_revocation_status();
             }
         }
-        let verifier = verifier.build().map_err(|e| TlsError::Build(e.to_string()))?;
+        let verifier = verifier
+            .build()
+            .map_err(|e| TlsError::Build(e.to_string()))?;
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| TlsError::Build(e.to_string()))?
@@ -239,8 +252,13 @@ impl ServerCertVerifier for NodeServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
         match Identity::from_cert_der(end_entity) {
             Ok(Identity {
                 agency,

@@ -96,7 +96,8 @@ pub async fn status(channel: Channel) -> Result<StatusResponse, Status> {
 
 /// The federation and operator addresses of a node, from its config.
 pub fn addrs(node: &LocalNode) -> (String, String) {
-    let cfg = tessera_node::config::NodeConfig::load(&node.dir.join("node.toml")).expect("node.toml");
+    let cfg =
+        tessera_node::config::NodeConfig::load(&node.dir.join("node.toml")).expect("node.toml");
     (cfg.federation.listen, cfg.operator.listen)
 }
 
@@ -105,7 +106,9 @@ pub fn addrs(node: &LocalNode) -> (String, String) {
 /// or the alert it sent. Deterministic, unlike a gRPC call racing the alert.
 pub async fn tls_verdict(addr: &str, config: Arc<ClientConfig>) -> Result<(), rustls::Error> {
     use tokio::io::AsyncReadExt;
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp connect");
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("tcp connect");
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
     let connector = tokio_rustls::TlsConnector::from(config);
     let mut tls = match connector.connect(name, tcp).await {
@@ -114,9 +117,8 @@ pub async fn tls_verdict(addr: &str, config: Arc<ClientConfig>) -> Result<(), ru
     };
     let mut buf = [0u8; 64];
     match tokio::time::timeout(Duration::from_millis(1500), tls.read(&mut buf)).await {
-        // The server said nothing in time (an h2 server waits for our preface): accepted.
-        Err(_) => Ok(()),
-        Ok(Ok(_)) => Ok(()),
+        // Silence (an h2 server waits for our preface) or data: accepted.
+        Err(_) | Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(rustls_error(&e)),
     }
 }
@@ -126,4 +128,33 @@ fn rustls_error(e: &std::io::Error) -> rustls::Error {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         .cloned()
         .unwrap_or_else(|| rustls::Error::General(e.to_string()))
+}
+
+/// Free loopback ports, found by binding port 0 (the OS may reuse them, so
+/// use them at once).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// The `tessera-node` program of this build (usable in integration tests,
+/// where Cargo names the binaries).
+#[macro_export]
+macro_rules! node_binary {
+    () => {
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_node-under-test"))
+    };
+}
+
+/// The `tessera` program of this build.
+#[macro_export]
+macro_rules! cli_binary {
+    () => {
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_cli-under-test"))
+    };
 }

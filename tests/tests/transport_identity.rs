@@ -17,7 +17,9 @@ async fn federation() -> LocalFederation {
     let fed = LocalFederation::start(&[A, B], Duration::from_millis(200))
         .await
         .expect("start");
-    fed.wait_all_reachable(Duration::from_secs(20)).await.expect("peers reachable");
+    fed.wait_all_reachable(Duration::from_secs(20))
+        .await
+        .expect("peers reachable");
     fed
 }
 
@@ -37,7 +39,10 @@ const CLOSED: &str = "closed the connection during set-up";
 fn refused_with(result: Result<impl std::fmt::Debug, tonic::Status>, needle: &str) {
     let status = result.expect_err("must be refused");
     let why = explain(&status);
-    assert!(why.contains(needle) || why.contains(CLOSED), "expected {needle:?} in {why:?} ({status:?})");
+    assert!(
+        why.contains(needle) || why.contains(CLOSED),
+        "expected {needle:?} in {why:?} ({status:?})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,12 +52,16 @@ async fn configured_peer_and_local_operator_are_accepted() {
     let (fed_a, op_a) = addrs(&fed.nodes[0]);
     let b = &fed.nodes[1].dir;
     let peer = client_with_cert(root, &b.join("node.pem"), &b.join("node.key"), A);
-    let reply = hello(channel(&fed_a, peer), B).await.expect("peer hello accepted");
+    let reply = hello(channel(&fed_a, peer), B)
+        .await
+        .expect("peer hello accepted");
     assert_eq!(reply.node.expect("node").agency, A);
 
     let a = &fed.nodes[0].dir;
     let op = client_with_cert(root, &a.join("operator.pem"), &a.join("operator.key"), A);
-    let s = status(channel(&op_a, op)).await.expect("operator status accepted");
+    let s = status(channel(&op_a, op))
+        .await
+        .expect("operator status accepted");
     assert_eq!(s.peers.len(), 1);
     assert!(s.peers[0].reachable);
     fed.shutdown().await.expect("shutdown");
@@ -68,26 +77,41 @@ async fn handshake_refusals() {
     let alert = |a| Err::<(), _>(rustls::Error::AlertReceived(a));
 
     // No client certificate.
-    assert_eq!(tls_verdict(&fed_a, client_without_cert(&root)).await, alert(Alert::CertificateRequired));
-    assert_eq!(tls_verdict(&op_a, client_without_cert(&root)).await, alert(Alert::CertificateRequired));
+    assert_eq!(
+        tls_verdict(&fed_a, client_without_cert(&root)).await,
+        alert(Alert::CertificateRequired)
+    );
+    assert_eq!(
+        tls_verdict(&op_a, client_without_cert(&root)).await,
+        alert(Alert::CertificateRequired)
+    );
 
     // A certificate from another CA.
     let other = Ca::generate("Another CA", 30).expect("ca");
     let leaf = other.issue(&LeafSpec::node(B, 30)).expect("leaf");
     let (cert, key) = save_leaf(&root, "other-ca", &leaf);
-    assert_eq!(tls_verdict(&fed_a, client_with_cert(&root, &cert, &key, A)).await, alert(Alert::UnknownCA));
+    assert_eq!(
+        tls_verdict(&fed_a, client_with_cert(&root, &cert, &key, A)).await,
+        alert(Alert::UnknownCA)
+    );
 
     // An expired certificate.
     let mut spec = LeafSpec::node(B, 30);
     spec.not_before = OffsetDateTime::now_utc() - time::Duration::days(30);
     spec.not_after = OffsetDateTime::now_utc() - time::Duration::days(1);
     let (cert, key) = issue(&root, "expired", &spec);
-    assert_eq!(tls_verdict(&fed_a, client_with_cert(&root, &cert, &key, A)).await, alert(Alert::CertificateExpired));
+    assert_eq!(
+        tls_verdict(&fed_a, client_with_cert(&root, &cert, &key, A)).await,
+        alert(Alert::CertificateExpired)
+    );
 
     // A TLS 1.2-only client.
     let b = &fed.nodes[1].dir;
     let tls12 = tls12_client(&root, &b.join("node.pem"), &b.join("node.key"));
-    assert_eq!(tls_verdict(&fed_a, tls12.clone()).await, alert(Alert::ProtocolVersion));
+    assert_eq!(
+        tls_verdict(&fed_a, tls12.clone()).await,
+        alert(Alert::ProtocolVersion)
+    );
     refused_with(hello(channel(&fed_a, tls12), B).await, "TLS version");
 
     // The valid certificate of the same peer gets through the same path.
@@ -98,7 +122,11 @@ async fn handshake_refusals() {
     fed.shutdown().await.expect("shutdown");
 }
 
-fn tls12_client(root: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+fn tls12_client(
+    root: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::sync::Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for c in tessera_node::tls::read_certs("CA", &root.join("ca.pem")).expect("ca") {
         roots.add(c).expect("root");
@@ -125,35 +153,51 @@ async fn role_and_agency_refusals() {
 
     // A node certificate of an agency that is not a configured peer.
     let (cert, key) = issue(&root, "stranger", &LeafSpec::node("IT-UAMA", 30));
-    let err = hello(channel(&fed_a, client_with_cert(&root, &cert, &key, A)), "IT-UAMA").await.expect_err("stranger");
+    let err = hello(
+        channel(&fed_a, client_with_cert(&root, &cert, &key, A)),
+        "IT-UAMA",
+    )
+    .await
+    .expect_err("stranger");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     assert!(err.message().contains("not a configured peer"), "{err:?}");
 
     // An operator certificate on the federation port.
     let op = client_with_cert(&root, &a.join("operator.pem"), &a.join("operator.key"), A);
-    let err = hello(channel(&fed_a, op), A).await.expect_err("operator on federation");
+    let err = hello(channel(&fed_a, op), A)
+        .await
+        .expect_err("operator on federation");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
 
     // A node certificate on the operator port.
     let node_b = client_with_cert(&root, &b.join("node.pem"), &b.join("node.key"), A);
-    let err = status(channel(&op_a, node_b)).await.expect_err("node on operator");
+    let err = status(channel(&op_a, node_b))
+        .await
+        .expect_err("node on operator");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
 
     // An operator certificate of another agency.
     let op_b = client_with_cert(&root, &b.join("operator.pem"), &b.join("operator.key"), A);
-    let err = status(channel(&op_a, op_b)).await.expect_err("foreign operator");
+    let err = status(channel(&op_a, op_b))
+        .await
+        .expect_err("foreign operator");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     assert!(err.message().contains("cannot operate"), "{err:?}");
 
     // A peer claiming to be another agency in Hello than its certificate says.
     let peer_b = client_with_cert(&root, &b.join("node.pem"), &b.join("node.key"), A);
-    let err = hello(channel(&fed_a, peer_b), "US-BIS").await.expect_err("lying hello");
+    let err = hello(channel(&fed_a, peer_b), "US-BIS")
+        .await
+        .expect_err("lying hello");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
 
     // And a client dialling B while expecting A is stopped by its own verifier.
     let (fed_b, _) = addrs(&fed.nodes[1]);
     let mixed = client_with_cert(&root, &a.join("node.pem"), &a.join("node.key"), A);
-    refused_with(hello(channel(&fed_b, mixed), A).await, "does not name the node we meant to reach");
+    refused_with(
+        hello(channel(&fed_b, mixed), A).await,
+        "does not name the node we meant to reach",
+    );
 
     still_serving(&fed).await;
     fed.shutdown().await.expect("shutdown");
@@ -164,23 +208,35 @@ async fn revoked_certificate_is_refused_after_reload() {
     let fed = federation().await;
     let root = fed.root.clone();
     let (_, op_a) = addrs(&fed.nodes[0]);
-    let (cert, key) = issue(&root, "second-operator", &LeafSpec::operator(A, "second", 30));
+    let (cert, key) = issue(
+        &root,
+        "second-operator",
+        &LeafSpec::operator(A, "second", 30),
+    );
     let client = client_with_cert(&root, &cert, &key, A);
     let open = channel(&op_a, client.clone());
-    status(open.clone()).await.expect("accepted before revocation");
+    status(open.clone())
+        .await
+        .expect("accepted before revocation");
 
     tessera_cli::pki::revoke(&root, &cert).expect("revoke");
     // Not yet reloaded: still accepted.
-    status(channel(&op_a, client.clone())).await.expect("accepted until reload");
+    status(channel(&op_a, client.clone()))
+        .await
+        .expect("accepted until reload");
     fed.reload(0).expect("reload");
     // A new connection is refused at the handshake...
     assert_eq!(
         tls_verdict(&op_a, client.clone()).await,
-        Err(rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRevoked))
+        Err(rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateRevoked
+        ))
     );
     refused_with(status(channel(&op_a, client.clone())).await, "revoked");
     // ... and the connection opened before the revocation is refused too.
-    let err = status(open).await.expect_err("open connection after revocation");
+    let err = status(open)
+        .await
+        .expect_err("open connection after revocation");
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
 
     still_serving(&fed).await;

@@ -49,11 +49,13 @@ pub async fn greet(ctx: Arc<Context>, peer: AgencyId) {
         Ok(Ok(response)) => {
             let rtt = started.elapsed();
             let Some(node) = response.into_inner().node else {
-                ctx.peers.failed(&peer, "the peer's Hello carried no node info".into());
+                ctx.peers
+                    .failed(&peer, "the peer's Hello carried no node info".into());
                 return;
             };
             if node.agency != peer.as_str() {
-                ctx.peers.failed(&peer, "the peer introduced itself as another agency".into());
+                ctx.peers
+                    .failed(&peer, "the peer introduced itself as another agency".into());
                 return;
             }
             let was_reachable = ctx
@@ -81,7 +83,8 @@ pub async fn greet(ctx: Arc<Context>, peer: AgencyId) {
             ctx.peers.failed(&peer, why);
         }
         Err(_) => {
-            ctx.peers.failed(&peer, "no answer within the hello timeout".into());
+            ctx.peers
+                .failed(&peer, "no answer within the hello timeout".into());
         }
     }
 }

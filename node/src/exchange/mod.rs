@@ -1,4 +1,3 @@
 //! Talking to peers: greetings now; notice sync joins it.
 
 pub mod hello;
-

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::keys::match_keys_with;
 use super::translit::Backend;
-use super::{KeyKind, MatchKey, Party, Strength, KEY_VERSION};
+use super::{KEY_VERSION, KeyKind, MatchKey, Party, Strength};
 use crate::lists::{self, Format, ListRecord};
 
 /// Everything `tessera eval keys` prints and writes as JSON.
@@ -121,6 +121,15 @@ fn mk1(p: &Party) -> Vec<MatchKey> {
     match_keys_with(p, Backend::AnyAscii)
 }
 
+/// mk1 keys of the party's names only (identifiers left out).
+fn mk1_names(p: &Party) -> Vec<MatchKey> {
+    let names = Party {
+        ids: Vec::new(),
+        ..p.clone()
+    };
+    match_keys_with(&names, Backend::AnyAscii)
+}
+
 fn mk1_deunicode(p: &Party) -> Vec<MatchKey> {
     match_keys_with(p, Backend::Deunicode)
 }
@@ -134,10 +143,14 @@ pub fn baseline(p: &Party) -> Vec<MatchKey> {
     let mut out = Vec::new();
     for name in std::iter::once(&p.name).chain(&p.aliases) {
         let lower = name.to_lowercase();
-        let cleaned: String =
-            lower.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
-        let mut tokens: Vec<&str> =
-            cleaned.split_whitespace().filter(|t| !FORMS.contains(t)).collect();
+        let cleaned: String = lower
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+            .collect();
+        let mut tokens: Vec<&str> = cleaned
+            .split_whitespace()
+            .filter(|t| !FORMS.contains(t))
+            .collect();
         tokens.sort_unstable();
         if tokens.is_empty() {
             continue;
@@ -184,7 +197,11 @@ pub fn run(data_dir: &Path) -> EvalReport {
         &data_dir.join("ofac_sdn_2023-12-28/sdn.csv"),
         &mut skipped,
     );
-    let csl = read_ok(Format::Csl, &data_dir.join("us_csl/consolidated.csv"), &mut skipped);
+    let csl = read_ok(
+        Format::Csl,
+        &data_dir.join("us_csl/consolidated.csv"),
+        &mut skipped,
+    );
     let un = read_ok(
         Format::Un,
         &data_dir.join("un_consolidated/UN_consolidated.xml"),
@@ -192,7 +209,12 @@ pub fn run(data_dir: &Path) -> EvalReport {
     );
     let un_pairs: Vec<(Party, String)> = un
         .iter()
-        .flat_map(|r| r.party.original_script_names.iter().map(|o| (r.party.clone(), o.clone())))
+        .flat_map(|r| {
+            r.party
+                .original_script_names
+                .iter()
+                .map(|o| (r.party.clone(), o.clone()))
+        })
         .collect();
     run_on(&sdn, &csl, &un_pairs, skipped)
 }
@@ -225,7 +247,11 @@ pub fn run_on(
     let sdn_refs: Vec<&ListRecord> = sdn.iter().collect();
     let both: Vec<&ListRecord> = sdn_refs.iter().chain(&csl_own).copied().collect();
     let mut collisions = Vec::new();
-    for (name, method) in [("mk1", mk1 as Method), ("baseline", baseline as Method)] {
+    for (name, method) in [
+        ("mk1", mk1 as Method),
+        ("mk1_names_only", mk1_names as Method),
+        ("baseline", baseline as Method),
+    ] {
         collisions.extend(collide(&sdn_refs, "sdn", name, method));
         collisions.extend(collide(&both, "sdn+csl", name, method));
     }
@@ -254,7 +280,12 @@ fn recall(sdn: &[ListRecord], method_name: &str, method: Method, attrs: bool) ->
         }
         rows.push(RecallRow {
             method: method_name.into(),
-            variant: if attrs { "with_attributes" } else { "name_only" }.into(),
+            variant: if attrs {
+                "with_attributes"
+            } else {
+                "name_only"
+            }
+            .into(),
             sdn_type: t.into(),
             aliases: 0,
             hits: ByStrength::default(),
@@ -266,12 +297,19 @@ fn recall(sdn: &[ListRecord], method_name: &str, method: Method, attrs: bool) ->
         let p = &r.party;
         let base = Party {
             kind: p.kind,
-            countries: if attrs { p.countries.clone() } else { Vec::new() },
+            countries: if attrs {
+                p.countries.clone()
+            } else {
+                Vec::new()
+            },
             birth_date: if attrs { p.birth_date.clone() } else { None },
             ..Party::default()
         };
         for (i, alias) in p.aliases.iter().enumerate() {
-            let one = Party { name: alias.clone(), ..base.clone() };
+            let one = Party {
+                name: alias.clone(),
+                ..base.clone()
+            };
             let rest = Party {
                 name: p.name.clone(),
                 aliases: p
@@ -320,21 +358,24 @@ fn cross(pairs: &[(Party, String)], name: &str, method: Method, all: bool) -> Ve
             aliases: if all { p.aliases.clone() } else { Vec::new() },
             ..Party::default()
         };
-        let orig = Party { kind: p.kind, name: original.clone(), ..Party::default() };
+        let orig = Party {
+            kind: p.kind,
+            name: original.clone(),
+            ..Party::default()
+        };
         let best = best_shared(&method(&orig), &method(&latin));
         for script in ["all", script_of(original)] {
-            let i = match rows.iter().position(|r| r.script == script) {
-                Some(i) => i,
-                None => {
-                    rows.push(CrossScriptRow {
-                        method: name.into(),
-                        against: if all { "all_names" } else { "primary" }.into(),
-                        script: script.into(),
-                        names: 0,
-                        hits: ByStrength::default(),
-                    });
-                    rows.len() - 1
-                }
+            let i = if let Some(i) = rows.iter().position(|r| r.script == script) {
+                i
+            } else {
+                rows.push(CrossScriptRow {
+                    method: name.into(),
+                    against: if all { "all_names" } else { "primary" }.into(),
+                    script: script.into(),
+                    names: 0,
+                    hits: ByStrength::default(),
+                });
+                rows.len() - 1
             };
             rows[i].names += 1;
             rows[i].hits.add(best);
@@ -394,7 +435,8 @@ fn keys_per_party(parties: &[&Party]) -> KeysPerParty {
         total += keys.len();
         max = max.max(keys.len());
         for k in keys {
-            *by.entry(format!("{:?}", k.strength).to_lowercase()).or_default() += 1;
+            *by.entry(format!("{:?}", k.strength).to_lowercase())
+                .or_default() += 1;
         }
     }
     let n = parties.len().max(1) as f64;
@@ -441,12 +483,22 @@ impl EvalReport {
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let _ = writeln!(s, "match keys {}: evaluation on shared/data\n", self.spec_version);
+        let _ = writeln!(
+            s,
+            "match keys {}: evaluation on shared/data\n",
+            self.spec_version
+        );
         for k in &self.skipped {
             let _ = writeln!(s, "skipped: {k}");
         }
-        let _ = writeln!(s, "Leave-one-out alias recall, OFAC SDN (alias shares a key of at least the strength with the rest of its entity)\n");
-        let _ = writeln!(s, "| method | variant | type | aliases | ≥ weak | ≥ medium | strong |");
+        let _ = writeln!(
+            s,
+            "Leave-one-out alias recall, OFAC SDN (alias shares a key of at least the strength with the rest of its entity)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| method | variant | type | aliases | ≥ weak | ≥ medium | strong |"
+        );
         let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|");
         for r in &self.alias_recall {
             let _ = writeln!(
@@ -461,8 +513,14 @@ impl EvalReport {
                 pct(r.hits.strong, r.aliases)
             );
         }
-        let _ = writeln!(s, "\nCross-script agreement, UN list (original-script name shares a key with the Latin name)\n");
-        let _ = writeln!(s, "| method | against | script | names | ≥ weak | ≥ medium |");
+        let _ = writeln!(
+            s,
+            "\nCross-script agreement, UN list (original-script name shares a key with the Latin name)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| method | against | script | names | ≥ weak | ≥ medium |"
+        );
         let _ = writeln!(s, "|---|---|---|---:|---:|---:|");
         for r in &self.cross_script {
             let _ = writeln!(
@@ -476,8 +534,14 @@ impl EvalReport {
                 pct(r.hits.medium, r.names)
             );
         }
-        let _ = writeln!(s, "\nFalse collisions (entities sharing a key of at least the strength with a distinct entity)\n");
-        let _ = writeln!(s, "| method | universe | ≥ strength | entities | in collision | share | shared keys | largest group |");
+        let _ = writeln!(
+            s,
+            "\nFalse collisions (entities sharing a key of at least the strength with a distinct entity)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| method | universe | ≥ strength | entities | in collision | share | shared keys | largest group |"
+        );
         let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|");
         for r in &self.collisions {
             let _ = writeln!(

@@ -8,10 +8,10 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::PartyId;
 use super::country::country_code;
 use super::normalise::basic_tokens;
 use super::translit::{self, Backend};
-use super::PartyId;
 
 /// A normalised identifier, ready to become a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,11 @@ fn mod97(v: &str) -> u32 {
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
             _ => return u32::MAX,
         };
-        r = if d >= 10 { (r * 100 + d) % 97 } else { (r * 10 + d) % 97 };
+        r = if d >= 10 {
+            (r * 100 + d) % 97
+        } else {
+            (r * 10 + d) % 97
+        };
     }
     r
 }
@@ -126,8 +130,8 @@ pub fn normalise_id(id: &PartyId) -> Option<IdKey> {
     let global = match scheme.as_str() {
         "LEI" => lei_valid(&value),
         "IMO" => {
-            if let Some(rest) = value.strip_prefix("IMO") {
-                value = rest.to_owned();
+            if value.starts_with("IMO") {
+                value.drain(..3);
             }
             imo_valid(&value)
         }
@@ -145,10 +149,20 @@ pub fn normalise_id(id: &PartyId) -> Option<IdKey> {
                 return None;
             }
             let country = id.country.as_deref().and_then(country_code);
-            return Some(IdKey { scheme, value, country, global: false });
+            return Some(IdKey {
+                scheme,
+                value,
+                country,
+                global: false,
+            });
         }
     };
-    global.then_some(IdKey { scheme, value, country: None, global: true })
+    global.then_some(IdKey {
+        scheme,
+        value,
+        country: None,
+        global: true,
+    })
 }
 
 #[cfg(test)]
@@ -156,7 +170,11 @@ mod tests {
     use super::*;
 
     fn id(t: &str, v: &str, c: Option<&str>) -> PartyId {
-        PartyId { id_type: t.into(), value: v.into(), country: c.map(Into::into) }
+        PartyId {
+            id_type: t.into(),
+            value: v.into(),
+            country: c.map(Into::into),
+        }
     }
 
     #[test]
@@ -168,9 +186,14 @@ mod tests {
         let k = normalise_id(&id("IMO", "IMO 9074729", None)).unwrap();
         assert_eq!((k.scheme.as_str(), k.value.as_str()), ("IMO", "9074729"));
         let k = normalise_id(&id("Passport No.", "a-12 345", Some("Russia"))).unwrap();
-        assert_eq!((k.scheme.as_str(), k.value.as_str(), k.country), ("PASSPORT", "A12345", Some("RU")));
+        assert_eq!(
+            (k.scheme.as_str(), k.value.as_str(), k.country),
+            ("PASSPORT", "A12345", Some("RU"))
+        );
         assert!(normalise_id(&id("LEI", "5493001KJTIIGC8Y1R13", None)).is_none());
-        assert!(normalise_id(&id("BIC", "DEUTDEFFXXX", None)).is_some_and(|k| k.value == "DEUTDEFF"));
+        assert!(
+            normalise_id(&id("BIC", "DEUTDEFFXXX", None)).is_some_and(|k| k.value == "DEUTDEFF")
+        );
         assert!(normalise_id(&id("TAX", "12", None)).is_none());
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::normalise::name_tokens_with;
 use super::translit::Backend;
-use super::{country_code, ids, phonetic, Party, PartyKind};
+use super::{Party, PartyKind, country_code, ids, phonetic};
 
 /// The spec version prefix of every key.
 pub const KEY_VERSION: &str = "mk1";
@@ -28,7 +28,8 @@ pub enum Strength {
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {
     /// A global identifier, or a national one with its issuing country (strong); a
-    /// national identifier without country (medium).
+    /// national identifier without country (weak: related entities on the lists share
+    /// tax and registration numbers across countries' formats).
     Id,
     /// Normalised name + ISO country code.
     NameCountry,
@@ -76,7 +77,11 @@ impl MatchKey {
             value.push('|');
             value.push_str(p);
         }
-        Self { kind, value, strength }
+        Self {
+            kind,
+            value,
+            strength,
+        }
     }
 }
 
@@ -115,15 +120,27 @@ fn name_keys(
         let name = sorted.join(" ");
         push(MatchKey::new(KeyKind::Name, Strength::Medium, &[&name]));
         for c in countries {
-            push(MatchKey::new(KeyKind::NameCountry, Strength::Strong, &[c, &name]));
+            push(MatchKey::new(
+                KeyKind::NameCountry,
+                Strength::Strong,
+                &[c, &name],
+            ));
         }
         if let Some(y) = year {
-            push(MatchKey::new(KeyKind::NameBirthYear, Strength::Strong, &[y, &name]));
+            push(MatchKey::new(
+                KeyKind::NameBirthYear,
+                Strength::Strong,
+                &[y, &name],
+            ));
         }
         if let (true, [first, .., last]) = (person, tokens) {
             let mut pair = [first.as_str(), last.as_str()];
             pair.sort_unstable();
-            push(MatchKey::new(KeyKind::NamePair, Strength::Weak, &[&pair.join(" ")]));
+            push(MatchKey::new(
+                KeyKind::NamePair,
+                Strength::Weak,
+                &[&pair.join(" ")],
+            ));
         }
     }
     let skeletons: Vec<String> = tokens.iter().map(|t| phonetic::skeleton(t)).collect();
@@ -135,7 +152,11 @@ fn name_keys(
             .filter(|s| !s.is_empty())
             .collect();
         sorted.sort_unstable();
-        push(MatchKey::new(KeyKind::Phonetic, Strength::Weak, &[&sorted.join(" ")]));
+        push(MatchKey::new(
+            KeyKind::Phonetic,
+            Strength::Weak,
+            &[&sorted.join(" ")],
+        ));
     }
     let seq = phonetic::join_sequence(skeletons.iter().map(String::as_str));
     if seq.len() >= MIN_SEQUENCE_CHARS {
@@ -152,7 +173,11 @@ pub fn match_keys(party: &Party) -> Vec<MatchKey> {
 /// are those of [`Backend::AnyAscii`]).
 pub(crate) fn match_keys_with(party: &Party, backend: Backend) -> Vec<MatchKey> {
     let mut set = BTreeSet::new();
-    let mut countries: Vec<&str> = party.countries.iter().filter_map(|c| country_code(c)).collect();
+    let mut countries: Vec<&str> = party
+        .countries
+        .iter()
+        .filter_map(|c| country_code(c))
+        .collect();
     countries.sort_unstable();
     countries.dedup();
     let year = match party.kind {
@@ -164,10 +189,18 @@ pub(crate) fn match_keys_with(party: &Party, backend: Backend) -> Vec<MatchKey> 
         .chain(&party.original_script_names);
     for name in names {
         let tokens = name_tokens_with(name, party.kind, backend);
-        name_keys(&tokens, party.kind == PartyKind::Person, &countries, year, &mut set);
+        name_keys(
+            &tokens,
+            party.kind == PartyKind::Person,
+            &countries,
+            year,
+            &mut set,
+        );
     }
     for id in &party.ids {
-        let Some(k) = ids::normalise_id(id) else { continue };
+        let Some(k) = ids::normalise_id(id) else {
+            continue;
+        };
         let mut push = |strength, parts: &[&str]| {
             let m = MatchKey::new(KeyKind::Id, strength, parts);
             set.insert((std::cmp::Reverse(m.strength), m.value, m.kind));
@@ -178,10 +211,14 @@ pub(crate) fn match_keys_with(party: &Party, backend: Backend) -> Vec<MatchKey> 
             if let Some(c) = k.country {
                 push(Strength::Strong, &[&k.scheme, c, &k.value]);
             }
-            push(Strength::Medium, &[&k.scheme, &k.value]);
+            push(Strength::Weak, &[&k.scheme, &k.value]);
         }
     }
     set.into_iter()
-        .map(|(s, value, kind)| MatchKey { kind, value, strength: s.0 })
+        .map(|(s, value, kind)| MatchKey {
+            kind,
+            value,
+            strength: s.0,
+        })
         .collect()
 }

@@ -22,17 +22,17 @@ mod json;
 mod keys;
 mod legal_forms;
 mod model;
-mod wordlist;
 pub mod normalise;
 mod phonetic;
 pub mod translit;
+mod wordlist;
 
 #[cfg(test)]
 mod tests;
 
 pub use country::country_code;
-pub use ids::{normalise_id, IdKey};
+pub use ids::{IdKey, normalise_id};
 pub use json::keys_json_line;
-pub use phonetic::phonetic_debug;
-pub use keys::{match_keys, KeyKind, MatchKey, Strength, KEY_VERSION};
+pub use keys::{KEY_VERSION, KeyKind, MatchKey, Strength, match_keys};
 pub use model::*;
+pub use phonetic::phonetic_debug;

@@ -9,7 +9,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::translit::{self, Backend};
-use super::{honorifics, legal_forms, PartyKind};
+use super::{PartyKind, honorifics, legal_forms};
 
 /// Steps N1-N6: NFKC, controls, transliteration, case folding, punctuation, acronyms.
 /// The tables (legal forms, honorifics, countries) are normalised with this alone.
@@ -29,19 +29,29 @@ pub fn name_tokens_with(name: &str, kind: PartyKind, backend: Backend) -> Vec<St
     if kind == PartyKind::Person {
         cleaned = rotate_surname_first(&cleaned);
     }
-    let basic = tokens_of_ascii(&translit::to_ascii(&cleaned, backend));
-    let mut tokens = arabic_rules(&basic);
-    tokens.retain(|t| t != "THE" && t != "AND");
-    let stripped = if kind == PartyKind::Person {
-        honorifics::strip(&tokens)
-    } else {
-        legal_forms::strip(&tokens)
-    };
-    match stripped {
-        Some(t) if !t.is_empty() => t,
-        _ if !tokens.is_empty() => tokens,
-        _ => basic,
+    let mut tokens = tokens_of_ascii(&translit::to_ascii(&cleaned, backend));
+    // N7-N9 until nothing changes (each pass only removes or joins tokens, so this ends),
+    // never letting a pass empty the name.
+    loop {
+        let next = reduce(&tokens, kind);
+        if next == tokens || next.is_empty() {
+            return tokens;
+        }
+        tokens = next;
     }
+}
+
+/// One pass of N7-N9: Arabic rules, `THE`/`AND`, honorifics (persons) or legal forms
+/// (others), then one-letter tokens joined again.
+fn reduce(tokens: &[String], kind: PartyKind) -> Vec<String> {
+    let mut t = arabic_rules(tokens);
+    t.retain(|x| x != "THE" && x != "AND");
+    let stripped = if kind == PartyKind::Person {
+        honorifics::strip(&t)
+    } else {
+        legal_forms::strip(&t)
+    };
+    join_single_letters(stripped.unwrap_or(t))
 }
 
 /// N1-N2: NFKC; white space and other control characters become a space; format
@@ -51,9 +61,7 @@ fn clean(s: &str) -> String {
     for c in s.nfkc() {
         if c.is_whitespace() || c.is_control() {
             out.push(' ');
-        } else if is_format(c) {
-            continue;
-        } else {
+        } else if !is_format(c) {
             out.push(c);
         }
     }
@@ -105,6 +113,11 @@ fn tokens_of_ascii(s: &str) -> Vec<String> {
     if !cur.is_empty() {
         raw.push(cur);
     }
+    join_single_letters(raw)
+}
+
+/// Runs of two or more one-letter tokens become one token.
+fn join_single_letters(mut raw: Vec<String>) -> Vec<String> {
     let single = |t: &str| t.len() == 1 && t.as_bytes()[0].is_ascii_alphabetic();
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -132,6 +145,9 @@ const SUN_ARTICLES: [&str; 9] = ["AD", "ADH", "AN", "AR", "AS", "ASH", "AT", "AT
 const ABD_PREFIXES: [&str; 9] = [
     "ABDOUL", "ABDUL", "ABDEL", "ABDAL", "ABDOL", "ABDIL", "ABDU", "ABD", "BD",
 ];
+
+/// Glued forms of "Abd al-" at the start of a token.
+const GLUED_ABD: [&str; 7] = ["ABDOUL", "ABDUL", "ABDEL", "ABDAL", "ABDOL", "ABDIL", "BDL"];
 
 /// N7: Arabic-name rules, applied to every kind of party.
 /// (a) the article tokens `AL`, `EL`, and a sun-letter article followed by a token that
@@ -168,15 +184,13 @@ fn arabic_rules(tokens: &[String]) -> Vec<String> {
                 continue;
             }
         }
-        if let Some(rest) = ["ABDOUL", "ABDUL", "ABDEL", "ABDAL", "ABDOL", "ABDIL", "BDL"]
-            .iter()
-            .find_map(|p| t.strip_prefix(p))
+        if let Some(rest) = GLUED_ABD.iter().find_map(|p| t.strip_prefix(p))
+            && rest.len() >= 2
+            && rest.bytes().all(|b| b.is_ascii_alphabetic())
         {
-            if rest.len() >= 2 && rest.bytes().all(|b| b.is_ascii_alphabetic()) {
-                out.push(abd_compound(rest));
-                i += 1;
-                continue;
-            }
+            out.push(abd_compound(rest));
+            i += 1;
+            continue;
         }
         out.push(t.to_owned());
         i += 1;
@@ -184,12 +198,22 @@ fn arabic_rules(tokens: &[String]) -> Vec<String> {
     out
 }
 
+/// `ABD` + `name`, with `ALLAH`/`LLAH` written `LAH`, and any glued prefix that the
+/// joining created (`ABD` + `ULLAH` = `ABDULLAH`) reduced again, so the result is stable.
 fn abd_compound(name: &str) -> String {
-    let name = match name {
-        "ALLAH" | "LLAH" => "LAH",
-        n => n,
-    };
-    format!("ABD{name}")
+    let mut rest = name.to_owned();
+    loop {
+        if rest == "ALLAH" || rest == "LLAH" {
+            "LAH".clone_into(&mut rest);
+        }
+        let joined = format!("ABD{rest}");
+        match GLUED_ABD.iter().find_map(|p| joined.strip_prefix(p)) {
+            Some(r) if r.len() >= 2 && r.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                r.clone_into(&mut rest);
+            }
+            _ => return joined,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -205,9 +229,18 @@ mod tests {
         use PartyKind::*;
         assert_eq!(n("QADHAFI, Muammar", Person), "MUAMMAR QADHAFI");
         assert_eq!(n("ГАДДАФИ", Person), "GADDAFI");
-        assert_eq!(n("OOO \"Polotsk-Steklovolokno\"", Organisation), "POLOTSK STEKLOVOLOKNO");
-        assert_eq!(n("POLOTSK STEKLOVOLOKNO OAO", Organisation), "POLOTSK STEKLOVOLOKNO");
-        assert_eq!(n("ANGLO-CARIBBEAN CO., LTD.", Organisation), "ANGLO CARIBBEAN");
+        assert_eq!(
+            n("OOO \"Polotsk-Steklovolokno\"", Organisation),
+            "POLOTSK STEKLOVOLOKNO"
+        );
+        assert_eq!(
+            n("POLOTSK STEKLOVOLOKNO OAO", Organisation),
+            "POLOTSK STEKLOVOLOKNO"
+        );
+        assert_eq!(
+            n("ANGLO-CARIBBEAN CO., LTD.", Organisation),
+            "ANGLO CARIBBEAN"
+        );
         assert_eq!(n("Abd al-Rahman", Person), "ABDRAHMAN");
         assert_eq!(n("ABDULRAHMAN", Person), "ABDRAHMAN");
         assert_eq!(n("Abdullah", Person), "ABDLAH");
@@ -216,7 +249,10 @@ mod tests {
         assert_eq!(n("Dr. Ali AS-SAYED", Person), "ALI SAYED");
         assert_eq!(n("CECOEX, S.A.", Organisation), "CECOEX");
         assert_eq!(n("LTD", Organisation), "LTD");
-        assert_eq!(n("PUTIN, Vladimir Vladimirovich", Person), "VLADIMIR VLADIMIROVICH PUTIN");
+        assert_eq!(
+            n("PUTIN, Vladimir Vladimirovich", Person),
+            "VLADIMIR VLADIMIROVICH PUTIN"
+        );
         assert_eq!(n("", Person), "");
     }
 }

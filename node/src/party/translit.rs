@@ -1,8 +1,8 @@
 //! Transliteration of any script to ASCII Latin, one character at a time.
 //!
 //! The spec's backend is `any_ascii` (see `docs/match-keys.md`, "Transliteration");
-//! `deunicode` is kept only so the evaluation can compare the two on real names. Han,
-//! Hangul and kana characters are one syllable each and become separate tokens.
+//! `deunicode` is kept only so the evaluation can compare the two on real names. Han and
+//! Hangul characters are one syllable each and become separate tokens.
 //! Arabic-script definite articles and vowel marks are handled here because they cannot be
 //! recognised once the text is Latin. Never allocates per character beyond the output.
 
@@ -13,11 +13,11 @@ pub enum Backend {
     Deunicode,
 }
 
-/// Han ideographs, Hangul syllables and kana: each character is one syllable.
+/// Han ideographs and Hangul syllables: each character is one syllable, written as a
+/// token of its own (kana are letters of words and are not split).
 fn is_syllabic(c: char) -> bool {
     matches!(c as u32,
-        0x3040..=0x30FF      // Hiragana, Katakana
-        | 0x3400..=0x4DBF    // CJK Extension A
+        0x3400..=0x4DBF      // CJK Extension A
         | 0x4E00..=0x9FFF    // CJK Unified Ideographs
         | 0xAC00..=0xD7AF    // Hangul syllables
         | 0xF900..=0xFAFF    // CJK Compatibility Ideographs
@@ -31,7 +31,10 @@ fn is_arabic_mark(c: char) -> bool {
 }
 
 fn is_alef(c: char) -> bool {
-    matches!(c, '\u{0627}' | '\u{0623}' | '\u{0625}' | '\u{0622}' | '\u{0671}')
+    matches!(
+        c,
+        '\u{0627}' | '\u{0623}' | '\u{0625}' | '\u{0622}' | '\u{0671}'
+    )
 }
 
 /// Transliterates `s` (already NFKC, controls removed) to ASCII.
@@ -68,12 +71,14 @@ pub fn to_ascii(s: &str, backend: Backend) -> String {
 }
 
 /// Arabic-script letters whose table transliteration would defeat matching:
-/// `ظ` is `z` (as in ZAWAHIRI, MAHFOUZ), and the h-letters `ح ه ة ۀ ہ ھ` after another
+/// `ظ` is `z` (as in ZAWAHIRI, MAHFOUZ); `ج` is `g` (the Egyptian romanisation), so that in
+/// unvocalised text it never reads as the glide `j` of the phonetic code; the h-letters `ح ه ة ۀ ہ ھ` after another
 /// letter of the word are `ah`, so that they never form a digraph with the letter before
 /// (`مزاحم` must not read "zh") and a final ta marbuta reads like the Latin "-a"/"-ah".
 fn arabic_override(c: char, after_letter: bool) -> Option<&'static str> {
     match c {
         '\u{0638}' => Some("z"),
+        '\u{062C}' => Some("g"),
         '\u{062D}' | '\u{0647}' | '\u{0629}' | '\u{06C0}' | '\u{06C1}' | '\u{06BE}' => {
             Some(if after_letter { "ah" } else { "h" })
         }

@@ -47,21 +47,19 @@ impl SeqTable {
                     .find(|s| tokens[i..].starts_with(s))
                     .map(Vec::len)
             });
-            match hit {
-                Some(n) => {
-                    removed = true;
-                    i += n;
-                }
-                None => {
-                    out.push(tokens[i].clone());
-                    i += 1;
-                }
+            if let Some(n) = hit {
+                removed = true;
+                i += n;
+            } else {
+                out.push(tokens[i].clone());
+                i += 1;
             }
         }
         removed.then_some(out)
     }
 
     /// Number of entries (for tests and the spec).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn len(&self) -> usize {
         self.by_first.values().map(Vec::len).sum()
     }

@@ -22,7 +22,10 @@ type FeedStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<FeedItem, 
 
 #[tonic::async_trait]
 impl Federation for FederationService {
-    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+    async fn hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloResponse>, Status> {
         let caller = super::caller(&request)?;
         let node = request
             .into_inner()
@@ -52,7 +55,9 @@ impl Federation for FederationService {
         &self,
         _request: Request<PushNoticesRequest>,
     ) -> Result<Response<PushNoticesResponse>, Status> {
-        Err(Status::unimplemented("notice exchange is not enabled on this node"))
+        Err(Status::unimplemented(
+            "notice exchange is not enabled on this node",
+        ))
     }
 
     type PullNoticesStream = FeedStream;
@@ -61,13 +66,17 @@ impl Federation for FederationService {
         &self,
         _request: Request<PullNoticesRequest>,
     ) -> Result<Response<Self::PullNoticesStream>, Status> {
-        Err(Status::unimplemented("notice exchange is not enabled on this node"))
+        Err(Status::unimplemented(
+            "notice exchange is not enabled on this node",
+        ))
     }
 
     async fn get_notice(
         &self,
         _request: Request<GetNoticeRequest>,
     ) -> Result<Response<SignedNotice>, Status> {
-        Err(Status::unimplemented("notice exchange is not enabled on this node"))
+        Err(Status::unimplemented(
+            "notice exchange is not enabled on this node",
+        ))
     }
 }

@@ -34,7 +34,6 @@ pub struct Guard {
     pub own: AgencyId,
     pub peers: Arc<PeerTable>,
     pub tls: Arc<TlsState>,
-    pub refused: Arc<dyn Fn(Surface, &str) + Send + Sync>,
 }
 
 impl Guard {
@@ -58,13 +57,13 @@ impl Guard {
                 ));
             }
         };
-        if let Some(cert) = &info.cert {
-            if self.tls.current().material.is_revoked(cert) {
-                return Err(self.refuse(
-                    &identity.to_string(),
-                    Status::unauthenticated("client certificate has been revoked"),
-                ));
-            }
+        if let Some(cert) = &info.cert
+            && self.tls.current().material.is_revoked(cert)
+        {
+            return Err(self.refuse(
+                &identity.to_string(),
+                Status::unauthenticated("client certificate has been revoked"),
+            ));
         }
         match (self.surface, &identity.role) {
             (Surface::Federation, Role::Node) => {
@@ -110,7 +109,6 @@ impl Guard {
 
     fn refuse(&self, who: &str, status: Status) -> Status {
         tracing::warn!(surface = ?self.surface, caller = who, code = ?status.code(), reason = status.message(), "call refused");
-        (self.refused)(self.surface, who);
         status
     }
 }

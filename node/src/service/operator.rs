@@ -16,7 +16,10 @@ pub struct OperatorService {
 
 #[tonic::async_trait]
 impl Operator for OperatorService {
-    async fn status(&self, request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(
+        &self,
+        request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
         super::caller(&request)?;
         let peers = self
             .ctx
