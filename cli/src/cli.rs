@@ -32,8 +32,100 @@ enum Command {
     Certs(CertsCommand),
     /// Your node's identity and its peers: reachable, last seen, round trip.
     Status,
+    /// Licence denials and enforcement notices.
+    #[command(subcommand)]
+    Notice(NoticeCommand),
+    /// Offline: the match keys of one party, or of JSON Lines parties on stdin.
+    Keys {
+        /// The party's name (without it, JSON Lines parties are read from stdin).
+        #[arg(long)]
+        name: Option<String>,
+        /// person, organisation, vessel or aircraft.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Another name; repeat for more.
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// A country code or name; repeat for more.
+        #[arg(long = "country")]
+        countries: Vec<String>,
+        /// An identifier as TYPE:VALUE (LEI, IMO, PASSPORT, ...); repeat for more.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// YYYY, YYYY-MM or YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: Option<String>,
+    },
+    /// Measurements on the public lists.
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Three agencies on this machine: a guided run that exits 0.
     Demo,
+}
+
+#[derive(Subcommand)]
+enum NoticeCommand {
+    /// Issue a notice from a JSON file (see docs/notices.md).
+    Issue {
+        #[arg(long)]
+        file: PathBuf,
+        /// local, all, peer:AGENCY[,AGENCY], group:NAME (default: the node's notices.default_to).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Import a public list: every entry becomes a denial; repeatable without duplicates.
+    Import {
+        /// csl, dpl, sdn, jsonl, ftm (or un).
+        #[arg(long)]
+        format: String,
+        file: PathBuf,
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// The newest version of each notice.
+    List {
+        #[arg(long)]
+        origin: Option<String>,
+        /// denial or enforcement.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Show at most this many (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+    /// Every version of AGENCY/SERIAL.
+    Show { reference: String },
+    /// A new version with the body of a JSON file.
+    Amend {
+        reference: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// A new version with a new review date (default: three years from today).
+    Renew {
+        reference: String,
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// A new version with status revoked.
+    Revoke {
+        reference: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Match-key quality on the real lists: alias recall, cross-script agreement, collisions, speed.
+    Keys {
+        /// The folder of the public lists (default: ../shared/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +228,72 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "{}",
                     crate::status::render(&status, tessera_node::peers::now_ms())
                 )?;
+            }
+        }
+        Command::Notice(cmd) => {
+            let cfg = config(&cli)?;
+            let json = cli.json;
+            match cmd {
+                NoticeCommand::Issue { file, to } => {
+                    crate::notices::issue(&cfg, file, to.as_deref(), json, &mut out).await?;
+                }
+                NoticeCommand::Import { format, file, to } => {
+                    let format = crate::notices::parse_format(format)?;
+                    let summary = crate::notices::import(&cfg, format, file, to.as_deref(), &mut out).await?;
+                    if json {
+                        serde_json::to_writer(&mut out, &summary)?;
+                        writeln!(out)?;
+                    }
+                }
+                NoticeCommand::List { origin, kind, limit } => {
+                    crate::notices::list(&cfg, origin.as_deref(), kind.as_deref(), *limit, json, &mut out).await?;
+                }
+                NoticeCommand::Show { reference } => {
+                    crate::notices::show(&cfg, reference, json, &mut out).await?;
+                }
+                NoticeCommand::Amend { reference, file } => {
+                    crate::notices::change(&cfg, reference, crate::notices::ChangeArg::Amend(file), json, &mut out).await?;
+                }
+                NoticeCommand::Renew { reference, until } => {
+                    crate::notices::change(&cfg, reference, crate::notices::ChangeArg::Renew(until.clone()), json, &mut out).await?;
+                }
+                NoticeCommand::Revoke { reference, reason } => {
+                    crate::notices::change(&cfg, reference, crate::notices::ChangeArg::Revoke(reason.clone()), json, &mut out).await?;
+                }
+            }
+        }
+        Command::Keys {
+            name,
+            kind,
+            aliases,
+            countries,
+            ids,
+            birth_date,
+        } => {
+            if let Some(name) = name {
+                let flags = crate::keys::PartyFlags {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    aliases: aliases.clone(),
+                    countries: countries.clone(),
+                    ids: ids.clone(),
+                    birth_date: birth_date.clone(),
+                };
+                crate::keys::one(&flags, &mut out)?;
+            } else {
+                crate::keys::stream(std::io::stdin().lock(), &mut out)?;
+            }
+        }
+        Command::Eval(EvalCommand::Keys { data, json_out }) => {
+            let dir = data
+                .clone()
+                .or_else(tessera_node::lists::shared_data_dir)
+                .ok_or_else(|| anyhow::anyhow!("no list data: pass --data DIR (the folder with us_csl/, ofac_sdn_2023-12-28/, un_consolidated/)"))?;
+            let report = tessera_node::party::eval::run(&dir);
+            write!(out, "{}", report.table())?;
+            if let Some(path) = json_out {
+                std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+                writeln!(out, "figures written to {}", path.display())?;
             }
         }
         Command::Demo => {

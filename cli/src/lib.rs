@@ -8,6 +8,8 @@ pub mod client;
 pub mod demo;
 pub mod dev_certs;
 pub mod federation;
+pub mod keys;
+pub mod notices;
 pub mod pki;
 pub mod status;
 pub mod table;

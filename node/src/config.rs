@@ -57,6 +57,10 @@ pub struct NodeConfig {
     pub hello: HelloConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub notices: NoticesConfig,
+    #[serde(default)]
+    pub sync: SyncConfig,
     /// Sharing groups: name → member agencies. Membership is this node's word,
     /// never a receiver's claim. An empty group reaches nobody.
     #[serde(default)]
@@ -147,6 +151,54 @@ impl Default for LogConfig {
     }
 }
 
+/// Notices issued by this node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticesConfig {
+    /// Distribution of a notice that names none: `local`, `all`,
+    /// `peer:B[,C]` or `group:G`. Default: `local` (share nothing unless asked).
+    #[serde(default = "default_to")]
+    pub default_to: String,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> Self {
+        Self {
+            default_to: default_to(),
+        }
+    }
+}
+
+/// Replication of notices to and from peers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Most notices in one push. Default: 500.
+    #[serde(default = "default_push_batch")]
+    pub push_batch: usize,
+    /// Milliseconds between pulls from each peer (also pulled when a peer
+    /// becomes reachable). Default: 30000.
+    #[serde(default = "default_pull_interval")]
+    pub pull_interval_ms: u64,
+    /// First retry delay after a failed push, doubled up to `retry_max_ms`. Default: 250.
+    #[serde(default = "default_retry_min")]
+    pub retry_min_ms: u64,
+    /// Longest retry delay. Default: 30000.
+    #[serde(default = "default_retry_max")]
+    pub retry_max_ms: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            push_batch: default_push_batch(),
+            pull_interval_ms: default_pull_interval(),
+            retry_min_ms: default_retry_min(),
+            retry_max_ms: default_retry_max(),
+        }
+    }
+}
+
 /// One peer agency.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,6 +225,21 @@ fn default_hello_interval() -> u64 {
 }
 fn default_hello_timeout() -> u64 {
     5_000
+}
+fn default_to() -> String {
+    "local".into()
+}
+fn default_push_batch() -> usize {
+    500
+}
+fn default_pull_interval() -> u64 {
+    30_000
+}
+fn default_retry_min() -> u64 {
+    250
+}
+fn default_retry_max() -> u64 {
+    30_000
 }
 fn default_log_format() -> String {
     "text".into()
@@ -266,6 +333,18 @@ impl NodeConfig {
                 format!("{:?} is not a tracing filter", self.log.level),
             ));
         }
+        if self.sync.push_batch == 0 || self.sync.push_batch > 5_000 {
+            return Err(ConfigError::invalid("sync.push_batch", "must be between 1 and 5000"));
+        }
+        if self.sync.pull_interval_ms < 100 {
+            return Err(ConfigError::invalid("sync.pull_interval_ms", "must be at least 100"));
+        }
+        if self.sync.retry_min_ms == 0 || self.sync.retry_max_ms < self.sync.retry_min_ms {
+            return Err(ConfigError::invalid(
+                "sync.retry_max_ms",
+                "retry_min_ms must be at least 1 and retry_max_ms at least retry_min_ms",
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, peer) in self.peers.iter().enumerate() {
             let key = format!("peers[{i}]");
@@ -307,6 +386,11 @@ impl NodeConfig {
                     ));
                 }
             }
+        }
+        let to = crate::policy::parse_to(&self.notices.default_to)
+            .map_err(|e| ConfigError::invalid("notices.default_to", e.to_string()))?;
+        if let Err(e) = crate::policy::recipients(&to, self) {
+            return Err(ConfigError::invalid("notices.default_to", e.to_string()));
         }
         Ok(())
     }

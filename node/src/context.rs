@@ -1,12 +1,16 @@
 //! The state every part of a running node shares.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use tessera_proto::v1::NodeInfo;
 
 use crate::config::NodeConfig;
 use crate::identity::AgencyId;
+use crate::notice::store::NoticeStore;
 use crate::peers::PeerTable;
 use crate::signing::SigningKey;
 use crate::store::Store;
@@ -16,7 +20,14 @@ use crate::tls::TlsState;
 pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What this node can do, announced in Hello.
-pub const CAPABILITIES: &[&str] = &["hello/1"];
+pub const CAPABILITIES: &[&str] = &["hello/1", "notices/1"];
+
+/// Signals to a peer's workers that there is work.
+#[derive(Debug, Default)]
+pub struct Wakers {
+    pub push: Notify,
+    pub pull: Notify,
+}
 
 /// Shared node state.
 #[derive(Debug)]
@@ -27,6 +38,8 @@ pub struct Context {
     pub tls: Arc<TlsState>,
     pub peers: Arc<PeerTable>,
     pub store: Store,
+    pub notices: NoticeStore,
+    pub wakers: BTreeMap<AgencyId, Arc<Wakers>>,
     pub federation_addr: SocketAddr,
     pub operator_addr: SocketAddr,
     /// Unix seconds.
@@ -34,6 +47,20 @@ pub struct Context {
 }
 
 impl Context {
+    /// The wakers of `peer` (a detached set for an unknown peer).
+    pub fn wakers(&self, peer: &AgencyId) -> Arc<Wakers> {
+        self.wakers.get(peer).cloned().unwrap_or_default()
+    }
+
+    /// Tells the outbox workers of `peers` that new notices wait.
+    pub fn wake_push(&self, peers: &[AgencyId]) {
+        for p in peers {
+            if let Some(w) = self.wakers.get(p) {
+                w.push.notify_one();
+            }
+        }
+    }
+
     /// How this node introduces itself.
     pub fn node_info(&self) -> NodeInfo {
         NodeInfo {

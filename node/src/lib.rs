@@ -23,8 +23,12 @@ pub mod dial;
 pub mod exchange;
 pub mod identity;
 pub mod listener;
+pub mod lists;
 pub mod logging;
+pub mod notice;
+pub mod party;
 pub mod peers;
+pub mod policy;
 pub mod service;
 pub mod signing;
 pub mod store;
@@ -129,6 +133,13 @@ impl Node {
         }
         let signing = SigningKey::load(&config.signing.key)?;
         let store = Store::open(&config.data_dir)?;
+        let notices = notice::store::NoticeStore::open(&store, agency.clone())?;
+        let peers = Arc::new(PeerTable::new(&config));
+        let wakers = peers
+            .agencies()
+            .into_iter()
+            .map(|a| (a, Arc::default()))
+            .collect();
         let local = |l: &TcpListener| {
             l.local_addr().map_err(|source| NodeError::Bind {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -136,7 +147,9 @@ impl Node {
             })
         };
         let ctx = Arc::new(Context {
-            peers: Arc::new(PeerTable::new(&config)),
+            peers,
+            wakers,
+            notices,
             agency,
             signing,
             tls,
@@ -227,6 +240,11 @@ impl Node {
         let federation = tokio::spawn(federation);
         let operator = tokio::spawn(operator);
         let hello = tokio::spawn(exchange::hello::run(ctx.clone(), stop.clone()));
+        let mut workers = Vec::new();
+        for peer in ctx.peers.agencies() {
+            workers.push(tokio::spawn(exchange::push::run(ctx.clone(), peer.clone(), stop.clone())));
+            workers.push(tokio::spawn(exchange::pull::run(ctx.clone(), peer, stop.clone())));
+        }
         tracing::info!(
             agency = %ctx.agency,
             federation = %ctx.federation_addr,
@@ -242,6 +260,7 @@ impl Node {
             let fed = federation.await;
             let op = operator.await;
             let _ = hello.await;
+            futures::future::join_all(workers).await;
             (fed, op)
         })
         .await;

@@ -75,6 +75,9 @@ pub async fn greet(ctx: Arc<Context>, peer: AgencyId) {
             );
             if !was_reachable {
                 tracing::info!(peer = %peer, rtt_us = rtt.as_micros() as u64, "peer reachable");
+                let wakers = ctx.wakers(&peer);
+                wakers.pull.notify_one();
+                wakers.push.notify_one();
             }
         }
         Ok(Err(status)) => {

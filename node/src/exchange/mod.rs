@@ -1,3 +1,6 @@
-//! Talking to peers: greetings now; notice sync joins it.
+//! Talking to peers: greetings, pushing our notices, pulling theirs.
 
 pub mod hello;
+pub mod pull;
+pub mod push;
+pub mod receive;

@@ -10,7 +10,11 @@ use tessera_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::context::Context;
+use crate::exchange::receive;
 use crate::peers::PeerInfo;
+
+/// Most notices accepted in one push.
+const MAX_PUSH: usize = 5_000;
 
 /// Federation handlers.
 #[derive(Debug, Clone)]
@@ -53,30 +57,91 @@ impl Federation for FederationService {
 
     async fn push_notices(
         &self,
-        _request: Request<PushNoticesRequest>,
+        request: Request<PushNoticesRequest>,
     ) -> Result<Response<PushNoticesResponse>, Status> {
-        Err(Status::unimplemented(
-            "notice exchange is not enabled on this node",
-        ))
+        let caller = super::caller(&request)?;
+        let items = request.into_inner().items;
+        if items.len() > MAX_PUSH {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_PUSH} notices per push"
+            )));
+        }
+        let r = receive::accept(&self.ctx, &caller.agency, &items)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if let Some((index, reason)) = r.refused.first() {
+            return Err(Status::invalid_argument(format!(
+                "{} of {} notices refused (the others were stored); first: item {index}: {reason}",
+                r.refused.len(),
+                items.len()
+            )));
+        }
+        Ok(Response::new(PushNoticesResponse {
+            stored: r.stored,
+            duplicates: r.duplicates,
+        }))
     }
 
     type PullNoticesStream = FeedStream;
 
     async fn pull_notices(
         &self,
-        _request: Request<PullNoticesRequest>,
+        request: Request<PullNoticesRequest>,
     ) -> Result<Response<Self::PullNoticesStream>, Status> {
-        Err(Status::unimplemented(
-            "notice exchange is not enabled on this node",
-        ))
+        let caller = super::caller(&request)?.agency.to_string();
+        let PullNoticesRequest { after, limit } = request.into_inner();
+        let limit = if limit == 0 { usize::MAX } else { limit as usize };
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let ctx = self.ctx.clone();
+        // sled reads are blocking; walk the feed off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut prev = after;
+            let mut sent = 0usize;
+            for entry in ctx.notices.feed_after(after) {
+                let item = match entry {
+                    Ok((seq, stored)) => {
+                        if !stored.recipients.iter().any(|r| *r == caller) {
+                            continue;
+                        }
+                        let item = FeedItem {
+                            seq,
+                            prev_seq: prev,
+                            notice: stored.envelope,
+                        };
+                        prev = seq;
+                        Ok(item)
+                    }
+                    Err(e) => Err(Status::internal(e.to_string())),
+                };
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+                sent += 1;
+                if sent >= limit {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     async fn get_notice(
         &self,
-        _request: Request<GetNoticeRequest>,
+        request: Request<GetNoticeRequest>,
     ) -> Result<Response<SignedNotice>, Status> {
-        Err(Status::unimplemented(
-            "notice exchange is not enabled on this node",
-        ))
+        let caller = super::caller(&request)?.agency.to_string();
+        let serial = request.into_inner().serial;
+        let not_found = || Status::not_found("no such notice for you");
+        let stored = self
+            .ctx
+            .notices
+            .latest(self.ctx.agency.as_str(), &serial)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .ok_or_else(not_found)?;
+        if !stored.recipients.iter().any(|r| *r == caller) {
+            return Err(not_found());
+        }
+        stored.envelope.map(Response::new).ok_or_else(not_found)
     }
 }

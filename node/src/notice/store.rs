@@ -1,0 +1,419 @@
+//! The `notices` sled tree: every version of every notice this node holds,
+//! its own feed, the outbox of what peers have not yet acknowledged, and the
+//! cursors into peers' feeds.
+//!
+//! Layout (one tree, so that each change is one atomic batch):
+//!
+//! ```text
+//! v origin 0 serial 0 version:be32  -> StoredNotice
+//! l origin 0 serial                 -> version:be32 content_hash:32
+//! f seq:be64                        -> serial 0 version:be32        (own feed)
+//! o peer 0 seq:be64                 -> prev_seq:be64               (own outbox)
+//! p peer                            -> last seq queued for peer:be64
+//! c peer                            -> cursor in peer's feed:be64
+//! n origin                          -> versions stored:be64
+//! mseq                              -> last own seq:be64
+//! ```
+//!
+//! Writes go through one lock; callers flush (`Store::flush`) before they
+//! acknowledge. Received notices never enter the feed or the outbox, so a
+//! receiver cannot re-share them.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use prost::Message;
+use tessera_proto::v1::{FeedItem, Notice, SignedNotice, StoredNotice};
+
+use super::seal::{content_hash, seal};
+use crate::identity::AgencyId;
+use crate::peers::now_ms;
+use crate::signing::SigningKey;
+use crate::store::{Store, StoreError};
+
+const TREE: &str = "notices";
+
+/// What applying a received notice did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Stored,
+    Duplicate,
+}
+
+/// Errors of the notice store.
+#[derive(Debug, thiserror::Error)]
+pub enum NoticeStoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{origin}/{serial} version {version} is already stored with different content")]
+    Conflict {
+        origin: String,
+        serial: String,
+        version: u32,
+    },
+}
+
+type Result<T> = std::result::Result<T, NoticeStoreError>;
+
+/// Typed access to the `notices` tree.
+pub struct NoticeStore {
+    tree: sled::Tree,
+    own: AgencyId,
+    write: Mutex<()>,
+}
+
+impl std::fmt::Debug for NoticeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoticeStore").finish_non_exhaustive()
+    }
+}
+
+fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> NoticeStoreError {
+    move |source| NoticeStoreError::Store(StoreError::Sled { op, source })
+}
+
+fn corrupt() -> NoticeStoreError {
+    NoticeStoreError::Store(StoreError::Corrupt { tree: TREE })
+}
+
+fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(tag);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn version_key(origin: &str, serial: &str, version: u32) -> Vec<u8> {
+    let mut k = key(b'v', &[origin.as_bytes(), serial.as_bytes()]);
+    k.push(0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn be64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+fn be32(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
+}
+
+/// The newest version of a notice and the hash of its importable content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    pub version: u32,
+    pub content_hash: [u8; 32],
+}
+
+/// Exclusive write access, held while deciding and writing a change.
+pub struct Writer<'a> {
+    store: &'a NoticeStore,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl NoticeStore {
+    /// Opens the tree for the node of agency `own`.
+    pub fn open(store: &Store, own: AgencyId) -> std::result::Result<Self, StoreError> {
+        Ok(Self {
+            tree: store.tree(TREE)?,
+            own,
+            write: Mutex::new(()),
+        })
+    }
+
+    /// Takes the write lock.
+    pub fn writer(&self) -> Writer<'_> {
+        Writer {
+            store: self,
+            _guard: self
+                .write
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        }
+    }
+
+    fn get_raw(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
+        self.tree.get(k).map_err(sled_err("reading a notice"))
+    }
+
+    /// The newest version of `origin/serial`, if any.
+    pub fn latest_entry(&self, origin: &str, serial: &str) -> Result<Option<Latest>> {
+        let Some(v) = self.get_raw(&key(b'l', &[origin.as_bytes(), serial.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let version = be32(&v).ok_or_else(corrupt)?;
+        let content_hash: [u8; 32] = v
+            .get(4..36)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(corrupt)?;
+        Ok(Some(Latest {
+            version,
+            content_hash,
+        }))
+    }
+
+    /// One stored version.
+    pub fn get(&self, origin: &str, serial: &str, version: u32) -> Result<Option<StoredNotice>> {
+        self.get_raw(&version_key(origin, serial, version))?
+            .map(|v| StoredNotice::decode(v.as_ref()).map_err(|_| corrupt()))
+            .transpose()
+    }
+
+    /// The newest stored version.
+    pub fn latest(&self, origin: &str, serial: &str) -> Result<Option<StoredNotice>> {
+        match self.latest_entry(origin, serial)? {
+            Some(l) => self.get(origin, serial, l.version),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored version, oldest first.
+    pub fn versions(&self, origin: &str, serial: &str) -> Result<Vec<StoredNotice>> {
+        let mut prefix = key(b'v', &[origin.as_bytes(), serial.as_bytes()]);
+        prefix.push(0);
+        self.tree
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (_, v) = kv.map_err(sled_err("reading notice versions"))?;
+                StoredNotice::decode(v.as_ref()).map_err(|_| corrupt())
+            })
+            .collect()
+    }
+
+    /// The newest version of every notice, optionally of one origin.
+    pub fn list_latest(&self, origin: Option<&str>) -> Result<Vec<StoredNotice>> {
+        let prefix = match origin {
+            Some(o) => {
+                let mut p = key(b'l', &[o.as_bytes()]);
+                p.push(0);
+                p
+            }
+            None => vec![b'l'],
+        };
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(sled_err("listing notices"))?;
+            let rest = &k[1..];
+            let sep = rest.iter().position(|&b| b == 0).ok_or_else(corrupt)?;
+            let origin = std::str::from_utf8(&rest[..sep]).map_err(|_| corrupt())?;
+            let serial = std::str::from_utf8(&rest[sep + 1..]).map_err(|_| corrupt())?;
+            let version = be32(&v).ok_or_else(corrupt)?;
+            if let Some(n) = self.get(origin, serial, version)? {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Versions stored per origin.
+    pub fn counts(&self) -> Result<BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        for kv in self.tree.scan_prefix([b'n']) {
+            let (k, v) = kv.map_err(sled_err("counting notices"))?;
+            let origin = String::from_utf8(k[1..].to_vec()).map_err(|_| corrupt())?;
+            out.insert(origin, be64(&v).ok_or_else(corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn u64_at(&self, k: &[u8]) -> Result<u64> {
+        Ok(match self.get_raw(k)? {
+            Some(v) => be64(&v).ok_or_else(corrupt)?,
+            None => 0,
+        })
+    }
+
+    /// Our cursor in `peer`'s feed.
+    pub fn cursor(&self, peer: &AgencyId) -> Result<u64> {
+        self.u64_at(&key(b'c', &[peer.as_str().as_bytes()]))
+    }
+
+    /// The last seq of our own feed.
+    pub fn last_seq(&self) -> Result<u64> {
+        self.u64_at(b"mseq")
+    }
+
+    /// Own feed entries after `after`, in order, as (seq, stored notice).
+    pub fn feed_after(&self, after: u64) -> impl Iterator<Item = Result<(u64, StoredNotice)>> + '_ {
+        let start = key(b'f', &[&(after.saturating_add(1)).to_be_bytes()]);
+        self.tree
+            .range(start..)
+            .take_while(|kv| kv.as_ref().map_or(true, |(k, _)| k.first() == Some(&b'f')))
+            .map(move |kv| {
+                let (k, _) = kv.map_err(sled_err("reading the feed"))?;
+                let seq = be64(&k[1..]).ok_or_else(corrupt)?;
+                Ok((seq, self.own_at(seq)?))
+            })
+    }
+
+    /// Our own notice at feed position `seq`.
+    fn own_at(&self, seq: u64) -> Result<StoredNotice> {
+        let entry = self
+            .get_raw(&key(b'f', &[&seq.to_be_bytes()]))?
+            .ok_or_else(corrupt)?;
+        let sep = entry.iter().position(|&b| b == 0).ok_or_else(corrupt)?;
+        let serial = std::str::from_utf8(&entry[..sep]).map_err(|_| corrupt())?;
+        let version = be32(&entry[sep + 1..]).ok_or_else(corrupt)?;
+        self.get(self.own.as_str(), serial, version)?
+            .ok_or_else(corrupt)
+    }
+
+    /// Up to `max` outbox items for `peer`, oldest first.
+    pub fn outbox(&self, peer: &AgencyId, max: usize) -> Result<Vec<FeedItem>> {
+        let mut prefix = key(b'o', &[peer.as_str().as_bytes()]);
+        prefix.push(0);
+        let mut items = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix).take(max) {
+            let (k, v) = kv.map_err(sled_err("reading the outbox"))?;
+            let seq = be64(&k[prefix.len()..]).ok_or_else(corrupt)?;
+            let prev_seq = be64(&v).ok_or_else(corrupt)?;
+            let stored = self.own_at(seq)?;
+            items.push(FeedItem {
+                seq,
+                prev_seq,
+                notice: stored.envelope,
+            });
+        }
+        Ok(items)
+    }
+
+    /// How many items wait for `peer`.
+    pub fn outbox_len(&self, peer: &AgencyId) -> usize {
+        let mut prefix = key(b'o', &[peer.as_str().as_bytes()]);
+        prefix.push(0);
+        self.tree.scan_prefix(prefix).count()
+    }
+
+    /// Removes acknowledged items from `peer`'s outbox.
+    pub fn outbox_ack(&self, peer: &AgencyId, seqs: &[u64]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for seq in seqs {
+            let mut k = key(b'o', &[peer.as_str().as_bytes()]);
+            k.push(0);
+            k.extend_from_slice(&seq.to_be_bytes());
+            batch.remove(k);
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(sled_err("clearing the outbox"))
+    }
+}
+
+impl Writer<'_> {
+    /// The newest version of `origin/serial`, if any.
+    pub fn latest_entry(&self, origin: &str, serial: &str) -> Result<Option<Latest>> {
+        self.store.latest_entry(origin, serial)
+    }
+
+    /// Appends one of our own notices: assigns the next feed seq, signs,
+    /// stores, and queues it for each recipient, in one atomic batch.
+    /// Returns the seq and the envelope.
+    pub fn append_own(
+        &self,
+        mut notice: Notice,
+        recipients: &[AgencyId],
+        key_pair: &SigningKey,
+    ) -> Result<(u64, SignedNotice)> {
+        let s = self.store;
+        let seq = s.last_seq()? + 1;
+        notice.seq = seq;
+        let envelope = seal(&notice, key_pair);
+        let origin = notice.origin.as_str();
+        let serial = notice.serial.as_str();
+        let mut batch = sled::Batch::default();
+        let stored = StoredNotice {
+            envelope: Some(envelope.clone()),
+            recipients: recipients.iter().map(ToString::to_string).collect(),
+            stored_at_ms: now_ms(),
+        };
+        batch.insert(version_key(origin, serial, notice.version), stored.encode_to_vec());
+        let mut latest = notice.version.to_be_bytes().to_vec();
+        latest.extend_from_slice(&content_hash(&notice));
+        batch.insert(key(b'l', &[origin.as_bytes(), serial.as_bytes()]), latest);
+        let mut feed = serial.as_bytes().to_vec();
+        feed.push(0);
+        feed.extend_from_slice(&notice.version.to_be_bytes());
+        batch.insert(key(b'f', &[&seq.to_be_bytes()]), feed);
+        batch.insert(b"mseq".as_slice(), seq.to_be_bytes().as_slice());
+        let count_key = key(b'n', &[origin.as_bytes()]);
+        batch.insert(count_key.clone(), (s.u64_at(&count_key)? + 1).to_be_bytes().as_slice());
+        for peer in recipients {
+            let last_key = key(b'p', &[peer.as_str().as_bytes()]);
+            let prev = s.u64_at(&last_key)?;
+            let mut ok = key(b'o', &[peer.as_str().as_bytes()]);
+            ok.push(0);
+            ok.extend_from_slice(&seq.to_be_bytes());
+            batch.insert(ok, prev.to_be_bytes().as_slice());
+            batch.insert(last_key, seq.to_be_bytes().as_slice());
+        }
+        s.tree
+            .apply_batch(batch)
+            .map_err(sled_err("storing a notice"))?;
+        Ok((seq, envelope))
+    }
+
+    /// Stores a verified notice received from its origin `from` at feed
+    /// position `seq` (whose predecessor visible to us is `prev_seq`).
+    /// Applying the same version twice is a no-op; different content under
+    /// the same version is refused.
+    pub fn apply_received(
+        &self,
+        from: &AgencyId,
+        seq: u64,
+        prev_seq: u64,
+        envelope: &SignedNotice,
+        notice: &Notice,
+    ) -> Result<Applied> {
+        let s = self.store;
+        let origin = notice.origin.as_str();
+        let serial = notice.serial.as_str();
+        let vkey = version_key(origin, serial, notice.version);
+        let mut batch = sled::Batch::default();
+        let applied = match s.get_raw(&vkey)? {
+            Some(existing) => {
+                let existing = StoredNotice::decode(existing.as_ref()).map_err(|_| corrupt())?;
+                if existing.envelope.as_ref().map(|e| &e.notice) != Some(&envelope.notice) {
+                    return Err(NoticeStoreError::Conflict {
+                        origin: origin.to_owned(),
+                        serial: serial.to_owned(),
+                        version: notice.version,
+                    });
+                }
+                Applied::Duplicate
+            }
+            None => {
+                let stored = StoredNotice {
+                    envelope: Some(envelope.clone()),
+                    recipients: Vec::new(),
+                    stored_at_ms: now_ms(),
+                };
+                batch.insert(vkey, stored.encode_to_vec());
+                let newer = s
+                    .latest_entry(origin, serial)?
+                    .is_none_or(|l| l.version < notice.version);
+                if newer {
+                    let mut latest = notice.version.to_be_bytes().to_vec();
+                    latest.extend_from_slice(&content_hash(notice));
+                    batch.insert(key(b'l', &[origin.as_bytes(), serial.as_bytes()]), latest);
+                }
+                let count_key = key(b'n', &[origin.as_bytes()]);
+                batch.insert(count_key.clone(), (s.u64_at(&count_key)? + 1).to_be_bytes().as_slice());
+                Applied::Stored
+            }
+        };
+        let cursor_key = key(b'c', &[from.as_str().as_bytes()]);
+        let cursor = s.u64_at(&cursor_key)?;
+        if prev_seq <= cursor && seq > cursor {
+            batch.insert(cursor_key, seq.to_be_bytes().as_slice());
+        }
+        s.tree
+            .apply_batch(batch)
+            .map_err(sled_err("storing a received notice"))?;
+        Ok(applied)
+    }
+}

@@ -1,0 +1,141 @@
+//! The labelled index a holder keeps for one served peer (DESIGN.md, point 2): for every
+//! match key `x` of every entry shared with the peer, `tag(y) -> AEAD(y, label)` with
+//! `y = OPRF(k_peer, x)`. [`build`] computes it on all cores; [`IndexEntry`] is one row, in
+//! the compact byte form that replication sends.
+
+use rayon::prelude::*;
+
+use super::PrivacyError;
+use super::label::Label;
+use super::oprf::{OprfKey, OprfOutput};
+use super::seal::{self, AEAD_OVERHEAD, NONCE_LEN, TAG_LEN, Tag};
+
+/// One row of a peer's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub tag: Tag,
+    pub nonce: [u8; NONCE_LEN],
+    /// The sealed label (ciphertext and Poly1305 tag).
+    pub sealed: Vec<u8>,
+}
+
+impl IndexEntry {
+    /// Smallest valid encoding: tag, nonce and an AEAD tag over an empty plaintext.
+    pub const MIN_BYTES: usize = TAG_LEN + NONCE_LEN + AEAD_OVERHEAD;
+
+    /// `tag ‖ nonce ‖ sealed`; the length is the framing's business (a protobuf `bytes`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(TAG_LEN + NONCE_LEN + self.sealed.len());
+        out.extend_from_slice(&self.tag);
+        out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.sealed);
+        out
+    }
+
+    /// Reads [`IndexEntry::to_bytes`] (bytes from a peer: lengths are checked).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PrivacyError> {
+        if bytes.len() < Self::MIN_BYTES {
+            return Err(PrivacyError::BadIndexEntry { len: bytes.len() });
+        }
+        let (tag_bytes, rest) = bytes.split_at(TAG_LEN);
+        let (nonce_bytes, sealed) = rest.split_at(NONCE_LEN);
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(tag_bytes);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(nonce_bytes);
+        Ok(Self { tag, nonce, sealed: sealed.to_vec() })
+    }
+
+    /// Opens this entry's label with the OPRF output of a match key.
+    pub fn open(&self, y: &OprfOutput) -> Result<Label, PrivacyError> {
+        seal::open(y, &self.tag, &self.nonce, &self.sealed)
+    }
+}
+
+/// Builds the index rows for `(match key value, label)` pairs, one row per pair, in input
+/// order, on all cores. An error names the position of the offending pair.
+pub fn build<K>(key: &OprfKey, entries: &[(K, Label)]) -> Result<Vec<IndexEntry>, PrivacyError>
+where
+    K: AsRef<[u8]> + Sync,
+{
+    entries
+        .par_iter()
+        .enumerate()
+        .map(|(index, (value, label))| {
+            let y = key.evaluate(value.as_ref()).map_err(|_| PrivacyError::BadInput { index })?;
+            seal::seal(label, &y).map_err(|e| match e {
+                PrivacyError::BadInput { .. } => PrivacyError::BadInput { index },
+                other => other,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::label::tests::pointer;
+    use super::super::lookup::IndexLookup;
+    use super::super::oprf::{blind, evaluate_blinded, finalize};
+    use super::super::seal::tag_of;
+    use super::*;
+
+    fn label(kind: &str, serial: &str) -> Label {
+        Label { key_kind: kind.into(), serial: serial.into(), ..pointer() }
+    }
+
+    #[test]
+    fn index_finds_listed_keys_and_nothing_else() {
+        let key = OprfKey::generate(3);
+        let rows = vec![
+            ("mk1|name|ACME TRADING".to_string(), label("name", "S-1")),
+            ("mk1|name_country|ACME TRADING|IR".to_string(), label("name_country", "S-1")),
+            // The same key labels a second notice.
+            ("mk1|name|ACME TRADING".to_string(), label("name", "S-2")),
+            ("mk1|id|imo|9176187".to_string(), label("id", "S-3")),
+        ];
+        let index = IndexLookup::from_entries(build(&key, &rows).unwrap()).unwrap();
+        assert_eq!(index.len(), 4);
+
+        // The querier's side, through the blinded protocol.
+        let queries: [&[u8]; 3] =
+            [b"mk1|name|ACME TRADING", b"mk1|id|imo|9176187", b"mk1|name|NOT LISTED"];
+        let (state, blinded) = blind(&queries).unwrap();
+        let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
+        let ys = finalize(state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
+
+        let mut serials: Vec<String> =
+            index.get(&tag_of(&ys[0])).map(|e| e.open(&ys[0]).unwrap().serial).collect();
+        serials.sort();
+        assert_eq!(serials, ["S-1", "S-2"]);
+        let hits: Vec<Label> = index.get(&tag_of(&ys[1])).map(|e| e.open(&ys[1]).unwrap()).collect();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].serial, "S-3");
+        assert_eq!(index.get(&tag_of(&ys[2])).count(), 0);
+
+        // Outputs under another key find nothing.
+        let other = OprfKey::generate(3).evaluate(b"mk1|name|ACME TRADING").unwrap();
+        assert_eq!(index.get(&tag_of(&other)).count(), 0);
+    }
+
+    #[test]
+    fn entry_bytes_round_trip_and_reject_short_input() {
+        let key = OprfKey::generate(1);
+        let rows = [("mk1|name|X", pointer())];
+        let entry = build(&key, &rows).unwrap().remove(0);
+        let bytes = entry.to_bytes();
+        assert_eq!(IndexEntry::from_bytes(&bytes).unwrap(), entry);
+        for cut in 0..IndexEntry::MIN_BYTES {
+            assert_eq!(
+                IndexEntry::from_bytes(&bytes[..cut]).unwrap_err(),
+                PrivacyError::BadIndexEntry { len: cut }
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversized_key_is_named_by_position() {
+        let key = OprfKey::generate(1);
+        let rows = [("ok".to_string(), pointer()), ("x".repeat(70_000), pointer())];
+        assert_eq!(build(&key, &rows).unwrap_err(), PrivacyError::BadInput { index: 1 });
+    }
+}

@@ -1,0 +1,184 @@
+//! The querier's copy of a peer's index, for lookups by tag (DESIGN.md, points 3-4).
+//!
+//! Memory matters (a peer may list a million keys), so the rows live in three flat
+//! vectors rather than a map of small allocations: the tags sorted (16 bytes a row), the
+//! start of each row in an arena (4 bytes a row), and the arena of `nonce ‖ sealed` (24 +
+//! label + 16). A pointer label costs about 140 bytes a row in all. Lookups are a binary
+//! search; several rows may share a tag (one key labelling several notices).
+//!
+//! The structure is immutable; replication deltas are applied with [`IndexLookup::extend`]
+//! and [`IndexLookup::retain`], which rebuild it (linear time; apply deltas in batches).
+
+use super::PrivacyError;
+use super::index::IndexEntry;
+use super::label::Label;
+use super::oprf::OprfOutput;
+use super::seal::{self, NONCE_LEN, Tag};
+
+/// A sorted, compact `tag -> entries` table.
+#[derive(Debug, Default, Clone)]
+pub struct IndexLookup {
+    tags: Vec<Tag>,
+    /// `starts[i]..starts[i + 1]` is row `i` in `arena`; one more than the rows.
+    starts: Vec<u32>,
+    arena: Vec<u8>,
+}
+
+/// A row borrowed from an [`IndexLookup`].
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    pub tag: &'a Tag,
+    pub nonce: &'a [u8; NONCE_LEN],
+    pub sealed: &'a [u8],
+}
+
+impl EntryRef<'_> {
+    /// Opens the row's label with the OPRF output that found it.
+    pub fn open(&self, y: &OprfOutput) -> Result<Label, PrivacyError> {
+        seal::open(y, self.tag, self.nonce, self.sealed)
+    }
+
+    /// An owned copy.
+    pub fn to_entry(&self) -> IndexEntry {
+        IndexEntry { tag: *self.tag, nonce: *self.nonce, sealed: self.sealed.to_vec() }
+    }
+}
+
+impl IndexLookup {
+    /// Builds the table from rows.
+    pub fn from_entries(entries: impl IntoIterator<Item = IndexEntry>) -> Result<Self, PrivacyError> {
+        let mut builder = IndexLookupBuilder::default();
+        for entry in entries {
+            builder.push(&entry.tag, &entry.nonce, &entry.sealed)?;
+        }
+        Ok(builder.finish())
+    }
+
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// The rows under `tag` (none for a key the peer does not list).
+    pub fn get<'a>(&'a self, tag: &Tag) -> impl Iterator<Item = EntryRef<'a>> + 'a {
+        let first = self.tags.partition_point(|t| t < tag);
+        let tag = *tag;
+        (first..self.tags.len()).take_while(move |&i| self.tags[i] == tag).map(|i| self.row(i))
+    }
+
+    /// Every row, in tag order.
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
+        (0..self.tags.len()).map(|i| self.row(i))
+    }
+
+    /// Adds rows (a replication delta).
+    pub fn extend(self, entries: impl IntoIterator<Item = IndexEntry>) -> Result<Self, PrivacyError> {
+        let mut builder = IndexLookupBuilder::default();
+        for row in self.iter() {
+            builder.push(row.tag, row.nonce, row.sealed)?;
+        }
+        for entry in entries {
+            builder.push(&entry.tag, &entry.nonce, &entry.sealed)?;
+        }
+        Ok(builder.finish())
+    }
+
+    /// Keeps the rows for which `keep` holds (removals of a replication delta, named by
+    /// tag and nonce, which together identify a row).
+    #[must_use]
+    pub fn retain(self, mut keep: impl FnMut(&EntryRef<'_>) -> bool) -> Self {
+        let mut builder = IndexLookupBuilder::default();
+        for row in self.iter().filter(|row| keep(row)) {
+            // Rows of a table that already fits fit again: the arena only shrinks.
+            builder.push(row.tag, row.nonce, row.sealed).expect("a subset of a valid table");
+        }
+        builder.finish()
+    }
+
+    /// Heap bytes held (capacities), for capacity planning.
+    pub fn heap_bytes(&self) -> usize {
+        self.tags.capacity() * size_of::<Tag>() + self.starts.capacity() * 4 + self.arena.capacity()
+    }
+
+    fn row(&self, i: usize) -> EntryRef<'_> {
+        let start = self.starts[i] as usize;
+        let end = self.starts[i + 1] as usize;
+        let (nonce, sealed) = self.arena[start..end].split_at(NONCE_LEN);
+        // Every row was pushed with a nonce of exactly NONCE_LEN bytes.
+        let nonce = nonce.try_into().expect("row starts with its nonce");
+        EntryRef { tag: &self.tags[i], nonce, sealed }
+    }
+}
+
+/// Accumulates rows without holding one allocation per row, then sorts once.
+#[derive(Debug, Default)]
+pub struct IndexLookupBuilder {
+    rows: Vec<(Tag, u32, u32)>,
+    arena: Vec<u8>,
+}
+
+impl IndexLookupBuilder {
+    /// Adds one row. Fails only when the arena would pass 4 GiB.
+    pub fn push(&mut self, tag: &Tag, nonce: &[u8; NONCE_LEN], sealed: &[u8]) -> Result<(), PrivacyError> {
+        let start = u32::try_from(self.arena.len()).map_err(|_| PrivacyError::IndexTooLarge)?;
+        let len = u32::try_from(NONCE_LEN + sealed.len()).map_err(|_| PrivacyError::IndexTooLarge)?;
+        start.checked_add(len).ok_or(PrivacyError::IndexTooLarge)?;
+        self.arena.extend_from_slice(nonce);
+        self.arena.extend_from_slice(sealed);
+        self.rows.push((*tag, start, len));
+        Ok(())
+    }
+
+    /// Sorts by tag and lays the arena out in that order.
+    pub fn finish(mut self) -> IndexLookup {
+        self.rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut tags = Vec::with_capacity(self.rows.len());
+        let mut starts = Vec::with_capacity(self.rows.len() + 1);
+        let mut arena = Vec::with_capacity(self.arena.len());
+        for (tag, start, len) in &self.rows {
+            tags.push(*tag);
+            // The arena's total length was checked to fit u32 on every push.
+            starts.push(arena.len() as u32);
+            arena.extend_from_slice(&self.arena[*start as usize..(*start + *len) as usize]);
+        }
+        starts.push(arena.len() as u32);
+        IndexLookup { tags, starts, arena }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tag: u8, nonce: u8, sealed_len: usize) -> IndexEntry {
+        IndexEntry { tag: [tag; 16], nonce: [nonce; 24], sealed: vec![nonce; sealed_len] }
+    }
+
+    #[test]
+    fn finds_every_row_of_a_tag() {
+        let index =
+            IndexLookup::from_entries([entry(5, 1, 20), entry(1, 2, 17), entry(5, 3, 30)]).unwrap();
+        assert_eq!(index.len(), 3);
+        let rows: Vec<IndexEntry> = index.get(&[5; 16]).map(|r| r.to_entry()).collect();
+        assert_eq!(rows, [entry(5, 1, 20), entry(5, 3, 30)]);
+        assert_eq!(index.get(&[1; 16]).count(), 1);
+        assert_eq!(index.get(&[0; 16]).count(), 0);
+        assert_eq!(index.get(&[9; 16]).count(), 0);
+        assert!(IndexLookup::default().get(&[0; 16]).next().is_none());
+    }
+
+    #[test]
+    fn deltas_add_and_remove_rows() {
+        let index = IndexLookup::from_entries([entry(5, 1, 20)]).unwrap();
+        let index = index.extend([entry(2, 2, 20), entry(5, 3, 16)]).unwrap();
+        assert_eq!(index.len(), 3);
+        let index = index.retain(|r| !(r.tag == &[5; 16] && r.nonce == &[1; 24]));
+        let rows: Vec<IndexEntry> = index.iter().map(|r| r.to_entry()).collect();
+        assert_eq!(rows, [entry(2, 2, 20), entry(5, 3, 16)]);
+    }
+}

@@ -1,0 +1,355 @@
+//! The OPRF of RFC 9497 in VOPRF mode, ciphersuite ristretto255-SHA512 (`voprf` 0.5).
+//!
+//! A holder keeps one [`OprfKey`] per peer it serves (so a leaked index is attributable),
+//! with an epoch that a rotation increments. The querier blinds its match keys ([`blind`]),
+//! the holder evaluates them in one batch with one DLEQ proof ([`evaluate_blinded`]), and
+//! the querier verifies the proof against the holder's published key and unblinds
+//! ([`finalize`]). The holder computes the same outputs directly ([`OprfKey::evaluate`])
+//! to build its index. Blinded elements are uniformly random group elements: they carry
+//! nothing of the input.
+
+use std::fmt;
+
+use rand::rngs::OsRng;
+use voprf::{BlindedElement, EvaluationElement, Group, Ristretto255, VoprfClient, VoprfServer};
+use zeroize::Zeroizing;
+
+use super::PrivacyError;
+
+type Suite = Ristretto255;
+
+/// Bytes of an encoded group element (blinded or evaluated).
+pub const ELEMENT_LEN: usize = 32;
+/// Bytes of a batch DLEQ proof (two scalars).
+pub const PROOF_LEN: usize = 64;
+/// Most elements in one batch (the RFC's batch limit).
+pub const MAX_BATCH: usize = u16::MAX as usize;
+/// Bytes of a serialised [`OprfKey`]: epoch (4, big-endian) then the secret scalar (32).
+pub const KEY_BYTES_LEN: usize = 4 + 32;
+
+/// An encoded ristretto255 element.
+pub type Element = [u8; ELEMENT_LEN];
+/// A batch DLEQ proof.
+pub type Proof = [u8; PROOF_LEN];
+/// An OPRF output: `tag = y[0..16]`, AEAD key `= y[16..48]`.
+pub type OprfOutput = [u8; 64];
+
+/// A holder's OPRF key for one served peer. Secret: `Debug` shows the epoch and a public
+/// key prefix only.
+pub struct OprfKey {
+    server: VoprfServer<Suite>,
+    epoch: u32,
+}
+
+impl OprfKey {
+    /// A fresh random key.
+    pub fn generate(epoch: u32) -> Self {
+        // `VoprfServer::new` derives the key from 32 random bytes with empty info; it fails
+        // only when every one of 256 derivation attempts yields zero (probability ~2^-64000).
+        let server = VoprfServer::new(&mut OsRng).expect("key derivation from a 32-byte seed");
+        Self { server, epoch }
+    }
+
+    /// The key's epoch (a rotation starts a new one).
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Secret bytes for storage: epoch (big-endian) then the scalar. Zeroised on drop.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; KEY_BYTES_LEN]> {
+        let mut out = Zeroizing::new([0u8; KEY_BYTES_LEN]);
+        out[..4].copy_from_slice(&self.epoch.to_be_bytes());
+        // The server serialises as scalar (32) then public key (32).
+        let both = Zeroizing::new(self.server.serialize());
+        out[4..].copy_from_slice(&both[..32]);
+        out
+    }
+
+    /// Reads [`OprfKey::to_bytes`]; rejects a wrong length, a non-canonical or zero scalar.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PrivacyError> {
+        if bytes.len() != KEY_BYTES_LEN {
+            return Err(PrivacyError::BadKey);
+        }
+        let mut epoch = [0u8; 4];
+        epoch.copy_from_slice(&bytes[..4]);
+        let server = VoprfServer::new_with_key(&bytes[4..]).map_err(|_| PrivacyError::BadKey)?;
+        Ok(Self { server, epoch: u32::from_be_bytes(epoch) })
+    }
+
+    /// The public key that queriers verify proofs against (published per epoch).
+    pub fn public_key_bytes(&self) -> Element {
+        to_array(&Suite::serialize_elem(self.server.get_public_key()))
+    }
+
+    /// The PRF itself, for building the index: `y = OPRF(k, input)`.
+    pub fn evaluate(&self, input: &[u8]) -> Result<OprfOutput, PrivacyError> {
+        let out = self.server.evaluate(input).map_err(|_| PrivacyError::BadInput { index: 0 })?;
+        Ok(to_array(&out))
+    }
+}
+
+impl fmt::Debug for OprfKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pk = self.public_key_bytes();
+        f.debug_struct("OprfKey")
+            .field("epoch", &self.epoch)
+            .field("public_key_prefix", &format_args!("{:02x}{:02x}{:02x}{:02x}", pk[0], pk[1], pk[2], pk[3]))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the querier keeps between [`blind`] and [`finalize`]: the blinds and the inputs.
+/// Secret: `Debug` shows the batch size only.
+pub struct BlindState {
+    clients: Vec<VoprfClient<Suite>>,
+    inputs: Vec<Vec<u8>>,
+}
+
+impl BlindState {
+    /// How many inputs were blinded.
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Whether the batch is empty (never, for a state made by [`blind`]).
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+}
+
+impl fmt::Debug for BlindState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlindState").field("len", &self.len()).finish_non_exhaustive()
+    }
+}
+
+/// Querier: blinds each input with its own random scalar. The elements go to the holder.
+pub fn blind(inputs: &[&[u8]]) -> Result<(BlindState, Vec<Element>), PrivacyError> {
+    check_batch(inputs.len())?;
+    let mut clients = Vec::with_capacity(inputs.len());
+    let mut elements = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        let blinded = VoprfClient::<Suite>::blind(input, &mut OsRng)
+            .map_err(|_| PrivacyError::BadInput { index })?;
+        elements.push(to_array(&blinded.message.serialize()));
+        clients.push(blinded.state);
+    }
+    let inputs = inputs.iter().map(|i| i.to_vec()).collect();
+    Ok((BlindState { clients, inputs }, elements))
+}
+
+/// Holder: evaluates a batch of blinded elements from a peer with `key`, with one proof.
+/// Any element of the wrong length, not a point, or the identity is an error naming it.
+pub fn evaluate_blinded<E: AsRef<[u8]>>(
+    key: &OprfKey,
+    blinded: &[E],
+) -> Result<(Vec<Element>, Proof), PrivacyError> {
+    check_batch(blinded.len())?;
+    let parsed = blinded
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let bytes = element_bytes(index, e.as_ref())?;
+            BlindedElement::<Suite>::deserialize(bytes).map_err(|_| PrivacyError::BadElement { index })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = key
+        .server
+        .batch_blind_evaluate(&mut OsRng, &parsed)
+        .map_err(|_| PrivacyError::BatchSize { len: blinded.len() })?;
+    let elements = result.messages.iter().map(|m| to_array(&m.serialize())).collect();
+    Ok((elements, to_array(&result.proof.serialize())))
+}
+
+/// Querier: verifies the holder's proof against its published `public_key` and unblinds.
+/// Outputs are in the order of the inputs given to [`blind`].
+pub fn finalize<E: AsRef<[u8]>>(
+    state: BlindState,
+    evaluated: &[E],
+    proof: &[u8],
+    public_key: &[u8],
+) -> Result<Vec<OprfOutput>, PrivacyError> {
+    if evaluated.len() != state.len() {
+        return Err(PrivacyError::CountMismatch { expected: state.len(), got: evaluated.len() });
+    }
+    let messages = evaluated
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let bytes = element_bytes(index, e.as_ref())?;
+            EvaluationElement::<Suite>::deserialize(bytes)
+                .map_err(|_| PrivacyError::BadElement { index })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if proof.len() != PROOF_LEN {
+        return Err(PrivacyError::BadProof);
+    }
+    let proof = voprf::Proof::<Suite>::deserialize(proof).map_err(|_| PrivacyError::BadProof)?;
+    if public_key.len() != ELEMENT_LEN {
+        return Err(PrivacyError::BadPublicKey);
+    }
+    let pk = Suite::deserialize_elem(public_key).map_err(|_| PrivacyError::BadPublicKey)?;
+    let outputs =
+        VoprfClient::batch_finalize(&state.inputs, &state.clients, &messages, &proof, pk)
+            .map_err(|_| PrivacyError::ProofInvalid)?;
+    outputs
+        .enumerate()
+        .map(|(index, out)| out.map(|y| to_array(&y)).map_err(|_| PrivacyError::BadInput { index }))
+        .collect()
+}
+
+pub(crate) fn check_batch(len: usize) -> Result<(), PrivacyError> {
+    if len == 0 || len > MAX_BATCH {
+        return Err(PrivacyError::BatchSize { len });
+    }
+    Ok(())
+}
+
+/// The 32 bytes of element `index`, or an error naming it.
+pub(crate) fn element_bytes(index: usize, bytes: &[u8]) -> Result<&[u8], PrivacyError> {
+    if bytes.len() == ELEMENT_LEN {
+        Ok(bytes)
+    } else {
+        Err(PrivacyError::WrongLength { index, len: bytes.len() })
+    }
+}
+
+/// Copies a fixed-size `GenericArray` into an array. Both lengths are fixed by the
+/// ciphersuite's types (32, 64), so the copy cannot panic.
+fn to_array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(bytes);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INPUTS: [&str; 3] = [
+        "mk1|name|ACME TRADING",
+        "mk1|name_country|ACME TRADING|IR",
+        "mk1|id|lei|5493001KJTIIGC8Y1R12",
+    ];
+
+    fn inputs() -> Vec<&'static [u8]> {
+        INPUTS.iter().map(|s| s.as_bytes()).collect()
+    }
+
+    #[test]
+    fn round_trip_equals_direct_prf() {
+        let key = OprfKey::generate(1);
+        let (state, blinded) = blind(&inputs()).unwrap();
+        let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
+        let outputs = finalize(state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
+        for (input, y) in inputs().iter().zip(&outputs) {
+            assert_eq!(*y, key.evaluate(input).unwrap());
+        }
+        assert_ne!(outputs[0], outputs[1]);
+    }
+
+    #[test]
+    fn evaluation_with_another_key_fails_the_proof() {
+        let published = OprfKey::generate(1);
+        let other = OprfKey::generate(1);
+        let (state, blinded) = blind(&inputs()).unwrap();
+        let (evaluated, proof) = evaluate_blinded(&other, &blinded).unwrap();
+        let err = finalize(state, &evaluated, &proof, &published.public_key_bytes()).unwrap_err();
+        assert_eq!(err, PrivacyError::ProofInvalid);
+    }
+
+    #[test]
+    fn tampered_element_fails_the_proof() {
+        let key = OprfKey::generate(1);
+        let (state, blinded) = blind(&inputs()).unwrap();
+        let (mut evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
+        evaluated.swap(0, 1);
+        let err = finalize(state, &evaluated, &proof, &key.public_key_bytes()).unwrap_err();
+        assert_eq!(err, PrivacyError::ProofInvalid);
+    }
+
+    #[test]
+    fn malformed_elements_name_their_index() {
+        let key = OprfKey::generate(1);
+        let (_, mut blinded) = blind(&inputs()).unwrap();
+        // 0xff..ff is not a canonical field element, so never a valid encoding.
+        blinded[2] = [0xff; 32];
+        assert_eq!(
+            evaluate_blinded(&key, &blinded).unwrap_err(),
+            PrivacyError::BadElement { index: 2 }
+        );
+        // Random bytes: most are not valid encodings; whichever fail must fail cleanly.
+        for _ in 0..64 {
+            let mut junk = [[0u8; 32]; 2];
+            rand::RngCore::fill_bytes(&mut OsRng, &mut junk[1]);
+            let _ = evaluate_blinded(&key, &junk);
+        }
+        // The identity (all zeros) is refused.
+        let zero = vec![blinded[0].to_vec(), vec![0u8; 32]];
+        assert_eq!(
+            evaluate_blinded(&key, &zero).unwrap_err(),
+            PrivacyError::BadElement { index: 1 }
+        );
+        let short = vec![blinded[0].to_vec(), blinded[1][..31].to_vec()];
+        assert_eq!(
+            evaluate_blinded(&key, &short).unwrap_err(),
+            PrivacyError::WrongLength { index: 1, len: 31 }
+        );
+        let long = vec![[blinded[0].as_slice(), &[0u8]].concat()];
+        assert_eq!(
+            evaluate_blinded(&key, &long).unwrap_err(),
+            PrivacyError::WrongLength { index: 0, len: 33 }
+        );
+        let empty: [Element; 0] = [];
+        assert_eq!(
+            evaluate_blinded(&key, &empty).unwrap_err(),
+            PrivacyError::BatchSize { len: 0 }
+        );
+    }
+
+    #[test]
+    fn malformed_answers_are_errors() {
+        let key = OprfKey::generate(1);
+        let (state, blinded) = blind(&inputs()).unwrap();
+        let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
+        let err = finalize(state, &evaluated[..2], &proof, &key.public_key_bytes()).unwrap_err();
+        assert_eq!(err, PrivacyError::CountMismatch { expected: 3, got: 2 });
+
+        let (state, _) = blind(&inputs()).unwrap();
+        let err = finalize(state, &evaluated, &proof[..63], &key.public_key_bytes()).unwrap_err();
+        assert_eq!(err, PrivacyError::BadProof);
+
+        let (state, _) = blind(&inputs()).unwrap();
+        let err = finalize(state, &evaluated, &proof, &[0xff; 32]).unwrap_err();
+        assert_eq!(err, PrivacyError::BadPublicKey);
+    }
+
+    #[test]
+    fn blinded_request_never_contains_an_input() {
+        let (_, blinded) = blind(&inputs()).unwrap();
+        let request: Vec<u8> = blinded.concat();
+        for input in inputs() {
+            assert!(!request.windows(input.len()).any(|w| w == input));
+        }
+        // Blinding is randomised: the same input never gives the same element twice.
+        let (_, again) = blind(&inputs()).unwrap();
+        assert_ne!(blinded, again);
+        assert!(blind(&[b"".as_slice()]).is_err());
+    }
+
+    #[test]
+    fn key_bytes_round_trip_and_debug_hides_the_secret() {
+        let key = OprfKey::generate(7);
+        let bytes = key.to_bytes();
+        let back = OprfKey::from_bytes(bytes.as_slice()).unwrap();
+        assert_eq!(back.epoch(), 7);
+        assert_eq!(back.public_key_bytes(), key.public_key_bytes());
+        assert_eq!(back.evaluate(b"x").unwrap(), key.evaluate(b"x").unwrap());
+        assert_eq!(OprfKey::from_bytes(&bytes[..35]).unwrap_err(), PrivacyError::BadKey);
+        assert_eq!(OprfKey::from_bytes(&[0u8; 36]).unwrap_err(), PrivacyError::BadKey);
+        let debug = format!("{key:?}");
+        let secret_hex: String = bytes[4..].iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!debug.contains(&secret_hex[..8]));
+        assert!(debug.contains("epoch: 7"));
+    }
+}
