@@ -239,26 +239,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 NoticeCommand::Import { format, file, to } => {
                     let format = crate::notices::parse_format(format)?;
-                    let summary = crate::notices::import(&cfg, format, file, to.as_deref(), &mut out).await?;
+                    let summary =
+                        crate::notices::import(&cfg, format, file, to.as_deref(), &mut out).await?;
                     if json {
                         serde_json::to_writer(&mut out, &summary)?;
                         writeln!(out)?;
                     }
                 }
-                NoticeCommand::List { origin, kind, limit } => {
-                    crate::notices::list(&cfg, origin.as_deref(), kind.as_deref(), *limit, json, &mut out).await?;
+                NoticeCommand::List {
+                    origin,
+                    kind,
+                    limit,
+                } => {
+                    crate::notices::list(
+                        &cfg,
+                        origin.as_deref(),
+                        kind.as_deref(),
+                        *limit,
+                        json,
+                        &mut out,
+                    )
+                    .await?;
                 }
                 NoticeCommand::Show { reference } => {
                     crate::notices::show(&cfg, reference, json, &mut out).await?;
                 }
                 NoticeCommand::Amend { reference, file } => {
-                    crate::notices::change(&cfg, reference, crate::notices::ChangeArg::Amend(file), json, &mut out).await?;
+                    crate::notices::change(
+                        &cfg,
+                        reference,
+                        crate::notices::ChangeArg::Amend(file),
+                        json,
+                        &mut out,
+                    )
+                    .await?;
                 }
                 NoticeCommand::Renew { reference, until } => {
-                    crate::notices::change(&cfg, reference, crate::notices::ChangeArg::Renew(until.clone()), json, &mut out).await?;
+                    crate::notices::change(
+                        &cfg,
+                        reference,
+                        crate::notices::ChangeArg::Renew(until.clone()),
+                        json,
+                        &mut out,
+                    )
+                    .await?;
                 }
                 NoticeCommand::Revoke { reference, reason } => {
-                    crate::notices::change(&cfg, reference, crate::notices::ChangeArg::Revoke(reason.clone()), json, &mut out).await?;
+                    crate::notices::change(
+                        &cfg,
+                        reference,
+                        crate::notices::ChangeArg::Revoke(reason.clone()),
+                        json,
+                        &mut out,
+                    )
+                    .await?;
                 }
             }
         }

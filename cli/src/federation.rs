@@ -36,15 +36,29 @@ impl LocalFederation {
     /// Makes certificates for `agencies` under a fresh temporary directory and
     /// starts one node per agency, greeting peers every `hello`.
     pub async fn start(agencies: &[&str], hello: Duration) -> anyhow::Result<Self> {
+        Self::start_with(agencies, hello, |_| {}).await
+    }
+
+    /// As `start`, letting `tune` change each node's config before it starts.
+    pub async fn start_with(
+        agencies: &[&str],
+        hello: Duration,
+        tune: impl Fn(&mut NodeConfig),
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
         let root = dir.path().to_owned();
-        let mut fed = Self::start_in(&root, agencies, hello).await?;
+        let mut fed = Self::start_in(&root, agencies, hello, tune).await?;
         fed.temp = Some(dir);
         Ok(fed)
     }
 
-    /// As `start`, in `root` (kept afterwards).
-    pub async fn start_in(root: &Path, agencies: &[&str], hello: Duration) -> anyhow::Result<Self> {
+    /// As `start_with`, in `root` (kept afterwards).
+    pub async fn start_in(
+        root: &Path,
+        agencies: &[&str],
+        hello: Duration,
+        tune: impl Fn(&mut NodeConfig),
+    ) -> anyhow::Result<Self> {
         let names: Vec<String> = agencies.iter().map(|a| (*a).to_owned()).collect();
         let mut listeners = Vec::new();
         for _ in agencies {
@@ -71,6 +85,8 @@ impl LocalFederation {
             )?;
             let mut config = NodeConfig::load(&m.dir.join("node.toml"))?;
             config.hello.interval_ms = hello.as_millis() as u64;
+            config.sync.pull_interval_ms = 1_000;
+            tune(&mut config);
             let node = tessera_node::Node::with_listeners(config, f, o)?;
             let reloader = node.reloader();
             let stop = CancellationToken::new();
@@ -138,6 +154,14 @@ impl LocalFederation {
 }
 
 impl LocalNode {
+    /// An operator client of this node, as the CLI makes it.
+    pub fn operator(
+        &self,
+    ) -> anyhow::Result<tessera_proto::v1::operator_client::OperatorClient<tonic::transport::Channel>>
+    {
+        self.cli.operator()
+    }
+
     /// Status through the operator port, as the CLI asks it.
     pub async fn status(&self) -> anyhow::Result<StatusResponse> {
         let mut client = self.cli.operator()?;

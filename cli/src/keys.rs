@@ -20,7 +20,9 @@ impl PartyFlags {
     /// The party record, or a plain error naming the flag.
     pub fn to_party(&self) -> anyhow::Result<Party> {
         let kind = match &self.kind {
-            Some(k) => k.parse::<PartyKind>().map_err(|e| anyhow::anyhow!("--kind: {e}"))?,
+            Some(k) => k
+                .parse::<PartyKind>()
+                .map_err(|e| anyhow::anyhow!("--kind: {e}"))?,
             None => PartyKind::default(),
         };
         let ids = self
@@ -30,7 +32,9 @@ impl PartyFlags {
                 let (t, v) = s
                     .split_once(':')
                     .filter(|(t, v)| !t.is_empty() && !v.is_empty())
-                    .ok_or_else(|| anyhow::anyhow!("--id: use TYPE:VALUE, e.g. LEI:529900T8BM49AURSDO55"))?;
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--id: use TYPE:VALUE, e.g. LEI:529900T8BM49AURSDO55")
+                    })?;
                 Ok(PartyId {
                     id_type: t.to_owned(),
                     value: v.to_owned(),
@@ -67,7 +71,11 @@ pub fn stream(input: impl BufRead, out: &mut impl Write) -> anyhow::Result<()> {
         }
         match String::from_utf8(line) {
             Ok(text) => writeln!(out, "{}", party::keys_json_line(&text))?,
-            Err(_) => writeln!(out, "{}", serde_json::json!({"error": "the line is not UTF-8"}))?,
+            Err(_) => writeln!(
+                out,
+                "{}",
+                serde_json::json!({"error": "the line is not UTF-8"})
+            )?,
         }
     }
     out.flush()?;

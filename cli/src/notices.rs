@@ -11,8 +11,7 @@ use tessera_node::notice::json::{self, NoticeJson};
 use tessera_node::policy;
 use tessera_proto::v1::{
     ChangeNoticeRequest, ImportNoticesRequest, IssueNoticeRequest, IssueNoticeResponse,
-    ListNoticesRequest, Notice, NoticeView, ShowNoticeRequest, change_notice_request,
-    notice::Body,
+    ListNoticesRequest, Notice, NoticeView, ShowNoticeRequest, change_notice_request, notice::Body,
 };
 
 use crate::client::{CliConfig, explain_call};
@@ -21,8 +20,8 @@ use crate::client::{CliConfig, explain_call};
 const IMPORT_BATCH: usize = 500;
 
 fn read_notice_file(path: &Path) -> anyhow::Result<Notice> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let parsed = json::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     parsed
         .to_notice()
@@ -36,7 +35,11 @@ fn apply_to(notice: &mut Notice, to: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_issued(out: &mut impl Write, r: &IssueNoticeResponse, as_json: bool) -> anyhow::Result<()> {
+fn print_issued(
+    out: &mut impl Write,
+    r: &IssueNoticeResponse,
+    as_json: bool,
+) -> anyhow::Result<()> {
     if as_json {
         #[derive(Serialize)]
         struct J<'a> {
@@ -63,18 +66,30 @@ fn print_issued(out: &mut impl Write, r: &IssueNoticeResponse, as_json: bool) ->
         } else {
             r.recipients.join(", ")
         };
-        writeln!(out, "{}/{} version {}: stored and signed; goes to {to}", r.origin, r.serial, r.version)?;
+        writeln!(
+            out,
+            "{}/{} version {}: stored and signed; goes to {to}",
+            r.origin, r.serial, r.version
+        )?;
     }
     Ok(())
 }
 
 /// `notice issue --file N.json [--to ...]`.
-pub async fn issue(cfg: &CliConfig, file: &Path, to: Option<&str>, as_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn issue(
+    cfg: &CliConfig,
+    file: &Path,
+    to: Option<&str>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut notice = read_notice_file(file)?;
     apply_to(&mut notice, to)?;
     let mut client = cfg.operator()?;
     let r = client
-        .issue_notice(IssueNoticeRequest { notice: Some(notice) })
+        .issue_notice(IssueNoticeRequest {
+            notice: Some(notice),
+        })
         .await
         .map_err(|s| explain_call(cfg, &s))?
         .into_inner();
@@ -148,7 +163,12 @@ pub async fn import(
         summary.refused += r.refused.len();
         for refusal in r.refused {
             let line = chunk.get(refusal.index as usize).map_or(0, |(l, _)| *l);
-            writeln!(err, "{}: line {line}: {}; not imported", file.display(), refusal.reason)?;
+            writeln!(
+                err,
+                "{}: line {line}: {}; not imported",
+                file.display(),
+                refusal.reason
+            )?;
         }
         if let Some(bar) = &bar {
             bar.inc(chunk.len() as u64);
@@ -259,7 +279,11 @@ pub async fn list(
     ]];
     for row in &rows {
         let (status, decided, reference) = match (&row.notice.denial, &row.notice.enforcement) {
-            (Some(d), _) => (d.status.clone(), d.decision_date.clone(), d.authority_reference.clone()),
+            (Some(d), _) => (
+                d.status.clone(),
+                d.decision_date.clone(),
+                d.authority_reference.clone(),
+            ),
             (_, Some(e)) => (e.status.clone(), e.event_date.clone(), e.kind.clone()),
             _ => ("-".into(), String::new(), String::new()),
         };
@@ -269,7 +293,11 @@ pub async fn list(
             row.kind.to_owned(),
             status,
             row.notice.marking.clone().unwrap_or_default(),
-            if decided.is_empty() { "-".into() } else { decided },
+            if decided.is_empty() {
+                "-".into()
+            } else {
+                decided
+            },
             reference.chars().take(32).collect(),
             row.notice.to.clone().unwrap_or_default(),
         ]);
@@ -283,11 +311,18 @@ pub async fn list(
 pub fn split_ref(s: &str) -> anyhow::Result<(&str, &str)> {
     s.split_once('/')
         .filter(|(a, b)| !a.is_empty() && !b.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("{s:?} is not AGENCY/SERIAL, e.g. DE-BAFA/DE-BAFA-2026-000001"))
+        .ok_or_else(|| {
+            anyhow::anyhow!("{s:?} is not AGENCY/SERIAL, e.g. DE-BAFA/DE-BAFA-2026-000001")
+        })
 }
 
 /// `notice show A/SERIAL`: every version, oldest first.
-pub async fn show(cfg: &CliConfig, reference: &str, as_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn show(
+    cfg: &CliConfig,
+    reference: &str,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let (origin, serial) = split_ref(reference)?;
     let mut client = cfg.operator()?;
     let r = client
@@ -341,11 +376,15 @@ pub async fn change(
 ) -> anyhow::Result<()> {
     let (origin, serial) = split_ref(reference)?;
     if origin != cfg.agency {
-        anyhow::bail!("{reference} belongs to {origin}: only the origin agency can change its notices");
+        anyhow::bail!(
+            "{reference} belongs to {origin}: only the origin agency can change its notices"
+        );
     }
     let change = match change {
         ChangeArg::Amend(file) => change_notice_request::Change::Amend(read_notice_file(file)?),
-        ChangeArg::Renew(until) => change_notice_request::Change::RenewUntil(until.unwrap_or_default()),
+        ChangeArg::Renew(until) => {
+            change_notice_request::Change::RenewUntil(until.unwrap_or_default())
+        }
         ChangeArg::Revoke(reason) => change_notice_request::Change::RevokeReason(reason),
     };
     let mut client = cfg.operator()?;

@@ -334,10 +334,16 @@ impl NodeConfig {
             ));
         }
         if self.sync.push_batch == 0 || self.sync.push_batch > 5_000 {
-            return Err(ConfigError::invalid("sync.push_batch", "must be between 1 and 5000"));
+            return Err(ConfigError::invalid(
+                "sync.push_batch",
+                "must be between 1 and 5000",
+            ));
         }
         if self.sync.pull_interval_ms < 100 {
-            return Err(ConfigError::invalid("sync.pull_interval_ms", "must be at least 100"));
+            return Err(ConfigError::invalid(
+                "sync.pull_interval_ms",
+                "must be at least 100",
+            ));
         }
         if self.sync.retry_min_ms == 0 || self.sync.retry_max_ms < self.sync.retry_min_ms {
             return Err(ConfigError::invalid(

@@ -242,8 +242,16 @@ impl Node {
         let hello = tokio::spawn(exchange::hello::run(ctx.clone(), stop.clone()));
         let mut workers = Vec::new();
         for peer in ctx.peers.agencies() {
-            workers.push(tokio::spawn(exchange::push::run(ctx.clone(), peer.clone(), stop.clone())));
-            workers.push(tokio::spawn(exchange::pull::run(ctx.clone(), peer, stop.clone())));
+            workers.push(tokio::spawn(exchange::push::run(
+                ctx.clone(),
+                peer.clone(),
+                stop.clone(),
+            )));
+            workers.push(tokio::spawn(exchange::pull::run(
+                ctx.clone(),
+                peer,
+                stop.clone(),
+            )));
         }
         tracing::info!(
             agency = %ctx.agency,

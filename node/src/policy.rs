@@ -114,7 +114,10 @@ mod tests {
     fn parses_the_cli_forms() {
         assert_eq!(describe(Some(&parse_to("local").unwrap())), "local");
         assert_eq!(describe(Some(&parse_to("all").unwrap())), "all");
-        assert_eq!(describe(Some(&parse_to("peer:FR-SBDU,US-BIS").unwrap())), "peer:FR-SBDU,US-BIS");
+        assert_eq!(
+            describe(Some(&parse_to("peer:FR-SBDU,US-BIS").unwrap())),
+            "peer:FR-SBDU,US-BIS"
+        );
         assert_eq!(describe(Some(&parse_to("group:EU").unwrap())), "group:EU");
         for bad in ["", "everyone", "peer:", "group:", "group: "] {
             assert!(parse_to(bad).is_err(), "{bad}");

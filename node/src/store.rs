@@ -9,7 +9,6 @@ use std::path::Path;
 /// A storage failure. The message names the operation, never a stored value.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-
     #[error("storage error while {op}: {source}")]
     Sled {
         op: &'static str,

@@ -158,3 +158,145 @@ macro_rules! cli_binary {
         std::path::PathBuf::from(env!("CARGO_BIN_EXE_cli-under-test"))
     };
 }
+
+/// Nodes run as separate `tessera-node` processes, so a test can kill one
+/// with SIGKILL (a crash: no drain, no flush) and start it again.
+pub struct ProcFederation {
+    pub temp: tempfile::TempDir,
+    pub agencies: Vec<tessera_cli::dev_certs::DevAgency>,
+    binary: PathBuf,
+    children: Vec<Option<std::process::Child>>,
+}
+
+impl ProcFederation {
+    /// Dev certificates and configs for `names` on free loopback ports;
+    /// `tune` edits each node's config. Nothing is started yet.
+    pub fn new(
+        binary: PathBuf,
+        names: &[&str],
+        tune: impl Fn(&mut tessera_node::config::NodeConfig),
+    ) -> Self {
+        use tessera_cli::dev_certs;
+        let temp = tempfile::tempdir().expect("tmp");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut made = dev_certs::generate(temp.path(), &names, 7400).expect("certs");
+        let ports = free_ports(2 * made.len());
+        for (i, m) in made.iter_mut().enumerate() {
+            m.federation_port = ports[2 * i];
+            m.operator_port = ports[2 * i + 1];
+        }
+        for m in &made {
+            write(
+                &m.dir.join("node.toml"),
+                dev_certs::node_toml(m, &made).as_bytes(),
+                false,
+            )
+            .expect("toml");
+            write(
+                &m.dir.join("cli.toml"),
+                dev_certs::cli_toml(m).as_bytes(),
+                false,
+            )
+            .expect("toml");
+            let mut cfg =
+                tessera_node::config::NodeConfig::load(&m.dir.join("node.toml")).expect("load");
+            cfg.hello.interval_ms = 200;
+            cfg.sync.pull_interval_ms = 500;
+            cfg.sync.retry_max_ms = 1_000;
+            tune(&mut cfg);
+            let text = toml::to_string(&cfg).expect("toml");
+            write(&m.dir.join("node.toml"), text.as_bytes(), false).expect("toml");
+        }
+        let children = made.iter().map(|_| None).collect();
+        Self {
+            temp,
+            agencies: made,
+            binary,
+            children,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Starts node `i`.
+    pub fn start(&mut self, i: usize) {
+        let child = std::process::Command::new(&self.binary)
+            .arg("--config")
+            .arg(self.agencies[i].dir.join("node.toml"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tessera-node");
+        self.children[i] = Some(child);
+    }
+
+    /// SIGKILL: the node gets no chance to drain or flush.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.children[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The operator endpoint and a client config for node `i`'s own operator.
+    pub fn operator(&self, i: usize) -> Channel {
+        let a = &self.agencies[i];
+        let cfg = client_with_cert(
+            self.root(),
+            &a.dir.join("operator.pem"),
+            &a.dir.join("operator.key"),
+            &a.agency,
+        );
+        channel(&format!("127.0.0.1:{}", a.operator_port), cfg)
+    }
+
+    /// Waits until node `i` answers Status.
+    pub async fn ready(&self, i: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while status(self.operator(i)).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {i} did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ProcFederation {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Versions of notices from `origin` stored at the node behind `op`.
+pub async fn stored_from(op: Channel, origin: &str) -> u64 {
+    status(op)
+        .await
+        .ok()
+        .and_then(|s| s.notices_by_origin.get(origin).copied())
+        .unwrap_or(0)
+}
+
+/// Polls `f` every 20 ms until it returns true or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

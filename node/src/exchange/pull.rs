@@ -33,7 +33,11 @@ pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
 }
 
 /// One catch-up: streams the peer's feed after our cursor and applies it.
-pub async fn pull_once(ctx: &Context, peer: &AgencyId, stop: &CancellationToken) -> Result<u64, String> {
+pub async fn pull_once(
+    ctx: &Context,
+    peer: &AgencyId,
+    stop: &CancellationToken,
+) -> Result<u64, String> {
     let after = ctx.notices.cursor(peer).map_err(|e| e.to_string())?;
     let channel = ctx.peers.channel(peer, &ctx.tls)?;
     let mut client = FederationClient::new(channel).max_decoding_message_size(64 << 20);

@@ -54,9 +54,15 @@ pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
     }
 }
 
-async fn push_once(ctx: &Context, peer: &AgencyId, items: Vec<tessera_proto::v1::FeedItem>) -> Result<(), String> {
+async fn push_once(
+    ctx: &Context,
+    peer: &AgencyId,
+    items: Vec<tessera_proto::v1::FeedItem>,
+) -> Result<(), String> {
     let channel = ctx.peers.channel(peer, &ctx.tls)?;
-    let mut client = FederationClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
+    let mut client = FederationClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
     let n = items.len();
     let call = client.push_notices(PushNoticesRequest { items });
     match tokio::time::timeout(Duration::from_secs(60), call).await {

@@ -22,7 +22,11 @@ pub struct Received {
 }
 
 /// Verifies and stores `items` sent by `from`; flushes before returning.
-pub async fn accept(ctx: &Context, from: &AgencyId, items: &[FeedItem]) -> Result<Received, NoticeStoreError> {
+pub async fn accept(
+    ctx: &Context,
+    from: &AgencyId,
+    items: &[FeedItem],
+) -> Result<Received, NoticeStoreError> {
     let mut out = Received::default();
     let Some(pinned) = ctx.peers.signing_key(from) else {
         out.refused = (0..items.len())
@@ -52,7 +56,10 @@ pub async fn accept(ctx: &Context, from: &AgencyId, items: &[FeedItem]) -> Resul
                 }
             };
             if notice.seq != item.seq {
-                out.refused.push((i, "the feed position does not match the signed notice".into()));
+                out.refused.push((
+                    i,
+                    "the feed position does not match the signed notice".into(),
+                ));
                 continue;
             }
             match writer.apply_received(from, item.seq, item.prev_seq, envelope, &notice) {
@@ -60,7 +67,8 @@ pub async fn accept(ctx: &Context, from: &AgencyId, items: &[FeedItem]) -> Resul
                 Ok(Applied::Duplicate) => out.duplicates += 1,
                 Err(NoticeStoreError::Conflict { .. }) => out.refused.push((
                     i,
-                    "a different notice was already received under the same serial and version".into(),
+                    "a different notice was already received under the same serial and version"
+                        .into(),
                 )),
                 Err(e) => return Err(e),
             }

@@ -1,9 +1,32 @@
 //! Small string helpers the list readers share.
 
 /// Trims `s`; an empty string or OFAC's `-0-` placeholder is `None`.
+/// Control characters become spaces, runs of white space one space, and the
+/// C1 characters that come from Windows-1252 text read as Latin-1 (U+0091 to
+/// U+0097: curly quotes and dashes, seen in the CSL) their intended character.
 pub fn clean(s: &str) -> Option<String> {
     let t = s.trim();
-    (!t.is_empty() && t != "-0-").then(|| t.to_string())
+    if t.is_empty() || t == "-0-" {
+        return None;
+    }
+    if !t.chars().any(char::is_control) {
+        return Some(t.to_string());
+    }
+    let repaired: String = t
+        .chars()
+        .map(|c| match c {
+            '\u{91}' => '\u{2018}',
+            '\u{92}' => '\u{2019}',
+            '\u{93}' => '\u{201c}',
+            '\u{94}' => '\u{201d}',
+            '\u{96}' => '\u{2013}',
+            '\u{97}' => '\u{2014}',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    let squashed = squash_spaces(&repaired);
+    (!squashed.is_empty()).then_some(squashed)
 }
 
 /// Splits a multi-valued field (`a; b; c`), trimming and dropping empties.
@@ -77,6 +100,15 @@ pub fn json_problem(e: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_repairs_control_characters() {
+        assert_eq!(
+            clean("O\u{92}Brien\nLtd").as_deref(),
+            Some("O\u{2019}Brien Ltd")
+        );
+        assert_eq!(clean("\u{1}\u{2}"), None);
+    }
 
     #[test]
     fn clean_drops_ofac_placeholder() {

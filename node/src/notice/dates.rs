@@ -51,6 +51,9 @@ mod tests {
     fn three_years_later() {
         let d = parse("2024-02-29").unwrap();
         assert_eq!(format(add_years(d, 3)), "2027-02-28");
-        assert_eq!(format(add_years(parse("2026-03-14").unwrap(), 3)), "2029-03-14");
+        assert_eq!(
+            format(add_years(parse("2026-03-14").unwrap(), 3)),
+            "2029-03-14"
+        );
     }
 }

@@ -23,9 +23,18 @@ use crate::lists::{Format, ListRecord};
 /// CSL sources imported as denials, with the short code used in serials.
 const CSL_EXPORT_CONTROL: &[(&str, &str)] = &[
     ("Entity List (EL) - Bureau of Industry and Security", "EL"),
-    ("Denied Persons List (DPL) - Bureau of Industry and Security", "DPL"),
-    ("Unverified List (UVL) - Bureau of Industry and Security", "UVL"),
-    ("Military End User (MEU) List - Bureau of Industry and Security", "MEU"),
+    (
+        "Denied Persons List (DPL) - Bureau of Industry and Security",
+        "DPL",
+    ),
+    (
+        "Unverified List (UVL) - Bureau of Industry and Security",
+        "UVL",
+    ),
+    (
+        "Military End User (MEU) List - Bureau of Industry and Security",
+        "MEU",
+    ),
 ];
 
 /// The import of one file, before it is sent to the node.
@@ -172,7 +181,10 @@ fn merge(notice: &mut Notice, record: &ListRecord) {
     };
     add(&mut party.addresses, extra.addresses);
     add(&mut party.countries, extra.countries);
-    add(&mut party.original_script_names, extra.original_script_names);
+    add(
+        &mut party.original_script_names,
+        extra.original_script_names,
+    );
     let mut names = extra.aliases;
     if extra.name != party.name {
         names.push(extra.name);
@@ -209,7 +221,12 @@ mod tests {
     fn csl_takes_only_export_control_lists() {
         let rows = vec![
             record(CSL_EXPORT_CONTROL[0].0, "1", "A", 2),
-            record("Specially Designated Nationals (SDN) - Treasury Department", "2", "B", 3),
+            record(
+                "Specially Designated Nationals (SDN) - Treasury Department",
+                "2",
+                "B",
+                3,
+            ),
             record(CSL_EXPORT_CONTROL[3].0, "3", "C", 4),
         ];
         let c = convert(Format::Csl, rows);
@@ -221,11 +238,16 @@ mod tests {
 
     #[test]
     fn same_id_merges_addresses() {
-        let rows = vec![record("DPL", "DPL-ab", "A", 2), record("DPL", "DPL-ab", "A", 3)];
+        let rows = vec![
+            record("DPL", "DPL-ab", "A", 2),
+            record("DPL", "DPL-ab", "A", 3),
+        ];
         let c = convert(Format::Dpl, rows);
         assert_eq!(c.notices.len(), 1);
         assert_eq!(c.merged, 1);
-        let Some(Body::Denial(d)) = &c.notices[0].1.body else { panic!() };
+        let Some(Body::Denial(d)) = &c.notices[0].1.body else {
+            panic!()
+        };
         assert_eq!(d.parties[0].party.as_ref().unwrap().addresses.len(), 2);
     }
 

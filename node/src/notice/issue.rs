@@ -55,11 +55,7 @@ fn fill_defaults(ctx: &Context, notice: &mut Notice) -> Result<(), IssueError> {
     Ok(())
 }
 
-fn write_version(
-    ctx: &Context,
-    w: &Writer<'_>,
-    mut notice: Notice,
-) -> Result<Issued, IssueError> {
+fn write_version(ctx: &Context, w: &Writer<'_>, mut notice: Notice) -> Result<Issued, IssueError> {
     validate::notice(&notice)?;
     let distribution = notice.distribution.clone().unwrap_or_default();
     let recipients = policy::recipients(&distribution, &ctx.config)?;
@@ -121,7 +117,7 @@ pub fn import(ctx: &Context, mut notice: Notice) -> Result<Imported, IssueError>
 #[derive(Debug, Clone)]
 pub enum Change {
     /// A new body; distribution and marking as given (or kept when absent).
-    Amend(Notice),
+    Amend(Box<Notice>),
     /// A new review date; `None` means three years from today.
     Renew(Option<String>),
     /// Revocation, with a reason.
@@ -137,13 +133,15 @@ pub fn change(ctx: &Context, serial: &str, change: Change) -> Result<Issued, Iss
         .latest(&origin, serial)?
         .and_then(|s| s.envelope)
         .ok_or_else(|| IssueError::NotFound(serial.to_owned()))?;
-    let mut notice: Notice = prost::Message::decode(current.notice.as_slice())
-        .map_err(|_| NoticeStoreError::Store(crate::store::StoreError::Corrupt { tree: "notices" }))?;
+    let mut notice: Notice = prost::Message::decode(current.notice.as_slice()).map_err(|_| {
+        NoticeStoreError::Store(crate::store::StoreError::Corrupt { tree: "notices" })
+    })?;
     if status_of(&notice) == Some(NoticeStatus::Revoked) {
         return Err(IssueError::Revoked(serial.to_owned()));
     }
     match change {
         Change::Amend(new) => {
+            let new = *new;
             notice.body = new.body;
             if new.distribution.is_some() {
                 notice.distribution = new.distribution;

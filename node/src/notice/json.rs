@@ -144,7 +144,10 @@ const ENFORCEMENT_TYPES: &[(&str, EnforcementType)] = &[
     ("investigation-opened", EnforcementType::InvestigationOpened),
     ("seizure", EnforcementType::Seizure),
     ("penalty", EnforcementType::Penalty),
-    ("suspicious-procurement", EnforcementType::SuspiciousProcurement),
+    (
+        "suspicious-procurement",
+        EnforcementType::SuspiciousProcurement,
+    ),
     ("forum-shopping", EnforcementType::ForumShopping),
 ];
 const MARKINGS: &[(&str, Marking)] = &[
@@ -155,7 +158,12 @@ const MARKINGS: &[(&str, Marking)] = &[
     ("RED", Marking::Red),
 ];
 
-fn pick<E: Copy>(field: &str, value: &str, table: &[(&str, E)], default: Option<E>) -> Result<E, Invalid> {
+fn pick<E: Copy>(
+    field: &str,
+    value: &str,
+    table: &[(&str, E)],
+    default: Option<E>,
+) -> Result<E, Invalid> {
     if value.is_empty()
         && let Some(d) = default
     {
@@ -177,7 +185,10 @@ fn pick<E: Copy>(field: &str, value: &str, table: &[(&str, E)], default: Option<
 
 /// The word for an enum value, for display.
 pub fn word<E: Copy + PartialEq>(table: &[(&'static str, E)], value: E) -> &'static str {
-    table.iter().find(|(_, e)| *e == value).map_or("-", |(n, _)| *n)
+    table
+        .iter()
+        .find(|(_, e)| *e == value)
+        .map_or("-", |(n, _)| *n)
 }
 
 pub fn regime_word(v: i32) -> &'static str {
@@ -340,7 +351,12 @@ impl DenialJson {
             authority_reference: self.authority_reference.clone(),
             regime_basis: pick("denial.regime_basis", &self.regime_basis, REGIMES, None)? as i32,
             legal_basis: self.legal_basis.clone(),
-            action: pick("denial.action", &self.action, ACTIONS, Some(DenialAction::Refuse))? as i32,
+            action: pick(
+                "denial.action",
+                &self.action,
+                ACTIONS,
+                Some(DenialAction::Refuse),
+            )? as i32,
             decision_date: self.decision_date.clone(),
             review_due,
             items: self.items.iter().map(ItemJson::to_wire).collect(),
@@ -348,7 +364,12 @@ impl DenialJson {
             destination: self.destination.trim().to_ascii_uppercase(),
             end_use: self.end_use.clone(),
             reason: self.reason.clone(),
-            status: pick("denial.status", &self.status, STATUSES, Some(NoticeStatus::InForce))? as i32,
+            status: pick(
+                "denial.status",
+                &self.status,
+                STATUSES,
+                Some(NoticeStatus::InForce),
+            )? as i32,
         })
     }
 }
@@ -364,7 +385,12 @@ impl EnforcementJson {
             contact: self.contact.clone(),
             expires: self.expires.clone(),
             summary: self.summary.clone(),
-            status: pick("enforcement.status", &self.status, STATUSES, Some(NoticeStatus::InForce))? as i32,
+            status: pick(
+                "enforcement.status",
+                &self.status,
+                STATUSES,
+                Some(NoticeStatus::InForce),
+            )? as i32,
         })
     }
 }
@@ -386,7 +412,12 @@ fn roled(prefix: &str, parties: &[RoledPartyJson]) -> Result<Vec<RoledParty>, In
         .enumerate()
         .map(|(i, rp)| {
             Ok(RoledParty {
-                role: pick(&format!("{prefix}.parties[{i}].role"), &rp.role, ROLES, None)? as i32,
+                role: pick(
+                    &format!("{prefix}.parties[{i}].role"),
+                    &rp.role,
+                    ROLES,
+                    None,
+                )? as i32,
                 party: Some(party_to_wire(&rp.party)),
             })
         })

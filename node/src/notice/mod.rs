@@ -6,8 +6,8 @@
 
 pub mod dates;
 pub mod from_list;
-pub mod validate;
 pub mod issue;
 pub mod json;
 pub mod seal;
 pub mod store;
+pub mod validate;

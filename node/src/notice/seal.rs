@@ -71,10 +71,7 @@ pub fn open(envelope: &SignedNotice, pinned: &PublicKey) -> Result<Notice, OpenE
 
 /// Short, printable form of a peer-supplied label for error messages.
 fn printable(s: &str) -> String {
-    s.chars()
-        .take(40)
-        .filter(|c| c.is_ascii_graphic())
-        .collect()
+    s.chars().take(40).filter(char::is_ascii_graphic).collect()
 }
 
 /// A digest of what an importer controls (body, distribution, marking,

@@ -331,7 +331,10 @@ impl Writer<'_> {
             recipients: recipients.iter().map(ToString::to_string).collect(),
             stored_at_ms: now_ms(),
         };
-        batch.insert(version_key(origin, serial, notice.version), stored.encode_to_vec());
+        batch.insert(
+            version_key(origin, serial, notice.version),
+            stored.encode_to_vec(),
+        );
         let mut latest = notice.version.to_be_bytes().to_vec();
         latest.extend_from_slice(&content_hash(&notice));
         batch.insert(key(b'l', &[origin.as_bytes(), serial.as_bytes()]), latest);
@@ -341,7 +344,10 @@ impl Writer<'_> {
         batch.insert(key(b'f', &[&seq.to_be_bytes()]), feed);
         batch.insert(b"mseq".as_slice(), seq.to_be_bytes().as_slice());
         let count_key = key(b'n', &[origin.as_bytes()]);
-        batch.insert(count_key.clone(), (s.u64_at(&count_key)? + 1).to_be_bytes().as_slice());
+        batch.insert(
+            count_key.clone(),
+            (s.u64_at(&count_key)? + 1).to_be_bytes().as_slice(),
+        );
         for peer in recipients {
             let last_key = key(b'p', &[peer.as_str().as_bytes()]);
             let prev = s.u64_at(&last_key)?;
@@ -374,37 +380,37 @@ impl Writer<'_> {
         let serial = notice.serial.as_str();
         let vkey = version_key(origin, serial, notice.version);
         let mut batch = sled::Batch::default();
-        let applied = match s.get_raw(&vkey)? {
-            Some(existing) => {
-                let existing = StoredNotice::decode(existing.as_ref()).map_err(|_| corrupt())?;
-                if existing.envelope.as_ref().map(|e| &e.notice) != Some(&envelope.notice) {
-                    return Err(NoticeStoreError::Conflict {
-                        origin: origin.to_owned(),
-                        serial: serial.to_owned(),
-                        version: notice.version,
-                    });
-                }
-                Applied::Duplicate
+        let applied = if let Some(existing) = s.get_raw(&vkey)? {
+            let existing = StoredNotice::decode(existing.as_ref()).map_err(|_| corrupt())?;
+            if existing.envelope.as_ref().map(|e| &e.notice) != Some(&envelope.notice) {
+                return Err(NoticeStoreError::Conflict {
+                    origin: origin.to_owned(),
+                    serial: serial.to_owned(),
+                    version: notice.version,
+                });
             }
-            None => {
-                let stored = StoredNotice {
-                    envelope: Some(envelope.clone()),
-                    recipients: Vec::new(),
-                    stored_at_ms: now_ms(),
-                };
-                batch.insert(vkey, stored.encode_to_vec());
-                let newer = s
-                    .latest_entry(origin, serial)?
-                    .is_none_or(|l| l.version < notice.version);
-                if newer {
-                    let mut latest = notice.version.to_be_bytes().to_vec();
-                    latest.extend_from_slice(&content_hash(notice));
-                    batch.insert(key(b'l', &[origin.as_bytes(), serial.as_bytes()]), latest);
-                }
-                let count_key = key(b'n', &[origin.as_bytes()]);
-                batch.insert(count_key.clone(), (s.u64_at(&count_key)? + 1).to_be_bytes().as_slice());
-                Applied::Stored
+            Applied::Duplicate
+        } else {
+            let stored = StoredNotice {
+                envelope: Some(envelope.clone()),
+                recipients: Vec::new(),
+                stored_at_ms: now_ms(),
+            };
+            batch.insert(vkey, stored.encode_to_vec());
+            let newer = s
+                .latest_entry(origin, serial)?
+                .is_none_or(|l| l.version < notice.version);
+            if newer {
+                let mut latest = notice.version.to_be_bytes().to_vec();
+                latest.extend_from_slice(&content_hash(notice));
+                batch.insert(key(b'l', &[origin.as_bytes(), serial.as_bytes()]), latest);
             }
+            let count_key = key(b'n', &[origin.as_bytes()]);
+            batch.insert(
+                count_key.clone(),
+                (s.u64_at(&count_key)? + 1).to_be_bytes().as_slice(),
+            );
+            Applied::Stored
         };
         let cursor_key = key(b'c', &[from.as_str().as_bytes()]);
         let cursor = s.u64_at(&cursor_key)?;

@@ -73,11 +73,17 @@ pub fn notice(n: &Notice) -> Result<(), Invalid> {
     }
     let marking = Marking::try_from(n.marking).map_err(|_| bad("marking", "unknown value"))?;
     if marking == Marking::Unspecified {
-        return Err(bad("marking", "missing (CLEAR, GREEN, AMBER, AMBER+STRICT or RED)"));
+        return Err(bad(
+            "marking",
+            "missing (CLEAR, GREEN, AMBER, AMBER+STRICT or RED)",
+        ));
     }
     distribution(n.distribution.as_ref(), marking)?;
     match &n.body {
-        None => Err(bad("body", "missing: a notice is a denial or an enforcement notice")),
+        None => Err(bad(
+            "body",
+            "missing: a notice is a denial or an enforcement notice",
+        )),
         Some(Body::Denial(d)) => denial(d),
         Some(Body::Enforcement(e)) => enforcement(e),
     }
@@ -88,14 +94,13 @@ fn distribution(d: Option<&Distribution>, marking: Marking) -> Result<(), Invali
         .and_then(|d| d.target.as_ref())
         .ok_or_else(|| bad("distribution", "missing (local, peers, group or all)"))?;
     match target {
-        Target::Local(_) => {}
         Target::All(_) | Target::Group(_) if marking == Marking::Red => {
             return Err(bad(
                 "distribution",
                 "a TLP:RED notice may only go to named peers, not to a group or to all",
             ));
         }
-        Target::All(_) => {}
+        Target::Local(_) | Target::All(_) => {}
         Target::Group(g) => {
             if g.is_empty() {
                 return Err(bad("distribution.group", "empty"));
@@ -130,10 +135,17 @@ fn text(field: &str, s: &str, required: bool) -> Result<(), Invalid> {
 
 fn date(field: &str, s: &str, required: bool) -> Result<(), Invalid> {
     if s.is_empty() {
-        return if required { Err(bad(field, "empty")) } else { Ok(()) };
+        return if required {
+            Err(bad(field, "empty"))
+        } else {
+            Ok(())
+        };
     }
     if dates::parse(s).is_none() {
-        return Err(bad(field, format!("{} is not a date (YYYY-MM-DD)", printable(s))));
+        return Err(bad(
+            field,
+            format!("{} is not a date (YYYY-MM-DD)", printable(s)),
+        ));
     }
     Ok(())
 }
@@ -172,7 +184,10 @@ fn items(prefix: &str, items: &[Item]) -> Result<(), Invalid> {
 
 fn parties(prefix: &str, parties: &[RoledParty]) -> Result<(), Invalid> {
     if parties.is_empty() {
-        return Err(bad(format!("{prefix}.parties"), "at least one party is required"));
+        return Err(bad(
+            format!("{prefix}.parties"),
+            "at least one party is required",
+        ));
     }
     for (i, rp) in parties.iter().enumerate() {
         let p = format!("{prefix}.parties[{i}]");
@@ -211,7 +226,10 @@ pub fn party(p: &str, party: &Party) -> Result<(), Invalid> {
         || (bd.len() == 7 && dates::parse(&format!("{bd}-01")).is_some())
         || dates::parse(bd).is_some();
     if !ok {
-        return Err(bad(format!("{p}.birth_date"), "not YYYY, YYYY-MM or YYYY-MM-DD"));
+        return Err(bad(
+            format!("{p}.birth_date"),
+            "not YYYY, YYYY-MM or YYYY-MM-DD",
+        ));
     }
     Ok(())
 }
@@ -227,7 +245,11 @@ fn party_id(p: &str, id: &PartyId) -> Result<(), Invalid> {
 
 fn denial(d: &DenialNotice) -> Result<(), Invalid> {
     text("denial.authority_reference", &d.authority_reference, true)?;
-    enum_set::<tessera_proto::v1::RegimeBasis>("denial.regime_basis", d.regime_basis, "regime basis")?;
+    enum_set::<tessera_proto::v1::RegimeBasis>(
+        "denial.regime_basis",
+        d.regime_basis,
+        "regime basis",
+    )?;
     text("denial.legal_basis", &d.legal_basis, false)?;
     enum_set::<tessera_proto::v1::DenialAction>("denial.action", d.action, "action")?;
     date("denial.decision_date", &d.decision_date, false)?;
@@ -246,7 +268,11 @@ fn denial(d: &DenialNotice) -> Result<(), Invalid> {
 }
 
 fn enforcement(e: &EnforcementNotice) -> Result<(), Invalid> {
-    enum_set::<tessera_proto::v1::EnforcementType>("enforcement.type", e.r#type, "enforcement type")?;
+    enum_set::<tessera_proto::v1::EnforcementType>(
+        "enforcement.type",
+        e.r#type,
+        "enforcement type",
+    )?;
     parties("enforcement", &e.parties)?;
     items("enforcement", &e.items)?;
     for (i, r) in e.route.iter().enumerate() {

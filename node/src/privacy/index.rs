@@ -43,7 +43,11 @@ impl IndexEntry {
         tag.copy_from_slice(tag_bytes);
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(nonce_bytes);
-        Ok(Self { tag, nonce, sealed: sealed.to_vec() })
+        Ok(Self {
+            tag,
+            nonce,
+            sealed: sealed.to_vec(),
+        })
     }
 
     /// Opens this entry's label with the OPRF output of a match key.
@@ -62,7 +66,9 @@ where
         .par_iter()
         .enumerate()
         .map(|(index, (value, label))| {
-            let y = key.evaluate(value.as_ref()).map_err(|_| PrivacyError::BadInput { index })?;
+            let y = key
+                .evaluate(value.as_ref())
+                .map_err(|_| PrivacyError::BadInput { index })?;
             seal::seal(label, &y).map_err(|e| match e {
                 PrivacyError::BadInput { .. } => PrivacyError::BadInput { index },
                 other => other,
@@ -80,7 +86,11 @@ mod tests {
     use super::*;
 
     fn label(kind: &str, serial: &str) -> Label {
-        Label { key_kind: kind.into(), serial: serial.into(), ..pointer() }
+        Label {
+            key_kind: kind.into(),
+            serial: serial.into(),
+            ..pointer()
+        }
     }
 
     #[test]
@@ -88,7 +98,10 @@ mod tests {
         let key = OprfKey::generate(3);
         let rows = vec![
             ("mk1|name|ACME TRADING".to_string(), label("name", "S-1")),
-            ("mk1|name_country|ACME TRADING|IR".to_string(), label("name_country", "S-1")),
+            (
+                "mk1|name_country|ACME TRADING|IR".to_string(),
+                label("name_country", "S-1"),
+            ),
             // The same key labels a second notice.
             ("mk1|name|ACME TRADING".to_string(), label("name", "S-2")),
             ("mk1|id|imo|9176187".to_string(), label("id", "S-3")),
@@ -97,23 +110,33 @@ mod tests {
         assert_eq!(index.len(), 4);
 
         // The querier's side, through the blinded protocol.
-        let queries: [&[u8]; 3] =
-            [b"mk1|name|ACME TRADING", b"mk1|id|imo|9176187", b"mk1|name|NOT LISTED"];
+        let queries: [&[u8]; 3] = [
+            b"mk1|name|ACME TRADING",
+            b"mk1|id|imo|9176187",
+            b"mk1|name|NOT LISTED",
+        ];
         let (state, blinded) = blind(&queries).unwrap();
         let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
         let ys = finalize(state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
 
-        let mut serials: Vec<String> =
-            index.get(&tag_of(&ys[0])).map(|e| e.open(&ys[0]).unwrap().serial).collect();
+        let mut serials: Vec<String> = index
+            .get(&tag_of(&ys[0]))
+            .map(|e| e.open(&ys[0]).unwrap().serial)
+            .collect();
         serials.sort();
         assert_eq!(serials, ["S-1", "S-2"]);
-        let hits: Vec<Label> = index.get(&tag_of(&ys[1])).map(|e| e.open(&ys[1]).unwrap()).collect();
+        let hits: Vec<Label> = index
+            .get(&tag_of(&ys[1]))
+            .map(|e| e.open(&ys[1]).unwrap())
+            .collect();
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].serial, "S-3");
         assert_eq!(index.get(&tag_of(&ys[2])).count(), 0);
 
         // Outputs under another key find nothing.
-        let other = OprfKey::generate(3).evaluate(b"mk1|name|ACME TRADING").unwrap();
+        let other = OprfKey::generate(3)
+            .evaluate(b"mk1|name|ACME TRADING")
+            .unwrap();
         assert_eq!(index.get(&tag_of(&other)).count(), 0);
     }
 
@@ -135,7 +158,13 @@ mod tests {
     #[test]
     fn an_oversized_key_is_named_by_position() {
         let key = OprfKey::generate(1);
-        let rows = [("ok".to_string(), pointer()), ("x".repeat(70_000), pointer())];
-        assert_eq!(build(&key, &rows).unwrap_err(), PrivacyError::BadInput { index: 1 });
+        let rows = [
+            ("ok".to_string(), pointer()),
+            ("x".repeat(70_000), pointer()),
+        ];
+        assert_eq!(
+            build(&key, &rows).unwrap_err(),
+            PrivacyError::BadInput { index: 1 }
+        );
     }
 }

@@ -40,13 +40,19 @@ impl EntryRef<'_> {
 
     /// An owned copy.
     pub fn to_entry(&self) -> IndexEntry {
-        IndexEntry { tag: *self.tag, nonce: *self.nonce, sealed: self.sealed.to_vec() }
+        IndexEntry {
+            tag: *self.tag,
+            nonce: *self.nonce,
+            sealed: self.sealed.to_vec(),
+        }
     }
 }
 
 impl IndexLookup {
     /// Builds the table from rows.
-    pub fn from_entries(entries: impl IntoIterator<Item = IndexEntry>) -> Result<Self, PrivacyError> {
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = IndexEntry>,
+    ) -> Result<Self, PrivacyError> {
         let mut builder = IndexLookupBuilder::default();
         for entry in entries {
             builder.push(&entry.tag, &entry.nonce, &entry.sealed)?;
@@ -68,7 +74,9 @@ impl IndexLookup {
     pub fn get<'a>(&'a self, tag: &Tag) -> impl Iterator<Item = EntryRef<'a>> + 'a {
         let first = self.tags.partition_point(|t| t < tag);
         let tag = *tag;
-        (first..self.tags.len()).take_while(move |&i| self.tags[i] == tag).map(|i| self.row(i))
+        (first..self.tags.len())
+            .take_while(move |&i| self.tags[i] == tag)
+            .map(|i| self.row(i))
     }
 
     /// Every row, in tag order.
@@ -77,7 +85,10 @@ impl IndexLookup {
     }
 
     /// Adds rows (a replication delta).
-    pub fn extend(self, entries: impl IntoIterator<Item = IndexEntry>) -> Result<Self, PrivacyError> {
+    pub fn extend(
+        self,
+        entries: impl IntoIterator<Item = IndexEntry>,
+    ) -> Result<Self, PrivacyError> {
         let mut builder = IndexLookupBuilder::default();
         for row in self.iter() {
             builder.push(row.tag, row.nonce, row.sealed)?;
@@ -95,7 +106,9 @@ impl IndexLookup {
         let mut builder = IndexLookupBuilder::default();
         for row in self.iter().filter(|row| keep(row)) {
             // Rows of a table that already fits fit again: the arena only shrinks.
-            builder.push(row.tag, row.nonce, row.sealed).expect("a subset of a valid table");
+            builder
+                .push(row.tag, row.nonce, row.sealed)
+                .expect("a subset of a valid table");
         }
         builder.finish()
     }
@@ -111,7 +124,11 @@ impl IndexLookup {
         let (nonce, sealed) = self.arena[start..end].split_at(NONCE_LEN);
         // Every row was pushed with a nonce of exactly NONCE_LEN bytes.
         let nonce = nonce.try_into().expect("row starts with its nonce");
-        EntryRef { tag: &self.tags[i], nonce, sealed }
+        EntryRef {
+            tag: &self.tags[i],
+            nonce,
+            sealed,
+        }
     }
 }
 
@@ -124,9 +141,15 @@ pub struct IndexLookupBuilder {
 
 impl IndexLookupBuilder {
     /// Adds one row. Fails only when the arena would pass 4 GiB.
-    pub fn push(&mut self, tag: &Tag, nonce: &[u8; NONCE_LEN], sealed: &[u8]) -> Result<(), PrivacyError> {
+    pub fn push(
+        &mut self,
+        tag: &Tag,
+        nonce: &[u8; NONCE_LEN],
+        sealed: &[u8],
+    ) -> Result<(), PrivacyError> {
         let start = u32::try_from(self.arena.len()).map_err(|_| PrivacyError::IndexTooLarge)?;
-        let len = u32::try_from(NONCE_LEN + sealed.len()).map_err(|_| PrivacyError::IndexTooLarge)?;
+        let len =
+            u32::try_from(NONCE_LEN + sealed.len()).map_err(|_| PrivacyError::IndexTooLarge)?;
         start.checked_add(len).ok_or(PrivacyError::IndexTooLarge)?;
         self.arena.extend_from_slice(nonce);
         self.arena.extend_from_slice(sealed);
@@ -136,7 +159,8 @@ impl IndexLookupBuilder {
 
     /// Sorts by tag and lays the arena out in that order.
     pub fn finish(mut self) -> IndexLookup {
-        self.rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.rows
+            .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut tags = Vec::with_capacity(self.rows.len());
         let mut starts = Vec::with_capacity(self.rows.len() + 1);
         let mut arena = Vec::with_capacity(self.arena.len());
@@ -147,7 +171,11 @@ impl IndexLookupBuilder {
             arena.extend_from_slice(&self.arena[*start as usize..(*start + *len) as usize]);
         }
         starts.push(arena.len() as u32);
-        IndexLookup { tags, starts, arena }
+        IndexLookup {
+            tags,
+            starts,
+            arena,
+        }
     }
 }
 
@@ -156,7 +184,11 @@ mod tests {
     use super::*;
 
     fn entry(tag: u8, nonce: u8, sealed_len: usize) -> IndexEntry {
-        IndexEntry { tag: [tag; 16], nonce: [nonce; 24], sealed: vec![nonce; sealed_len] }
+        IndexEntry {
+            tag: [tag; 16],
+            nonce: [nonce; 24],
+            sealed: vec![nonce; sealed_len],
+        }
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use seal::{NONCE_LEN, TAG_LEN, Tag, seal, tag_of};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PrivacyError {
-    #[error("input {index} is empty or longer than 65535 bytes")]
+    #[error("input {index} is longer than 65535 bytes")]
     BadInput { index: usize },
     #[error("element {index} has {len} bytes, expected 32")]
     WrongLength { index: usize, len: usize },

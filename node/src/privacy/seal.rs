@@ -8,7 +8,6 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
-use rand::rngs::OsRng;
 
 use super::PrivacyError;
 use super::index::IndexEntry;
@@ -42,9 +41,17 @@ pub fn seal(label: &Label, y: &OprfOutput) -> Result<IndexEntry, PrivacyError> {
     let plaintext = label_bytes::encode(label)?;
     let tag = tag_of(y);
     let mut nonce = [0u8; NONCE_LEN];
-    OsRng.fill_bytes(&mut nonce);
+    // ThreadRng: ChaCha12 seeded and periodically reseeded from the OS, a CSPRNG without a
+    // system call per entry (the index build seals a million of them).
+    rand::thread_rng().fill_bytes(&mut nonce);
     let sealed = cipher(y)
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &tag })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plaintext,
+                aad: &tag,
+            },
+        )
         // XChaCha20-Poly1305 fails only for plaintexts over 256 GiB; labels are bounded
         // by their u16/u32 length prefixes.
         .expect("label within the AEAD's size limit");
@@ -61,7 +68,13 @@ pub fn open(
     sealed: &[u8],
 ) -> Result<Label, PrivacyError> {
     let plaintext = cipher(y)
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: tag })
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: sealed,
+                aad: tag,
+            },
+        )
         .map_err(|_| PrivacyError::LabelOpen)?;
     label_bytes::decode(&plaintext)
 }
@@ -101,16 +114,27 @@ mod tests {
         // Another match key under the same OPRF key, and the same match key under another.
         let other = key.evaluate(b"mk1|name|ACME TRADE").unwrap();
         assert_eq!(entry.open(&other).unwrap_err(), PrivacyError::LabelOpen);
-        let rotated = OprfKey::generate(2).evaluate(b"mk1|name|ACME TRADING").unwrap();
+        let rotated = OprfKey::generate(2)
+            .evaluate(b"mk1|name|ACME TRADING")
+            .unwrap();
         assert_eq!(entry.open(&rotated).unwrap_err(), PrivacyError::LabelOpen);
         // The right AEAD key, but the entry moved to another tag.
         let mut moved = entry.tag;
         moved[0] ^= 1;
-        assert_eq!(open(&y, &moved, &entry.nonce, &entry.sealed).unwrap_err(), PrivacyError::LabelOpen);
+        assert_eq!(
+            open(&y, &moved, &entry.nonce, &entry.sealed).unwrap_err(),
+            PrivacyError::LabelOpen
+        );
         // Altered ciphertext.
         let mut altered = entry.sealed.clone();
         altered[3] ^= 0x80;
-        assert_eq!(open(&y, &entry.tag, &entry.nonce, &altered).unwrap_err(), PrivacyError::LabelOpen);
-        assert_eq!(open(&y, &entry.tag, &entry.nonce, &[]).unwrap_err(), PrivacyError::LabelOpen);
+        assert_eq!(
+            open(&y, &entry.tag, &entry.nonce, &altered).unwrap_err(),
+            PrivacyError::LabelOpen
+        );
+        assert_eq!(
+            open(&y, &entry.tag, &entry.nonce, &[]).unwrap_err(),
+            PrivacyError::LabelOpen
+        );
     }
 }

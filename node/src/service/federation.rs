@@ -90,7 +90,11 @@ impl Federation for FederationService {
     ) -> Result<Response<Self::PullNoticesStream>, Status> {
         let caller = super::caller(&request)?.agency.to_string();
         let PullNoticesRequest { after, limit } = request.into_inner();
-        let limit = if limit == 0 { usize::MAX } else { limit as usize };
+        let limit = if limit == 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let ctx = self.ctx.clone();
         // sled reads are blocking; walk the feed off the async workers.
@@ -100,7 +104,7 @@ impl Federation for FederationService {
             for entry in ctx.notices.feed_after(after) {
                 let item = match entry {
                     Ok((seq, stored)) => {
-                        if !stored.recipients.iter().any(|r| *r == caller) {
+                        if !stored.recipients.contains(&caller) {
                             continue;
                         }
                         let item = FeedItem {
@@ -123,7 +127,9 @@ impl Federation for FederationService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn get_notice(
@@ -139,7 +145,7 @@ impl Federation for FederationService {
             .latest(self.ctx.agency.as_str(), &serial)
             .map_err(|e| Status::internal(e.to_string()))?
             .ok_or_else(not_found)?;
-        if !stored.recipients.iter().any(|r| *r == caller) {
+        if !stored.recipients.contains(&caller) {
             return Err(not_found());
         }
         stored.envelope.map(Response::new).ok_or_else(not_found)

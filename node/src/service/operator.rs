@@ -17,6 +17,7 @@ use crate::notice::issue::{self, Change, Imported, IssueError, Issued};
 /// Most notices in one import call.
 const MAX_IMPORT: usize = 5_000;
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(issue_status)`
 fn issue_status(e: IssueError) -> Status {
     match e {
         IssueError::Invalid(_) | IssueError::Policy(_) => Status::invalid_argument(e.to_string()),
@@ -145,7 +146,9 @@ impl Operator for OperatorService {
         super::caller(&request)?;
         let notices = request.into_inner().notices;
         if notices.len() > MAX_IMPORT {
-            return Err(Status::invalid_argument(format!("at most {MAX_IMPORT} notices per import call")));
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_IMPORT} notices per import call"
+            )));
         }
         let mut out = ImportNoticesResponse::default();
         let mut touched = std::collections::BTreeSet::new();
@@ -169,7 +172,13 @@ impl Operator for OperatorService {
         }
         let touched: Vec<_> = touched.into_iter().collect();
         self.commit(&touched).await?;
-        tracing::info!(created = out.created, updated = out.updated, unchanged = out.unchanged, refused = out.refused.len(), "notices imported");
+        tracing::info!(
+            created = out.created,
+            updated = out.updated,
+            unchanged = out.unchanged,
+            refused = out.refused.len(),
+            "notices imported"
+        );
         Ok(Response::new(out))
     }
 
@@ -180,10 +189,14 @@ impl Operator for OperatorService {
         super::caller(&request)?;
         let ChangeNoticeRequest { serial, change } = request.into_inner();
         let change = match change {
-            Some(change_notice_request::Change::Amend(n)) => Change::Amend(n),
+            Some(change_notice_request::Change::Amend(n)) => Change::Amend(Box::new(n)),
             Some(change_notice_request::Change::RenewUntil(d)) => Change::Renew(Some(d)),
             Some(change_notice_request::Change::RevokeReason(r)) => Change::Revoke(r),
-            None => return Err(Status::invalid_argument("change: missing (amend, renew or revoke)")),
+            None => {
+                return Err(Status::invalid_argument(
+                    "change: missing (amend, renew or revoke)",
+                ));
+            }
         };
         let issued = issue::change(&self.ctx, &serial, change).map_err(issue_status)?;
         self.commit(&issued.recipients).await?;
@@ -196,7 +209,11 @@ impl Operator for OperatorService {
         request: Request<ListNoticesRequest>,
     ) -> Result<Response<ListNoticesResponse>, Status> {
         super::caller(&request)?;
-        let ListNoticesRequest { origin, kind, limit } = request.into_inner();
+        let ListNoticesRequest {
+            origin,
+            kind,
+            limit,
+        } = request.into_inner();
         if !matches!(kind.as_str(), "" | "denial" | "enforcement") {
             return Err(Status::invalid_argument("kind: use denial or enforcement"));
         }
@@ -232,7 +249,9 @@ impl Operator for OperatorService {
             .filter_map(view)
             .collect();
         if versions.is_empty() {
-            return Err(Status::not_found(format!("no notice {origin}/{serial} on this node")));
+            return Err(Status::not_found(format!(
+                "no notice {origin}/{serial} on this node"
+            )));
         }
         Ok(Response::new(ShowNoticeResponse { versions }))
     }

@@ -1,0 +1,391 @@
+//! Notices end to end: distribution reaches exactly the peers entitled to
+//! it, by every path; tampered, unpinned and replayed envelopes are refused
+//! or no-ops; imports are idempotent.
+
+use std::time::Duration;
+
+use prost::Message;
+use tessera_node::notice::json::{NoticeJson, parse};
+use tessera_node::signing::SigningKey;
+use tessera_proto::v1::federation_client::FederationClient;
+use tessera_proto::v1::{
+    FeedItem, GetNoticeRequest, IssueNoticeRequest, ListNoticesRequest, Notice, PullNoticesRequest,
+    PushNoticesRequest, SignedNotice,
+};
+use tessera_tests::*;
+use tonic::Code;
+
+const A: &str = "DE-BAFA";
+const B: &str = "FR-SBDU";
+const C: &str = "US-BIS";
+const D: &str = "GB-ECJU";
+const E: &str = "IT-UAMA";
+
+fn example_denial(to: &str) -> Notice {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/notices/denial.json"
+    ))
+    .expect("example");
+    let mut json: NoticeJson = parse(&text).expect("parse");
+    json.to = Some(to.to_owned());
+    json.to_notice().expect("notice")
+}
+
+async fn issue(
+    node: &LocalNode,
+    notice: Notice,
+) -> Result<tessera_proto::v1::IssueNoticeResponse, tonic::Status> {
+    node.operator()
+        .expect("client")
+        .issue_notice(IssueNoticeRequest {
+            notice: Some(notice),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn serials_at(node: &LocalNode, origin: &str) -> Vec<String> {
+    node.operator()
+        .expect("client")
+        .list_notices(ListNoticesRequest {
+            origin: origin.into(),
+            kind: String::new(),
+            limit: 0,
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .notices
+        .into_iter()
+        .filter_map(|v| v.notice.map(|n| n.serial))
+        .collect()
+}
+
+fn node_client(
+    fed: &LocalFederation,
+    from: usize,
+    to: usize,
+) -> FederationClient<tonic::transport::Channel> {
+    let dir = &fed.nodes[from].dir;
+    let cfg = client_with_cert(
+        &fed.root,
+        &dir.join("node.pem"),
+        &dir.join("node.key"),
+        &fed.nodes[to].agency,
+    );
+    let (addr, _) = addrs(&fed.nodes[to]);
+    FederationClient::new(channel(&addr, cfg))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_distribution_reaches_exactly_its_members() {
+    let fed = LocalFederation::start_with(&[A, B, C, D, E], Duration::from_millis(200), |cfg| {
+        if cfg.agency == A {
+            cfg.groups
+                .insert("trio".into(), vec![A.into(), B.into(), C.into()]);
+        }
+        cfg.sync.pull_interval_ms = 300;
+    })
+    .await
+    .expect("start");
+    fed.wait_all_reachable(Duration::from_secs(30))
+        .await
+        .expect("reachable");
+
+    let issued = issue(&fed.nodes[0], example_denial("group:trio"))
+        .await
+        .expect("issue");
+    assert_eq!(issued.recipients, vec![B.to_owned(), C.to_owned()]);
+    let serial = issued.serial.clone();
+
+    // B and C have it within 2 s.
+    let started = std::time::Instant::now();
+    for i in [1, 2] {
+        let node = &fed.nodes[i];
+        let got = eventually(Duration::from_secs(2), || async {
+            serials_at(node, A).await.contains(&serial)
+        })
+        .await;
+        assert!(got, "{} did not receive the denial within 2 s", node.agency);
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Let several pull rounds pass, then D and E must still have nothing.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    for i in [3, 4] {
+        assert!(
+            serials_at(&fed.nodes[i], A).await.is_empty(),
+            "{} received a notice not meant for it",
+            fed.nodes[i].agency
+        );
+        // Pulling A's feed as D/E yields nothing...
+        let mut client = node_client(&fed, i, 0);
+        let mut stream = client
+            .pull_notices(PullNoticesRequest { after: 0, limit: 0 })
+            .await
+            .expect("pull")
+            .into_inner();
+        assert!(
+            stream.message().await.expect("stream").is_none(),
+            "pull leaked a notice"
+        );
+        // ... and asking for it by id is NOT_FOUND, as for a serial that does not exist.
+        let err = client
+            .get_notice(GetNoticeRequest {
+                serial: serial.clone(),
+            })
+            .await
+            .expect_err("get by id");
+        assert_eq!(err.code(), Code::NotFound);
+    }
+    // B may ask for it by id.
+    let got = node_client(&fed, 1, 0)
+        .get_notice(GetNoticeRequest {
+            serial: serial.clone(),
+        })
+        .await
+        .expect("B may get it");
+    assert_eq!(got.into_inner().origin, A);
+    fed.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_group_unknown_group_and_red_to_all() {
+    let fed = LocalFederation::start_with(&[A, B], Duration::from_millis(200), |cfg| {
+        cfg.groups.insert("nobody".into(), vec![]);
+        cfg.sync.pull_interval_ms = 300;
+    })
+    .await
+    .expect("start");
+    fed.wait_all_reachable(Duration::from_secs(20))
+        .await
+        .expect("reachable");
+    let a = &fed.nodes[0];
+
+    // An empty group reaches nobody, and the notice is kept locally.
+    let issued = issue(a, example_denial("group:nobody"))
+        .await
+        .expect("empty group");
+    assert!(issued.recipients.is_empty());
+    assert!(serials_at(a, A).await.contains(&issued.serial));
+
+    // An unknown group is refused: it could never reach anybody.
+    let err = issue(a, example_denial("group:nonexistent"))
+        .await
+        .expect_err("unknown group");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("not configured"), "{err:?}");
+
+    // TLP:RED may go to named peers only.
+    let mut red = example_denial("all");
+    red.marking = tessera_proto::v1::Marking::Red as i32;
+    let err = issue(a, red.clone()).await.expect_err("red to all");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("TLP:RED"), "{err:?}");
+    red.distribution = Some(tessera_node::policy::parse_to("peer:FR-SBDU").expect("to"));
+    let issued_red = issue(a, red).await.expect("red to a named peer");
+    assert_eq!(issued_red.recipients, vec![B.to_owned()]);
+
+    // After pull rounds, B holds only the RED notice, never the empty-group one.
+    let b = &fed.nodes[1];
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            serials_at(b, A).await.contains(&issued_red.serial)
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(serials_at(b, A).await, vec![issued_red.serial.clone()]);
+    fed.shutdown().await.expect("shutdown");
+}
+
+/// A's real notice, signed with A's key, as B would receive it.
+fn signed_by(key: &SigningKey, seq: u64, serial: &str) -> FeedItem {
+    let mut notice = example_denial("peer:FR-SBDU");
+    notice.origin = A.into();
+    notice.serial = serial.into();
+    notice.version = 1;
+    notice.issued_at = 1_770_000_000;
+    notice.seq = seq;
+    FeedItem {
+        seq,
+        prev_seq: 0,
+        notice: Some(tessera_node::notice::seal::seal(&notice, key)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_unpinned_resent_and_replayed_envelopes() {
+    let fed = LocalFederation::start(&[A, B, C], Duration::from_millis(200))
+        .await
+        .expect("start");
+    fed.wait_all_reachable(Duration::from_secs(20))
+        .await
+        .expect("reachable");
+    let a_key = SigningKey::load(&fed.nodes[0].dir.join("signing.pk8")).expect("A's key");
+    let mut as_a = node_client(&fed, 0, 1);
+    let count = || async { stored_from(fed.nodes[1].cli.channel().expect("channel"), A).await };
+
+    // A flipped bit in the signed bytes.
+    let mut item = signed_by(&a_key, 1_000_001, "TAMPER-1");
+    if let Some(env) = item.notice.as_mut() {
+        let mid = env.notice.len() / 2;
+        env.notice[mid] ^= 0x01;
+    }
+    let err = as_a
+        .push_notices(PushNoticesRequest { items: vec![item] })
+        .await
+        .expect_err("flipped bit");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("signature") || err.message().contains("not a notice"),
+        "{err:?}"
+    );
+
+    // Signed by a key that is not A's pinned key.
+    let rogue = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8()).expect("key");
+    let err = as_a
+        .push_notices(PushNoticesRequest {
+            items: vec![signed_by(&rogue, 1_000_002, "ROGUE-1")],
+        })
+        .await
+        .expect_err("unpinned key");
+    assert!(err.message().contains("pinned key"), "{err:?}");
+
+    // C re-sharing A's genuine notice to B: refused (receivers never re-share).
+    let mut as_c = node_client(&fed, 2, 1);
+    let err = as_c
+        .push_notices(PushNoticesRequest {
+            items: vec![signed_by(&a_key, 1_000_003, "RESHARE-1")],
+        })
+        .await
+        .expect_err("re-share");
+    assert!(err.message().contains("re-share"), "{err:?}");
+    assert_eq!(count().await, 0, "a refused notice was stored");
+
+    // A genuine notice, then the same bytes replayed: stored once.
+    let good = signed_by(&a_key, 1_000_004, "GOOD-1");
+    let r = as_a
+        .push_notices(PushNoticesRequest {
+            items: vec![good.clone()],
+        })
+        .await
+        .expect("good")
+        .into_inner();
+    assert_eq!((r.stored, r.duplicates), (1, 0));
+    let r = as_a
+        .push_notices(PushNoticesRequest {
+            items: vec![good.clone()],
+        })
+        .await
+        .expect("replay")
+        .into_inner();
+    assert_eq!((r.stored, r.duplicates), (0, 1));
+    assert_eq!(count().await, 1);
+
+    // The same serial and version with different content: refused, original kept.
+    let mut forged = signed_by(&a_key, 1_000_004, "GOOD-1");
+    let mut n =
+        Notice::decode(forged.notice.as_ref().expect("env").notice.as_slice()).expect("decode");
+    n.marking = tessera_proto::v1::Marking::Green as i32;
+    forged.notice = Some(tessera_node::notice::seal::seal(&n, &a_key));
+    let err = as_a
+        .push_notices(PushNoticesRequest {
+            items: vec![forged],
+        })
+        .await
+        .expect_err("equivocation");
+    assert!(err.message().contains("already received"), "{err:?}");
+    assert_eq!(count().await, 1);
+
+    // Garbage where a signed notice should be.
+    let junk = FeedItem {
+        seq: 9,
+        prev_seq: 0,
+        notice: Some(SignedNotice {
+            notice: vec![0xff; 64],
+            origin: A.into(),
+            key_id: a_key.public().key_id(),
+            signature: vec![0; 64],
+        }),
+    };
+    let err = as_a
+        .push_notices(PushNoticesRequest { items: vec![junk] })
+        .await
+        .expect_err("junk");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    fed.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amend_renew_revoke_keep_history_and_replicate() {
+    let fed = LocalFederation::start(&[A, B], Duration::from_millis(200))
+        .await
+        .expect("start");
+    fed.wait_all_reachable(Duration::from_secs(20))
+        .await
+        .expect("reachable");
+    let a = &fed.nodes[0];
+    let issued = issue(a, example_denial("all")).await.expect("issue");
+    let serial = issued.serial.clone();
+    let mut op = a.operator().expect("op");
+    use tessera_proto::v1::{
+        ChangeNoticeRequest, ShowNoticeRequest, change_notice_request::Change,
+    };
+    for change in [
+        Change::RenewUntil("2030-01-31".into()),
+        Change::RevokeReason("court ruling".into()),
+    ] {
+        op.change_notice(ChangeNoticeRequest {
+            serial: serial.clone(),
+            change: Some(change),
+        })
+        .await
+        .expect("change");
+    }
+    // A revoked notice cannot change any more.
+    let err = op
+        .change_notice(ChangeNoticeRequest {
+            serial: serial.clone(),
+            change: Some(Change::RenewUntil(String::new())),
+        })
+        .await
+        .expect_err("revoked");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let b = &fed.nodes[1];
+    let all_three = eventually(Duration::from_secs(5), || async {
+        b.operator()
+            .expect("op")
+            .show_notice(ShowNoticeRequest {
+                origin: A.into(),
+                serial: serial.clone(),
+            })
+            .await
+            .is_ok_and(|r| r.into_inner().versions.len() == 3)
+    })
+    .await;
+    assert!(all_three, "B did not get all three versions");
+    let versions = b
+        .operator()
+        .expect("op")
+        .show_notice(ShowNoticeRequest {
+            origin: A.into(),
+            serial,
+        })
+        .await
+        .expect("show")
+        .into_inner()
+        .versions;
+    let statuses: Vec<String> = versions
+        .iter()
+        .map(|v| {
+            NoticeJson::from_notice(v.notice.as_ref().expect("n"))
+                .denial
+                .expect("d")
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, ["in-force", "renewed", "revoked"]);
+    fed.shutdown().await.expect("shutdown");
+}
