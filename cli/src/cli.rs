@@ -32,6 +32,8 @@ enum Command {
     Certs(CertsCommand),
     /// Your node's identity and its peers: reachable, last seen, round trip.
     Status,
+    /// Exit 0 if the node answers the gRPC health check as SERVING (for probes).
+    Health,
     /// Licence denials and enforcement notices.
     #[command(subcommand)]
     Notice(NoticeCommand),
@@ -141,6 +143,9 @@ enum CertsCommand {
         /// Agency i listens for peers on base+2i and for operators on base+2i+1.
         #[arg(long, default_value_t = 7400)]
         base_port: u16,
+        /// Reach each node at its lower-case agency name (containers) and listen on all interfaces.
+        #[arg(long)]
+        hostnames: bool,
     },
     /// Add a certificate to the CA's CRL (DIR/crl.pem); then send SIGHUP to the nodes.
     Revoke {
@@ -189,15 +194,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out: dir,
             agencies,
             base_port,
+            hostnames,
         }) => {
-            let made = crate::dev_certs::generate(dir, agencies, *base_port)?;
+            let made = crate::dev_certs::generate_with(dir, agencies, *base_port, *hostnames)?;
             for m in &made {
                 writeln!(
                     out,
-                    "{}: {} (peers on 127.0.0.1:{}, operators on 127.0.0.1:{})",
+                    "{}: {} (peers on {}:{}, operators on {}:{})",
                     m.agency,
                     m.dir.display(),
+                    m.host,
                     m.federation_port,
+                    m.host,
                     m.operator_port
                 )?;
             }
@@ -229,6 +237,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     crate::status::render(&status, tessera_node::peers::now_ms())
                 )?;
             }
+        }
+        Command::Health => {
+            let cfg = config(&cli)?;
+            let mut client = tonic_health::pb::health_client::HealthClient::new(cfg.channel()?);
+            let response = client
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map_err(|s| crate::client::explain_call(&cfg, &s))?
+                .into_inner();
+            let serving = response.status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+            if !serving {
+                anyhow::bail!(
+                    "the node at {} is not serving (status {})",
+                    cfg.endpoint,
+                    response.status
+                );
+            }
+            writeln!(out, "serving")?;
         }
         Command::Notice(cmd) => {
             let cfg = config(&cli)?;
