@@ -58,6 +58,57 @@ enum Command {
         #[arg(long)]
         birth_date: Option<String>,
     },
+    /// Screen parties privately against every peer's denials and enforcement subjects.
+    Screen {
+        /// The party's name (or use --file).
+        #[arg(long)]
+        name: Option<String>,
+        /// person, organisation, vessel or aircraft.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long = "country")]
+        countries: Vec<String>,
+        /// TYPE:VALUE, e.g. LEI:529900T8BM49AURSDO55.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        #[arg(long)]
+        birth_date: Option<String>,
+        /// JSON Lines parties, one per line.
+        #[arg(long, conflicts_with = "name")]
+        file: Option<PathBuf>,
+    },
+    /// Continuous screening: parties whose new matches at any peer raise alerts.
+    #[command(subcommand)]
+    Watch(WatchCommand),
+    /// Alerts raised by the watch list and deconfliction.
+    Alerts {
+        /// Only alerts after this number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Investigation subjects matched privately against peers' enforcement subjects.
+    #[command(subcommand)]
+    Deconflict(DeconflictCommand),
+    /// How many of our match keys are in a peer's list (a count, nothing else).
+    Overlap {
+        #[arg(long)]
+        peer: String,
+    },
+    /// Pairwise overlap counts of a group's members, optionally as an SVG heat map.
+    Harmonise {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// The labelled indexes this node serves.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// The tamper-evident audit chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Measurements on the public lists.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -114,6 +165,59 @@ enum NoticeCommand {
         reference: String,
         #[arg(long, default_value = "")]
         reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WatchCommand {
+    /// Add JSON Lines parties (e.g. the parties of pending applications).
+    Add {
+        #[arg(long)]
+        file: PathBuf,
+        /// Your reference for them (application number).
+        #[arg(long, default_value = "")]
+        reference: String,
+    },
+    List,
+    Remove {
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeconflictCommand {
+    /// Register investigation subjects (JSON Lines) with the case contact pointer.
+    Add {
+        #[arg(long)]
+        file: PathBuf,
+        /// Who a peer's unit should call on a hit (never a case file).
+        #[arg(long)]
+        contact: String,
+        #[arg(long, default_value = "")]
+        reference: String,
+    },
+    /// Registered subjects.
+    List,
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// A new OPRF key (epoch) for one peer; its index is rebuilt.
+    Rotate {
+        #[arg(long)]
+        peer: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-walk the chain; fails naming the first bad entry.
+    Verify,
+    /// JSON Lines for an oversight body.
+    Export {
+        /// From this entry number on.
+        #[arg(long)]
+        since: Option<u64>,
     },
 }
 
@@ -345,6 +449,102 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::keys::one(&flags, &mut out)?;
             } else {
                 crate::keys::stream(std::io::stdin().lock(), &mut out)?;
+            }
+        }
+        Command::Screen {
+            name,
+            kind,
+            countries,
+            ids,
+            aliases,
+            birth_date,
+            file,
+        } => {
+            let cfg = config(&cli)?;
+            let parties = if let Some(file) = file {
+                crate::matching::read_parties(file)?
+            } else {
+                let name = name
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("give --name NAME or --file PARTIES.jsonl"))?;
+                vec![
+                    crate::keys::PartyFlags {
+                        name,
+                        kind: kind.clone(),
+                        aliases: aliases.clone(),
+                        countries: countries.clone(),
+                        ids: ids.clone(),
+                        birth_date: birth_date.clone(),
+                    }
+                    .to_party()?,
+                ]
+            };
+            let r = crate::matching::screen(&cfg, &parties, cli.json, &mut out).await?;
+            if !r.unavailable.is_empty() {
+                anyhow::bail!("{} peer(s) could not be screened", r.unavailable.len());
+            }
+        }
+        Command::Watch(cmd) => {
+            let cfg = config(&cli)?;
+            match cmd {
+                WatchCommand::Add { file, reference } => {
+                    let parties = crate::matching::read_parties(file)?;
+                    crate::matching::watch_add(&cfg, &parties, reference, "watch", "", &mut out)
+                        .await?;
+                }
+                WatchCommand::List => crate::matching::watch_list(&cfg, cli.json, &mut out).await?,
+                WatchCommand::Remove { id } => {
+                    crate::matching::watch_remove(&cfg, *id, &mut out).await?;
+                }
+            }
+        }
+        Command::Alerts { after } => {
+            let cfg = config(&cli)?;
+            crate::matching::alerts(&cfg, *after, cli.json, &mut out).await?;
+        }
+        Command::Deconflict(cmd) => {
+            let cfg = config(&cli)?;
+            match cmd {
+                DeconflictCommand::Add {
+                    file,
+                    contact,
+                    reference,
+                } => {
+                    let parties = crate::matching::read_parties(file)?;
+                    crate::matching::watch_add(
+                        &cfg,
+                        &parties,
+                        reference,
+                        "investigation",
+                        contact,
+                        &mut out,
+                    )
+                    .await?;
+                }
+                DeconflictCommand::List => {
+                    crate::matching::watch_list(&cfg, cli.json, &mut out).await?;
+                }
+            }
+        }
+        Command::Overlap { peer } => {
+            let cfg = config(&cli)?;
+            crate::matching::overlap(&cfg, peer, cli.json, &mut out).await?;
+        }
+        Command::Harmonise { group, svg } => {
+            let cfg = config(&cli)?;
+            crate::matching::harmonise(&cfg, group, svg.as_deref(), cli.json, &mut out).await?;
+        }
+        Command::Index(IndexCommand::Rotate { peer }) => {
+            let cfg = config(&cli)?;
+            crate::matching::rotate(&cfg, peer, &mut out).await?;
+        }
+        Command::Audit(cmd) => {
+            let cfg = config(&cli)?;
+            match cmd {
+                AuditCommand::Verify => crate::audit::verify(&cfg, cli.json, &mut out).await?,
+                AuditCommand::Export { since } => {
+                    crate::audit::export(&cfg, *since, &mut out).await?;
+                }
             }
         }
         Command::Eval(EvalCommand::Keys { data, json_out }) => {

@@ -133,6 +133,15 @@ impl LocalFederation {
         }
     }
 
+    /// Stops node `i` (drain, flush), leaving the others running.
+    pub async fn stop_node(&mut self, i: usize) -> anyhow::Result<()> {
+        self.nodes[i].stop.cancel();
+        if let Some(task) = self.nodes[i].task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+
     /// Re-reads certificates and CRLs on node `i`, as SIGHUP does.
     pub fn reload(&self, i: usize) -> anyhow::Result<()> {
         self.nodes[i].reloader.reload()?;

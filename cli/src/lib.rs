@@ -3,12 +3,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod dev_certs;
 pub mod federation;
+pub mod heatmap;
 pub mod keys;
+pub mod matching;
 pub mod notices;
 pub mod pki;
 pub mod status;

@@ -61,6 +61,12 @@ pub struct NodeConfig {
     pub notices: NoticesConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub consult: ConsultConfig,
     /// Sharing groups: name → member agencies. Membership is this node's word,
     /// never a receiver's claim. An empty group reaches nobody.
     #[serde(default)]
@@ -199,6 +205,63 @@ impl Default for SyncConfig {
     }
 }
 
+/// Private matching: what this node discloses and how much it answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// What a peer learns about a match: `pointer` (origin, reference,
+    /// contact, strength), `summary` (+ action, control entries, decision
+    /// date, destination) or `full` (+ the notice). Default: `pointer`.
+    #[serde(default = "default_disclosure")]
+    pub default_disclosure: String,
+    /// The contact pointer in this agency's labels (who to call about a match).
+    #[serde(default)]
+    pub contact: String,
+    /// Keys a peer may have evaluated per day. Default: 200000.
+    #[serde(default = "default_keys_per_day")]
+    pub keys_per_day: u64,
+    /// Most keys a peer may have evaluated at once. Default: 20000.
+    #[serde(default = "default_burst")]
+    pub burst: u64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            default_disclosure: default_disclosure(),
+            contact: String::new(),
+            keys_per_day: default_keys_per_day(),
+            burst: default_burst(),
+        }
+    }
+}
+
+/// The audit chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Sign a checkpoint every this many entries (and at shutdown). Default: 1000.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: default_checkpoint_every(),
+        }
+    }
+}
+
+/// No-undercut consultations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsultConfig {
+    /// Public holidays (`YYYY-MM-DD`) that do not count as working days. Default: none.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
 /// One peer agency.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,6 +275,14 @@ pub struct PeerConfig {
     pub server_name: Option<String>,
     /// The peer's pinned Ed25519 public key, hex (32 bytes).
     pub signing_key: String,
+    /// Disclosure level for this peer. Default: `privacy.default_disclosure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<String>,
+    /// Query budget for this peer. Default: `privacy.keys_per_day` / `privacy.burst`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -225,6 +296,18 @@ fn default_hello_interval() -> u64 {
 }
 fn default_hello_timeout() -> u64 {
     5_000
+}
+fn default_checkpoint_every() -> u64 {
+    1_000
+}
+fn default_disclosure() -> String {
+    "pointer".into()
+}
+fn default_keys_per_day() -> u64 {
+    200_000
+}
+fn default_burst() -> u64 {
+    20_000
 }
 fn default_to() -> String {
     "local".into()
@@ -351,6 +434,24 @@ impl NodeConfig {
                 "retry_min_ms must be at least 1 and retry_max_ms at least retry_min_ms",
             ));
         }
+        check_disclosure(
+            "privacy.default_disclosure",
+            &self.privacy.default_disclosure,
+        )?;
+        for (i, h) in self.consult.holidays.iter().enumerate() {
+            if crate::notice::dates::parse(h).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("consult.holidays[{i}]"),
+                    format!("{h:?} is not a date (YYYY-MM-DD)"),
+                ));
+            }
+        }
+        if self.privacy.burst == 0 || self.privacy.keys_per_day == 0 {
+            return Err(ConfigError::invalid(
+                "privacy.burst",
+                "keys_per_day and burst must be at least 1",
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, peer) in self.peers.iter().enumerate() {
             let key = format!("peers[{i}]");
@@ -421,9 +522,37 @@ impl NodeConfig {
         Duration::from_secs(self.tls.handshake_timeout_secs)
     }
 
+    /// The disclosure level for `peer`.
+    pub fn disclosure_for(&self, peer: &AgencyId) -> &str {
+        self.peer(peer)
+            .and_then(|p| p.disclosure.as_deref())
+            .unwrap_or(&self.privacy.default_disclosure)
+    }
+
+    /// (keys per day, burst) for `peer`.
+    pub fn budget_for(&self, peer: &AgencyId) -> (u64, u64) {
+        let p = self.peer(peer);
+        (
+            p.and_then(|p| p.keys_per_day)
+                .unwrap_or(self.privacy.keys_per_day),
+            p.and_then(|p| p.burst).unwrap_or(self.privacy.burst),
+        )
+    }
+
     /// The peer entry for `agency`, if configured.
     pub fn peer(&self, agency: &AgencyId) -> Option<&PeerConfig> {
         self.peers.iter().find(|p| p.agency == agency.as_str())
+    }
+}
+
+fn check_disclosure(key: &str, value: &str) -> Result<(), ConfigError> {
+    if matches!(value, "pointer" | "summary" | "full") {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("{value:?} is not pointer, summary or full"),
+        ))
     }
 }
 

@@ -8,10 +8,16 @@ use tokio::sync::Notify;
 
 use tessera_proto::v1::NodeInfo;
 
+use crate::audit::{Action, AuditLog};
 use crate::config::NodeConfig;
 use crate::identity::AgencyId;
+use crate::matching::holder::HolderIndex;
+use crate::matching::keys::KeyRing;
+use crate::matching::replica::Replicas;
+use crate::matching::watch::WatchStore;
 use crate::notice::store::NoticeStore;
 use crate::peers::PeerTable;
+use crate::privacy::QueryBudget;
 use crate::signing::SigningKey;
 use crate::store::Store;
 use crate::tls::TlsState;
@@ -20,7 +26,7 @@ use crate::tls::TlsState;
 pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What this node can do, announced in Hello.
-pub const CAPABILITIES: &[&str] = &["hello/1", "notices/1"];
+pub const CAPABILITIES: &[&str] = &["hello/1", "notices/1", "voprf-ristretto255-sha512/1"];
 
 /// Signals to a peer's workers that there is work.
 #[derive(Debug, Default)]
@@ -34,12 +40,22 @@ pub struct Wakers {
 pub struct Context {
     pub config: NodeConfig,
     pub agency: AgencyId,
-    pub signing: SigningKey,
+    pub signing: Arc<SigningKey>,
     pub tls: Arc<TlsState>,
     pub peers: Arc<PeerTable>,
     pub store: Store,
     pub notices: NoticeStore,
     pub wakers: BTreeMap<AgencyId, Arc<Wakers>>,
+    /// OPRF keys of the peers we serve, and their indexes.
+    pub keys: KeyRing,
+    pub holder: HolderIndex,
+    /// Our copies of the peers' indexes for us.
+    pub replicas: Replicas,
+    pub watch: WatchStore,
+    pub audit: AuditLog,
+    pub budgets: std::sync::Mutex<BTreeMap<AgencyId, QueryBudget>>,
+    /// Wakes the indexer after our own notices changed.
+    pub indexer_wake: Notify,
     pub federation_addr: SocketAddr,
     pub operator_addr: SocketAddr,
     /// Unix seconds.
@@ -50,6 +66,36 @@ impl Context {
     /// The wakers of `peer` (a detached set for an unknown peer).
     pub fn wakers(&self, peer: &AgencyId) -> Arc<Wakers> {
         self.wakers.get(peer).cloned().unwrap_or_default()
+    }
+
+    /// Appends to the audit chain; a failure is logged, never silent.
+    /// `details` carry counts, serials, agency ids and hashes only.
+    pub fn audit_event(
+        &self,
+        actor: &str,
+        action: Action,
+        object: &str,
+        details: &serde_json::Value,
+    ) {
+        if let Err(error) = self.audit.record(actor, action, object, details) {
+            tracing::error!(%error, action = action.as_str(), "cannot append to the audit chain");
+        }
+    }
+
+    /// Audits an alert raised on our side.
+    pub fn audit_alert(&self, peer: &AgencyId, alert: &tessera_proto::v1::Alert) {
+        let m = alert.r#match.clone().unwrap_or_default();
+        let action = if alert.kind == "deconfliction" {
+            Action::DeconflictionAlert
+        } else {
+            Action::MatchDisclosed
+        };
+        self.audit_event(
+            peer.as_str(),
+            action,
+            &format!("{}/{}", m.origin, m.serial),
+            &serde_json::json!({ "alert": alert.seq, "watch": alert.watch_id, "disclosure": m.disclosure }),
+        );
     }
 
     /// Tells the outbox workers of `peers` that new notices wait.

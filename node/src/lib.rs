@@ -16,7 +16,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod config;
+pub mod consult;
 pub mod context;
 pub mod daemon;
 pub mod dial;
@@ -25,10 +27,12 @@ pub mod identity;
 pub mod listener;
 pub mod lists;
 pub mod logging;
+pub mod matching;
 pub mod notice;
 pub mod party;
 pub mod peers;
 pub mod policy;
+pub mod privacy;
 pub mod service;
 pub mod signing;
 pub mod store;
@@ -83,6 +87,10 @@ pub enum NodeError {
     },
     #[error("reflection service: {0}")]
     Reflection(String),
+    #[error("private matching: {0}")]
+    Matching(String),
+    #[error("audit chain: {0}")]
+    Audit(String),
 }
 
 /// A node with its listeners bound, ready to serve.
@@ -131,10 +139,27 @@ impl Node {
                 .into());
             }
         }
-        let signing = SigningKey::load(&config.signing.key)?;
+        let signing = Arc::new(SigningKey::load(&config.signing.key)?);
         let store = Store::open(&config.data_dir)?;
         let notices = notice::store::NoticeStore::open(&store, agency.clone())?;
         let peers = Arc::new(PeerTable::new(&config));
+        let peer_ids = peers.agencies();
+        let keys = matching::keys::KeyRing::open(&config.data_dir, &peer_ids)
+            .map_err(|e| NodeError::Matching(e.to_string()))?;
+        let holder = matching::holder::HolderIndex::open(&store)?;
+        let replicas = matching::replica::Replicas::open(&store, &peer_ids)
+            .map_err(|e| NodeError::Matching(e.to_string()))?;
+        let watch = matching::watch::WatchStore::open(&store)?;
+        let audit = audit::AuditLog::open(&store, signing.clone(), config.audit.checkpoint_every)
+            .map_err(|e| NodeError::Audit(e.to_string()))?;
+        let now = tokio::time::Instant::now();
+        let budgets = peer_ids
+            .iter()
+            .map(|p| {
+                let (per_day, burst) = config.budget_for(p);
+                (p.clone(), privacy::QueryBudget::new(per_day, burst, now))
+            })
+            .collect();
         let wakers = peers
             .agencies()
             .into_iter()
@@ -150,6 +175,13 @@ impl Node {
             peers,
             wakers,
             notices,
+            keys,
+            holder,
+            replicas,
+            watch,
+            audit,
+            budgets: std::sync::Mutex::new(budgets),
+            indexer_wake: tokio::sync::Notify::new(),
             agency,
             signing,
             tls,
@@ -186,9 +218,7 @@ impl Node {
         let stop = CancellationToken::new();
         let guard = |surface| Guard {
             surface,
-            own: ctx.agency.clone(),
-            peers: ctx.peers.clone(),
-            tls: ctx.tls.clone(),
+            ctx: ctx.clone(),
         };
 
         let fed_guard = guard(Surface::Federation);
@@ -240,7 +270,10 @@ impl Node {
         let federation = tokio::spawn(federation);
         let operator = tokio::spawn(operator);
         let hello = tokio::spawn(exchange::hello::run(ctx.clone(), stop.clone()));
-        let mut workers = Vec::new();
+        let mut workers = vec![tokio::spawn(matching::holder::run(
+            ctx.clone(),
+            stop.clone(),
+        ))];
         for peer in ctx.peers.agencies() {
             workers.push(tokio::spawn(exchange::push::run(
                 ctx.clone(),
@@ -272,6 +305,9 @@ impl Node {
             (fed, op)
         })
         .await;
+        if let Err(error) = ctx.audit.checkpoint() {
+            tracing::error!(%error, "cannot write the shutdown audit checkpoint");
+        }
         ctx.store.flush().await?;
         tracing::info!(agency = %ctx.agency, "storage flushed; stopped");
         match drained {
@@ -301,6 +337,12 @@ impl Reloader {
         match self.0.tls.reload() {
             Ok(generation) => {
                 tracing::info!(generation, "certificates and CRLs reloaded");
+                self.0.audit_event(
+                    &self.0.agency.to_string(),
+                    audit::Action::ConfigReloaded,
+                    "tls",
+                    &serde_json::json!({ "generation": generation }),
+                );
                 Ok(())
             }
             Err(error) => {

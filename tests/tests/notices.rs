@@ -234,7 +234,10 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
         env.notice[mid] ^= 0x01;
     }
     let err = as_a
-        .push_notices(PushNoticesRequest { items: vec![item] })
+        .push_notices(PushNoticesRequest {
+            items: vec![item],
+            index_pos: 0,
+        })
         .await
         .expect_err("flipped bit");
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -248,6 +251,7 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
     let err = as_a
         .push_notices(PushNoticesRequest {
             items: vec![signed_by(&rogue, 1_000_002, "ROGUE-1")],
+            index_pos: 0,
         })
         .await
         .expect_err("unpinned key");
@@ -258,6 +262,7 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
     let err = as_c
         .push_notices(PushNoticesRequest {
             items: vec![signed_by(&a_key, 1_000_003, "RESHARE-1")],
+            index_pos: 0,
         })
         .await
         .expect_err("re-share");
@@ -269,6 +274,7 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
     let r = as_a
         .push_notices(PushNoticesRequest {
             items: vec![good.clone()],
+            index_pos: 0,
         })
         .await
         .expect("good")
@@ -277,6 +283,7 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
     let r = as_a
         .push_notices(PushNoticesRequest {
             items: vec![good.clone()],
+            index_pos: 0,
         })
         .await
         .expect("replay")
@@ -293,6 +300,7 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
     let err = as_a
         .push_notices(PushNoticesRequest {
             items: vec![forged],
+            index_pos: 0,
         })
         .await
         .expect_err("equivocation");
@@ -311,7 +319,10 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
         }),
     };
     let err = as_a
-        .push_notices(PushNoticesRequest { items: vec![junk] })
+        .push_notices(PushNoticesRequest {
+            items: vec![junk],
+            index_pos: 0,
+        })
         .await
         .expect_err("junk");
     assert_eq!(err.code(), Code::InvalidArgument);

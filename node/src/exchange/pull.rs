@@ -29,6 +29,9 @@ pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
         if let Err(why) = pull_once(&ctx, &peer, &stop).await {
             tracing::debug!(peer = %peer, reason = %why, "pull failed; will retry");
         }
+        if let Err(why) = crate::matching::replica::pull(&ctx, &peer).await {
+            tracing::debug!(peer = %peer, reason = %why, "index pull failed; will retry");
+        }
     }
 }
 

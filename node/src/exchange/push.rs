@@ -18,7 +18,11 @@ pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
     let min = Duration::from_millis(ctx.config.sync.retry_min_ms);
     let max = Duration::from_millis(ctx.config.sync.retry_max_ms);
     let mut backoff = min;
+    // The index position last announced to this peer (not durable: the
+    // peer's periodic pull covers a restart).
+    let mut announced = 0u64;
     loop {
+        let index_pos = ctx.holder.last_pos(&peer);
         let items = match ctx.notices.outbox(&peer, ctx.config.sync.push_batch) {
             Ok(items) => items,
             Err(error) => {
@@ -26,7 +30,7 @@ pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
                 Vec::new()
             }
         };
-        if items.is_empty() {
+        if items.is_empty() && index_pos <= announced {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = wake.push.notified() => continue,
@@ -34,10 +38,11 @@ pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
             }
         }
         let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();
-        let outcome = push_once(&ctx, &peer, items).await;
+        let outcome = push_once(&ctx, &peer, items, index_pos).await;
         match outcome {
             Ok(()) => {
                 backoff = min;
+                announced = index_pos;
                 if let Err(error) = ctx.notices.outbox_ack(&peer, &seqs) {
                     tracing::error!(peer = %peer, %error, "cannot clear the outbox");
                 }
@@ -58,17 +63,26 @@ async fn push_once(
     ctx: &Context,
     peer: &AgencyId,
     items: Vec<tessera_proto::v1::FeedItem>,
+    index_pos: u64,
 ) -> Result<(), String> {
     let channel = ctx.peers.channel(peer, &ctx.tls)?;
     let mut client = FederationClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
     let n = items.len();
-    let call = client.push_notices(PushNoticesRequest { items });
+    let call = client.push_notices(PushNoticesRequest { items, index_pos });
     match tokio::time::timeout(Duration::from_secs(60), call).await {
         Ok(Ok(response)) => {
             let r = response.into_inner();
             tracing::debug!(peer = %peer, sent = n, stored = r.stored, duplicates = r.duplicates, "pushed");
+            if n > 0 {
+                ctx.audit_event(
+                    peer.as_str(),
+                    crate::audit::Action::NoticeSent,
+                    "push",
+                    &serde_json::json!({ "count": n, "stored": r.stored }),
+                );
+            }
             ctx.peers.seen(peer, None, None);
             Ok(())
         }

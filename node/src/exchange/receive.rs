@@ -79,6 +79,20 @@ pub async fn accept(
     }
     for (i, reason) in &out.refused {
         tracing::warn!(peer = %from, item = i, %reason, "notice refused");
+        ctx.audit_event(
+            from.as_str(),
+            crate::audit::Action::NoticeRefused,
+            "notice",
+            &serde_json::json!({ "item": i, "reason": reason }),
+        );
+    }
+    if out.stored > 0 {
+        ctx.audit_event(
+            from.as_str(),
+            crate::audit::Action::NoticeReceived,
+            "notices",
+            &serde_json::json!({ "stored": out.stored, "duplicates": out.duplicates }),
+        );
     }
     if out.stored > 0 {
         tracing::debug!(peer = %from, stored = out.stored, duplicates = out.duplicates, "notices received");

@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use tonic::{Request, Status};
 
-use crate::identity::{AgencyId, Identity, Role};
+use crate::audit::Action;
+use crate::context::Context;
+use crate::identity::{Identity, Role};
 use crate::listener::ConnInfo;
-use crate::peers::PeerTable;
-use crate::tls::TlsState;
 
 /// The verified caller, placed in request extensions for handlers.
 #[derive(Debug, Clone)]
@@ -31,9 +31,7 @@ pub enum Surface {
 #[derive(Clone)]
 pub struct Guard {
     pub surface: Surface,
-    pub own: AgencyId,
-    pub peers: Arc<PeerTable>,
-    pub tls: Arc<TlsState>,
+    pub ctx: Arc<Context>,
 }
 
 impl Guard {
@@ -58,7 +56,7 @@ impl Guard {
             }
         };
         if let Some(cert) = &info.cert
-            && self.tls.current().material.is_revoked(cert)
+            && self.ctx.tls.current().material.is_revoked(cert)
         {
             return Err(self.refuse(
                 &identity.to_string(),
@@ -67,14 +65,14 @@ impl Guard {
         }
         match (self.surface, &identity.role) {
             (Surface::Federation, Role::Node) => {
-                if self.peers.contains(&identity.agency) {
+                if self.ctx.peers.contains(&identity.agency) {
                     Ok(identity)
                 } else {
                     Err(self.refuse(
                         &identity.to_string(),
                         Status::permission_denied(format!(
                             "{} is not a configured peer of {}",
-                            identity.agency, self.own
+                            identity.agency, self.ctx.agency
                         )),
                     ))
                 }
@@ -86,14 +84,14 @@ impl Guard {
                 ),
             )),
             (Surface::Operator, Role::Operator { .. }) => {
-                if identity.agency == self.own {
+                if identity.agency == self.ctx.agency {
                     Ok(identity)
                 } else {
                     Err(self.refuse(
                         &identity.to_string(),
                         Status::permission_denied(format!(
                             "an operator of {} cannot operate the node of {}",
-                            identity.agency, self.own
+                            identity.agency, self.ctx.agency
                         )),
                     ))
                 }
@@ -109,6 +107,15 @@ impl Guard {
 
     fn refuse(&self, who: &str, status: Status) -> Status {
         tracing::warn!(surface = ?self.surface, caller = who, code = ?status.code(), reason = status.message(), "call refused");
+        self.ctx.audit_event(
+            who,
+            Action::CallRefused,
+            match self.surface {
+                Surface::Federation => "federation",
+                Surface::Operator => "operator",
+            },
+            &serde_json::json!({ "code": format!("{:?}", status.code()) }),
+        );
         status
     }
 }

@@ -4,10 +4,15 @@ use std::sync::Arc;
 
 use tessera_proto::v1::operator_server::Operator;
 use tessera_proto::v1::{
-    ChangeNoticeRequest, ImportNoticesRequest, ImportNoticesResponse, ImportRefusal,
-    IssueNoticeRequest, IssueNoticeResponse, ListNoticesRequest, ListNoticesResponse, Notice,
-    NoticeView, PeerStatus, ShowNoticeRequest, ShowNoticeResponse, StatusRequest, StatusResponse,
-    StoredNotice, change_notice_request, notice::Body,
+    AlertsRequest, AlertsResponse, AuditExportChunk, AuditExportRequest, AuditVerifyRequest,
+    AuditVerifyResponse, ChangeNoticeRequest, HarmoniseRequest, HarmoniseResponse,
+    ImportNoticesRequest, ImportNoticesResponse, ImportRefusal, IssueNoticeRequest,
+    IssueNoticeResponse, ListNoticesRequest, ListNoticesResponse, Notice, NoticeView,
+    OverlapRequest, OverlapResponse, PeerStatus, RotateKeyRequest, RotateKeyResponse,
+    ScreenRequest, ScreenResponse, ShowNoticeRequest, ShowNoticeResponse, StatusRequest,
+    StatusResponse, StoredNotice, WatchAddRequest, WatchAddResponse, WatchEntry, WatchListRequest,
+    WatchListResponse, WatchRemoveRequest, WatchRemoveResponse, change_notice_request,
+    notice::Body,
 };
 use tonic::{Request, Response, Status};
 
@@ -66,8 +71,45 @@ impl OperatorService {
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         self.ctx.wake_push(recipients);
+        self.ctx.indexer_wake.notify_one();
         Ok(())
     }
+}
+
+/// Most parties in one screening or watch call.
+const MAX_PARTIES: usize = 10_000;
+
+fn parties_of(parties: &[tessera_proto::v1::Party]) -> Result<Vec<crate::party::Party>, Status> {
+    if parties.is_empty() || parties.len() > MAX_PARTIES {
+        return Err(Status::invalid_argument(format!(
+            "parties: send 1 to {MAX_PARTIES}"
+        )));
+    }
+    parties
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut p = p.clone();
+            if p.kind == 0 {
+                p.kind = tessera_proto::v1::PartyKind::Organisation as i32;
+            }
+            crate::notice::validate::party(&format!("parties[{i}]"), &p)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            Ok(crate::notice::json::party_from_wire(&p))
+        })
+        .collect()
+}
+
+fn peer_arg(ctx: &Context, peer: &str) -> Result<crate::identity::AgencyId, Status> {
+    let agency: crate::identity::AgencyId = peer
+        .parse()
+        .map_err(|_| Status::invalid_argument("peer: not an agency id like FR-SBDU"))?;
+    if !ctx.peers.contains(&agency) {
+        return Err(Status::invalid_argument(format!(
+            "{agency} is not a configured peer"
+        )));
+    }
+    Ok(agency)
 }
 
 /// Operator handlers.
@@ -103,6 +145,13 @@ impl Operator for OperatorService {
                     capabilities: info.capabilities,
                     outbox: self.ctx.notices.outbox_len(&agency) as u64,
                     cursor: self.ctx.notices.cursor(&agency).unwrap_or(0),
+                    index_rows: self
+                        .ctx
+                        .replicas
+                        .get(&agency)
+                        .map_or(0, |r| r.lookup.len() as u64),
+                    index_epoch: self.ctx.replicas.get(&agency).map_or(0, |r| r.epoch),
+                    served_rows: self.ctx.holder.live_rows(&agency) as u64,
                 }
             })
             .collect();
@@ -254,5 +303,259 @@ impl Operator for OperatorService {
             )));
         }
         Ok(Response::new(ShowNoticeResponse { versions }))
+    }
+
+    async fn screen(
+        &self,
+        request: Request<ScreenRequest>,
+    ) -> Result<Response<ScreenResponse>, Status> {
+        super::caller(&request)?;
+        let parties = parties_of(&request.into_inner().parties)?;
+        let started = std::time::Instant::now();
+        let response = crate::matching::screen::screen(self.ctx.clone(), &parties).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "screening done"
+        );
+        Ok(Response::new(response))
+    }
+
+    async fn watch_add(
+        &self,
+        request: Request<WatchAddRequest>,
+    ) -> Result<Response<WatchAddResponse>, Status> {
+        super::caller(&request)?;
+        let WatchAddRequest {
+            parties,
+            reference,
+            purpose,
+            contact,
+        } = request.into_inner();
+        let purpose = if purpose.is_empty() {
+            "watch".to_owned()
+        } else {
+            purpose
+        };
+        if !matches!(purpose.as_str(), "watch" | "investigation") {
+            return Err(Status::invalid_argument("purpose: watch or investigation"));
+        }
+        if purpose == "investigation" && contact.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "contact: an investigation needs a case contact pointer",
+            ));
+        }
+        let checked = parties_of(&parties)?;
+        let entries: Vec<WatchEntry> = checked
+            .iter()
+            .map(|p| WatchEntry {
+                party: Some(crate::notice::json::party_to_wire(p)),
+                reference: reference.clone(),
+                purpose: purpose.clone(),
+                contact: contact.clone(),
+                ..WatchEntry::default()
+            })
+            .collect();
+        if purpose == "investigation" {
+            // The subjects become local investigation notices: never
+            // replicated, matchable by peers for deconfliction.
+            for p in &checked {
+                let notice = tessera_proto::v1::Notice {
+                    marking: tessera_proto::v1::Marking::Red as i32,
+                    distribution: Some(
+                        crate::policy::parse_to("local")
+                            .map_err(|e| Status::internal(e.to_string()))?,
+                    ),
+                    body: Some(Body::Enforcement(tessera_proto::v1::EnforcementNotice {
+                        r#type: tessera_proto::v1::EnforcementType::InvestigationOpened as i32,
+                        parties: vec![tessera_proto::v1::RoledParty {
+                            role: tessera_proto::v1::PartyRole::Subject as i32,
+                            party: Some(crate::notice::json::party_to_wire(p)),
+                        }],
+                        contact: contact.clone(),
+                        summary: reference.clone(),
+                        status: tessera_proto::v1::NoticeStatus::InForce as i32,
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                };
+                issue::issue(&self.ctx, notice).map_err(issue_status)?;
+            }
+            self.commit(&[]).await?;
+        }
+        let (ids, alerts, unavailable) = crate::matching::watch::add(self.ctx.clone(), entries)
+            .await
+            .map_err(Status::internal)?;
+        Ok(Response::new(WatchAddResponse {
+            ids,
+            alerts,
+            unavailable,
+        }))
+    }
+
+    async fn watch_list(
+        &self,
+        request: Request<WatchListRequest>,
+    ) -> Result<Response<WatchListResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(WatchListResponse {
+            entries: self.ctx.watch.list(),
+        }))
+    }
+
+    async fn watch_remove(
+        &self,
+        request: Request<WatchRemoveRequest>,
+    ) -> Result<Response<WatchRemoveResponse>, Status> {
+        super::caller(&request)?;
+        let id = request.into_inner().id;
+        match self.ctx.watch.remove(id) {
+            Ok(true) => Ok(Response::new(WatchRemoveResponse {})),
+            Ok(false) => Err(Status::not_found(format!("no watch entry {id}"))),
+            Err(e) => Err(Status::internal(e.to_string())),
+        }
+    }
+
+    async fn alerts(
+        &self,
+        request: Request<AlertsRequest>,
+    ) -> Result<Response<AlertsResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(AlertsResponse {
+            alerts: self.ctx.watch.alerts(request.into_inner().after),
+        }))
+    }
+
+    async fn overlap(
+        &self,
+        request: Request<OverlapRequest>,
+    ) -> Result<Response<OverlapResponse>, Status> {
+        super::caller(&request)?;
+        let peer = peer_arg(&self.ctx, &request.into_inner().peer)?;
+        let (count, keys) = crate::matching::overlap::with_peer(&self.ctx, &peer)
+            .await
+            .map_err(Status::unavailable)?;
+        Ok(Response::new(OverlapResponse { count, keys }))
+    }
+
+    async fn harmonise(
+        &self,
+        request: Request<HarmoniseRequest>,
+    ) -> Result<Response<HarmoniseResponse>, Status> {
+        super::caller(&request)?;
+        let group = request.into_inner().group;
+        let response = crate::matching::overlap::harmonise(self.ctx.clone(), &group)
+            .await
+            .map_err(Status::invalid_argument)?;
+        Ok(Response::new(response))
+    }
+
+    async fn rotate_key(
+        &self,
+        request: Request<RotateKeyRequest>,
+    ) -> Result<Response<RotateKeyResponse>, Status> {
+        super::caller(&request)?;
+        let peer = peer_arg(&self.ctx, &request.into_inner().peer)?;
+        let key = self
+            .ctx
+            .keys
+            .rotate(&peer)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let ctx = self.ctx.clone();
+        let p = peer.clone();
+        tokio::task::spawn_blocking(move || crate::matching::holder::rebuild_for(&ctx, &p))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        self.commit(std::slice::from_ref(&peer)).await?;
+        tracing::info!(peer = %peer, epoch = key.epoch(), "OPRF key rotated; index rebuilt");
+        Ok(Response::new(RotateKeyResponse { epoch: key.epoch() }))
+    }
+
+    async fn audit_verify(
+        &self,
+        request: Request<AuditVerifyRequest>,
+    ) -> Result<Response<AuditVerifyResponse>, Status> {
+        super::caller(&request)?;
+        let ctx = self.ctx.clone();
+        let report =
+            tokio::task::spawn_blocking(move || ctx.audit.verify(&[*ctx.signing.public()]))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::data_loss(e.to_string()))?;
+        Ok(Response::new(AuditVerifyResponse {
+            entries: report.entries,
+            checkpoints: report.checkpoints,
+            last_checkpoint: report.last_checkpoint.unwrap_or(0),
+            head_hash: report.head_hash.map(hex::encode).unwrap_or_default(),
+        }))
+    }
+
+    type AuditExportStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<AuditExportChunk, Status>> + Send>>;
+
+    async fn audit_export(
+        &self,
+        request: Request<AuditExportRequest>,
+    ) -> Result<Response<Self::AuditExportStream>, Status> {
+        super::caller(&request)?;
+        let AuditExportRequest {
+            since_seq,
+            since_ms,
+        } = request.into_inner();
+        let since = if since_seq > 0 {
+            Some(crate::audit::Since::Seq(since_seq))
+        } else if since_ms > 0 {
+            Some(crate::audit::Since::Time(since_ms as u64))
+        } else {
+            None
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let ctx = self.ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChunkWriter {
+                tx,
+                buf: Vec::new(),
+            };
+            let result = ctx.audit.export(since, &mut writer);
+            match result {
+                Ok(_) => {
+                    let _ = std::io::Write::flush(&mut writer);
+                }
+                Err(e) => {
+                    let _ = writer
+                        .tx
+                        .blocking_send(Err(Status::data_loss(e.to_string())));
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+/// Streams what `export` writes in chunks of about 64 KiB.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<AuditExportChunk, Status>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let jsonl = std::mem::take(&mut self.buf);
+        self.tx
+            .blocking_send(Ok(AuditExportChunk { jsonl }))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "export cancelled"))
     }
 }

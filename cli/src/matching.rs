@@ -1,0 +1,438 @@
+//! `tessera screen | watch | alerts | deconflict | overlap | harmonise`:
+//! private matching from the operator's side.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use tessera_node::notice::json::party_to_wire;
+use tessera_node::party::Party;
+use tessera_proto::v1::{
+    Alert, AlertsRequest, HarmoniseRequest, HarmoniseResponse, Match, OverlapRequest,
+    RotateKeyRequest, ScreenRequest, ScreenResponse, WatchAddRequest, WatchListRequest,
+    WatchRemoveRequest,
+};
+
+use crate::client::{CliConfig, explain_call};
+
+/// Reads JSON Lines parties; a bad line is an error naming its number.
+pub fn read_parties(path: &Path) -> anyhow::Result<Vec<Party>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| anyhow::anyhow!("{}: line {}: {e}", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let party: Party = serde_json::from_str(&line).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: line {}: {}",
+                path.display(),
+                i + 1,
+                tessera_node::notice::json::scrub_json_error(&e)
+            )
+        })?;
+        out.push(party);
+    }
+    if out.is_empty() {
+        anyhow::bail!("{} holds no parties", path.display());
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct MatchJson<'a> {
+    peer: &'a str,
+    origin: &'a str,
+    serial: &'a str,
+    authority_reference: &'a str,
+    contact: &'a str,
+    strength: &'a str,
+    key_kinds: &'a [String],
+    disclosure: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    action: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    control_entries: &'a [String],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    decision_date: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    destination: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<serde_json::Value>,
+}
+
+fn match_json(m: &Match) -> MatchJson<'_> {
+    MatchJson {
+        peer: &m.peer,
+        origin: &m.origin,
+        serial: &m.serial,
+        authority_reference: &m.authority_reference,
+        contact: &m.contact,
+        strength: &m.strength,
+        key_kinds: &m.key_kinds,
+        disclosure: &m.disclosure,
+        action: &m.action,
+        control_entries: &m.control_entries,
+        decision_date: &m.decision_date,
+        destination: &m.destination,
+        notice: (!m.notice_json.is_empty())
+            .then(|| serde_json::from_str(&m.notice_json).ok())
+            .flatten(),
+    }
+}
+
+/// One line per match, for people.
+pub fn describe_match(m: &Match) -> String {
+    let mut s = format!(
+        "{} {}/{} (ref {}) via {}: {} match on {}; contact: {}",
+        m.peer,
+        m.origin,
+        m.serial,
+        m.authority_reference,
+        m.disclosure,
+        m.strength,
+        m.key_kinds.join("+"),
+        if m.contact.is_empty() {
+            "-"
+        } else {
+            &m.contact
+        }
+    );
+    if !m.action.is_empty() {
+        let _ = write!(
+            s,
+            "; {} {} {} {}",
+            m.action,
+            m.control_entries.join(","),
+            m.destination,
+            m.decision_date
+        );
+    }
+    s
+}
+
+/// `screen`: one result per party, every peer.
+pub async fn screen(
+    cfg: &CliConfig,
+    parties: &[Party],
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ScreenResponse> {
+    let r = cfg
+        .operator()?
+        .screen(ScreenRequest {
+            parties: parties.iter().map(party_to_wire).collect(),
+        })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    if as_json {
+        for result in &r.results {
+            let matches: Vec<MatchJson<'_>> = result.matches.iter().map(match_json).collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "party": result.index,
+                    "keys": result.keys,
+                    "matches": matches,
+                    "unavailable": r.unavailable.iter().map(|u| serde_json::json!({"peer": u.peer, "reason": u.reason})).collect::<Vec<_>>(),
+                })
+            )?;
+        }
+        return Ok(r);
+    }
+    for result in &r.results {
+        let name = parties
+            .get(result.index as usize)
+            .map_or("?", |p| p.name.as_str());
+        if result.matches.is_empty() {
+            writeln!(
+                out,
+                "party {} ({name}): no match among {} peer(s) screened",
+                result.index + 1,
+                r.screened_peers.len()
+            )?;
+        } else {
+            writeln!(
+                out,
+                "party {} ({name}): {} match(es)",
+                result.index + 1,
+                result.matches.len()
+            )?;
+            for m in &result.matches {
+                writeln!(out, "  {}", describe_match(m))?;
+            }
+        }
+    }
+    for u in &r.unavailable {
+        writeln!(
+            out,
+            "NOT SCREENED against {}: {} (this is not a 'no match')",
+            u.peer, u.reason
+        )?;
+    }
+    Ok(r)
+}
+
+/// `watch add` and `deconflict add`.
+pub async fn watch_add(
+    cfg: &CliConfig,
+    parties: &[Party],
+    reference: &str,
+    purpose: &str,
+    contact: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let r = cfg
+        .operator()?
+        .watch_add(WatchAddRequest {
+            parties: parties.iter().map(party_to_wire).collect(),
+            reference: reference.to_owned(),
+            purpose: purpose.to_owned(),
+            contact: contact.to_owned(),
+        })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    writeln!(
+        out,
+        "{} part{} on the {} list (ids {}); {} alert(s) raised now; new entries at any peer will alert without a new query",
+        r.ids.len(),
+        if r.ids.len() == 1 { "y" } else { "ies" },
+        if purpose == "investigation" {
+            "deconfliction"
+        } else {
+            "watch"
+        },
+        r.ids
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        r.alerts
+    )?;
+    for u in &r.unavailable {
+        writeln!(
+            out,
+            "not yet evaluated at {}: {} (retried when its index next changes)",
+            u.peer, u.reason
+        )?;
+    }
+    Ok(())
+}
+
+/// `watch list`.
+pub async fn watch_list(
+    cfg: &CliConfig,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let r = cfg
+        .operator()?
+        .watch_list(WatchListRequest {})
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "PURPOSE".to_owned(),
+        "REFERENCE".to_owned(),
+        "PARTY".to_owned(),
+    ]];
+    for e in &r.entries {
+        let name = e.party.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+        if as_json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"id": e.id, "purpose": e.purpose, "reference": e.reference, "name": name})
+            )?;
+        }
+        rows.push([
+            e.id.to_string(),
+            e.purpose.clone(),
+            e.reference.clone(),
+            name,
+        ]);
+    }
+    if !as_json {
+        write!(out, "{}", crate::table::render(&rows))?;
+    }
+    Ok(())
+}
+
+/// `watch remove ID`.
+pub async fn watch_remove(cfg: &CliConfig, id: u64, out: &mut impl Write) -> anyhow::Result<()> {
+    cfg.operator()?
+        .watch_remove(WatchRemoveRequest { id })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?;
+    writeln!(out, "watch entry {id} removed")?;
+    Ok(())
+}
+
+/// `alerts [--after SEQ]`.
+pub async fn alerts(
+    cfg: &CliConfig,
+    after: u64,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<Vec<Alert>> {
+    let r = cfg
+        .operator()?
+        .alerts(AlertsRequest { after })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    for a in &r.alerts {
+        let m = a.r#match.clone().unwrap_or_default();
+        if as_json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"seq": a.seq, "at_ms": a.at_ms, "kind": a.kind, "watch_id": a.watch_id, "reference": a.reference, "match": match_json(&m)})
+            )?;
+        } else {
+            let when = time::OffsetDateTime::from_unix_timestamp(a.at_ms / 1000)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "#{} {} [{}] watch {} ({}): {}",
+                a.seq,
+                when,
+                a.kind,
+                a.watch_id,
+                a.reference,
+                describe_match(&m)
+            )?;
+        }
+    }
+    if r.alerts.is_empty() && !as_json {
+        writeln!(out, "no alerts")?;
+    }
+    Ok(r.alerts)
+}
+
+/// `overlap --peer B`.
+pub async fn overlap(
+    cfg: &CliConfig,
+    peer: &str,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let r = cfg
+        .operator()?
+        .overlap(OverlapRequest {
+            peer: peer.to_owned(),
+        })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    if as_json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"peer": peer, "count": r.count, "keys": r.keys})
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} of our {} match keys are in {peer}'s list (a count only: neither side learns which)",
+            r.count, r.keys
+        )?;
+    }
+    Ok(())
+}
+
+/// `harmonise --group G [--svg FILE]`.
+pub async fn harmonise(
+    cfg: &CliConfig,
+    group: &str,
+    svg: Option<&Path>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let r = cfg
+        .operator()?
+        .harmonise(HarmoniseRequest {
+            group: group.to_owned(),
+        })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    if as_json {
+        let cells: Vec<_> = r
+            .cells
+            .iter()
+            .map(
+                |c| serde_json::json!({"a": c.a, "b": c.b, "count": c.count, "problem": c.problem}),
+            )
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"group": group, "members": r.members, "cells": cells})
+        )?;
+    } else {
+        writeln!(
+            out,
+            "overlap counts among {group} (shared match keys between members' lists):"
+        )?;
+        for c in &r.cells {
+            if c.problem.is_empty() {
+                writeln!(out, "  {} ~ {}: {}", c.a, c.b, c.count)?;
+            } else {
+                writeln!(out, "  {} ~ {}: no figure ({})", c.a, c.b, c.problem)?;
+            }
+        }
+    }
+    if let Some(path) = svg {
+        crate::heatmap::write_svg(path, group, &r)?;
+        if !as_json {
+            writeln!(out, "heat map written to {}", path.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// `index rotate --peer B`.
+pub async fn rotate(cfg: &CliConfig, peer: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    let r = cfg
+        .operator()?
+        .rotate_key(RotateKeyRequest {
+            peer: peer.to_owned(),
+        })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    writeln!(
+        out,
+        "new OPRF key for {peer}: epoch {}; its index was rebuilt and will replicate",
+        r.epoch
+    )?;
+    Ok(())
+}
+
+/// The members and matrix of a harmonisation response, for drawing.
+pub fn matrix(r: &HarmoniseResponse) -> Vec<Vec<Option<u64>>> {
+    let n = r.members.len();
+    let mut m = vec![vec![None; n]; n];
+    for c in &r.cells {
+        let (Some(i), Some(j)) = (
+            r.members.iter().position(|x| *x == c.a),
+            r.members.iter().position(|x| *x == c.b),
+        ) else {
+            continue;
+        };
+        if c.problem.is_empty() {
+            m[i][j] = Some(c.count);
+            m[j][i] = Some(c.count);
+        }
+    }
+    m
+}

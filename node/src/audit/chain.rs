@@ -1,0 +1,480 @@
+//! `AuditLog`: appends entries to the `audit` tree under one lock and writes
+//! signed checkpoints.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::AuditError;
+use super::action::Action;
+use super::entry::{
+    CHECKPOINT_TAG, Checkpoint, ENTRY_TAG, Entry, GENESIS_PREV_HASH, entry_hash, key_seq, tree_key,
+};
+use crate::signing::SigningKey;
+use crate::store::{Store, StoreError};
+
+pub(super) const TREE: &str = "audit";
+
+/// Longest `actor` or `object`, in bytes.
+const MAX_FIELD: usize = 256;
+/// Longest canonical `details`, in bytes.
+const MAX_DETAILS: usize = 16 * 1024;
+
+/// The end of the chain, as this process last wrote it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Head {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub time: u64,
+    /// Seq of the newest checkpoint (0: none).
+    pub checkpointed: u64,
+}
+
+/// The audit chain of this node. Safe to share between tasks.
+pub struct AuditLog {
+    pub(super) tree: sled::Tree,
+    signing: Arc<SigningKey>,
+    checkpoint_every: u64,
+    head: Mutex<Head>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("len", &self.len())
+            .field("checkpoint_every", &self.checkpoint_every)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> AuditError {
+    move |source| AuditError::Store(StoreError::Sled { op, source })
+}
+
+/// Reads the entry stored under `seq` (`None` if absent).
+pub(super) fn read_entry(tree: &sled::Tree, seq: u64) -> Result<Option<Entry>, AuditError> {
+    let Some(bytes) = tree
+        .get(tree_key(ENTRY_TAG, seq))
+        .map_err(sled_err("reading the audit chain"))?
+    else {
+        return Ok(None);
+    };
+    let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| AuditError::Corrupt {
+        seq,
+        problem: format!("not an audit entry ({e})"),
+    })?;
+    if entry.seq != seq {
+        return Err(AuditError::Corrupt {
+            seq,
+            problem: format!("the record stored there says seq {}", entry.seq),
+        });
+    }
+    Ok(Some(entry))
+}
+
+/// The newest key with `tag` in the tree, as a seq.
+fn last_seq(tree: &sled::Tree, tag: u8) -> Result<Option<u64>, AuditError> {
+    match tree.scan_prefix([tag]).next_back() {
+        None => Ok(None),
+        Some(kv) => {
+            let (k, _) = kv.map_err(sled_err("opening the audit chain"))?;
+            key_seq(&k).map(Some).ok_or_else(|| AuditError::Corrupt {
+                seq: 0,
+                problem: "a key in the audit tree is malformed".into(),
+            })
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn check_field(field: &'static str, value: &str) -> Result<(), AuditError> {
+    let problem = if value.is_empty() {
+        "is empty"
+    } else if value.len() > MAX_FIELD {
+        "is longer than 256 bytes"
+    } else if value.chars().any(char::is_control) {
+        "holds a control character"
+    } else {
+        return Ok(());
+    };
+    Err(AuditError::Invalid {
+        field,
+        problem: problem.into(),
+    })
+}
+
+impl AuditLog {
+    /// Opens the chain in `store`. `checkpoint_every` = N signs a checkpoint
+    /// on every N-th entry (0: only on demand). Fails if the newest entry
+    /// cannot be read, or if a checkpoint lies beyond it (entries were cut
+    /// off the end): extending such a chain would write over the evidence.
+    pub fn open(
+        store: &Store,
+        signing: Arc<SigningKey>,
+        checkpoint_every: u64,
+    ) -> Result<Self, AuditError> {
+        let tree = store.tree(TREE)?;
+        let checkpointed = last_seq(&tree, CHECKPOINT_TAG)?.unwrap_or(0);
+        let head = match last_seq(&tree, ENTRY_TAG)? {
+            None => Head {
+                seq: 0,
+                hash: GENESIS_PREV_HASH,
+                time: 0,
+                checkpointed,
+            },
+            Some(seq) => {
+                let entry = read_entry(&tree, seq)?.ok_or_else(|| AuditError::Corrupt {
+                    seq,
+                    problem: "vanished while opening".into(),
+                })?;
+                entry.check().map_err(|problem| AuditError::Corrupt {
+                    seq,
+                    problem: problem.into(),
+                })?;
+                Head {
+                    seq,
+                    hash: entry.hash,
+                    time: entry.time,
+                    checkpointed,
+                }
+            }
+        };
+        if head.checkpointed > head.seq {
+            return Err(AuditError::Corrupt {
+                seq: head.seq + 1,
+                problem: format!(
+                    "missing: the chain ends at {} but a checkpoint was signed at {}",
+                    head.seq, head.checkpointed
+                ),
+            });
+        }
+        Ok(Self {
+            tree,
+            signing,
+            checkpoint_every,
+            head: Mutex::new(head),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Head> {
+        // The head changes only after a batch is applied, so a panic elsewhere
+        // cannot leave it half-updated.
+        self.head.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends one entry and returns its seq. `details` must follow the rule
+    /// in the module doc: counts, serials, agency ids, key ids, hashes — never
+    /// party data. Durable once the database is flushed.
+    pub fn record(
+        &self,
+        actor: &str,
+        action: Action,
+        object: &str,
+        details: &Value,
+    ) -> Result<u64, AuditError> {
+        self.record_at(now_ms(), actor, action, object, details)
+    }
+
+    /// `record` with the clock passed in (clamped to never go back).
+    pub(super) fn record_at(
+        &self,
+        now_ms: u64,
+        actor: &str,
+        action: Action,
+        object: &str,
+        details: &Value,
+    ) -> Result<u64, AuditError> {
+        check_field("actor", actor)?;
+        check_field("object", object)?;
+        let canonical = super::canonical_json(details).map_err(|problem| AuditError::Invalid {
+            field: "details",
+            problem: problem.into(),
+        })?;
+        if canonical.len() > MAX_DETAILS {
+            return Err(AuditError::Invalid {
+                field: "details",
+                problem: "are longer than 16 KiB".into(),
+            });
+        }
+        let dh: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
+
+        let mut head = self.lock();
+        let mut entry = Entry {
+            seq: head.seq + 1,
+            time: now_ms.max(head.time),
+            actor: actor.to_owned(),
+            action: action.as_str().to_owned(),
+            object: object.to_owned(),
+            details: details.clone(),
+            details_hash: dh,
+            prev_hash: head.hash,
+            hash: [0; 32],
+        };
+        entry.hash = entry_hash(&entry);
+
+        let mut batch = sled::Batch::default();
+        batch.insert(tree_key(ENTRY_TAG, entry.seq).to_vec(), encode(&entry)?);
+        let checkpoint =
+            self.checkpoint_every > 0 && entry.seq.is_multiple_of(self.checkpoint_every);
+        if checkpoint {
+            let c = Checkpoint::sign(entry.seq, entry.hash, &self.signing);
+            batch.insert(tree_key(CHECKPOINT_TAG, entry.seq).to_vec(), encode(&c)?);
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(sled_err("appending to the audit chain"))?;
+        head.seq = entry.seq;
+        head.hash = entry.hash;
+        head.time = entry.time;
+        if checkpoint {
+            head.checkpointed = entry.seq;
+        }
+        Ok(entry.seq)
+    }
+
+    /// Signs a checkpoint at the current head (at shutdown, or on demand).
+    /// Returns its seq, or `None` if the head is already checkpointed or the
+    /// chain is empty.
+    pub fn checkpoint(&self) -> Result<Option<u64>, AuditError> {
+        let mut head = self.lock();
+        if head.seq == 0 || head.checkpointed == head.seq {
+            return Ok(None);
+        }
+        let c = Checkpoint::sign(head.seq, head.hash, &self.signing);
+        self.tree
+            .insert(tree_key(CHECKPOINT_TAG, c.seq), encode(&c)?)
+            .map_err(sled_err("writing an audit checkpoint"))?;
+        head.checkpointed = head.seq;
+        Ok(Some(head.seq))
+    }
+
+    /// Entries recorded (the seq of the newest).
+    pub fn len(&self) -> u64 {
+        self.lock().seq
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Seq of the newest checkpoint (0: none).
+    pub fn last_checkpoint(&self) -> u64 {
+        self.lock().checkpointed
+    }
+
+    pub(super) fn head(&self) -> Head {
+        *self.lock()
+    }
+
+    /// One entry, if recorded.
+    pub fn entry(&self, seq: u64) -> Result<Option<Entry>, AuditError> {
+        read_entry(&self.tree, seq)
+    }
+
+    /// Makes every write so far durable (the whole database, as
+    /// `Store::flush` does).
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        self.tree
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(sled_err("flushing the audit chain"))
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, AuditError> {
+    // Serialising these plain structs cannot fail; map it rather than panic.
+    serde_json::to_vec(v).map_err(|e| AuditError::Invalid {
+        field: "entry",
+        problem: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(in crate::audit) struct Fixture {
+        pub _dir: tempfile::TempDir,
+        pub store: Store,
+        pub key: Arc<SigningKey>,
+        pub log: AuditLog,
+    }
+
+    pub(in crate::audit) fn fixture(every: u64) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Arc::new(SigningKey::from_pkcs8(&SigningKey::generate_pkcs8()).unwrap());
+        let log = AuditLog::open(&store, key.clone(), every).unwrap();
+        Fixture {
+            _dir: dir,
+            store,
+            key,
+            log,
+        }
+    }
+
+    /// Records `n` evaluation entries at times 1000, 2000, ...
+    pub(in crate::audit) fn fill(log: &AuditLog, n: u64) {
+        for i in 1..=n {
+            log.record_at(
+                i * 1000,
+                "peer:US-BIS",
+                Action::EvaluationServed,
+                "index:epoch-1",
+                &json!({"keys": i}),
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn appends_a_linked_chain() {
+        let f = fixture(0);
+        assert!(f.log.is_empty());
+        fill(&f.log, 3);
+        assert_eq!(f.log.len(), 3);
+        let one = f.log.entry(1).unwrap().unwrap();
+        let two = f.log.entry(2).unwrap().unwrap();
+        assert_eq!(one.prev_hash, GENESIS_PREV_HASH);
+        assert_eq!(two.prev_hash, one.hash);
+        assert_eq!(two.details, json!({"keys": 2}));
+        assert_eq!(two.action, "evaluation_served");
+        assert!(f.log.entry(4).unwrap().is_none());
+    }
+
+    #[test]
+    fn time_never_goes_back() {
+        let f = fixture(0);
+        let d = json!({});
+        f.log
+            .record_at(5000, "node", Action::ConfigReloaded, "config", &d)
+            .unwrap();
+        f.log
+            .record_at(4000, "node", Action::ConfigReloaded, "config", &d)
+            .unwrap();
+        assert_eq!(f.log.entry(2).unwrap().unwrap().time, 5000);
+    }
+
+    #[test]
+    fn reopening_continues_the_chain() {
+        let f = fixture(0);
+        fill(&f.log, 2);
+        let two = f.log.entry(2).unwrap().unwrap();
+        drop(f.log);
+        let log = AuditLog::open(&f.store, f.key.clone(), 0).unwrap();
+        assert_eq!(log.len(), 2);
+        fill(&log, 1);
+        assert_eq!(log.entry(3).unwrap().unwrap().prev_hash, two.hash);
+    }
+
+    #[test]
+    fn opening_over_a_corrupt_head_names_it() {
+        let f = fixture(0);
+        fill(&f.log, 2);
+        f.log
+            .tree
+            .insert(tree_key(ENTRY_TAG, 2), b"not json".as_slice())
+            .unwrap();
+        drop(f.log);
+        match AuditLog::open(&f.store, f.key.clone(), 0) {
+            Err(AuditError::Corrupt { seq: 2, .. }) => {}
+            other => panic!("expected a corrupt entry 2, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn opening_a_chain_cut_below_its_checkpoint_is_refused() {
+        let f = fixture(0);
+        fill(&f.log, 5);
+        f.log.checkpoint().unwrap();
+        f.log.tree.remove(tree_key(ENTRY_TAG, 5)).unwrap();
+        f.log.tree.remove(tree_key(ENTRY_TAG, 4)).unwrap();
+        drop(f.log);
+        match AuditLog::open(&f.store, f.key.clone(), 0) {
+            Err(AuditError::Corrupt { seq: 4, problem }) => assert_eq!(
+                problem,
+                "missing: the chain ends at 3 but a checkpoint was signed at 5"
+            ),
+            other => panic!("expected entry 4 missing, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let f = fixture(0);
+        let ok = json!({"serial": "DE-BAFA/2025-0042", "version": 2});
+        let refused = |actor: &str, object: &str, details: &Value| {
+            matches!(
+                f.log.record(actor, Action::NoticeSent, object, details),
+                Err(AuditError::Invalid { .. })
+            )
+        };
+        assert!(refused("", "notice", &ok));
+        assert!(refused("peer:US-BIS", "a\nb", &ok));
+        assert!(refused("peer:US-BIS", &"x".repeat(300), &ok));
+        assert!(refused("peer:US-BIS", "notice", &json!({"score": 0.93})));
+        assert!(refused("peer:US-BIS", "notice", &json!("x".repeat(20_000))));
+        assert!(f.log.is_empty());
+        assert_eq!(
+            f.log
+                .record("peer:US-BIS", Action::NoticeSent, "notice", &ok)
+                .unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn checkpoints_every_n_and_on_demand() {
+        let f = fixture(3);
+        assert_eq!(f.log.checkpoint().unwrap(), None, "empty chain");
+        fill(&f.log, 7);
+        let seqs: Vec<u64> = f
+            .log
+            .tree
+            .scan_prefix([CHECKPOINT_TAG])
+            .map(|kv| key_seq(&kv.unwrap().0).unwrap())
+            .collect();
+        assert_eq!(seqs, [3, 6]);
+        assert_eq!(f.log.last_checkpoint(), 6);
+        assert_eq!(f.log.checkpoint().unwrap(), Some(7));
+        assert_eq!(f.log.checkpoint().unwrap(), None, "head already signed");
+        assert_eq!(f.log.last_checkpoint(), 7);
+        fill(&f.log, 2); // 8, 9: 9 is a multiple of 3
+        assert_eq!(f.log.last_checkpoint(), 9);
+        assert_eq!(f.log.checkpoint().unwrap(), None);
+    }
+
+    #[test]
+    fn concurrent_records_form_one_chain() {
+        let f = fixture(10);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let log = &f.log;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        log.record(
+                            &format!("peer:P-{t}"),
+                            Action::NoticeSent,
+                            "notice",
+                            &json!({"i": i}),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(f.log.len(), 200);
+        let report = f.log.verify(&[*f.key.public()]).unwrap();
+        assert_eq!(report.entries, 200);
+        assert_eq!(report.checkpoints, 20);
+    }
+}

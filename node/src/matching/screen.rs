@@ -1,0 +1,260 @@
+//! Screening: our parties against every peer's index, privately.
+//!
+//! For each peer, concurrently: blind our match keys, have the peer evaluate
+//! them under its key for us (it learns how many, nothing else), verify the
+//! proof against the public key its index was built under, finalise, look the
+//! tags up in our replica of its index and open the labels of the hits. A
+//! peer that is down, refuses, or fails verification is reported as such,
+//! never as "no match".
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tessera_proto::v1::federation_client::FederationClient;
+use tessera_proto::v1::{EvaluateRequest, Match, PartyResult, PeerProblem, ScreenResponse};
+
+use super::replica::PeerReplica;
+use crate::context::Context;
+use crate::identity::AgencyId;
+use crate::party::{self, Party};
+use crate::privacy::{self, Disclosure, Label, OprfOutput};
+
+/// Keys sent per Evaluate call.
+pub const EVALUATE_CHUNK: usize = 4_096;
+
+/// Why a peer gave no answer.
+pub fn problem(peer: &AgencyId, reason: impl Into<String>) -> PeerProblem {
+    PeerProblem {
+        peer: peer.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Has `peer` evaluate `keys` (in order) and verifies every answer.
+pub async fn evaluate_at(
+    ctx: &Context,
+    peer: &AgencyId,
+    replica: &PeerReplica,
+    keys: &[String],
+) -> Result<Vec<OprfOutput>, String> {
+    let channel = ctx.peers.channel(peer, &ctx.tls)?;
+    let mut client = FederationClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let mut outputs = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(EVALUATE_CHUNK) {
+        let chunk = chunk.to_vec();
+        let epoch = replica.epoch;
+        let (state, request) = tokio::task::spawn_blocking(move || blind_request(&chunk, epoch))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .evaluate(request)
+            .await
+            .map_err(|s| describe_refusal(&s))?
+            .into_inner();
+        if response.epoch != replica.epoch {
+            return Err(
+                "the peer answered under another key epoch; its index will be pulled again".into(),
+            );
+        }
+        let public_key = replica.public_key;
+        let ys = tokio::task::spawn_blocking(move || {
+            privacy::finalize(state, &response.evaluated, &response.proof, &public_key)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| match e {
+            privacy::PrivacyError::ProofInvalid => {
+                "its evaluation does not verify against the key its index was built with; answer refused".to_owned()
+            }
+            other => format!("its answer is malformed ({other}); refused"),
+        })?;
+        outputs.extend(ys);
+    }
+    Ok(outputs)
+}
+
+/// Blinds `keys` into the Evaluate request sent to a holder: the request
+/// carries group elements only, never a key.
+pub fn blind_request(
+    keys: &[String],
+    epoch: u32,
+) -> Result<(privacy::BlindState, EvaluateRequest), privacy::PrivacyError> {
+    let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
+    let (state, blinded) = privacy::blind(&refs)?;
+    Ok((
+        state,
+        EvaluateRequest {
+            epoch,
+            blinded: blinded.iter().map(|b| b.to_vec()).collect(),
+        },
+    ))
+}
+
+fn describe_refusal(status: &tonic::Status) -> String {
+    match status.code() {
+        tonic::Code::ResourceExhausted => format!("over its query budget: {}", status.message()),
+        tonic::Code::FailedPrecondition => format!("refused: {}", status.message()),
+        tonic::Code::PermissionDenied | tonic::Code::InvalidArgument => {
+            format!("refused: {}", status.message())
+        }
+        _ => format!("unreachable: {}", crate::dial::explain(status)),
+    }
+}
+
+/// A match as the operator API shows it.
+pub fn to_match(peer: &AgencyId, label: &Label) -> Match {
+    let mut m = Match {
+        peer: peer.to_string(),
+        origin: label.origin.clone(),
+        serial: label.serial.clone(),
+        authority_reference: label.authority_ref.clone(),
+        contact: label.contact.clone(),
+        strength: label.strength.clone(),
+        key_kinds: vec![label.key_kind.clone()],
+        disclosure: label.disclosure.level().to_owned(),
+        ..Match::default()
+    };
+    let summary = match &label.disclosure {
+        Disclosure::Pointer => None,
+        Disclosure::Summary(s) => Some(s),
+        Disclosure::Full { summary, notice } => {
+            m.notice_json = notice.to_string();
+            Some(summary)
+        }
+    };
+    if let Some(s) = summary {
+        m.action.clone_from(&s.action);
+        m.control_entries.clone_from(&s.control_entries);
+        m.decision_date.clone_from(&s.decision_date);
+        m.destination.clone_from(&s.destination);
+    }
+    m
+}
+
+fn strength_rank(s: &str) -> u8 {
+    match s {
+        "strong" => 3,
+        "medium" => 2,
+        _ => 1,
+    }
+}
+
+/// Folds a label into the matches of one party, one match per notice.
+pub fn add_match(
+    matches: &mut BTreeMap<(String, String, String), Match>,
+    peer: &AgencyId,
+    label: &Label,
+) {
+    let key = (peer.to_string(), label.origin.clone(), label.serial.clone());
+    match matches.get_mut(&key) {
+        Some(m) => {
+            if !m.key_kinds.contains(&label.key_kind) {
+                m.key_kinds.push(label.key_kind.clone());
+            }
+            if strength_rank(&label.strength) > strength_rank(&m.strength) {
+                m.strength.clone_from(&label.strength);
+            }
+        }
+        None => {
+            matches.insert(key, to_match(peer, label));
+        }
+    }
+}
+
+/// Hits of `outputs` (for `keys`) in a replica: (key index, label).
+pub fn hits(replica: &PeerReplica, outputs: &[OprfOutput]) -> Vec<(usize, Label)> {
+    let mut out = Vec::new();
+    for (i, y) in outputs.iter().enumerate() {
+        let tag = privacy::tag_of(y);
+        for entry in replica.lookup.get(&tag) {
+            // A row under our tag that does not open is not ours to read.
+            if let Ok(label) = entry.open(y) {
+                out.push((i, label));
+            }
+        }
+    }
+    out
+}
+
+/// Screens `parties` against every peer.
+pub async fn screen(ctx: Arc<Context>, parties: &[Party]) -> ScreenResponse {
+    let mut keys: Vec<String> = Vec::new();
+    let mut owners: Vec<Vec<usize>> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_party = vec![0u32; parties.len()];
+    for (p, party) in parties.iter().enumerate() {
+        for k in party::match_keys(party) {
+            per_party[p] += 1;
+            let i = *index.entry(k.value.clone()).or_insert_with(|| {
+                keys.push(k.value.clone());
+                owners.push(Vec::new());
+                keys.len() - 1
+            });
+            if !owners[i].contains(&p) {
+                owners[i].push(p);
+            }
+        }
+    }
+    let keys = Arc::new(keys);
+    let peers = ctx.peers.agencies();
+    let tasks = peers.iter().map(|peer| {
+        let ctx = ctx.clone();
+        let keys = keys.clone();
+        let peer = peer.clone();
+        async move {
+            let Some(replica) = ctx.replicas.get(&peer) else {
+                return (
+                    peer.clone(),
+                    Err("no index received from this peer yet".to_owned()),
+                );
+            };
+            if keys.is_empty() {
+                return (peer, Ok(Vec::new()));
+            }
+            let result = evaluate_at(&ctx, &peer, &replica, &keys)
+                .await
+                .map(|ys| hits(&replica, &ys));
+            (peer, result)
+        }
+    });
+    let answers = futures::future::join_all(tasks).await;
+    let mut matches: Vec<BTreeMap<(String, String, String), Match>> =
+        vec![BTreeMap::new(); parties.len()];
+    let mut response = ScreenResponse::default();
+    for (peer, answer) in answers {
+        match answer {
+            Ok(hits) => {
+                response.screened_peers.push(peer.to_string());
+                for (key, label) in hits {
+                    for &p in &owners[key] {
+                        add_match(&mut matches[p], &peer, &label);
+                    }
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(peer = %peer, reason = %reason, "peer not screened");
+                response.unavailable.push(problem(&peer, reason));
+            }
+        }
+    }
+    response.results = matches
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| PartyResult {
+            index: i as u32,
+            keys: per_party[i],
+            matches: m.into_values().collect(),
+        })
+        .collect();
+    let total: usize = response.results.iter().map(|r| r.matches.len()).sum();
+    tracing::info!(
+        parties = parties.len(),
+        keys = keys.len(),
+        matches = total,
+        "screened"
+    );
+    response
+}
