@@ -103,6 +103,9 @@ enum Command {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
+    /// No-undercut consultations with the agency whose denial a licence would undercut.
+    #[command(subcommand)]
+    Consult(ConsultCommand),
     /// The labelled indexes this node serves.
     #[command(subcommand)]
     Index(IndexCommand),
@@ -198,6 +201,48 @@ enum DeconflictCommand {
     },
     /// Registered subjects.
     List,
+}
+
+#[derive(Subcommand)]
+enum ConsultCommand {
+    /// Consult the denying agency about a matched denial.
+    Open {
+        /// The matched denial: ORIGIN/SERIAL, as screening shows it.
+        #[arg(long = "match")]
+        reference: String,
+        /// A file with what you choose to show of the transaction.
+        #[arg(long)]
+        summary: PathBuf,
+        /// Working days to answer (default 10).
+        #[arg(long, default_value_t = 0)]
+        days: u32,
+    },
+    List,
+    Show {
+        id: String,
+    },
+    /// Answer as the denying agency: no-objection, objection or more-information.
+    Respond {
+        id: String,
+        #[arg(long)]
+        answer: String,
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+    /// Extend the deadline once, to at most 30 working days.
+    Extend {
+        id: String,
+        #[arg(long)]
+        days: u32,
+    },
+    /// Record your decision: granted, refused or withdrawn.
+    Decide {
+        id: String,
+        #[arg(long)]
+        decision: String,
+        #[arg(long, default_value = "")]
+        text: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -533,6 +578,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Harmonise { group, svg } => {
             let cfg = config(&cli)?;
             crate::matching::harmonise(&cfg, group, svg.as_deref(), cli.json, &mut out).await?;
+        }
+        Command::Consult(cmd) => {
+            let cfg = config(&cli)?;
+            let json = cli.json;
+            match cmd {
+                ConsultCommand::Open {
+                    reference,
+                    summary,
+                    days,
+                } => {
+                    crate::consult::open(&cfg, reference, summary, *days, json, &mut out).await?;
+                }
+                ConsultCommand::List => {
+                    crate::consult::list(&cfg, json, &mut out).await?;
+                }
+                ConsultCommand::Show { id } => {
+                    crate::consult::show(&cfg, id, json, &mut out).await?;
+                }
+                ConsultCommand::Respond { id, answer, text } => {
+                    crate::consult::respond(&cfg, id, answer, text, json, &mut out).await?;
+                }
+                ConsultCommand::Extend { id, days } => {
+                    crate::consult::extend(&cfg, id, *days, json, &mut out).await?;
+                }
+                ConsultCommand::Decide { id, decision, text } => {
+                    crate::consult::decide(&cfg, id, decision, text, json, &mut out).await?;
+                }
+            }
         }
         Command::Index(IndexCommand::Rotate { peer }) => {
             let cfg = config(&cli)?;

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod cli;
 pub mod client;
+pub mod consult;
 pub mod demo;
 pub mod dev_certs;
 pub mod federation;

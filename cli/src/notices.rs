@@ -232,6 +232,7 @@ fn out_of(v: &NoticeView) -> Option<NoticeOut> {
         kind: match n.body {
             Some(Body::Denial(_)) => "denial",
             Some(Body::Enforcement(_)) => "enforcement",
+            Some(Body::Grant(_)) => "grant",
             None => "-",
         },
         key_id: v.key_id.clone(),

@@ -254,12 +254,25 @@ impl Default for AuditConfig {
 }
 
 /// No-undercut consultations.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsultConfig {
     /// Public holidays (`YYYY-MM-DD`) that do not count as working days. Default: none.
     #[serde(default)]
     pub holidays: Vec<String>,
+    /// Where a "granted despite a denial" notice goes: `all`, `group:G`,
+    /// `peer:B[,C]` or `local`. Default: `all`.
+    #[serde(default = "default_grant_to")]
+    pub grant_notice_to: String,
+}
+
+impl Default for ConsultConfig {
+    fn default() -> Self {
+        Self {
+            holidays: Vec::new(),
+            grant_notice_to: default_grant_to(),
+        }
+    }
 }
 
 /// One peer agency.
@@ -296,6 +309,9 @@ fn default_hello_interval() -> u64 {
 }
 fn default_hello_timeout() -> u64 {
     5_000
+}
+fn default_grant_to() -> String {
+    "all".into()
 }
 fn default_checkpoint_every() -> u64 {
     1_000
@@ -493,6 +509,14 @@ impl NodeConfig {
                     ));
                 }
             }
+        }
+        let grant = crate::policy::parse_to(&self.consult.grant_notice_to)
+            .map_err(|e| ConfigError::invalid("consult.grant_notice_to", e.to_string()))?;
+        if let Err(e) = crate::policy::recipients(&grant, self) {
+            return Err(ConfigError::invalid(
+                "consult.grant_notice_to",
+                e.to_string(),
+            ));
         }
         let to = crate::policy::parse_to(&self.notices.default_to)
             .map_err(|e| ConfigError::invalid("notices.default_to", e.to_string()))?;

@@ -33,6 +33,7 @@ pub const CAPABILITIES: &[&str] = &["hello/1", "notices/1", "voprf-ristretto255-
 pub struct Wakers {
     pub push: Notify,
     pub pull: Notify,
+    pub consult: Notify,
 }
 
 /// Shared node state.
@@ -53,6 +54,7 @@ pub struct Context {
     pub replicas: Replicas,
     pub watch: WatchStore,
     pub audit: AuditLog,
+    pub consults: crate::consult::store::ConsultStore,
     pub budgets: std::sync::Mutex<BTreeMap<AgencyId, QueryBudget>>,
     /// Wakes the indexer after our own notices changed.
     pub indexer_wake: Notify,

@@ -150,6 +150,7 @@ impl Node {
         let replicas = matching::replica::Replicas::open(&store, &peer_ids)
             .map_err(|e| NodeError::Matching(e.to_string()))?;
         let watch = matching::watch::WatchStore::open(&store)?;
+        let consults = consult::store::ConsultStore::open(&store)?;
         let audit = audit::AuditLog::open(&store, signing.clone(), config.audit.checkpoint_every)
             .map_err(|e| NodeError::Audit(e.to_string()))?;
         let now = tokio::time::Instant::now();
@@ -180,6 +181,7 @@ impl Node {
             replicas,
             watch,
             audit,
+            consults,
             budgets: std::sync::Mutex::new(budgets),
             indexer_wake: tokio::sync::Notify::new(),
             agency,
@@ -270,10 +272,10 @@ impl Node {
         let federation = tokio::spawn(federation);
         let operator = tokio::spawn(operator);
         let hello = tokio::spawn(exchange::hello::run(ctx.clone(), stop.clone()));
-        let mut workers = vec![tokio::spawn(matching::holder::run(
-            ctx.clone(),
-            stop.clone(),
-        ))];
+        let mut workers = vec![
+            tokio::spawn(matching::holder::run(ctx.clone(), stop.clone())),
+            tokio::spawn(consult::flow::reminders(ctx.clone(), stop.clone())),
+        ];
         for peer in ctx.peers.agencies() {
             workers.push(tokio::spawn(exchange::push::run(
                 ctx.clone(),
@@ -281,6 +283,11 @@ impl Node {
                 stop.clone(),
             )));
             workers.push(tokio::spawn(exchange::pull::run(
+                ctx.clone(),
+                peer.clone(),
+                stop.clone(),
+            )));
+            workers.push(tokio::spawn(consult::flow::deliver(
                 ctx.clone(),
                 peer,
                 stop.clone(),

@@ -88,7 +88,9 @@ async fn receiver_killed_mid_sync_catches_up_exactly_once() {
     assert_eq!(stored_from(fed.operator(1), A).await, N as u64);
     // A's outbox drains too (re-pushing what B already pulled is a no-op).
     let drained = eventually(Duration::from_secs(60), || async {
-        status(fed.operator(0)).await.is_ok_and(|s| s.peers[0].outbox == 0)
+        status(fed.operator(0))
+            .await
+            .is_ok_and(|s| s.peers[0].outbox == 0)
     })
     .await;
     assert!(drained, "A's outbox not drained");

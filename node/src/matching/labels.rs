@@ -56,7 +56,7 @@ pub fn notice_keys(notice: &Notice) -> Vec<MatchKey> {
     let parties = match &notice.body {
         Some(Body::Denial(d)) => &d.parties,
         Some(Body::Enforcement(e)) => &e.parties,
-        None => return Vec::new(),
+        Some(Body::Grant(_)) | None => return Vec::new(),
     };
     let mut best: BTreeMap<String, MatchKey> = BTreeMap::new();
     for rp in parties {
@@ -99,7 +99,7 @@ pub fn rows(notice: &Notice, level: &str, contact: &str) -> Vec<(String, Label)>
                 destination: e.route.last().cloned().unwrap_or_default(),
             },
         ),
-        None => return Vec::new(),
+        Some(Body::Grant(_)) | None => return Vec::new(),
     };
     let disclosure = match level {
         "full" => Disclosure::Full {

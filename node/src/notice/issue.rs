@@ -185,7 +185,7 @@ fn set_status(notice: &mut Notice, status: NoticeStatus) {
     match notice.body.as_mut() {
         Some(Body::Denial(d)) => d.status = status as i32,
         Some(Body::Enforcement(e)) => e.status = status as i32,
-        None => {}
+        Some(Body::Grant(_)) | None => {}
     }
 }
 
@@ -194,6 +194,8 @@ pub fn status_of(notice: &Notice) -> Option<NoticeStatus> {
     let v = match notice.body.as_ref()? {
         Body::Denial(d) => d.status,
         Body::Enforcement(e) => e.status,
+        // A grant notice is a record of a decision: always in force.
+        Body::Grant(_) => NoticeStatus::InForce as i32,
     };
     NoticeStatus::try_from(v).ok()
 }

@@ -35,6 +35,20 @@ pub struct NoticeJson {
     pub denial: Option<DenialJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<EnforcementJson>,
+    /// Output only: a licence granted despite a peer's denial (issued by the
+    /// node at the end of a consultation, never from a file).
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub grant: Option<GrantJson>,
+}
+
+/// The JSON form of a grant notice.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GrantJson {
+    pub consultation_id: String,
+    pub denial: String,
+    pub answer: String,
+    pub decision_date: String,
+    pub reasons: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -294,6 +308,16 @@ impl NoticeJson {
                 })
                 .collect()
         };
+        let grant = match &n.body {
+            Some(Body::Grant(g)) => Some(GrantJson {
+                consultation_id: g.consultation_id.clone(),
+                denial: format!("{}/{}", g.denial_origin, g.denial_serial),
+                answer: g.answer.clone(),
+                decision_date: g.decision_date.clone(),
+                reasons: g.reasons.clone(),
+            }),
+            _ => None,
+        };
         let (denial, enforcement) = match &n.body {
             Some(Body::Denial(d)) => (
                 Some(DenialJson {
@@ -326,7 +350,7 @@ impl NoticeJson {
                     status: status_word(e.status).to_owned(),
                 }),
             ),
-            None => (None, None),
+            Some(Body::Grant(_)) | None => (None, None),
         };
         Self {
             serial: n.serial.clone(),
@@ -334,6 +358,7 @@ impl NoticeJson {
             to: Some(crate::policy::describe(n.distribution.as_ref())),
             denial,
             enforcement,
+            grant,
         }
     }
 }

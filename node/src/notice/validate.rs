@@ -86,6 +86,7 @@ pub fn notice(n: &Notice) -> Result<(), Invalid> {
         )),
         Some(Body::Denial(d)) => denial(d),
         Some(Body::Enforcement(e)) => enforcement(e),
+        Some(Body::Grant(g)) => grant(g),
     }
 }
 
@@ -265,6 +266,17 @@ fn denial(d: &DenialNotice) -> Result<(), Invalid> {
     text("denial.end_use", &d.end_use, false)?;
     text("denial.reason", &d.reason, false)?;
     enum_set::<tessera_proto::v1::NoticeStatus>("denial.status", d.status, "status")
+}
+
+fn grant(g: &tessera_proto::v1::GrantNotice) -> Result<(), Invalid> {
+    text("grant.consultation_id", &g.consultation_id, true)?;
+    g.denial_origin
+        .parse::<AgencyId>()
+        .map_err(|_| bad("grant.denial_origin", "not an agency id like DE-BAFA"))?;
+    text("grant.denial_serial", &g.denial_serial, true)?;
+    text("grant.answer", &g.answer, false)?;
+    date("grant.decision_date", &g.decision_date, true)?;
+    text("grant.reasons", &g.reasons, false)
 }
 
 fn enforcement(e: &EnforcementNotice) -> Result<(), Invalid> {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use tessera_proto::v1::federation_server::Federation;
 use tessera_proto::v1::{
-    CardinalityRequest, CardinalityResponse, DeconflictHitRequest, DeconflictHitResponse,
-    EvaluateRequest, EvaluateResponse, FeedItem, GetNoticeRequest, HelloRequest, HelloResponse,
-    IndexDelta, IndexInfoRequest, IndexInfoResponse, PullIndexRequest, PullNoticesRequest,
-    PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest, ReportOverlapResponse,
-    SignedNotice,
+    CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest,
+    DeconflictHitResponse, EvaluateRequest, EvaluateResponse, FeedItem, GetNoticeRequest,
+    HelloRequest, HelloResponse, IndexDelta, IndexInfoRequest, IndexInfoResponse, PullIndexRequest,
+    PullNoticesRequest, PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest,
+    ReportOverlapResponse, SignedMessage, SignedNotice,
 };
 use tonic::{Request, Response, Status};
 
@@ -379,5 +379,33 @@ impl Federation for FederationService {
         crate::matching::watch::peer_found_ours(&self.ctx, &caller, &serial, &contact)
             .map_err(Status::internal)?;
         Ok(Response::new(DeconflictHitResponse {}))
+    }
+
+    async fn consult(
+        &self,
+        request: Request<SignedMessage>,
+    ) -> Result<Response<ConsultAck>, Status> {
+        let caller = super::caller(&request)?.agency;
+        let signed = request.into_inner();
+        let duplicate =
+            crate::consult::flow::receive(&self.ctx, &caller, &signed).map_err(|e| {
+                tracing::warn!(peer = %caller, reason = %e, "consultation step refused");
+                match e {
+                    crate::consult::flow::ConsultError::Unverified(_) => {
+                        Status::permission_denied(e.to_string())
+                    }
+                    crate::consult::flow::ConsultError::NotFound(_) => {
+                        Status::not_found(e.to_string())
+                    }
+                    crate::consult::flow::ConsultError::Store(_) => Status::internal(e.to_string()),
+                    _ => Status::invalid_argument(e.to_string()),
+                }
+            })?;
+        self.ctx
+            .store
+            .flush()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(ConsultAck { duplicate }))
     }
 }

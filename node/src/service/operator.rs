@@ -5,14 +5,15 @@ use std::sync::Arc;
 use tessera_proto::v1::operator_server::Operator;
 use tessera_proto::v1::{
     AlertsRequest, AlertsResponse, AuditExportChunk, AuditExportRequest, AuditVerifyRequest,
-    AuditVerifyResponse, ChangeNoticeRequest, HarmoniseRequest, HarmoniseResponse,
-    ImportNoticesRequest, ImportNoticesResponse, ImportRefusal, IssueNoticeRequest,
-    IssueNoticeResponse, ListNoticesRequest, ListNoticesResponse, Notice, NoticeView,
-    OverlapRequest, OverlapResponse, PeerStatus, RotateKeyRequest, RotateKeyResponse,
-    ScreenRequest, ScreenResponse, ShowNoticeRequest, ShowNoticeResponse, StatusRequest,
-    StatusResponse, StoredNotice, WatchAddRequest, WatchAddResponse, WatchEntry, WatchListRequest,
-    WatchListResponse, WatchRemoveRequest, WatchRemoveResponse, change_notice_request,
-    notice::Body,
+    AuditVerifyResponse, ChangeNoticeRequest, ConsultDecideRequest, ConsultExtendRequest,
+    ConsultListRequest, ConsultListResponse, ConsultOpenRequest, ConsultRespondRequest,
+    ConsultShowRequest, ConsultView, HarmoniseRequest, HarmoniseResponse, ImportNoticesRequest,
+    ImportNoticesResponse, ImportRefusal, IssueNoticeRequest, IssueNoticeResponse,
+    ListNoticesRequest, ListNoticesResponse, Notice, NoticeView, OverlapRequest, OverlapResponse,
+    PeerStatus, RotateKeyRequest, RotateKeyResponse, ScreenRequest, ScreenResponse,
+    ShowNoticeRequest, ShowNoticeResponse, StatusRequest, StatusResponse, StoredNotice,
+    WatchAddRequest, WatchAddResponse, WatchEntry, WatchListRequest, WatchListResponse,
+    WatchRemoveRequest, WatchRemoveResponse, change_notice_request, notice::Body,
 };
 use tonic::{Request, Response, Status};
 
@@ -58,6 +59,7 @@ fn kind_of(n: &Notice) -> &'static str {
     match n.body {
         Some(Body::Denial(_)) => "denial",
         Some(Body::Enforcement(_)) => "enforcement",
+        Some(Body::Grant(_)) => "grant",
         None => "",
     }
 }
@@ -490,6 +492,96 @@ impl Operator for OperatorService {
         }))
     }
 
+    async fn consult_open(
+        &self,
+        request: Request<ConsultOpenRequest>,
+    ) -> Result<Response<ConsultView>, Status> {
+        super::caller(&request)?;
+        let r = request.into_inner();
+        crate::consult::flow::open(
+            &self.ctx,
+            &r.denial_origin,
+            &r.denial_serial,
+            &r.summary,
+            r.days,
+        )
+        .await
+        .map(Response::new)
+        .map_err(consult_status)
+    }
+
+    async fn consult_list(
+        &self,
+        request: Request<ConsultListRequest>,
+    ) -> Result<Response<ConsultListResponse>, Status> {
+        super::caller(&request)?;
+        let today = crate::notice::dates::today();
+        let consultations = self
+            .ctx
+            .consults
+            .list()
+            .map_err(|e| Status::internal(e.to_string()))?
+            .into_iter()
+            .map(|c| crate::consult::flow::view(&self.ctx, c, today))
+            .collect();
+        Ok(Response::new(ConsultListResponse { consultations }))
+    }
+
+    async fn consult_show(
+        &self,
+        request: Request<ConsultShowRequest>,
+    ) -> Result<Response<ConsultView>, Status> {
+        super::caller(&request)?;
+        let id = request.into_inner().id;
+        let c = self
+            .ctx
+            .consults
+            .get(&id)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .ok_or_else(|| Status::not_found(format!("no consultation {id}")))?;
+        Ok(Response::new(crate::consult::flow::view(
+            &self.ctx,
+            c,
+            crate::notice::dates::today(),
+        )))
+    }
+
+    async fn consult_respond(
+        &self,
+        request: Request<ConsultRespondRequest>,
+    ) -> Result<Response<ConsultView>, Status> {
+        super::caller(&request)?;
+        let r = request.into_inner();
+        crate::consult::flow::respond(&self.ctx, &r.id, &r.answer, &r.text)
+            .await
+            .map(Response::new)
+            .map_err(consult_status)
+    }
+
+    async fn consult_extend(
+        &self,
+        request: Request<ConsultExtendRequest>,
+    ) -> Result<Response<ConsultView>, Status> {
+        super::caller(&request)?;
+        let r = request.into_inner();
+        crate::consult::flow::extend(&self.ctx, &r.id, r.days)
+            .await
+            .map(Response::new)
+            .map_err(consult_status)
+    }
+
+    async fn consult_decide(
+        &self,
+        request: Request<ConsultDecideRequest>,
+    ) -> Result<Response<ConsultView>, Status> {
+        super::caller(&request)?;
+        let r = request.into_inner();
+        crate::consult::flow::decide(&self.ctx, &r.id, &r.decision, &r.text)
+            .await
+            .map(Response::new)
+            .map_err(consult_status)
+    }
+
     type AuditExportStream =
         std::pin::Pin<Box<dyn futures::Stream<Item = Result<AuditExportChunk, Status>> + Send>>;
 
@@ -531,6 +623,18 @@ impl Operator for OperatorService {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(consult_status)`
+fn consult_status(e: crate::consult::flow::ConsultError) -> Status {
+    use crate::consult::flow::ConsultError as E;
+    match e {
+        E::Invalid(_) => Status::invalid_argument(e.to_string()),
+        E::NotFound(_) => Status::not_found(e.to_string()),
+        E::State(_) => Status::failed_precondition(e.to_string()),
+        E::Unverified(_) => Status::permission_denied(e.to_string()),
+        E::Store(_) => Status::internal(e.to_string()),
     }
 }
 

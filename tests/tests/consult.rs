@@ -1,0 +1,372 @@
+//! Consultations and deconfliction between real nodes: a round trip with the
+//! consulting node down while the denying agency answers (delivered later), a
+//! single extension, the grant notice; deconfliction alerts on both sides
+//! with contact pointers only; a tampered audit chain named by `verify`.
+
+use std::time::Duration;
+
+use tessera_node::notice::json::party_to_wire;
+use tessera_node::party::{Party, PartyKind};
+use tessera_proto::v1::operator_client::OperatorClient;
+use tessera_proto::v1::{
+    AlertsRequest, AuditVerifyRequest, ConsultDecideRequest, ConsultExtendRequest,
+    ConsultOpenRequest, ConsultRespondRequest, ConsultShowRequest, DenialAction, DenialNotice,
+    IssueNoticeRequest, ListNoticesRequest, Marking, Notice, NoticeStatus, PartyRole, RegimeBasis,
+    RoledParty, WatchAddRequest, notice::Body,
+};
+use tessera_tests::*;
+use tonic::transport::Channel;
+
+const A: &str = "FR-SBDU";
+const B: &str = "DE-BAFA";
+
+fn op(channel: Channel) -> OperatorClient<Channel> {
+    OperatorClient::new(channel)
+}
+
+fn denial() -> Notice {
+    Notice {
+        serial: "BAFA-2026-17".into(),
+        marking: Marking::Amber as i32,
+        distribution: Some(tessera_node::policy::parse_to("all").expect("to")),
+        body: Some(Body::Denial(DenialNotice {
+            authority_reference: "AZ 17".into(),
+            regime_basis: RegimeBasis::EuDualUse as i32,
+            action: DenialAction::Refuse as i32,
+            decision_date: "2026-03-02".into(),
+            parties: vec![RoledParty {
+                role: PartyRole::EndUser as i32,
+                party: Some(party_to_wire(&Party {
+                    name: "Example Precision Engineering Co., Ltd.".into(),
+                    countries: vec!["CN".into()],
+                    ..Party::default()
+                })),
+            }],
+            status: NoticeStatus::InForce as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consultation_round_trip_survives_the_consulting_node_being_down() {
+    let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
+    fed.start(0);
+    fed.start(1);
+    fed.ready(0).await;
+    fed.ready(1).await;
+    op(fed.operator(1))
+        .issue_notice(IssueNoticeRequest {
+            notice: Some(denial()),
+        })
+        .await
+        .expect("B issues its denial");
+
+    // A consults B about it.
+    let opened = op(fed.operator(0))
+        .consult_open(ConsultOpenRequest {
+            denial_origin: B.into(),
+            denial_serial: "BAFA-2026-17".into(),
+            summary: "2 five-axis machining centres, end user in CN, civil aerospace".into(),
+            days: 0,
+        })
+        .await
+        .expect("open")
+        .into_inner();
+    let id = opened.consultation.expect("c").id;
+    assert_eq!(opened.state, "open");
+    let arrived = eventually(Duration::from_secs(10), || async {
+        op(fed.operator(1))
+            .consult_show(ConsultShowRequest { id: id.clone() })
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(arrived, "B never saw the consultation");
+
+    // A goes down; B answers; the answer waits in B's outbox.
+    fed.kill(0);
+    let answered = op(fed.operator(1))
+        .consult_respond(ConsultRespondRequest {
+            id: id.clone(),
+            answer: "objection".into(),
+            text: "same end user, same items as our denial".into(),
+        })
+        .await
+        .expect("respond")
+        .into_inner();
+    assert_eq!(answered.state, "answered");
+    assert!(answered.undelivered >= 1, "the answer should wait for A");
+
+    // B extends once; a second extension is refused.
+    op(fed.operator(1))
+        .consult_extend(ConsultExtendRequest {
+            id: id.clone(),
+            days: 20,
+        })
+        .await
+        .expect("first extension");
+    let err = op(fed.operator(1))
+        .consult_extend(ConsultExtendRequest {
+            id: id.clone(),
+            days: 30,
+        })
+        .await
+        .expect_err("second extension");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+
+    // A comes back and receives the answer and the extension.
+    fed.start(0);
+    fed.ready(0).await;
+    let delivered = eventually(Duration::from_secs(20), || async {
+        op(fed.operator(0))
+            .consult_show(ConsultShowRequest { id: id.clone() })
+            .await
+            .is_ok_and(|v| {
+                let c = v.into_inner().consultation.unwrap_or_default();
+                c.answer.is_some_and(|a| a.answer == "objection") && c.extended && c.days == 20
+            })
+    })
+    .await;
+    assert!(delivered, "the answer was not delivered after A came back");
+
+    // A grants despite the denial: a grant notice reaches B.
+    let decided = op(fed.operator(0))
+        .consult_decide(ConsultDecideRequest {
+            id: id.clone(),
+            decision: "granted".into(),
+            text: "end use verified on site".into(),
+        })
+        .await
+        .expect("decide")
+        .into_inner();
+    assert_eq!(decided.state, "closed");
+    let grant_seen = eventually(Duration::from_secs(15), || async {
+        op(fed.operator(1))
+            .list_notices(ListNoticesRequest { origin: A.into(), kind: String::new(), limit: 0 })
+            .await
+            .is_ok_and(|r| {
+                r.into_inner().notices.iter().any(|v| {
+                    matches!(v.notice.as_ref().and_then(|n| n.body.as_ref()), Some(Body::Grant(g)) if g.consultation_id == id)
+                })
+            })
+    })
+    .await;
+    assert!(grant_seen, "B did not receive the grant notice");
+    let closed_at_b = eventually(Duration::from_secs(10), || async {
+        op(fed.operator(1))
+            .consult_show(ConsultShowRequest { id: id.clone() })
+            .await
+            .is_ok_and(|v| v.into_inner().state == "closed")
+    })
+    .await;
+    assert!(closed_at_b);
+
+    for i in 0..2 {
+        let r = op(fed.operator(i))
+            .audit_verify(AuditVerifyRequest {})
+            .await
+            .expect("audit verify");
+        assert!(r.into_inner().entries > 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deconfliction_alerts_both_units_with_contact_pointers_only() {
+    let fed = LocalFederation::start_with(&[A, B], Duration::from_millis(200), |cfg| {
+        cfg.sync.pull_interval_ms = 300;
+    })
+    .await
+    .expect("start");
+    fed.wait_all_reachable(Duration::from_secs(20))
+        .await
+        .expect("reachable");
+    let subject = Party {
+        kind: PartyKind::Person,
+        name: "Ivan Petrovich Sidorenko".into(),
+        countries: vec!["RU".into()],
+        birth_date: Some("1970-02-03".into()),
+        ..Party::default()
+    };
+    let register = |i: usize, contact: &'static str| {
+        let node = &fed.nodes[i];
+        let subject = subject.clone();
+        async move {
+            node.operator()
+                .expect("op")
+                .watch_add(WatchAddRequest {
+                    parties: vec![party_to_wire(&subject)],
+                    reference: format!("CASE-{i}"),
+                    purpose: "investigation".into(),
+                    contact: contact.into(),
+                })
+                .await
+                .expect("deconflict add")
+        }
+    };
+    register(0, "SNDJ case desk +33 1 00 00 00 00").await;
+    // Let A's subject reach B's copy of A's index before B registers.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    register(1, "ZKA unit 4 +49 221 00 00 00").await;
+
+    let alert_with = |i: usize, contact: &'static str| {
+        let node = &fed.nodes[i];
+        async move {
+            eventually(Duration::from_secs(10), || async {
+                node.operator()
+                    .expect("op")
+                    .alerts(AlertsRequest { after: 0 })
+                    .await
+                    .is_ok_and(|r| {
+                        r.into_inner().alerts.iter().any(|a| {
+                            a.kind == "deconfliction"
+                                && a.r#match.as_ref().is_some_and(|m| m.contact == contact)
+                        })
+                    })
+            })
+            .await
+        }
+    };
+    assert!(
+        alert_with(1, "SNDJ case desk +33 1 00 00 00 00").await,
+        "B got no pointer to A"
+    );
+    assert!(
+        alert_with(0, "ZKA unit 4 +49 221 00 00 00").await,
+        "A got no pointer to B"
+    );
+
+    // The alerts carry pointers only: no party data, no summary, no notice.
+    for node in &fed.nodes {
+        let alerts = node
+            .operator()
+            .expect("op")
+            .alerts(AlertsRequest { after: 0 })
+            .await
+            .expect("alerts")
+            .into_inner()
+            .alerts;
+        for a in alerts.iter().filter(|a| a.kind == "deconfliction") {
+            let m = a.r#match.clone().unwrap_or_default();
+            assert_eq!(m.disclosure, "pointer");
+            assert!(
+                m.notice_json.is_empty() && m.action.is_empty() && m.control_entries.is_empty()
+            );
+            let text = format!("{a:?}");
+            assert!(
+                !text.contains("Sidorenko") && !text.contains("SIDORENKO"),
+                "{text}"
+            );
+        }
+        // Investigation subjects are never replicated as notices.
+        let listed = node
+            .operator()
+            .expect("op")
+            .list_notices(ListNoticesRequest::default())
+            .await
+            .expect("list")
+            .into_inner();
+        let foreign = listed
+            .notices
+            .iter()
+            .filter(|v| v.notice.as_ref().is_some_and(|n| n.origin != node.agency))
+            .count();
+        assert_eq!(foreign, 0, "an investigation subject was replicated");
+    }
+    fed.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_an_edited_deleted_or_reordered_entry() {
+    for tamper in ["edit", "delete", "swap"] {
+        let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| {
+            cfg.audit.checkpoint_every = 0;
+        });
+        fed.start(0);
+        fed.start(1);
+        fed.ready(0).await;
+        fed.ready(1).await;
+        for i in 0..5 {
+            let mut n = denial();
+            n.serial = format!("T-{i}");
+            op(fed.operator(0))
+                .issue_notice(IssueNoticeRequest { notice: Some(n) })
+                .await
+                .expect("issue");
+        }
+        // Sending them to B makes audit entries.
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                stored_from(fed.operator(1), A).await == 5
+            })
+            .await
+        );
+        let two = eventually(Duration::from_secs(10), || async {
+            op(fed.operator(0))
+                .audit_verify(AuditVerifyRequest {})
+                .await
+                .is_ok_and(|r| r.into_inner().entries >= 2)
+        })
+        .await;
+        assert!(two, "expected audit entries for the notices sent");
+        let before = op(fed.operator(0))
+            .audit_verify(AuditVerifyRequest {})
+            .await
+            .expect("intact")
+            .into_inner();
+        assert!(before.entries >= 1, "{before:?}");
+        fed.kill(0);
+
+        let data = fed.agencies[0].dir.join("data");
+        {
+            let db = sled::open(&data).expect("open sled");
+            let tree = db.open_tree("audit").expect("tree");
+            let key = |seq: u64| {
+                let mut k = vec![b'e'];
+                k.extend_from_slice(&seq.to_be_bytes());
+                k
+            };
+            let n = before.entries;
+            assert!(n >= 2, "need two entries to tamper with");
+            let first = 1;
+            match tamper {
+                "edit" => {
+                    let v = tree.get(key(first)).expect("get").expect("entry 1");
+                    let text = String::from_utf8(v.to_vec()).expect("json").replacen(
+                        "\"actor\":\"",
+                        "\"actor\":\"X",
+                        1,
+                    );
+                    tree.insert(key(first), text.as_bytes()).expect("edit");
+                }
+                "delete" => {
+                    tree.remove(key(first)).expect("delete");
+                }
+                _ => {
+                    let a = tree.get(key(1)).expect("get").expect("1");
+                    let b = tree.get(key(2)).expect("get").expect("2");
+                    tree.insert(key(1), b).expect("swap");
+                    tree.insert(key(2), a).expect("swap");
+                }
+            }
+            db.flush().expect("flush");
+        }
+        fed.start(0);
+        // The node may refuse to start on a broken chain; either way verify must name entry 1.
+        let named = eventually(Duration::from_secs(10), || async {
+            match op(fed.operator(0))
+                .audit_verify(AuditVerifyRequest {})
+                .await
+            {
+                Err(status) => {
+                    status.code() == tonic::Code::DataLoss && status.message().contains("entry 1")
+                }
+                Ok(_) => false,
+            }
+        })
+        .await;
+        assert!(named, "{tamper}: audit verify did not name entry 1");
+        fed.kill(0);
+    }
+}
