@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use tessera_node::notice::json;
+use tessera_node::party::Party;
 use tessera_proto::v1::{IssueNoticeRequest, StatusRequest};
 
 use crate::federation::LocalFederation;
@@ -27,7 +28,17 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
         "1. Making a dev CA, node and operator certificates and signing keys for {} ...",
         AGENCIES.join(", ")
     )?;
-    let fed = LocalFederation::start(&AGENCIES, Duration::from_millis(250)).await?;
+    let fed = LocalFederation::start_with(&AGENCIES, Duration::from_millis(250), |cfg| {
+        cfg.sync.pull_interval_ms = 500;
+        cfg.privacy.contact = format!("{} licensing desk (demo)", cfg.agency);
+        // DE-BAFA shows FR-SBDU a summary of its denials; the others a pointer.
+        if cfg.agency == "DE-BAFA" {
+            for p in &mut cfg.peers {
+                p.disclosure = Some("summary".into());
+            }
+        }
+    })
+    .await?;
     writeln!(out, "   written under {}", fed.root.display())?;
     writeln!(
         out,
@@ -43,7 +54,7 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(out, "{}", crate::status::render(s, now))?;
     }
 
-    let (de, fr, us) = (&fed.nodes[0], &fed.nodes[1], &fed.nodes[2]);
+    let (de, us) = (&fed.nodes[0], &fed.nodes[2]);
     writeln!(
         out,
         "4. US-BIS imports the BIS Entity List (2,001 entries of the Consolidated Screening List)"
@@ -157,11 +168,168 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
             "no copy"
         }
     )?;
-    let _ = fr;
-    fed.shutdown().await?;
-    writeln!(out, "\nDemo finished: all nodes stopped cleanly.")?;
     if us_has_de {
         anyhow::bail!("distribution was not respected");
     }
+
+    screen_and_consult(&fed, &list, out).await?;
+
+    writeln!(
+        out,
+        "\n10. Oversight: `tessera audit verify` on every node ..."
+    )?;
+    for node in &fed.nodes {
+        let mut line = Vec::new();
+        crate::audit::verify(&node.cli, false, &mut line).await?;
+        write!(out, "   {}", String::from_utf8_lossy(&line))?;
+    }
+    fed.shutdown().await?;
+    writeln!(out, "\nDemo finished: all nodes stopped cleanly.")?;
     Ok(())
+}
+
+/// Steps 7 to 9: FR-SBDU screens a licence application privately, then
+/// consults DE-BAFA about the denial it matched.
+async fn screen_and_consult(
+    fed: &LocalFederation,
+    list: &std::path::Path,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let (de, fr) = (&fed.nodes[0], &fed.nodes[1]);
+    let listed = tessera_node::lists::read(tessera_node::lists::Format::Csl, list)?
+        .into_iter()
+        .flatten()
+        .find(|r| !r.party.countries.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("the embedded Entity List has no entry with a country"))?;
+    let denial = json::parse(DENIAL).map_err(|e| anyhow::anyhow!(e))?;
+    let end_user = denial
+        .denial
+        .as_ref()
+        .and_then(|d| d.parties.iter().find(|p| p.role == "end-user"))
+        .map(|p| p.party.clone())
+        .ok_or_else(|| anyhow::anyhow!("the example denial has no end user"))?;
+    let parties = vec![
+        Party {
+            name: "Atelier Exemple de Mecanique SARL".into(),
+            countries: vec!["FR".into()],
+            ..Party::default()
+        },
+        Party {
+            name: listed.party.name.clone(),
+            countries: listed.party.countries.clone(),
+            ..Party::default()
+        },
+        Party {
+            name: end_user.name.to_uppercase().replace([',', '.'], ""),
+            countries: end_user.countries.clone(),
+            ..Party::default()
+        },
+    ];
+    writeln!(
+        out,
+        "\n7. FR-SBDU screens the three parties of a licence application against every peer"
+    )?;
+    writeln!(
+        out,
+        "   (`tessera screen --file application.jsonl`): keys are blinded, peers evaluate them"
+    )?;
+    writeln!(
+        out,
+        "   without seeing them, and only matches with what each holder discloses come back ...\n"
+    )?;
+    wait_for_indexes(fed).await?;
+    let mut report = Vec::new();
+    let result = crate::matching::screen(&fr.cli, &parties, false, &mut report).await?;
+    for line in String::from_utf8_lossy(&report).lines() {
+        writeln!(out, "   {line}")?;
+    }
+    let hit = result
+        .results
+        .iter()
+        .flat_map(|r| r.matches.iter())
+        .find(|m| m.origin == "DE-BAFA")
+        .ok_or_else(|| anyhow::anyhow!("screening found no match on DE-BAFA's denial"))?;
+
+    writeln!(
+        out,
+        "\n8. FR-SBDU consults DE-BAFA before granting (`tessera consult open --match {}/{}`) ...",
+        hit.origin, hit.serial
+    )?;
+    let summary = fed.root.join("transaction.txt");
+    std::fs::write(
+        &summary,
+        "Two five-axis machining centres (2B001.b) for the same end user; stated end use: civil aerospace.\n",
+    )?;
+    let mut sink = Vec::new();
+    let opened = crate::consult::open(
+        &fr.cli,
+        &format!("{}/{}", hit.origin, hit.serial),
+        &summary,
+        0,
+        false,
+        &mut sink,
+    )
+    .await?;
+    for line in String::from_utf8_lossy(&sink).lines() {
+        writeln!(out, "   {}", line.trim_start())?;
+    }
+    let id = opened.consultation.map(|c| c.id).unwrap_or_default();
+
+    writeln!(
+        out,
+        "9. DE-BAFA answers (`tessera consult respond {id} --answer objection`) ..."
+    )?;
+    let started = Instant::now();
+    loop {
+        let mut sink = Vec::new();
+        match crate::consult::respond(
+            &de.cli,
+            &id,
+            "objection",
+            "same end user and items as our denial",
+            false,
+            &mut sink,
+        )
+        .await
+        {
+            Ok(()) => break,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let mut view = Vec::new();
+        crate::consult::show(&fr.cli, &id, false, &mut view).await?;
+        let text = String::from_utf8_lossy(&view).into_owned();
+        if text.contains("answer: objection") || started.elapsed() > Duration::from_secs(20) {
+            for line in text.lines().take(2) {
+                writeln!(out, "   at FR-SBDU: {line}")?;
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Waits until FR-SBDU holds the indexes of both peers.
+async fn wait_for_indexes(fed: &LocalFederation) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let s = fed.nodes[1]
+            .operator()?
+            .status(StatusRequest {})
+            .await?
+            .into_inner();
+        if s.peers.iter().all(|p| p.index_rows > 0) {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            anyhow::bail!("FR-SBDU did not receive its peers' indexes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
