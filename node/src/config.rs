@@ -67,6 +67,8 @@ pub struct NodeConfig {
     pub audit: AuditConfig,
     #[serde(default)]
     pub consult: ConsultConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Sharing groups: name → member agencies. Membership is this node's word,
     /// never a receiver's claim. An empty group reaches nobody.
     #[serde(default)]
@@ -234,6 +236,17 @@ impl Default for PrivacyConfig {
             burst: default_burst(),
         }
     }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `/metrics` on, loopback only (e.g.
+    /// `127.0.0.1:9464`); empty: off. Default: off. Metrics carry counts and
+    /// agency ids, never party data; one node per process.
+    #[serde(default)]
+    pub listen: String,
 }
 
 /// The audit chain.
