@@ -467,6 +467,15 @@ impl NodeConfig {
             "privacy.default_disclosure",
             &self.privacy.default_disclosure,
         )?;
+        if !self.metrics.listen.is_empty() {
+            let addr = parse_listen("metrics.listen", &self.metrics.listen)?;
+            if !addr.ip().is_loopback() {
+                return Err(ConfigError::invalid(
+                    "metrics.listen",
+                    "the metrics endpoint is plain HTTP and must listen on a loopback address such as 127.0.0.1:9464",
+                ));
+            }
+        }
         for (i, h) in self.consult.holidays.iter().enumerate() {
             if crate::notice::dates::parse(h).is_none() {
                 return Err(ConfigError::invalid(
