@@ -109,6 +109,11 @@ enum Command {
     /// The labelled indexes this node serves.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Copy the node's data while it runs (restore with `tessera-node restore`).
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The tamper-evident audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -610,6 +615,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Index(IndexCommand::Rotate { peer }) => {
             let cfg = config(&cli)?;
             crate::matching::rotate(&cfg, peer, &mut out).await?;
+        }
+        Command::Backup { out: path } => {
+            let cfg = config(&cli)?;
+            crate::backup::run(&cfg, path, &mut out).await?;
         }
         Command::Audit(cmd) => {
             let cfg = config(&cli)?;

@@ -294,7 +294,7 @@ async fn screen_and_consult(
         {
             Ok(()) => break,
             Err(_) if started.elapsed() < Duration::from_secs(20) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => return Err(e),
         }

@@ -84,8 +84,9 @@ impl Context {
         }
     }
 
-    /// Audits an alert raised on our side.
+    /// Audits (and counts) an alert raised on our side.
     pub fn audit_alert(&self, peer: &AgencyId, alert: &tessera_proto::v1::Alert) {
+        crate::telemetry::alert(&alert.kind);
         let m = alert.r#match.clone().unwrap_or_default();
         let action = if alert.kind == "deconfliction" {
             Action::DeconflictionAlert

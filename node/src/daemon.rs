@@ -19,20 +19,57 @@ const EXIT_CONFIG: u8 = 64;
 )]
 struct Args {
     /// Path to node.toml.
-    #[arg(long, env = "TESSERA_NODE_CONFIG")]
-    config: PathBuf,
+    #[arg(long, global = true, env = "TESSERA_NODE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Restore a backup (from `tessera backup`) into the node's data directory.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a data directory that is not empty.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// The whole `tessera-node` program: parse, validate, run.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match NodeConfig::load(&args.config) {
+    let Some(path) = args.config.as_deref() else {
+        eprintln!("tessera-node: no config: pass --config node.toml or set TESSERA_NODE_CONFIG");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let config = match NodeConfig::load(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tessera-node: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Some(Command::Restore { from, force }) = &args.command {
+        return match crate::backup::restore(from, &config.data_dir, *force) {
+            Ok(s) => {
+                println!(
+                    "restored {} trees, {} entries and {} key files into {}; start the node to resume sync from its cursors",
+                    s.trees,
+                    s.entries,
+                    s.files,
+                    config.data_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tessera-node restore: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     crate::logging::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub mod consult;
 pub mod context;
@@ -36,6 +37,7 @@ pub mod privacy;
 pub mod service;
 pub mod signing;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 
 use std::future::Future;
@@ -91,6 +93,8 @@ pub enum NodeError {
     Matching(String),
     #[error("audit chain: {0}")]
     Audit(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// A node with its listeners bound, ready to serve.
@@ -272,10 +276,18 @@ impl Node {
         let federation = tokio::spawn(federation);
         let operator = tokio::spawn(operator);
         let hello = tokio::spawn(exchange::hello::run(ctx.clone(), stop.clone()));
+        if !ctx.config.metrics.listen.is_empty() {
+            let addr = config::parse_listen("metrics.listen", &ctx.config.metrics.listen)?;
+            telemetry::install(addr).map_err(NodeError::Metrics)?;
+            tracing::info!(%addr, "metrics served at /metrics");
+        }
         let mut workers = vec![
             tokio::spawn(matching::holder::run(ctx.clone(), stop.clone())),
             tokio::spawn(consult::flow::reminders(ctx.clone(), stop.clone())),
         ];
+        if !ctx.config.metrics.listen.is_empty() {
+            workers.push(tokio::spawn(telemetry::sample(ctx.clone(), stop.clone())));
+        }
         for peer in ctx.peers.agencies() {
             workers.push(tokio::spawn(exchange::push::run(
                 ctx.clone(),

@@ -75,6 +75,7 @@ async fn push_once(
         Ok(Ok(response)) => {
             let r = response.into_inner();
             tracing::debug!(peer = %peer, sent = n, stored = r.stored, duplicates = r.duplicates, "pushed");
+            crate::telemetry::notices_sent(peer, n as u64);
             if n > 0 {
                 ctx.audit_event(
                     peer.as_str(),

@@ -86,6 +86,8 @@ pub async fn accept(
             &serde_json::json!({ "item": i, "reason": reason }),
         );
     }
+    crate::telemetry::notices_refused(from, out.refused.len() as u64);
+    crate::telemetry::notices_received(from, u64::from(out.stored));
     if out.stored > 0 {
         ctx.audit_event(
             from.as_str(),

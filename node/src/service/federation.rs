@@ -67,6 +67,7 @@ impl FederationService {
         };
         drop(budgets);
         tracing::warn!(peer = %peer, keys = n, "query budget refusal");
+        crate::telemetry::budget_refusal(peer);
         self.ctx.audit_event(
             peer.as_str(),
             Action::BudgetRefused,
@@ -281,6 +282,7 @@ impl Federation for FederationService {
                 .map_err(|e| Status::internal(e.to_string()))?
                 .map_err(|e| Status::invalid_argument(format!("blinded: {e}")))?;
         tracing::info!(peer = %caller, keys = n, "evaluated");
+        crate::telemetry::evaluations(&caller, n as u64);
         self.ctx.audit_event(
             caller.as_str(),
             Action::EvaluationServed,

@@ -15,6 +15,7 @@ use tessera_proto::v1::{
     WatchAddRequest, WatchAddResponse, WatchEntry, WatchListRequest, WatchListResponse,
     WatchRemoveRequest, WatchRemoveResponse, change_notice_request, notice::Body,
 };
+use tessera_proto::v1::{BackupChunk, BackupRequest};
 use tonic::{Request, Response, Status};
 
 use crate::context::{Context, SOFTWARE_VERSION};
@@ -315,6 +316,7 @@ impl Operator for OperatorService {
         let parties = parties_of(&request.into_inner().parties)?;
         let started = std::time::Instant::now();
         let response = crate::matching::screen::screen(self.ctx.clone(), &parties).await;
+        crate::telemetry::screening(started.elapsed());
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "screening done"
@@ -582,6 +584,47 @@ impl Operator for OperatorService {
             .map_err(consult_status)
     }
 
+    type BackupStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<BackupChunk, Status>> + Send>>;
+
+    async fn backup(
+        &self,
+        request: Request<BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        let caller = super::caller(&request)?;
+        tracing::info!(operator = %caller, "backup started");
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let ctx = self.ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChunkWriter {
+                tx,
+                buf: Vec::new(),
+                backup: true,
+            };
+            match crate::backup::write(ctx.store.db(), &ctx.config.data_dir, &mut writer) {
+                Ok(summary) => {
+                    let _ = std::io::Write::flush(&mut writer);
+                    tracing::info!(
+                        trees = summary.trees,
+                        entries = summary.entries,
+                        files = summary.files,
+                        "backup written"
+                    );
+                }
+                Err(e) => {
+                    let _ = writer
+                        .tx
+                        .blocking_send(Err(Status::internal(e.to_string())));
+                }
+            }
+        });
+        let stream = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+            |chunk| chunk.map(|c: AuditExportChunk| BackupChunk { data: c.jsonl }),
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     type AuditExportStream =
         std::pin::Pin<Box<dyn futures::Stream<Item = Result<AuditExportChunk, Status>> + Send>>;
 
@@ -607,6 +650,7 @@ impl Operator for OperatorService {
             let mut writer = ChunkWriter {
                 tx,
                 buf: Vec::new(),
+                backup: false,
             };
             let result = ctx.audit.export(since, &mut writer);
             match result {
@@ -642,12 +686,14 @@ fn consult_status(e: crate::consult::flow::ConsultError) -> Status {
 struct ChunkWriter {
     tx: tokio::sync::mpsc::Sender<Result<AuditExportChunk, Status>>,
     buf: Vec<u8>,
+    /// Larger chunks for backups.
+    backup: bool,
 }
 
 impl std::io::Write for ChunkWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= 64 * 1024 {
+        if self.buf.len() >= if self.backup { 1 << 20 } else { 64 * 1024 } {
             self.flush()?;
         }
         Ok(data.len())

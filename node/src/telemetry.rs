@@ -1,0 +1,119 @@
+//! Prometheus metrics: names and labels in one place.
+//!
+//! Off unless `metrics.listen` is set (loopback only). Labels are agency ids,
+//! states and kinds, never a party name, identifier or key. The recorder is
+//! process-global: one node per process exports metrics.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `tessera_peers_reachable` | gauge | |
+//! | `tessera_peer_reachable` | gauge | `peer` |
+//! | `tessera_notices_sent_total` | counter | `peer` |
+//! | `tessera_notices_received_total` | counter | `peer` |
+//! | `tessera_notices_refused_total` | counter | `peer` |
+//! | `tessera_sync_lag_notices` | gauge (outbox length) | `peer` |
+//! | `tessera_evaluations_total` | counter (keys evaluated) | `peer` |
+//! | `tessera_budget_refusals_total` | counter | `peer` |
+//! | `tessera_screening_seconds` | histogram | |
+//! | `tessera_index_rows` | gauge (rows served) | `peer` |
+//! | `tessera_replica_rows` | gauge (rows held) | `peer` |
+//! | `tessera_alerts_total` | counter | `kind` |
+//! | `tessera_consultations` | gauge | `state` |
+//! | `tessera_audit_entries` | gauge | |
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::Context;
+use crate::identity::AgencyId;
+
+/// Starts the exporter on `addr`.
+pub fn install(addr: SocketAddr) -> Result<(), String> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("tessera_screening_seconds".into()),
+            &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
+        )
+        .map_err(|e| e.to_string())?
+        .install()
+        .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))
+}
+
+pub fn notices_sent(peer: &AgencyId, n: u64) {
+    counter!("tessera_notices_sent_total", "peer" => peer.to_string()).increment(n);
+}
+
+pub fn notices_received(peer: &AgencyId, n: u64) {
+    counter!("tessera_notices_received_total", "peer" => peer.to_string()).increment(n);
+}
+
+pub fn notices_refused(peer: &AgencyId, n: u64) {
+    counter!("tessera_notices_refused_total", "peer" => peer.to_string()).increment(n);
+}
+
+pub fn evaluations(peer: &AgencyId, keys: u64) {
+    counter!("tessera_evaluations_total", "peer" => peer.to_string()).increment(keys);
+}
+
+pub fn budget_refusal(peer: &AgencyId) {
+    counter!("tessera_budget_refusals_total", "peer" => peer.to_string()).increment(1);
+}
+
+pub fn screening(elapsed: Duration) {
+    histogram!("tessera_screening_seconds").record(elapsed.as_secs_f64());
+}
+
+pub fn alert(kind: &str) {
+    counter!("tessera_alerts_total", "kind" => kind.to_owned()).increment(1);
+}
+
+/// Samples the gauges every few seconds.
+pub async fn sample(ctx: Arc<Context>, stop: CancellationToken) {
+    loop {
+        let snapshot = ctx.peers.snapshot();
+        let reachable = snapshot.iter().filter(|(_, _, s)| s.reachable).count();
+        gauge!("tessera_peers_reachable").set(reachable as f64);
+        for (peer, _, state) in &snapshot {
+            let p = peer.to_string();
+            gauge!("tessera_peer_reachable", "peer" => p.clone()).set(if state.reachable {
+                1.0
+            } else {
+                0.0
+            });
+            gauge!("tessera_sync_lag_notices", "peer" => p.clone())
+                .set(ctx.notices.outbox_len(peer) as f64);
+            gauge!("tessera_index_rows", "peer" => p.clone())
+                .set(ctx.holder.live_rows(peer) as f64);
+            let held = ctx.replicas.get(peer).map_or(0, |r| r.lookup.len());
+            gauge!("tessera_replica_rows", "peer" => p).set(held as f64);
+        }
+        gauge!("tessera_audit_entries").set(ctx.audit.len() as f64);
+        if let Ok(all) = ctx.consults.list() {
+            let today = crate::notice::dates::today();
+            let cal = crate::consult::flow::calendar(&ctx);
+            let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
+            for state in ["open", "due_soon", "overdue", "answered", "closed"] {
+                by_state.insert(state, 0);
+            }
+            for c in &all {
+                *by_state
+                    .entry(crate::consult::flow::state(c, today, &cal).as_str())
+                    .or_default() += 1;
+            }
+            for (state, n) in by_state {
+                gauge!("tessera_consultations", "state" => state).set(n as f64);
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

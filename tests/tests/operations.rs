@@ -1,0 +1,242 @@
+//! Operations: the Prometheus endpoint counts what happened in a sync; a
+//! backup taken while notices stream in restores into a fresh node, tree for
+//! tree, and the restored node resumes sync from its cursors without
+//! duplicates.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use tessera_cli::client::CliConfig;
+use tessera_proto::v1::operator_client::OperatorClient;
+use tessera_proto::v1::{
+    DenialAction, DenialNotice, ImportNoticesRequest, Marking, Notice, NoticeStatus, PartyKind,
+    PartyRole, RegimeBasis, RoledParty, notice::Body,
+};
+use tessera_tests::*;
+
+const A: &str = "DE-BAFA";
+const B: &str = "FR-SBDU";
+
+fn synthetic(i: usize) -> Notice {
+    Notice {
+        serial: format!("OPS-{i:06}"),
+        marking: Marking::Green as i32,
+        distribution: Some(tessera_node::policy::parse_to("all").expect("to")),
+        body: Some(Body::Denial(DenialNotice {
+            authority_reference: format!("R-{i}"),
+            regime_basis: RegimeBasis::Mtcr as i32,
+            action: DenialAction::Refuse as i32,
+            parties: vec![RoledParty {
+                role: PartyRole::EndUser as i32,
+                party: Some(tessera_proto::v1::Party {
+                    kind: PartyKind::Organisation as i32,
+                    name: format!("Operations Test Organisation {i}"),
+                    ..Default::default()
+                }),
+            }],
+            status: NoticeStatus::InForce as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+async fn import(channel: tonic::transport::Channel, range: std::ops::Range<usize>) {
+    let notices = range.map(synthetic).collect();
+    OperatorClient::new(channel)
+        .import_notices(ImportNoticesRequest { notices })
+        .await
+        .expect("import");
+}
+
+/// GET /metrics over plain HTTP on loopback.
+fn scrape(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn metric(text: &str, name_and_labels: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v.round() as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_sync() {
+    let ports = free_ports(2);
+    let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| {
+        let port = if cfg.agency == A { ports[0] } else { ports[1] };
+        cfg.metrics.listen = format!("127.0.0.1:{port}");
+    });
+    fed.start(0);
+    fed.start(1);
+    fed.ready(0).await;
+    fed.ready(1).await;
+    import(fed.operator(0), 0..300).await;
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            stored_from(fed.operator(1), A).await == 300
+        })
+        .await
+    );
+
+    let settled = eventually(Duration::from_secs(15), || async {
+        let a = scrape(ports[0]);
+        metric(&a, &format!("tessera_notices_sent_total{{peer=\"{B}\"}}")) == Some(300)
+            && metric(&a, &format!("tessera_sync_lag_notices{{peer=\"{B}\"}}")) == Some(0)
+            && metric(&a, "tessera_peers_reachable") == Some(1)
+            && metric(&a, &format!("tessera_index_rows{{peer=\"{B}\"}}")).is_some_and(|v| v > 0)
+            && metric(&a, "tessera_audit_entries").is_some_and(|v| v > 0)
+    })
+    .await;
+    let a = scrape(ports[0]);
+    assert!(settled, "sender metrics did not settle:\n{a}");
+    let b = scrape(ports[1]);
+    assert_eq!(
+        metric(
+            &b,
+            &format!("tessera_notices_received_total{{peer=\"{A}\"}}")
+        ),
+        Some(300),
+        "{b}"
+    );
+    assert_eq!(
+        metric(
+            &b,
+            &format!("tessera_notices_refused_total{{peer=\"{A}\"}}")
+        )
+        .unwrap_or(0),
+        0
+    );
+    assert!(
+        !a.contains("Operations Test Organisation") && !b.contains("Operations Test Organisation")
+    );
+}
+
+/// Every tree of a sled database as sorted key/value pairs.
+/// Tree name → its entries in key order.
+type Trees = BTreeMap<Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>>;
+
+fn dump(path: &std::path::Path) -> Trees {
+    let db = sled::open(path).expect("open");
+    db.tree_names()
+        .into_iter()
+        .map(|name| {
+            let tree = db.open_tree(&name).expect("tree");
+            let kvs = tree
+                .iter()
+                .map(|kv| kv.expect("kv"))
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect();
+            (name.to_vec(), kvs)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_while_streaming_restores_and_resumes_without_duplicates() {
+    const N: usize = 3_000;
+    let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| cfg.sync.push_batch = 50);
+    fed.start(0);
+    fed.start(1);
+    fed.ready(0).await;
+    fed.ready(1).await;
+    for start in (0..N).step_by(500) {
+        import(fed.operator(0), start..start + 500).await;
+    }
+
+    // Back B up while A's notices are still arriving.
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            stored_from(fed.operator(1), A).await > 0
+        })
+        .await
+    );
+    let cli = CliConfig::load(&fed.agencies[1].dir.join("cli.toml")).expect("cli.toml");
+    let file = fed.root().join("fr.backup");
+    let mut sink = Vec::new();
+    tessera_cli::backup::run(&cli, &file, &mut sink)
+        .await
+        .expect("backup");
+    let at_backup = stored_from(fed.operator(1), A).await;
+
+    // B is lost; a fresh data directory is restored from the backup.
+    fed.kill(1);
+    let data = fed.agencies[1].dir.join("data");
+    std::fs::remove_dir_all(&data).expect("lose B's data");
+    let out = std::process::Command::new(node_binary!())
+        .args(["restore", "--config"])
+        .arg(fed.agencies[1].dir.join("node.toml"))
+        .arg("--from")
+        .arg(&file)
+        .output()
+        .expect("restore");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Tree for tree, the restored database is the backup.
+    let mut expected: Trees = BTreeMap::new();
+    let mut current = Vec::new();
+    tessera_node::backup::read(std::fs::File::open(&file).expect("open"), |item| {
+        match item {
+            tessera_node::backup::Item::Tree(name) => {
+                current.clone_from(&name);
+                expected.entry(name).or_default();
+            }
+            tessera_node::backup::Item::Entry(k, v) => {
+                expected.entry(current.clone()).or_default().push((k, v));
+            }
+            tessera_node::backup::Item::File(..) => {}
+        }
+        Ok(())
+    })
+    .expect("backup verifies");
+    let restored = dump(&data);
+    for (tree, kvs) in &expected {
+        let got = restored.get(tree).cloned().unwrap_or_default();
+        assert_eq!(
+            got.len(),
+            kvs.len(),
+            "tree {}",
+            String::from_utf8_lossy(tree)
+        );
+        assert!(
+            got == *kvs,
+            "tree {} differs",
+            String::from_utf8_lossy(tree)
+        );
+    }
+    assert!(
+        data.join("oprf").join(format!("{A}.key")).exists(),
+        "OPRF keys not restored"
+    );
+
+    // The restored node resumes from its cursors: every notice, exactly once.
+    fed.start(1);
+    fed.ready(1).await;
+    let done = eventually(Duration::from_secs(60), || async {
+        stored_from(fed.operator(1), A).await >= N as u64
+    })
+    .await;
+    assert!(
+        done,
+        "the restored node did not catch up (had {at_backup} at backup)"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(stored_from(fed.operator(1), A).await, N as u64);
+}
