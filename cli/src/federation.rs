@@ -20,7 +20,9 @@ pub struct LocalNode {
     pub agency: String,
     pub dir: PathBuf,
     pub cli: CliConfig,
-    reloader: tessera_node::Reloader,
+    reloader: Option<tessera_node::Reloader>,
+    /// A node prepared but not yet started (see `start_node`).
+    pending: Option<tessera_node::Node>,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<(), tessera_node::NodeError>>>,
 }
@@ -47,17 +49,19 @@ impl LocalFederation {
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
         let root = dir.path().to_owned();
-        let mut fed = Self::start_in(&root, agencies, hello, tune).await?;
+        let mut fed = Self::start_in(&root, agencies, hello, tune, false).await?;
         fed.temp = Some(dir);
         Ok(fed)
     }
 
-    /// As `start_with`, in `root` (kept afterwards).
+    /// As `start_with`, in `root` (kept afterwards); with `defer`, nodes are
+    /// only prepared.
     pub async fn start_in(
         root: &Path,
         agencies: &[&str],
         hello: Duration,
         tune: impl Fn(&mut NodeConfig),
+        defer: bool,
     ) -> anyhow::Result<Self> {
         let names: Vec<String> = agencies.iter().map(|a| (*a).to_owned()).collect();
         let mut listeners = Vec::new();
@@ -88,24 +92,49 @@ impl LocalFederation {
             config.sync.pull_interval_ms = 1_000;
             tune(&mut config);
             let node = tessera_node::Node::with_listeners(config, f, o)?;
-            let reloader = node.reloader();
-            let stop = CancellationToken::new();
-            let shutdown = stop.clone().cancelled_owned();
-            let task = tokio::spawn(node.serve(shutdown));
             nodes.push(LocalNode {
                 agency: m.agency.clone(),
                 dir: m.dir.clone(),
                 cli: CliConfig::load(&m.dir.join("cli.toml"))?,
-                reloader,
-                stop,
-                task: Some(task),
+                reloader: Some(node.reloader()),
+                pending: Some(node),
+                stop: CancellationToken::new(),
+                task: None,
             });
         }
-        Ok(Self {
+        let mut fed = Self {
             temp: None,
             root: root.to_owned(),
             nodes,
-        })
+        };
+        if !defer {
+            for i in 0..fed.nodes.len() {
+                fed.start_node(i);
+            }
+        }
+        Ok(fed)
+    }
+
+    /// Like `start_with`, but no node runs until `start_node` is called.
+    pub async fn prepare(
+        agencies: &[&str],
+        hello: Duration,
+        tune: impl Fn(&mut NodeConfig),
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let root = dir.path().to_owned();
+        let mut fed = Self::start_in(&root, agencies, hello, tune, true).await?;
+        fed.temp = Some(dir);
+        Ok(fed)
+    }
+
+    /// Starts node `i` if it was prepared and not started yet.
+    pub fn start_node(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        if let Some(node) = n.pending.take() {
+            let shutdown = n.stop.clone().cancelled_owned();
+            n.task = Some(tokio::spawn(node.serve(shutdown)));
+        }
     }
 
     /// Waits until every node sees every peer reachable.
@@ -144,7 +173,9 @@ impl LocalFederation {
 
     /// Re-reads certificates and CRLs on node `i`, as SIGHUP does.
     pub fn reload(&self, i: usize) -> anyhow::Result<()> {
-        self.nodes[i].reloader.reload()?;
+        if let Some(r) = &self.nodes[i].reloader {
+            r.reload()?;
+        }
         Ok(())
     }
 

@@ -263,11 +263,18 @@ fn struct_fields(
     let tail = &message[at + needle.len()..];
     let tail = tail.lines().next().unwrap_or_default();
     // "..., expected one of `a`, `b`" / "expected `a` or `b`" / "there are no fields"
-    tail.split('`')
+    let fields: Vec<String> = tail
+        .split('`')
         .skip(1)
         .step_by(2)
         .map(str::to_owned)
-        .collect()
+        .collect();
+    assert!(
+        !fields.is_empty(),
+        "cannot read the fields of [{}] from: {message}",
+        route.join(".")
+    );
+    fields
 }
 
 /// Removes the key at a doc path (`tls.ca`, `peers[].agency`) wherever it occurs.
@@ -436,13 +443,16 @@ fn node_defaults_in_the_doc_are_the_code_defaults() {
     for row in rows.values() {
         match row.parsed_default() {
             DocDefault::Required => {}
-            DocDefault::Unset => assert!(
-                !serialized.contains_key(&row.key),
-                "{DOC_NAME}:{}: `{}` is documented as unset by default, but the code's default is {:?}",
-                row.line,
-                row.key,
-                serialized.get(&row.key)
-            ),
+            DocDefault::Unset => {
+                if let Some(actual) = serialized.get(&row.key) {
+                    panic!(
+                        "{DOC_NAME}:{}: `{}` is documented as unset by default, but the code's default is {}",
+                        row.line,
+                        row.key,
+                        show(actual)
+                    );
+                }
+            }
             DocDefault::Value(documented) => {
                 let actual = serialized.get(&row.key).unwrap_or_else(|| {
                     panic!(
@@ -456,15 +466,20 @@ fn node_defaults_in_the_doc_are_the_code_defaults() {
                     row.line,
                     row.key,
                     row.default,
-                    actual
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    show(actual)
                 );
             }
         }
     }
+}
+
+/// Values as TOML, for messages.
+fn show(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Writes `text` as `<dir>/DE-BAFA/node.toml` with an empty file at every path

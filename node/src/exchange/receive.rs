@@ -10,7 +10,7 @@ use tessera_proto::v1::FeedItem;
 use crate::context::Context;
 use crate::identity::AgencyId;
 use crate::notice::seal::open;
-use crate::notice::store::{Applied, NoticeStoreError};
+use crate::notice::store::{Applied, Incoming, NoticeStoreError};
 
 /// What a batch did.
 #[derive(Debug, Default, Clone)]
@@ -34,44 +34,73 @@ pub async fn accept(
             .collect();
         return Ok(out);
     };
-    {
-        let writer = ctx.notices.writer();
-        for (i, item) in items.iter().enumerate() {
-            let Some(envelope) = item.notice.as_ref() else {
-                out.refused.push((i, "no notice in the item".into()));
-                continue;
-            };
+    // Verify first (the expensive part, outside the write lock, on all
+    // cores); bytes we already hold, verified when they first came, are not
+    // verified again.
+    let checked: Vec<Result<tessera_proto::v1::Notice, String>> = {
+        use rayon::prelude::*;
+        let check = |item: &FeedItem| -> Result<tessera_proto::v1::Notice, String> {
+            let envelope = item.notice.as_ref().ok_or("no notice in the item")?;
             if envelope.origin != from.as_str() {
-                out.refused.push((
-                    i,
+                return Err(
                     "the notice's origin is not the sender (receivers never re-share)".into(),
-                ));
-                continue;
+                );
             }
-            let notice = match open(envelope, &pinned) {
-                Ok(n) => n,
-                Err(e) => {
-                    out.refused.push((i, e.to_string()));
-                    continue;
-                }
-            };
-            if notice.seq != item.seq {
-                out.refused.push((
-                    i,
-                    "the feed position does not match the signed notice".into(),
-                ));
-                continue;
+            if let Ok(peek) =
+                <tessera_proto::v1::Notice as prost::Message>::decode(envelope.notice.as_slice())
+                && peek.origin == from.as_str()
+                && peek.seq == item.seq
+                && ctx
+                    .notices
+                    .already_stored(&peek.origin, &peek.serial, peek.version, &envelope.notice)
+                    .unwrap_or(false)
+            {
+                return Ok(peek);
             }
-            match writer.apply_received(from, item.seq, item.prev_seq, envelope, &notice) {
-                Ok(Applied::Stored) => out.stored += 1,
-                Ok(Applied::Duplicate) => out.duplicates += 1,
-                Err(NoticeStoreError::Conflict { .. }) => out.refused.push((
-                    i,
-                    "a different notice was already received under the same serial and version"
-                        .into(),
-                )),
-                Err(e) => return Err(e),
+            match open(envelope, &pinned) {
+                Ok(n) if n.seq == item.seq => Ok(n),
+                Ok(_) => Err("the feed position does not match the signed notice".into()),
+                Err(e) => Err(e.to_string()),
             }
+        };
+        if items.len() >= 32 {
+            items.par_iter().map(check).collect()
+        } else {
+            items.iter().map(check).collect()
+        }
+    };
+    let mut verified: Vec<(
+        usize,
+        &tessera_proto::v1::SignedNotice,
+        tessera_proto::v1::Notice,
+    )> = Vec::with_capacity(items.len());
+    for (i, (item, result)) in items.iter().zip(checked).enumerate() {
+        match (item.notice.as_ref(), result) {
+            (Some(envelope), Ok(n)) => verified.push((i, envelope, n)),
+            (_, Err(reason)) => out.refused.push((i, reason)),
+            (None, Ok(_)) => out.refused.push((i, "no notice in the item".into())),
+        }
+    }
+    let incoming: Vec<Incoming<'_>> = verified
+        .iter()
+        .map(|(i, envelope, notice)| Incoming {
+            seq: items[*i].seq,
+            prev_seq: items[*i].prev_seq,
+            envelope,
+            notice,
+        })
+        .collect();
+    let results = ctx.notices.writer().apply_received(from, &incoming)?;
+    out.duplicates = 0;
+    for ((i, _, _), result) in verified.iter().zip(results) {
+        match result {
+            Ok(Applied::Stored) => out.stored += 1,
+            Ok(Applied::Duplicate) => out.duplicates += 1,
+            Err(NoticeStoreError::Conflict { .. }) => out.refused.push((
+                *i,
+                "a different notice was already received under the same serial and version".into(),
+            )),
+            Err(e) => return Err(e),
         }
     }
     if out.stored > 0 || !items.is_empty() {

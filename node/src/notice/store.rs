@@ -33,6 +33,15 @@ use crate::store::{Store, StoreError};
 
 const TREE: &str = "notices";
 
+/// A verified notice to apply, with its feed position.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    pub seq: u64,
+    pub prev_seq: u64,
+    pub envelope: &'a SignedNotice,
+    pub notice: &'a Notice,
+}
+
 /// What applying a received notice did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -162,6 +171,21 @@ impl NoticeStore {
         self.get_raw(&version_key(origin, serial, version))?
             .map(|v| StoredNotice::decode(v.as_ref()).map_err(|_| corrupt()))
             .transpose()
+    }
+
+    /// Whether exactly these signed bytes are already stored for
+    /// `origin/serial` `version` (so they need no second verification).
+    pub fn already_stored(
+        &self,
+        origin: &str,
+        serial: &str,
+        version: u32,
+        bytes: &[u8],
+    ) -> Result<bool> {
+        Ok(self
+            .get(origin, serial, version)?
+            .and_then(|s| s.envelope)
+            .is_some_and(|e| e.notice == bytes))
     }
 
     /// The newest stored version.
@@ -363,63 +387,86 @@ impl Writer<'_> {
         Ok((seq, envelope))
     }
 
-    /// Stores a verified notice received from its origin `from` at feed
-    /// position `seq` (whose predecessor visible to us is `prev_seq`).
-    /// Applying the same version twice is a no-op; different content under
-    /// the same version is refused.
+    /// Stores verified notices received from their origin `from`, each at
+    /// feed position `seq` (whose predecessor visible to us is `prev_seq`),
+    /// in one atomic batch. Applying the same version twice is a no-op;
+    /// different content under the same version is refused (that item only).
     pub fn apply_received(
         &self,
         from: &AgencyId,
-        seq: u64,
-        prev_seq: u64,
-        envelope: &SignedNotice,
-        notice: &Notice,
-    ) -> Result<Applied> {
+        items: &[Incoming<'_>],
+    ) -> Result<Vec<Result<Applied>>> {
         let s = self.store;
-        let origin = notice.origin.as_str();
-        let serial = notice.serial.as_str();
-        let vkey = version_key(origin, serial, notice.version);
         let mut batch = sled::Batch::default();
-        let applied = if let Some(existing) = s.get_raw(&vkey)? {
-            let existing = StoredNotice::decode(existing.as_ref()).map_err(|_| corrupt())?;
-            if existing.envelope.as_ref().map(|e| &e.notice) != Some(&envelope.notice) {
-                return Err(NoticeStoreError::Conflict {
+        let mut fresh: std::collections::HashMap<Vec<u8>, &[u8]> = std::collections::HashMap::new();
+        let mut latest: std::collections::HashMap<Vec<u8>, u32> = std::collections::HashMap::new();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let cursor_key = key(b'c', &[from.as_str().as_bytes()]);
+        let start_cursor = s.u64_at(&cursor_key)?;
+        let mut cursor = start_cursor;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let notice = item.notice;
+            let origin = notice.origin.as_str();
+            let serial = notice.serial.as_str();
+            let vkey = version_key(origin, serial, notice.version);
+            let existing: Option<Vec<u8>> = match fresh.get(&vkey) {
+                Some(bytes) => Some(bytes.to_vec()),
+                None => s
+                    .get_raw(&vkey)?
+                    .map(|v| StoredNotice::decode(v.as_ref()).map_err(|_| corrupt()))
+                    .transpose()?
+                    .and_then(|e| e.envelope.map(|e| e.notice)),
+            };
+            let applied = match existing {
+                Some(bytes) if bytes == item.envelope.notice => Ok(Applied::Duplicate),
+                Some(_) => Err(NoticeStoreError::Conflict {
                     origin: origin.to_owned(),
                     serial: serial.to_owned(),
                     version: notice.version,
-                });
-            }
-            Applied::Duplicate
-        } else {
-            let stored = StoredNotice {
-                envelope: Some(envelope.clone()),
-                recipients: Vec::new(),
-                stored_at_ms: now_ms(),
+                }),
+                None => {
+                    let stored = StoredNotice {
+                        envelope: Some(item.envelope.clone()),
+                        recipients: Vec::new(),
+                        stored_at_ms: now_ms(),
+                    };
+                    batch.insert(vkey.clone(), stored.encode_to_vec());
+                    fresh.insert(vkey, item.envelope.notice.as_slice());
+                    let lkey = key(b'l', &[origin.as_bytes(), serial.as_bytes()]);
+                    let current = match latest.get(&lkey) {
+                        Some(v) => Some(*v),
+                        None => s.latest_entry(origin, serial)?.map(|l| l.version),
+                    };
+                    if current.is_none_or(|v| v < notice.version) {
+                        // Received notices are never re-imported here: no content hash.
+                        let mut value = notice.version.to_be_bytes().to_vec();
+                        value.extend_from_slice(&[0u8; 32]);
+                        batch.insert(lkey.clone(), value);
+                        latest.insert(lkey, notice.version);
+                    }
+                    *counts.entry(origin.to_owned()).or_default() += 1;
+                    Ok(Applied::Stored)
+                }
             };
-            batch.insert(vkey, stored.encode_to_vec());
-            let newer = s
-                .latest_entry(origin, serial)?
-                .is_none_or(|l| l.version < notice.version);
-            if newer {
-                let mut latest = notice.version.to_be_bytes().to_vec();
-                latest.extend_from_slice(&content_hash(notice));
-                batch.insert(key(b'l', &[origin.as_bytes(), serial.as_bytes()]), latest);
+            if applied.is_ok() && item.prev_seq <= cursor && item.seq > cursor {
+                cursor = item.seq;
             }
+            out.push(applied);
+        }
+        for (origin, n) in counts {
             let count_key = key(b'n', &[origin.as_bytes()]);
             batch.insert(
                 count_key.clone(),
-                (s.u64_at(&count_key)? + 1).to_be_bytes().as_slice(),
+                (s.u64_at(&count_key)? + n).to_be_bytes().as_slice(),
             );
-            Applied::Stored
-        };
-        let cursor_key = key(b'c', &[from.as_str().as_bytes()]);
-        let cursor = s.u64_at(&cursor_key)?;
-        if prev_seq <= cursor && seq > cursor {
-            batch.insert(cursor_key, seq.to_be_bytes().as_slice());
+        }
+        if cursor != start_cursor {
+            batch.insert(cursor_key, cursor.to_be_bytes().as_slice());
         }
         s.tree
             .apply_batch(batch)
-            .map_err(sled_err("storing a received notice"))?;
-        Ok(applied)
+            .map_err(sled_err("storing received notices"))?;
+        Ok(out)
     }
 }

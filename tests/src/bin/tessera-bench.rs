@@ -1,0 +1,642 @@
+//! `tessera-bench notices|matching [--scale F] [--json FILE]`: end-to-end
+//! figures, each next to the raw cost of its crypto measured in the same run,
+//! printed as a table and written as JSON (default `bench-results/NAME.json`).
+//!
+//! `notices`: raw Ed25519 sign and verify (ring); sign+store and
+//! verify+apply per core; 100,000 notices synced between two nodes over
+//! mutual TLS on loopback.
+//! `matching`: raw VOPRF costs per key; index build for 1,000,000 keys on all
+//! cores; 10,000 keys screened against 3 peers holding 1,000,000-key indexes,
+//! end to end; one party screened against 10 peers (p50, p99); resident
+//! memory of 3 x 1,000,000-key peer index copies.
+//! `--scale 0.1` runs everything at a tenth of the size (a quick check).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tessera_cli::federation::LocalFederation;
+use tessera_node::notice::json::party_to_wire;
+use tessera_node::party::Party;
+use tessera_node::privacy;
+use tessera_node::signing::SigningKey;
+use tessera_proto::v1::{
+    DenialAction, DenialNotice, FeedItem, ImportNoticesRequest, Marking, Notice, NoticeStatus,
+    PartyKind, PartyRole, RegimeBasis, RoledParty, ScreenRequest, StatusRequest, notice::Body,
+};
+
+struct Report {
+    name: String,
+    rows: Vec<(String, String, String)>,
+    json: BTreeMap<String, Value>,
+}
+
+impl Report {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            rows: Vec::new(),
+            json: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, key: &str, label: &str, value: f64, unit: &str, note: &str) {
+        println!("  {label:<58} {value:>12.2} {unit:<12} {note}");
+        self.rows
+            .push((label.into(), format!("{value:.2} {unit}"), note.into()));
+        self.json.insert(
+            key.into(),
+            json!({ "value": value, "unit": unit, "note": note }),
+        );
+    }
+
+    fn write(&self, path: &PathBuf) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let doc = json!({
+            "bench": self.name,
+            "machine": { "cores": std::thread::available_parallelism().map_or(1, std::num::NonZero::get) },
+            "figures": self.json,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)?;
+        println!("\nfigures written to {}", path.display());
+        Ok(())
+    }
+}
+
+fn notice(i: usize, parties: usize) -> Notice {
+    Notice {
+        serial: format!("BENCH-{i:07}"),
+        marking: Marking::Amber as i32,
+        distribution: Some(tessera_node::policy::parse_to("all").expect("static")),
+        body: Some(Body::Denial(DenialNotice {
+            authority_reference: format!("BENCH-REF-{i}"),
+            regime_basis: RegimeBasis::Wassenaar as i32,
+            action: DenialAction::Refuse as i32,
+            decision_date: "2026-01-15".into(),
+            items: vec![tessera_proto::v1::Item {
+                control_entry: "3A001.a.2".into(),
+                description: "radiation-hardened microcircuits".into(),
+                ..Default::default()
+            }],
+            parties: (0..parties)
+                .map(|p| RoledParty {
+                    role: PartyRole::EndUser as i32,
+                    party: Some(tessera_proto::v1::Party {
+                        kind: PartyKind::Organisation as i32,
+                        name: format!("Benchmark Trading Company {i} Branch {p}"),
+                        countries: vec!["AE".into()],
+                        ..Default::default()
+                    }),
+                })
+                .collect(),
+            destination: "IR".into(),
+            status: NoticeStatus::InForce as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn per_sec(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn notices(scale: f64) -> anyhow::Result<Report> {
+    let mut r = Report::new("notices");
+    let n = ((20_000.0 * scale) as usize).max(1_000);
+    println!("notices: raw crypto and storage, {n} notices, one core");
+    let key = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8())?;
+    let sample: Vec<Vec<u8>> = (0..n)
+        .map(|i| prost::Message::encode_to_vec(&notice(i, 2)))
+        .collect();
+    let t = Instant::now();
+    let sigs: Vec<Vec<u8>> = sample.iter().map(|b| key.sign("bench", b)).collect();
+    let raw_sign = per_sec(n, t.elapsed());
+    let t = Instant::now();
+    for (b, s) in sample.iter().zip(&sigs) {
+        key.public().verify("bench", b, s)?;
+    }
+    let raw_verify = per_sec(n, t.elapsed());
+    r.add(
+        "raw_sign_per_s",
+        "raw Ed25519 sign (ring)",
+        raw_sign,
+        "/s/core",
+        "",
+    );
+    r.add(
+        "raw_verify_per_s",
+        "raw Ed25519 verify (ring)",
+        raw_verify,
+        "/s/core",
+        "",
+    );
+
+    let dir = tempfile::tempdir()?;
+    let store = tessera_node::store::Store::open(&dir.path().join("a"))?;
+    let own: tessera_node::identity::AgencyId = "DE-BAFA".parse()?;
+    let peer: tessera_node::identity::AgencyId = "FR-SBDU".parse()?;
+    let ns = tessera_node::notice::store::NoticeStore::open(&store, own.clone())?;
+    let mut envelopes = Vec::with_capacity(n);
+    let t = Instant::now();
+    {
+        let w = ns.writer();
+        for i in 0..n {
+            let mut nt = notice(i, 2);
+            nt.origin = own.to_string();
+            nt.version = 1;
+            nt.issued_at = 1_770_000_000;
+            tessera_node::notice::validate::notice(&nt)?;
+            let (seq, env) = w.append_own(nt, std::slice::from_ref(&peer), &key)?;
+            envelopes.push(FeedItem {
+                seq,
+                prev_seq: seq - 1,
+                notice: Some(env),
+            });
+        }
+    }
+    store.flush().await?;
+    let sign_store = per_sec(n, t.elapsed());
+    r.add(
+        "sign_store_per_s",
+        "validate + sign + store (sled, flushed)",
+        sign_store,
+        "/s/core",
+        &format!("{:.0}% of raw sign", 100.0 * sign_store / raw_sign),
+    );
+
+    let store_b = tessera_node::store::Store::open(&dir.path().join("b"))?;
+    let nb = tessera_node::notice::store::NoticeStore::open(&store_b, peer)?;
+    let t = Instant::now();
+    for chunk in envelopes.chunks(500) {
+        let mut opened = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            let env = item.notice.as_ref().expect("envelope");
+            opened.push((
+                item,
+                env,
+                tessera_node::notice::seal::open(env, key.public())?,
+            ));
+        }
+        let incoming: Vec<_> = opened
+            .iter()
+            .map(|(item, env, n)| tessera_node::notice::store::Incoming {
+                seq: item.seq,
+                prev_seq: item.prev_seq,
+                envelope: env,
+                notice: n,
+            })
+            .collect();
+        for r in nb.writer().apply_received(&own, &incoming)? {
+            r?;
+        }
+        store_b.flush().await?;
+    }
+    let verify_apply = per_sec(n, t.elapsed());
+    let t2 = Instant::now();
+    for item in &envelopes {
+        let env = item.notice.as_ref().expect("envelope");
+        let _ = tessera_node::notice::seal::open(env, key.public())?;
+    }
+    let open_only = per_sec(n, t2.elapsed());
+    r.add(
+        "open_only_per_s",
+        "  of which verify + decode + validate alone",
+        open_only,
+        "/s/core",
+        "",
+    );
+    r.add(
+        "verify_apply_per_s",
+        "verify + validate + apply (sled, flushed per 500)",
+        verify_apply,
+        "/s/core",
+        &format!(
+            "{:.0}% of raw verify (target >= 80%)",
+            100.0 * verify_apply / raw_verify
+        ),
+    );
+
+    let total = ((100_000.0 * scale) as usize).max(1_000);
+    println!("notices: sync of {total} notices between two nodes over mutual TLS on loopback");
+    let mut fed =
+        LocalFederation::prepare(&["DE-BAFA", "FR-SBDU"], Duration::from_millis(200), |cfg| {
+            cfg.sync.pull_interval_ms = 500;
+            cfg.log.level = "warn".into();
+        })
+        .await?;
+    fed.start_node(0);
+    let mut op = fed.nodes[0].operator()?;
+    let t = Instant::now();
+    for start in (0..total).step_by(5_000) {
+        let notices = (start..(start + 5_000).min(total))
+            .map(|i| notice(i, 1))
+            .collect();
+        op.import_notices(ImportNoticesRequest { notices }).await?;
+    }
+    let issue = t.elapsed();
+    // Let the origin finish indexing, so the sync below is measured alone.
+    let mut served = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let s = op.status(StatusRequest {}).await?.into_inner();
+        let now: u64 = s.peers.iter().map(|p| p.served_rows).sum();
+        if now > 0 && now == served {
+            break;
+        }
+        served = now;
+    }
+    r.add(
+        "issue_100k_s",
+        "issue at the origin (sign, store, flush)",
+        issue.as_secs_f64(),
+        "s",
+        &format!("{total} notices"),
+    );
+    let t = Instant::now();
+    fed.start_node(1);
+    let b = fed.nodes[1].operator()?;
+    loop {
+        let s = b
+            .clone()
+            .status(StatusRequest {})
+            .await
+            .map(tonic::Response::into_inner);
+        if s.is_ok_and(|s| s.notices_by_origin.get("DE-BAFA").copied().unwrap_or(0) >= total as u64)
+        {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("sync did not finish in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sync = t.elapsed();
+    r.add(
+        "sync_100k_s",
+        "receiver starts -> has every notice (verified, stored)",
+        sync.as_secs_f64(),
+        "s",
+        &format!(
+            "{:.0} notices/s; target < 10 s for 100k",
+            per_sec(total, sync)
+        ),
+    );
+    fed.shutdown().await?;
+    Ok(r)
+}
+
+fn label() -> privacy::Label {
+    privacy::Label {
+        origin: "DE-BAFA".into(),
+        serial: "DE-BAFA-2026-000123".into(),
+        authority_ref: "BAFA-AZ-2026-0117".into(),
+        contact: "DE-BAFA licensing desk".into(),
+        key_kind: "name".into(),
+        strength: "medium".into(),
+        disclosure: privacy::Disclosure::Pointer,
+    }
+}
+
+async fn matching(scale: f64) -> anyhow::Result<Report> {
+    let mut r = Report::new("matching");
+    let raw_n: usize = 2_000;
+    println!(
+        "matching: raw VOPRF (ristretto255-SHA512) costs per key, one core, batches of {raw_n}"
+    );
+    let key = privacy::OprfKey::generate(1);
+    let inputs: Vec<String> = (0..raw_n)
+        .map(|i| format!("mk1|name|benchmark trading company {i}"))
+        .collect();
+    let refs: Vec<&[u8]> = inputs.iter().map(String::as_bytes).collect();
+    let t = Instant::now();
+    let (state, blinded) = privacy::blind(&refs)?;
+    let blind_us = t.elapsed().as_secs_f64() * 1e6 / raw_n as f64;
+    let t = Instant::now();
+    let (evaluated, proof) = privacy::evaluate_blinded(&key, &blinded)?;
+    let eval_us = t.elapsed().as_secs_f64() * 1e6 / raw_n as f64;
+    let t = Instant::now();
+    let _ = privacy::finalize(state, &evaluated, &proof, &key.public_key_bytes())?;
+    let fin_us = t.elapsed().as_secs_f64() * 1e6 / raw_n as f64;
+    let t = Instant::now();
+    for i in &inputs {
+        let _ = key.evaluate(i.as_bytes())?;
+    }
+    let full_us = t.elapsed().as_secs_f64() * 1e6 / raw_n as f64;
+    r.add("raw_blind_us", "client blind", blind_us, "us/key", "");
+    r.add(
+        "raw_eval_us",
+        "server evaluate (blinded, with batch proof)",
+        eval_us,
+        "us/key",
+        "",
+    );
+    r.add(
+        "raw_finalize_us",
+        "client finalise (with proof verification)",
+        fin_us,
+        "us/key",
+        "",
+    );
+    r.add(
+        "raw_full_eval_us",
+        "server full evaluate (direct PRF)",
+        full_us,
+        "us/key",
+        "",
+    );
+
+    let build_n = ((1_000_000.0 * scale) as usize).max(10_000);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!("matching: (a) index build for {build_n} keys on {cores} cores");
+    let rows: Vec<(String, privacy::Label)> = (0..build_n)
+        .map(|i| (format!("mk1|name|listed party number {i}"), label()))
+        .collect();
+    let t = Instant::now();
+    let built = privacy::build(&key, &rows)?;
+    let build = t.elapsed();
+    let per_key_core = build.as_secs_f64() * 1e6 * cores as f64 / build_n as f64;
+    r.add(
+        "index_build_s",
+        "(a) index build",
+        build.as_secs_f64(),
+        "s",
+        &format!("{build_n} keys"),
+    );
+    r.add(
+        "index_build_us_key_core",
+        "(a) per key per core",
+        per_key_core,
+        "us",
+        &format!(
+            "{:.2}x raw full evaluate (target <= 1.15x)",
+            per_key_core / full_us
+        ),
+    );
+    drop(rows);
+
+    println!("matching: (d) resident memory of 3 x {build_n}-key peer index copies");
+    let before = rss_kib();
+    let mut lookups = Vec::new();
+    for copy in 0..3u8 {
+        let entries: Vec<privacy::IndexEntry> = built
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.tag[0] ^= copy;
+                e
+            })
+            .collect();
+        lookups.push(privacy::IndexLookup::from_entries(entries)?);
+    }
+    drop(built);
+    let after = rss_kib();
+    let per_million = (after.saturating_sub(before)) as f64 / 1024.0 / (3.0 * build_n as f64 / 1e6);
+    r.add(
+        "replica_mb_per_million",
+        "(d) resident memory per million keys held",
+        per_million,
+        "MiB",
+        &format!(
+            "{} rows in 3 lookups; target <= 150 MB",
+            lookups.iter().map(privacy::IndexLookup::len).sum::<usize>()
+        ),
+    );
+    drop(lookups);
+
+    let holder_keys = ((1_000_000.0 * scale) as usize).max(10_000);
+    let query_keys = ((10_000.0 * scale) as usize).max(1_000);
+    println!(
+        "matching: (b) screening {query_keys} keys against 3 peers, each holding a {holder_keys}-key index for us"
+    );
+    let fed = LocalFederation::start_with(
+        &["FR-SBDU", "DE-BAFA", "US-BIS", "GB-ECJU"],
+        Duration::from_millis(300),
+        |cfg| {
+            cfg.sync.pull_interval_ms = 1_000;
+            cfg.privacy.keys_per_day = 100_000_000;
+            cfg.privacy.burst = 10_000_000;
+            cfg.log.level = "warn".into();
+            // Holders share with FR-SBDU only, so each builds one index.
+            cfg.notices.default_to = "peer:FR-SBDU".into();
+            if cfg.agency == "FR-SBDU" {
+                cfg.notices.default_to = "local".into();
+            }
+        },
+    )
+    .await?;
+    fed.wait_all_reachable(Duration::from_secs(60)).await?;
+    // Each notice's party yields about 5 keys (name, name+country, phonetic...).
+    let parties_per_holder = holder_keys / 5;
+    let t = Instant::now();
+    for h in 1..4 {
+        let mut op = fed.nodes[h].operator()?;
+        for start in (0..parties_per_holder).step_by(5_000) {
+            let notices = (start..(start + 5_000).min(parties_per_holder))
+                .map(|i| {
+                    let mut n = notice(i + h * 10_000_000, 1);
+                    n.distribution = None;
+                    n
+                })
+                .collect();
+            op.import_notices(ImportNoticesRequest { notices }).await?;
+        }
+    }
+    let q = &fed.nodes[0];
+    let mut held = 0;
+    loop {
+        let s = q.operator()?.status(StatusRequest {}).await?.into_inner();
+        let rows: Vec<u64> = s
+            .peers
+            .iter()
+            .filter(|p| p.agency != "GB-ECJU")
+            .map(|p| p.index_rows)
+            .collect();
+        let stable = rows.iter().all(|&x| x > 0) && rows.iter().sum::<u64>() == held;
+        held = rows.iter().sum();
+        if stable && held > 0 {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(1_800) {
+            anyhow::bail!("indexes did not replicate in 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    r.add(
+        "holders_ready_s",
+        "(b) set-up: 3 holders issue, index and replicate",
+        t.elapsed().as_secs_f64(),
+        "s",
+        &format!("{held} rows held by the querier"),
+    );
+    // Query parties: a tenth of them listed at each holder.
+    let query_parties: Vec<Party> = (0..query_keys / 5)
+        .map(|i| {
+            let listed = i % 10 == 0;
+            let name = if listed {
+                format!("Benchmark Trading Company {} Branch 0", i + 10_000_000)
+            } else {
+                format!("Unlisted Example Importer {i}")
+            };
+            Party {
+                name,
+                countries: vec!["AE".into()],
+                ..Party::default()
+            }
+        })
+        .collect();
+    let keys: usize = query_parties
+        .iter()
+        .map(|p| tessera_node::party::match_keys(p).len())
+        .sum();
+    let t = Instant::now();
+    let result = q
+        .operator()?
+        .max_decoding_message_size(256 << 20)
+        .screen(ScreenRequest {
+            parties: query_parties.iter().map(party_to_wire).collect(),
+        })
+        .await?
+        .into_inner();
+    let e2e = t.elapsed();
+    let matches: usize = result.results.iter().map(|p| p.matches.len()).sum();
+    let raw = Duration::from_secs_f64(
+        (blind_us + fin_us) * 3.0 * keys as f64 / 1e6 + eval_us * 3.0 * keys as f64 / 1e6,
+    );
+    let raw_2core = raw.as_secs_f64() / cores as f64;
+    r.add(
+        "screen_e2e_s",
+        "(b) screening end to end over mutual TLS",
+        e2e.as_secs_f64(),
+        "s",
+        &format!(
+            "{keys} keys x 3 peers, {matches} matches, {} unavailable",
+            result.unavailable.len()
+        ),
+    );
+    r.add(
+        "screen_raw_crypto_s",
+        "(b) raw crypto of the same work, spread on all cores",
+        raw_2core,
+        "s",
+        &format!("{:.2}x (target <= 1.3x)", e2e.as_secs_f64() / raw_2core),
+    );
+    fed.shutdown().await?;
+
+    println!("matching: (c) one party screened against 10 peers");
+    let names: Vec<String> = (0..11).map(|i| format!("XA-P{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let fed = LocalFederation::start_with(&refs, Duration::from_millis(500), |cfg| {
+        cfg.sync.pull_interval_ms = 500;
+        cfg.log.level = "warn".into();
+    })
+    .await?;
+    fed.wait_all_reachable(Duration::from_secs(60)).await?;
+    for h in 1..11 {
+        let notices = (0..50).map(|i| notice(i + h * 1_000, 1)).collect();
+        fed.nodes[h]
+            .operator()?
+            .import_notices(ImportNoticesRequest { notices })
+            .await?;
+    }
+    let q = &fed.nodes[0];
+    let t = Instant::now();
+    loop {
+        let s = q.operator()?.status(StatusRequest {}).await?.into_inner();
+        if s.peers.iter().all(|p| p.index_rows > 0) {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("indexes did not replicate");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let party = Party {
+        name: "Benchmark Trading Company 3007 Branch 0".into(),
+        countries: vec!["AE".into()],
+        ..Party::default()
+    };
+    let mut lat = Vec::new();
+    let mut client = q.operator()?;
+    for _ in 0..200 {
+        let t = Instant::now();
+        let res = client
+            .screen(ScreenRequest {
+                parties: vec![party_to_wire(&party)],
+            })
+            .await?
+            .into_inner();
+        lat.push(t.elapsed());
+        anyhow::ensure!(res.unavailable.is_empty(), "a peer was unavailable");
+    }
+    lat.sort();
+    let p50 = lat[lat.len() / 2].as_secs_f64() * 1e3;
+    let p99 = lat[lat.len() * 99 / 100].as_secs_f64() * 1e3;
+    r.add(
+        "one_party_10_peers_p50_ms",
+        "(c) one party, 10 peers: p50",
+        p50,
+        "ms",
+        "",
+    );
+    r.add(
+        "one_party_10_peers_p99_ms",
+        "(c) one party, 10 peers: p99",
+        p99,
+        "ms",
+        "target <= 25 ms",
+    );
+    fed.shutdown().await?;
+    Ok(r)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let which = args.first().cloned().unwrap_or_else(|| "notices".into());
+    let mut scale = 1.0;
+    let mut out = None;
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--scale" => {
+                scale = args
+                    .get(i + 1)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| anyhow::anyhow!("--scale takes a number"))?;
+                i += 1;
+            }
+            "--json" => {
+                out = args.get(i + 1).map(PathBuf::from);
+                i += 1;
+            }
+            other => anyhow::bail!(
+                "unknown argument {other:?}; usage: tessera-bench notices|matching [--scale F] [--json FILE]"
+            ),
+        }
+        i += 1;
+    }
+    let report = match which.as_str() {
+        "notices" => notices(scale).await?,
+        "matching" => matching(scale).await?,
+        other => anyhow::bail!("unknown benchmark {other:?}: notices or matching"),
+    };
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("bench-results/{}.json", report.name)));
+    report.write(&path)?;
+    Ok(())
+}
