@@ -422,8 +422,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 NoticeCommand::Import { format, file, to } => {
                     let format = crate::notices::parse_format(format)?;
+                    let mut human = Vec::new();
                     let summary =
-                        crate::notices::import(&cfg, format, file, to.as_deref(), &mut out).await?;
+                        crate::notices::import(&cfg, format, file, to.as_deref(), &mut human)
+                            .await?;
+                    if !json {
+                        out.write_all(&human)?;
+                    }
                     if json {
                         serde_json::to_writer(&mut out, &summary)?;
                         writeln!(out)?;
@@ -542,7 +547,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     crate::matching::watch_add(&cfg, &parties, reference, "watch", "", &mut out)
                         .await?;
                 }
-                WatchCommand::List => crate::matching::watch_list(&cfg, cli.json, &mut out).await?,
+                WatchCommand::List => {
+                    crate::matching::watch_list(&cfg, "watch", cli.json, &mut out).await?;
+                }
                 WatchCommand::Remove { id } => {
                     crate::matching::watch_remove(&cfg, *id, &mut out).await?;
                 }
@@ -572,7 +579,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?;
                 }
                 DeconflictCommand::List => {
-                    crate::matching::watch_list(&cfg, cli.json, &mut out).await?;
+                    crate::matching::watch_list(&cfg, "investigation", cli.json, &mut out).await?;
                 }
             }
         }

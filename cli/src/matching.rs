@@ -225,9 +225,10 @@ pub async fn watch_add(
     Ok(())
 }
 
-/// `watch list`.
+/// `watch list` (purpose `watch`) and `deconflict list` (purpose `investigation`).
 pub async fn watch_list(
     cfg: &CliConfig,
+    purpose: &str,
     as_json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -243,7 +244,7 @@ pub async fn watch_list(
         "REFERENCE".to_owned(),
         "PARTY".to_owned(),
     ]];
-    for e in &r.entries {
+    for e in r.entries.iter().filter(|e| e.purpose == purpose) {
         let name = e.party.as_ref().map(|p| p.name.clone()).unwrap_or_default();
         if as_json {
             writeln!(

@@ -42,6 +42,8 @@ pub enum BackupError {
         "the data directory {0} is not empty; restore into a fresh one (or pass --force to replace it)"
     )]
     NotEmpty(PathBuf),
+    #[error("the data directory {0} is in use: stop the node before restoring")]
+    InUse(PathBuf),
 }
 
 /// What a backup or restore moved.
@@ -207,6 +209,12 @@ pub fn read(
 /// directory and moved into place only once the whole backup verified.
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, BackupError> {
     let occupied = data_dir.is_dir() && std::fs::read_dir(data_dir)?.next().is_some();
+    if occupied {
+        // sled locks its database: if it cannot be opened, a node is using it.
+        if sled::open(data_dir).is_err() {
+            return Err(BackupError::InUse(data_dir.to_owned()));
+        }
+    }
     if occupied && !force {
         return Err(BackupError::NotEmpty(data_dir.to_owned()));
     }

@@ -237,6 +237,25 @@ async fn deconfliction_alerts_both_units_with_contact_pointers_only() {
         "A got no pointer to B"
     );
 
+    // Ordinary screening never reveals an investigation: only investigation
+    // subjects are evaluated under the deconfliction prefix.
+    for node in &fed.nodes {
+        let r = node
+            .operator()
+            .expect("op")
+            .screen(tessera_proto::v1::ScreenRequest {
+                parties: vec![party_to_wire(&subject)],
+            })
+            .await
+            .expect("screen")
+            .into_inner();
+        assert!(
+            r.results[0].matches.is_empty(),
+            "screening revealed an investigation: {:?}",
+            r.results[0].matches
+        );
+    }
+
     // The alerts carry pointers only: no party data, no summary, no notice.
     for node in &fed.nodes {
         let alerts = node

@@ -342,9 +342,53 @@ pub fn rebuild_for(ctx: &Context, peer: &AgencyId) -> Result<(), HolderError> {
         .map_err(sled_err("writing index deltas"))
 }
 
+/// Gives every peer that has no index yet an empty one (epoch and public
+/// key), so that "nothing shared with you" is an answer, not an absence.
+pub fn ensure_initial(ctx: &Context) -> Result<(), HolderError> {
+    let holder = &ctx.holder;
+    let _guard = holder
+        .lock
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut batch = sled::Batch::default();
+    let mut any = false;
+    for peer in ctx.peers.agencies() {
+        if holder.last_pos(&peer) > 0 {
+            continue;
+        }
+        let key = ctx
+            .keys
+            .get(&peer)
+            .ok_or_else(|| HolderError::UnknownPeer(peer.to_string()))?;
+        let delta = IndexDelta {
+            pos: 1,
+            epoch: key.epoch(),
+            public_key: key.public_key_bytes().to_vec(),
+            reset: true,
+            ..IndexDelta::default()
+        };
+        batch.insert(
+            pkey(b'd', &peer, &1u64.to_be_bytes()),
+            delta.encode_to_vec(),
+        );
+        batch.insert(pkey(b'q', &peer, &[]), 1u64.to_be_bytes().as_slice());
+        any = true;
+    }
+    if any {
+        holder
+            .tree
+            .apply_batch(batch)
+            .map_err(sled_err("writing initial index deltas"))?;
+    }
+    Ok(())
+}
+
 /// The indexer worker: indexes new own notices whenever woken, and every
 /// few seconds as a safety net.
 pub async fn run(ctx: Arc<Context>, stop: CancellationToken) {
+    if let Err(error) = ensure_initial(&ctx) {
+        tracing::error!(%error, "cannot write the initial indexes");
+    }
     loop {
         loop {
             let c = ctx.clone();

@@ -21,6 +21,11 @@ pub fn active(notice: &Notice) -> bool {
     )
 }
 
+/// Prefix of the OPRF inputs of investigation subjects: only a peer's
+/// investigation subjects (evaluated with the same prefix) can find them, so
+/// ordinary screening and watch lists never reveal an investigation.
+pub const DECONFLICT_PREFIX: &str = "deconflict|";
+
 /// An investigation subject kept at home: never replicated, but matchable
 /// by every peer for deconfliction, disclosing the case contact only.
 pub fn is_local_investigation(notice: &Notice) -> bool {
@@ -44,6 +49,9 @@ pub fn rows_for_peer(
 ) -> Vec<(String, Label)> {
     if is_local_investigation(notice) {
         rows(notice, "pointer", contact)
+            .into_iter()
+            .map(|(k, l)| (format!("{DECONFLICT_PREFIX}{k}"), l))
+            .collect()
     } else if recipients.iter().any(|r| r == peer) {
         rows(notice, level, contact)
     } else {

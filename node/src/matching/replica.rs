@@ -58,12 +58,88 @@ fn pkey(tag: u8, peer: &AgencyId, rest: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Most segments a row set keeps before merging them into one.
+const MAX_SEGMENTS: usize = 8;
+
+/// A peer's rows as a few sorted segments: a delta adds a small segment
+/// instead of rebuilding the whole table, and segments merge when too many.
+#[derive(Debug, Clone, Default)]
+pub struct RowSet {
+    parts: Vec<Arc<IndexLookup>>,
+}
+
+impl RowSet {
+    /// Rows under `tag`, in every segment.
+    pub fn get<'a>(
+        &'a self,
+        tag: &privacy::Tag,
+    ) -> impl Iterator<Item = privacy::EntryRef<'a>> + 'a {
+        let tag = *tag;
+        self.parts.iter().flat_map(move |p| p.get(&tag))
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// This set without `removes` and with `adds`.
+    fn apply(
+        &self,
+        adds: Vec<IndexEntry>,
+        removes: &HashSet<[u8; ROW_ID]>,
+    ) -> Result<Self, ReplicaError> {
+        let mut parts: Vec<Arc<IndexLookup>> = if removes.is_empty() {
+            self.parts.clone()
+        } else {
+            self.parts
+                .iter()
+                .map(|p| {
+                    let touched = p.iter().any(|e| removes.contains(&row_id(e.tag, e.nonce)));
+                    if touched {
+                        Arc::new(
+                            IndexLookup::clone(p)
+                                .retain(|e| !removes.contains(&row_id(e.tag, e.nonce))),
+                        )
+                    } else {
+                        p.clone()
+                    }
+                })
+                .collect()
+        };
+        if !adds.is_empty() {
+            parts.push(Arc::new(IndexLookup::from_entries(adds)?));
+        }
+        if parts.len() > MAX_SEGMENTS {
+            let mut builder = IndexLookupBuilder::default();
+            for part in &parts {
+                for e in part.iter() {
+                    builder.push(e.tag, e.nonce, e.sealed)?;
+                }
+            }
+            parts = vec![Arc::new(builder.finish())];
+        }
+        parts.retain(|p| !p.is_empty());
+        Ok(Self { parts })
+    }
+}
+
+fn row_id(tag: &[u8; privacy::TAG_LEN], nonce: &[u8; privacy::NONCE_LEN]) -> [u8; ROW_ID] {
+    let mut id = [0u8; ROW_ID];
+    id[..privacy::TAG_LEN].copy_from_slice(tag);
+    id[privacy::TAG_LEN..].copy_from_slice(nonce);
+    id
+}
+
 /// One peer's index as we hold it.
 #[derive(Debug)]
 pub struct PeerReplica {
     pub epoch: u32,
     pub public_key: [u8; ELEMENT_LEN],
-    pub lookup: IndexLookup,
+    pub lookup: RowSet,
 }
 
 /// Every peer's replica.
@@ -112,7 +188,9 @@ impl Replicas {
                 Arc::new(PeerReplica {
                     epoch,
                     public_key,
-                    lookup: builder.finish(),
+                    lookup: RowSet {
+                        parts: vec![Arc::new(builder.finish())],
+                    },
                 }),
             );
         }
@@ -219,26 +297,10 @@ impl Replicas {
             .map_err(sled_err("applying index deltas"))?;
 
         let base = match (reset, current) {
-            (false, Some(r)) => {
-                let kept = if removes.is_empty() {
-                    None
-                } else {
-                    Some(r.lookup.clone().retain(|e| {
-                        let mut id = [0u8; ROW_ID];
-                        id[..16].copy_from_slice(e.tag);
-                        id[16..].copy_from_slice(e.nonce);
-                        !removes.contains(&id)
-                    }))
-                };
-                kept.unwrap_or_else(|| r.lookup.clone())
-            }
-            _ => IndexLookup::from_entries(std::iter::empty())?,
+            (false, Some(r)) => r.lookup.clone(),
+            _ => RowSet::default(),
         };
-        let lookup = if adds.is_empty() {
-            base
-        } else {
-            base.extend(adds.clone())?
-        };
+        let lookup = base.apply(adds.clone(), &removes)?;
         self.map
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -204,12 +204,18 @@ fn keys_of(entries: &[WatchEntry]) -> (Vec<String>, Vec<(u64, String, String)>) 
     for e in entries {
         let Some(p) = &e.party else { continue };
         for k in party::match_keys(&party_from_wire(p)) {
-            keys.push(k.value);
-            meta.push((
+            let meta_row = (
                 e.id,
                 k.kind.as_str().to_owned(),
                 k.strength.as_str().to_owned(),
-            ));
+            );
+            if e.purpose == "investigation" {
+                // Also against the peers' own investigation subjects.
+                keys.push(format!("{}{}", super::labels::DECONFLICT_PREFIX, k.value));
+                meta.push(meta_row.clone());
+            }
+            keys.push(k.value);
+            meta.push(meta_row);
         }
     }
     (keys, meta)

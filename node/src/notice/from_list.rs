@@ -58,15 +58,26 @@ fn code(format: Format, list: &str) -> Option<String> {
         Format::Dpl => Some("DPL".into()),
         Format::Sdn => Some("SDN".into()),
         Format::Un => Some("UN".into()),
-        Format::Ftm | Format::Jsonl => Some(
-            list.chars()
+        // Prefixed by format, so that a JSON Lines entry claiming list "SDN"
+        // can never overwrite a notice made by the SDN import.
+        Format::Ftm | Format::Jsonl => {
+            let name: String = list
+                .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .take(16)
                 .collect::<String>()
-                .to_ascii_uppercase(),
-        )
-        .filter(|c| !c.is_empty())
-        .or_else(|| Some(format.as_str().to_ascii_uppercase())),
+                .to_ascii_uppercase();
+            let prefix = if format == Format::Ftm {
+                "FTM"
+            } else {
+                "JSONL"
+            };
+            Some(if name.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            })
+        }
     }
 }
 

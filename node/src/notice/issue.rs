@@ -49,6 +49,9 @@ pub enum Imported {
 fn fill_defaults(ctx: &Context, notice: &mut Notice) -> Result<(), IssueError> {
     notice.origin = ctx.agency.to_string();
     notice.issued_at = time::OffsetDateTime::now_utc().unix_timestamp();
+    if notice.marking == 0 {
+        notice.marking = tessera_proto::v1::Marking::Amber as i32;
+    }
     if notice.distribution.is_none() {
         notice.distribution = Some(policy::parse_to(&ctx.config.notices.default_to)?);
     }
@@ -104,6 +107,14 @@ pub fn import(ctx: &Context, mut notice: Notice) -> Result<Imported, IssueError>
             notice.version = latest.version;
             if content_hash(&notice) == latest.content_hash {
                 return Ok(Imported::Unchanged);
+            }
+            let current = ctx
+                .notices
+                .get(&notice.origin, &notice.serial, latest.version)?
+                .and_then(|s| s.envelope)
+                .and_then(|e| <Notice as prost::Message>::decode(e.notice.as_slice()).ok());
+            if current.as_ref().and_then(status_of) == Some(NoticeStatus::Revoked) {
+                return Err(IssueError::Revoked(notice.serial));
             }
             // The status stays as imported, so that importing the same file
             // again finds this version unchanged.

@@ -256,9 +256,10 @@ impl NoticeJson {
     /// The wire notice (origin, version, issued_at and seq are the node's to
     /// set; without `to`, the node applies its default distribution).
     pub fn to_notice(&self) -> Result<Notice, Invalid> {
+        // Absent: AMBER for a new notice, unchanged for an amendment.
         let marking = match &self.marking {
-            Some(m) => parse_marking(m)?,
-            None => Marking::Amber,
+            Some(m) => parse_marking(m)? as i32,
+            None => 0,
         };
         let distribution = self
             .to
@@ -283,7 +284,7 @@ impl NoticeJson {
             serial: self.serial.clone(),
             body: Some(body),
             distribution,
-            marking: marking as i32,
+            marking,
             ..Notice::default()
         })
     }

@@ -71,7 +71,7 @@ impl IndexLookup {
     }
 
     /// The rows under `tag` (none for a key the peer does not list).
-    pub fn get<'a>(&'a self, tag: &Tag) -> impl Iterator<Item = EntryRef<'a>> + 'a {
+    pub fn get<'a>(&'a self, tag: &Tag) -> impl Iterator<Item = EntryRef<'a>> + use<'a> {
         let first = self.tags.partition_point(|t| t < tag);
         let tag = *tag;
         (first..self.tags.len())

@@ -458,25 +458,39 @@ async fn matching(scale: f64) -> anyhow::Result<Report> {
         }
     }
     let q = &fed.nodes[0];
-    let mut held = 0;
-    loop {
-        let s = q.operator()?.status(StatusRequest {}).await?.into_inner();
-        let rows: Vec<u64> = s
-            .peers
-            .iter()
-            .filter(|p| p.agency != "GB-ECJU")
-            .map(|p| p.index_rows)
-            .collect();
-        let stable = rows.iter().all(|&x| x > 0) && rows.iter().sum::<u64>() == held;
-        held = rows.iter().sum();
-        if stable && held > 0 {
-            break;
+    // Ready when every holder's index for us is complete and fully replicated.
+    let mut last = Vec::new();
+    let held = loop {
+        let qs = q.operator()?.status(StatusRequest {}).await?.into_inner();
+        let mut pairs = Vec::new();
+        for h in 1..4 {
+            let hs = fed.nodes[h]
+                .operator()?
+                .status(StatusRequest {})
+                .await?
+                .into_inner();
+            let served = hs
+                .peers
+                .iter()
+                .find(|p| p.agency == "FR-SBDU")
+                .map_or(0, |p| p.served_rows);
+            let held = qs
+                .peers
+                .iter()
+                .find(|p| p.agency == fed.nodes[h].agency)
+                .map_or(0, |p| p.index_rows);
+            pairs.push((served, held));
         }
-        if t.elapsed() > Duration::from_secs(1_800) {
-            anyhow::bail!("indexes did not replicate in 30 minutes");
+        let done = pairs.iter().all(|&(s, h)| s > 0 && s == h) && pairs == last;
+        if done {
+            break pairs.iter().map(|p| p.1).sum::<u64>();
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+        last = pairs;
+        if t.elapsed() > Duration::from_secs(3_600) {
+            anyhow::bail!("indexes did not replicate in an hour");
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    };
     r.add(
         "holders_ready_s",
         "(b) set-up: 3 holders issue, index and replicate",

@@ -1,0 +1,82 @@
+//! `tessera keys` as DESIGN.md's command line defines it: one party by flags,
+//! or JSON Lines on stdin with one line out per line in, in order, and an
+//! error line (never quoting the input) for a line it cannot read.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use tessera_tests::cli_binary;
+
+fn keys(stdin: &str) -> Vec<serde_json::Value> {
+    let mut child = Command::new(cli_binary!())
+        .arg("keys")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run tessera keys");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every output line is JSON"))
+        .collect()
+}
+
+#[test]
+fn one_line_out_per_line_in_and_errors_continue() {
+    let input = [
+        r#"{"kind":"organisation","name":"Polotsk-Steklovolokno OAO","countries":["BY"]}"#,
+        r#"{"name": "Secret Name Unclosed"#,
+        "not json at all",
+        r#"{"kind":"spaceship","name":"X"}"#,
+        r#"{"kind":"person","name":"Muammar QADHAFI","birth_date":"1942","countries":["LY"]}"#,
+        r#"{"aliases":["no name"]}"#,
+    ]
+    .join("\n");
+    let out = keys(&input);
+    assert_eq!(out.len(), 6, "{out:?}");
+    for i in [0, 4] {
+        let ks = out[i]["keys"].as_array().expect("keys");
+        assert!(!ks.is_empty());
+        for k in ks {
+            assert!(
+                k["value"].as_str().expect("value").starts_with("mk1|"),
+                "{k}"
+            );
+            assert!(
+                ["weak", "medium", "strong"].contains(&k["strength"].as_str().expect("strength"))
+            );
+        }
+    }
+    for i in [1, 2, 3, 5] {
+        let err = out[i]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("line {i}: {}", out[i]));
+        assert!(
+            !err.contains("Secret") && !err.contains("spaceship") && !err.contains("no name"),
+            "{err}"
+        );
+    }
+    // The same party by flags gives the same keys as by JSON.
+    let by_flags = Command::new(cli_binary!())
+        .args([
+            "keys",
+            "--name",
+            "Polotsk-Steklovolokno OAO",
+            "--kind",
+            "organisation",
+            "--country",
+            "BY",
+        ])
+        .output()
+        .expect("run");
+    let by_flags: serde_json::Value = serde_json::from_slice(&by_flags.stdout).expect("json");
+    assert_eq!(by_flags, out[0]);
+}
