@@ -457,10 +457,13 @@ impl NodeConfig {
                 "must be at least 100",
             ));
         }
-        if self.sync.retry_min_ms == 0 || self.sync.retry_max_ms < self.sync.retry_min_ms {
+        if self.sync.retry_min_ms == 0 {
+            return Err(ConfigError::invalid("sync.retry_min_ms", "must be at least 1"));
+        }
+        if self.sync.retry_max_ms < self.sync.retry_min_ms {
             return Err(ConfigError::invalid(
                 "sync.retry_max_ms",
-                "retry_min_ms must be at least 1 and retry_max_ms at least retry_min_ms",
+                "must be at least sync.retry_min_ms",
             ));
         }
         check_disclosure(
@@ -484,11 +487,11 @@ impl NodeConfig {
                 ));
             }
         }
-        if self.privacy.burst == 0 || self.privacy.keys_per_day == 0 {
-            return Err(ConfigError::invalid(
-                "privacy.burst",
-                "keys_per_day and burst must be at least 1",
-            ));
+        if self.privacy.keys_per_day == 0 {
+            return Err(ConfigError::invalid("privacy.keys_per_day", "must be at least 1"));
+        }
+        if self.privacy.burst == 0 {
+            return Err(ConfigError::invalid("privacy.burst", "must be at least 1"));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, peer) in self.peers.iter().enumerate() {
@@ -515,6 +518,15 @@ impl NodeConfig {
                     format!("{:?} is not host:port", peer.endpoint),
                 )
             })?;
+            if let Some(d) = &peer.disclosure {
+                check_disclosure(&format!("{key}.disclosure"), d)?;
+            }
+            if peer.keys_per_day == Some(0) {
+                return Err(ConfigError::invalid(format!("{key}.keys_per_day"), "must be at least 1"));
+            }
+            if peer.burst == Some(0) {
+                return Err(ConfigError::invalid(format!("{key}.burst"), "must be at least 1"));
+            }
             crate::signing::PublicKey::from_hex(&peer.signing_key)
                 .map_err(|e| ConfigError::invalid(format!("{key}.signing_key"), e.to_string()))?;
         }
