@@ -458,7 +458,10 @@ impl NodeConfig {
             ));
         }
         if self.sync.retry_min_ms == 0 {
-            return Err(ConfigError::invalid("sync.retry_min_ms", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "sync.retry_min_ms",
+                "must be at least 1",
+            ));
         }
         if self.sync.retry_max_ms < self.sync.retry_min_ms {
             return Err(ConfigError::invalid(
@@ -488,7 +491,10 @@ impl NodeConfig {
             }
         }
         if self.privacy.keys_per_day == 0 {
-            return Err(ConfigError::invalid("privacy.keys_per_day", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "privacy.keys_per_day",
+                "must be at least 1",
+            ));
         }
         if self.privacy.burst == 0 {
             return Err(ConfigError::invalid("privacy.burst", "must be at least 1"));
@@ -522,10 +528,16 @@ impl NodeConfig {
                 check_disclosure(&format!("{key}.disclosure"), d)?;
             }
             if peer.keys_per_day == Some(0) {
-                return Err(ConfigError::invalid(format!("{key}.keys_per_day"), "must be at least 1"));
+                return Err(ConfigError::invalid(
+                    format!("{key}.keys_per_day"),
+                    "must be at least 1",
+                ));
             }
             if peer.burst == Some(0) {
-                return Err(ConfigError::invalid(format!("{key}.burst"), "must be at least 1"));
+                return Err(ConfigError::invalid(
+                    format!("{key}.burst"),
+                    "must be at least 1",
+                ));
             }
             crate::signing::PublicKey::from_hex(&peer.signing_key)
                 .map_err(|e| ConfigError::invalid(format!("{key}.signing_key"), e.to_string()))?;

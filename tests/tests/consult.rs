@@ -313,8 +313,14 @@ async fn audit_verify_names_an_edited_deleted_or_reordered_entry() {
                 .issue_notice(IssueNoticeRequest { notice: Some(n) })
                 .await
                 .expect("issue");
+            // One push each, so one audit entry each.
+            let delivered = eventually(Duration::from_secs(10), || async {
+                stored_from(fed.operator(1), A).await == i + 1
+            })
+            .await;
+            assert!(delivered);
         }
-        // Sending them to B makes audit entries.
+        // Sending them to B made audit entries.
         assert!(
             eventually(Duration::from_secs(10), || async {
                 stored_from(fed.operator(1), A).await == 5
