@@ -52,18 +52,20 @@ async fn receiver_killed_mid_sync_catches_up_exactly_once() {
     fed.ready(0).await;
     fed.ready(1).await;
 
-    let mut op = OperatorClient::new(fed.operator(0));
-    for chunk in (0..N).collect::<Vec<_>>().chunks(1_000) {
-        let notices = chunk.iter().map(|&i| synthetic(i)).collect();
-        let r = op
-            .import_notices(ImportNoticesRequest { notices })
-            .await
-            .expect("import")
-            .into_inner();
-        assert_eq!(r.created as usize, chunk.len());
-    }
-
-    // Kill B while it is part-way through.
+    // A issues while B receives; B is killed as soon as it has some.
+    let op = OperatorClient::new(fed.operator(0));
+    let issuing = tokio::spawn(async move {
+        let mut op = op;
+        for chunk in (0..N).collect::<Vec<_>>().chunks(500) {
+            let notices = chunk.iter().map(|&i| synthetic(i)).collect();
+            let r = op
+                .import_notices(ImportNoticesRequest { notices })
+                .await
+                .expect("import")
+                .into_inner();
+            assert_eq!(r.created as usize, chunk.len());
+        }
+    });
     let started = eventually(Duration::from_secs(30), || async {
         stored_from(fed.operator(1), A).await > 0
     })
@@ -75,6 +77,7 @@ async fn receiver_killed_mid_sync_catches_up_exactly_once() {
         at_kill < N as u64,
         "sync finished before the kill ({at_kill}); the test proves nothing"
     );
+    issuing.await.expect("issuing");
 
     fed.start(1);
     fed.ready(1).await;
