@@ -181,7 +181,7 @@ impl Default for NoticesConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfig {
-    /// Most notices in one push. Default: 500.
+    /// Most notices in one push (one fsync at the receiver). Default: 2000.
     #[serde(default = "default_push_batch")]
     pub push_batch: usize,
     /// Milliseconds between pulls from each peer (also pulled when a peer
@@ -342,7 +342,7 @@ fn default_to() -> String {
     "local".into()
 }
 fn default_push_batch() -> usize {
-    500
+    2_000
 }
 fn default_pull_interval() -> u64 {
     30_000
