@@ -410,8 +410,15 @@ impl Writer<'_> {
             let origin = notice.origin.as_str();
             let serial = notice.serial.as_str();
             let vkey = version_key(origin, serial, notice.version);
+            let lkey = key(b'l', &[origin.as_bytes(), serial.as_bytes()]);
+            let current = match latest.get(&lkey) {
+                Some(v) => Some(*v),
+                None => s.latest_entry(origin, serial)?.map(|l| l.version),
+            };
+            // A version above the newest we hold is new: no need to look it up.
             let existing: Option<Vec<u8>> = match fresh.get(&vkey) {
                 Some(bytes) => Some(bytes.to_vec()),
+                None if current.is_none_or(|v| v < notice.version) => None,
                 None => s
                     .get_raw(&vkey)?
                     .map(|v| StoredNotice::decode(v.as_ref()).map_err(|_| corrupt()))
@@ -433,11 +440,6 @@ impl Writer<'_> {
                     };
                     batch.insert(vkey.clone(), stored.encode_to_vec());
                     fresh.insert(vkey, item.envelope.notice.as_slice());
-                    let lkey = key(b'l', &[origin.as_bytes(), serial.as_bytes()]);
-                    let current = match latest.get(&lkey) {
-                        Some(v) => Some(*v),
-                        None => s.latest_entry(origin, serial)?.map(|l| l.version),
-                    };
                     if current.is_none_or(|v| v < notice.version) {
                         // Received notices are never re-imported here: no content hash.
                         let mut value = notice.version.to_be_bytes().to_vec();

@@ -183,7 +183,7 @@ async fn notices(scale: f64) -> anyhow::Result<Report> {
     let store_b = tessera_node::store::Store::open(&dir.path().join("b"))?;
     let nb = tessera_node::notice::store::NoticeStore::open(&store_b, peer)?;
     let t = Instant::now();
-    for chunk in envelopes.chunks(2_000) {
+    for chunk in envelopes.chunks(500) {
         let mut opened = Vec::with_capacity(chunk.len());
         for item in chunk {
             let env = item.notice.as_ref().expect("envelope");
@@ -223,7 +223,7 @@ async fn notices(scale: f64) -> anyhow::Result<Report> {
     );
     r.add(
         "verify_apply_per_s",
-        "verify + validate + apply (sled, flushed per 2,000 as a push)",
+        "verify + validate + apply (sled, flushed per 500)",
         verify_apply,
         "/s/core",
         &format!(
