@@ -114,6 +114,37 @@ impl WorkCalendar {
     }
 }
 
+/// The state on day `now` of a consultation due on `due`. `closed` wins
+/// over `answered`, and both over the calendar; an unanswered consultation
+/// past its due day is `Overdue` however long ago that was.
+pub fn state_for_due(
+    due: Date,
+    now: Date,
+    answered: bool,
+    closed: bool,
+    cal: &WorkCalendar,
+) -> ConsultState {
+    if closed {
+        return ConsultState::Closed;
+    }
+    if answered {
+        return ConsultState::Answered;
+    }
+    if now > due {
+        return ConsultState::Overdue {
+            working_days_late: cal.working_days_between(due, now),
+        };
+    }
+    let left = cal.working_days_between(now, due);
+    if left <= REMIND_WITHIN {
+        ConsultState::DueSoon {
+            working_days_left: left,
+        }
+    } else {
+        ConsultState::Open
+    }
+}
+
 /// A consultation's deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
@@ -204,26 +235,7 @@ impl Deadline {
         closed: bool,
         cal: &WorkCalendar,
     ) -> ConsultState {
-        if closed {
-            return ConsultState::Closed;
-        }
-        if answered {
-            return ConsultState::Answered;
-        }
-        let due = self.due(cal);
-        if now > due {
-            return ConsultState::Overdue {
-                working_days_late: cal.working_days_between(due, now),
-            };
-        }
-        let left = cal.working_days_between(now, due);
-        if left <= REMIND_WITHIN {
-            ConsultState::DueSoon {
-                working_days_left: left,
-            }
-        } else {
-            ConsultState::Open
-        }
+        state_for_due(self.due(cal), now, answered, closed, cal)
     }
 }
 

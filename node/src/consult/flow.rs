@@ -18,7 +18,7 @@ use tessera_proto::v1::{
 use time::Date;
 use tokio_util::sync::CancellationToken;
 
-use super::deadline::{ConsultState, MAX_DAYS, REMIND_WITHIN, WorkCalendar};
+use super::deadline::{ConsultState, MAX_DAYS, WorkCalendar};
 use crate::audit::Action;
 use crate::context::Context;
 use crate::identity::AgencyId;
@@ -59,27 +59,13 @@ pub fn calendar(ctx: &Context) -> WorkCalendar {
 
 /// Where a consultation stands on `today`, counted with `cal`.
 pub fn state(c: &Consultation, today: Date, cal: &WorkCalendar) -> ConsultState {
-    if c.decision.is_some() {
-        return ConsultState::Closed;
-    }
-    if c.answer.is_some() {
-        return ConsultState::Answered;
-    }
-    let Some(due) = dates::parse(&c.due) else {
-        return ConsultState::Open;
-    };
-    if today > due {
-        return ConsultState::Overdue {
-            working_days_late: cal.working_days_between(due, today),
-        };
-    }
-    let left = cal.working_days_between(today, due);
-    if left <= REMIND_WITHIN {
-        ConsultState::DueSoon {
-            working_days_left: left,
-        }
-    } else {
-        ConsultState::Open
+    let answered = c.answer.is_some();
+    let closed = c.decision.is_some();
+    match dates::parse(&c.due) {
+        Some(due) => super::deadline::state_for_due(due, today, answered, closed, cal),
+        None if closed => ConsultState::Closed,
+        None if answered => ConsultState::Answered,
+        None => ConsultState::Open,
     }
 }
 
@@ -564,5 +550,74 @@ pub async fn reminders(ctx: Arc<Context>, stop: CancellationToken) {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(due: &str) -> Consultation {
+        Consultation {
+            id: "FR-SBDU-C1".into(),
+            due: due.into(),
+            ..Consultation::default()
+        }
+    }
+
+    #[test]
+    fn state_follows_the_stated_due_day_across_weekends_and_holidays() {
+        let d = |s| dates::parse(s).unwrap();
+        let plain = WorkCalendar::new([]);
+        // Due Friday 2026-12-04.
+        let due = c("2026-12-04");
+        assert_eq!(state(&due, d("2026-11-30"), &plain), ConsultState::Open);
+        assert_eq!(
+            state(&due, d("2026-12-02"), &plain),
+            ConsultState::DueSoon {
+                working_days_left: 2
+            }
+        );
+        assert_eq!(
+            state(&due, d("2026-12-04"), &plain),
+            ConsultState::DueSoon {
+                working_days_left: 0
+            }
+        );
+        // The weekend after a Friday deadline is overdue by no working day yet; Monday by one.
+        assert_eq!(
+            state(&due, d("2026-12-06"), &plain),
+            ConsultState::Overdue {
+                working_days_late: 0
+            }
+        );
+        assert_eq!(
+            state(&due, d("2026-12-07"), &plain),
+            ConsultState::Overdue {
+                working_days_late: 1
+            }
+        );
+        // A holiday on that Monday does not count.
+        let holiday = WorkCalendar::new([d("2026-12-07")]);
+        assert_eq!(
+            state(&due, d("2026-12-07"), &holiday),
+            ConsultState::Overdue {
+                working_days_late: 0
+            }
+        );
+        // Answered or closed wins over the calendar; an overdue one is never closed by itself.
+        let mut answered = c("2026-12-04");
+        answered.answer = Some(ConsultAnswer {
+            answer: "objection".into(),
+            text: "x".into(),
+        });
+        assert_eq!(
+            state(&answered, d("2027-06-01"), &plain),
+            ConsultState::Answered
+        );
+        assert!(matches!(
+            state(&due, d("2027-06-01"), &plain),
+            ConsultState::Overdue { .. }
+        ));
     }
 }
