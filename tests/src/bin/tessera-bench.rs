@@ -518,16 +518,24 @@ async fn matching(scale: f64) -> anyhow::Result<Report> {
         .iter()
         .map(|p| tessera_node::party::match_keys(p).len())
         .sum();
-    let t = Instant::now();
-    let result = q
-        .operator()?
-        .max_decoding_message_size(256 << 20)
-        .screen(ScreenRequest {
-            parties: query_parties.iter().map(party_to_wire).collect(),
-        })
-        .await?
-        .into_inner();
-    let e2e = t.elapsed();
+    // Let background writes of the replication settle, then take the median of three runs.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let mut runs = Vec::new();
+    let mut result = tessera_proto::v1::ScreenResponse::default();
+    for _ in 0..3 {
+        let t = Instant::now();
+        result = q
+            .operator()?
+            .max_decoding_message_size(256 << 20)
+            .screen(ScreenRequest {
+                parties: query_parties.iter().map(party_to_wire).collect(),
+            })
+            .await?
+            .into_inner();
+        runs.push(t.elapsed());
+    }
+    runs.sort();
+    let e2e = runs[1];
     let matches: usize = result.results.iter().map(|p| p.matches.len()).sum();
     let raw = Duration::from_secs_f64(
         (blind_us + fin_us) * 3.0 * keys as f64 / 1e6 + eval_us * 3.0 * keys as f64 / 1e6,
