@@ -218,8 +218,8 @@ enum ConsultCommand {
         /// A file with what you choose to show of the transaction.
         #[arg(long)]
         summary: PathBuf,
-        /// Working days to answer (default 10).
-        #[arg(long, default_value_t = 0)]
+        /// Working days to answer (at most 30).
+        #[arg(long, default_value_t = 10)]
         days: u32,
     },
     List,
@@ -411,7 +411,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     response.status
                 );
             }
-            writeln!(out, "serving")?;
+            if cli.json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"endpoint": cfg.endpoint, "status": "serving"})
+                )?;
+            } else {
+                writeln!(out, "serving")?;
+            }
         }
         Command::Notice(cmd) => {
             let cfg = config(&cli)?;

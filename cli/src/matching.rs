@@ -301,16 +301,28 @@ pub async fn alerts(
             let when = time::OffsetDateTime::from_unix_timestamp(a.at_ms / 1000)
                 .map(|t| t.to_string())
                 .unwrap_or_default();
-            writeln!(
-                out,
-                "#{} {} [{}] watch {} ({}): {}",
-                a.seq,
-                when,
-                a.kind,
-                a.watch_id,
-                a.reference,
-                describe_match(&m)
-            )?;
+            match a.kind.as_str() {
+                "consultation" => writeln!(
+                    out,
+                    "#{} {} [consultation] {} with {}: {} (see `tessera consult show {}`)",
+                    a.seq, when, a.reference, m.peer, m.action, a.reference
+                )?,
+                "deconfliction" if a.watch_id == 0 => writeln!(
+                    out,
+                    "#{} {} [deconfliction] {} investigates the same party as our {}/{}; their contact: {}",
+                    a.seq, when, m.peer, m.origin, m.serial, m.contact
+                )?,
+                _ => writeln!(
+                    out,
+                    "#{} {} [{}] watch {} ({}): {}",
+                    a.seq,
+                    when,
+                    a.kind,
+                    a.watch_id,
+                    a.reference,
+                    describe_match(&m)
+                )?,
+            }
         }
     }
     if r.alerts.is_empty() && !as_json {

@@ -402,7 +402,7 @@ pub async fn change(
 
 /// Parses `--format`.
 pub fn parse_format(s: &str) -> anyhow::Result<Format> {
-    match s {
+    match s.to_ascii_lowercase().as_str() {
         "csl" => Ok(Format::Csl),
         "dpl" => Ok(Format::Dpl),
         "sdn" => Ok(Format::Sdn),

@@ -266,8 +266,10 @@ impl Operator for OperatorService {
             kind,
             limit,
         } = request.into_inner();
-        if !matches!(kind.as_str(), "" | "denial" | "enforcement") {
-            return Err(Status::invalid_argument("kind: use denial or enforcement"));
+        if !matches!(kind.as_str(), "" | "denial" | "enforcement" | "grant") {
+            return Err(Status::invalid_argument(
+                "kind: use denial, enforcement or grant",
+            ));
         }
         let stored = self
             .ctx
