@@ -147,7 +147,7 @@ enum NoticeCommand {
     List {
         #[arg(long)]
         origin: Option<String>,
-        /// denial or enforcement.
+        /// denial, enforcement or grant.
         #[arg(long)]
         kind: Option<String>,
         /// Show at most this many (0: all).
