@@ -20,7 +20,9 @@ use crate::party::{self, Party};
 use crate::privacy::{self, Disclosure, Label, OprfOutput};
 
 /// Keys sent per Evaluate call.
-pub const EVALUATE_CHUNK: usize = 4_096;
+pub const EVALUATE_CHUNK: usize = 1_024;
+/// Evaluate calls in flight per peer.
+const EVALUATE_IN_FLIGHT: usize = 4;
 
 /// Why a peer gave no answer.
 pub fn problem(peer: &AgencyId, reason: impl Into<String>) -> PeerProblem {
@@ -37,41 +39,56 @@ pub async fn evaluate_at(
     replica: &PeerReplica,
     keys: &[String],
 ) -> Result<Vec<OprfOutput>, String> {
+    use futures::StreamExt;
     let channel = ctx.peers.channel(peer, &ctx.tls)?;
-    let mut client = FederationClient::new(channel)
+    let client = FederationClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
-    let mut outputs = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(EVALUATE_CHUNK) {
-        let chunk = chunk.to_vec();
-        let epoch = replica.epoch;
-        let (state, request) = tokio::task::spawn_blocking(move || blind_request(&chunk, epoch))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let response = client
-            .evaluate(request)
-            .await
-            .map_err(|s| describe_refusal(&s))?
-            .into_inner();
-        if response.epoch != replica.epoch {
-            return Err(
-                "the peer answered under another key epoch; its index will be pulled again".into(),
-            );
-        }
-        let public_key = replica.public_key;
-        let ys = tokio::task::spawn_blocking(move || {
-            privacy::finalize(state, &response.evaluated, &response.proof, &public_key)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| match e {
-            privacy::PrivacyError::ProofInvalid => {
-                "its evaluation does not verify against the key its index was built with; answer refused".to_owned()
+    let epoch = replica.epoch;
+    let public_key = replica.public_key;
+    // Chunks go out concurrently, so that blinding, the peer's evaluation
+    // and finalising of different chunks overlap on all cores.
+    let chunks: Vec<Vec<String>> = keys
+        .chunks(EVALUATE_CHUNK)
+        .map(<[String]>::to_vec)
+        .collect();
+    let calls = chunks.into_iter().map(|chunk| {
+            let mut client = client.clone();
+            async move {
+                let (state, request) = tokio::task::spawn_blocking(move || blind_request(&chunk, epoch))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                let response = client
+                    .evaluate(request)
+                    .await
+                    .map_err(|s| describe_refusal(&s))?
+                    .into_inner();
+                if response.epoch != epoch {
+                    return Err(
+                        "the peer answered under another key epoch; its index will be pulled again".to_owned(),
+                    );
+                }
+                tokio::task::spawn_blocking(move || {
+                    privacy::finalize(state, &response.evaluated, &response.proof, &public_key)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| match e {
+                    privacy::PrivacyError::ProofInvalid => {
+                        "its evaluation does not verify against the key its index was built with; answer refused".to_owned()
+                    }
+                    other => format!("its answer is malformed ({other}); refused"),
+                })
             }
-            other => format!("its answer is malformed ({other}); refused"),
-        })?;
-        outputs.extend(ys);
+        });
+    let results: Vec<Result<Vec<OprfOutput>, String>> = futures::stream::iter(calls)
+        .buffered(EVALUATE_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut outputs = Vec::with_capacity(keys.len());
+    for r in results {
+        outputs.extend(r?);
     }
     Ok(outputs)
 }
