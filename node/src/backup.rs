@@ -90,14 +90,32 @@ pub fn write(db: &sled::Db, data_dir: &Path, out: impl Write) -> Result<Summary,
         let tree = db.open_tree(&name)?;
         w.put_item(b'T', &[&name])?;
         summary.trees += 1;
-        for kv in &tree {
-            let (k, v) = kv?;
-            w.put(b"K")?;
-            w.put(&(k.len() as u32).to_be_bytes())?;
-            w.put(&k)?;
-            w.put(&(v.len() as u32).to_be_bytes())?;
-            w.put(&v)?;
-            summary.entries += 1;
+        // In batches: a sled iterator must not stay open while `out`
+        // blocks (sled's readers and writers share one process-wide lock).
+        let mut after: Option<sled::IVec> = None;
+        loop {
+            let batch: Vec<(sled::IVec, sled::IVec)> = match &after {
+                None => tree.iter().take(1024).collect::<Result<_, _>>()?,
+                Some(k) => tree
+                    .range::<&[u8], _>((
+                        std::ops::Bound::Excluded(k.as_ref()),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .take(1024)
+                    .collect::<Result<_, _>>()?,
+            };
+            let Some(last) = batch.last().map(|(k, _)| k.clone()) else {
+                break;
+            };
+            for (k, v) in &batch {
+                w.put(b"K")?;
+                w.put(&(k.len() as u32).to_be_bytes())?;
+                w.put(k)?;
+                w.put(&(v.len() as u32).to_be_bytes())?;
+                w.put(v)?;
+                summary.entries += 1;
+            }
+            after = Some(last);
         }
     }
     let oprf = data_dir.join("oprf");

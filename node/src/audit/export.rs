@@ -29,9 +29,13 @@ impl AuditLog {
             Some(Since::Seq(s)) => s.max(1),
             Some(Since::Time(t)) => self.first_at_or_after(t, head)?,
         };
-        let mut checkpoints = self
+        // Collected first: a sled iterator must not stay open while `out`
+        // blocks (sled's readers and writers share one process-wide lock).
+        let checkpoints: Vec<sled::Result<(sled::IVec, sled::IVec)>> = self
             .tree
-            .range(tree_key(CHECKPOINT_TAG, seq)..=tree_key(CHECKPOINT_TAG, head));
+            .range(tree_key(CHECKPOINT_TAG, seq)..=tree_key(CHECKPOINT_TAG, head))
+            .collect();
+        let mut checkpoints = checkpoints.into_iter();
         let mut pending = next_checkpoint(&mut checkpoints)?;
         let mut written = 0;
         while seq <= head {
@@ -76,7 +80,9 @@ impl AuditLog {
     }
 }
 
-fn next_checkpoint(it: &mut sled::Iter) -> Result<Option<(u64, sled::IVec)>, AuditError> {
+fn next_checkpoint(
+    it: &mut impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+) -> Result<Option<(u64, sled::IVec)>, AuditError> {
     let Some(kv) = it.next() else {
         return Ok(None);
     };

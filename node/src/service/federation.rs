@@ -158,33 +158,43 @@ impl Federation for FederationService {
         };
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let ctx = self.ctx.clone();
-        // sled reads are blocking; walk the feed off the async workers.
+        // sled reads are blocking; walk the feed off the async workers, in
+        // batches, so that no sled iterator stays open while a slow peer
+        // holds up the stream (sled's readers and writers share one lock).
         tokio::task::spawn_blocking(move || {
             let mut prev = after;
+            let mut cursor = after;
             let mut sent = 0usize;
-            for entry in ctx.notices.feed_after(after) {
-                let item = match entry {
-                    Ok((seq, stored)) => {
-                        if !stored.recipients.contains(&caller) {
-                            continue;
-                        }
-                        let item = FeedItem {
-                            seq,
-                            prev_seq: prev,
-                            notice: stored.envelope,
-                        };
-                        prev = seq;
-                        Ok(item)
-                    }
-                    Err(e) => Err(Status::internal(e.to_string())),
-                };
-                let failed = item.is_err();
-                if tx.blocking_send(item).is_err() || failed {
+            loop {
+                let batch: Vec<_> = ctx.notices.feed_after(cursor).take(256).collect();
+                if batch.is_empty() {
                     return;
                 }
-                sent += 1;
-                if sent >= limit {
-                    return;
+                for entry in batch {
+                    let item = match entry {
+                        Ok((seq, stored)) => {
+                            cursor = seq;
+                            if !stored.recipients.contains(&caller) {
+                                continue;
+                            }
+                            let item = FeedItem {
+                                seq,
+                                prev_seq: prev,
+                                notice: stored.envelope,
+                            };
+                            prev = seq;
+                            Ok(item)
+                        }
+                        Err(e) => Err(Status::internal(e.to_string())),
+                    };
+                    let failed = item.is_err();
+                    if tx.blocking_send(item).is_err() || failed {
+                        return;
+                    }
+                    sent += 1;
+                    if sent >= limit {
+                        return;
+                    }
                 }
             }
         });
@@ -239,11 +249,22 @@ impl Federation for FederationService {
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let ctx = self.ctx.clone();
         tokio::task::spawn_blocking(move || {
-            for delta in ctx.holder.deltas_after(&caller, after) {
-                let item = delta.map_err(|e| Status::internal(e.to_string()));
-                let failed = item.is_err();
-                if tx.blocking_send(item).is_err() || failed {
+            let mut cursor = after;
+            loop {
+                // Collected per batch: no sled iterator open while sending.
+                let batch: Vec<_> = ctx.holder.deltas_after(&caller, cursor).take(16).collect();
+                if batch.is_empty() {
                     return;
+                }
+                for delta in batch {
+                    let item = delta.map_err(|e| Status::internal(e.to_string()));
+                    if let Ok(d) = &item {
+                        cursor = d.pos;
+                    }
+                    let failed = item.is_err();
+                    if tx.blocking_send(item).is_err() || failed {
+                        return;
+                    }
                 }
             }
         });
