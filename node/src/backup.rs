@@ -78,7 +78,7 @@ impl<W: Write> Hashing<W> {
 
 /// Streams a backup of `db` and the OPRF key files of `data_dir` to `out`.
 pub fn write(db: &sled::Db, data_dir: &Path, out: impl Write) -> Result<Summary, BackupError> {
-    db.flush()?;
+    crate::store::flush_blocking(db)?;
     let mut w = Hashing {
         inner: out,
         digest: Sha256::new(),

@@ -5,6 +5,36 @@
 //! an RPC acknowledges has been flushed to disk first.
 
 use std::path::Path;
+use std::sync::RwLock;
+
+/// Orders our batch writes against our flushes, process-wide. sled 0.34
+/// applies a batch under a process-wide write lock, and a flush waits for
+/// I/O buffers while holding that lock's read side; a batch queued during a
+/// flush then blocks sled's own flusher thread, which the flush waits for:
+/// a deadlock. No batch starts while one of our flushes runs.
+static GATE: RwLock<()> = RwLock::new(());
+
+/// Applies `batch` to `tree` atomically (see [`GATE`]).
+pub fn apply_batch(tree: &sled::Tree, batch: sled::Batch) -> sled::Result<()> {
+    let _gate = GATE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tree.apply_batch(batch)
+}
+
+/// Holds off batch writes while a flush runs (see [`GATE`]).
+pub fn flush_gate() -> std::sync::RwLockReadGuard<'static, ()> {
+    GATE.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Makes every write of `db` durable (see [`GATE`]); blocking.
+pub fn flush_blocking(db: &sled::Db) -> sled::Result<usize> {
+    let _gate = GATE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    db.flush()
+}
 
 /// A storage failure. The message names the operation, never a stored value.
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +85,10 @@ impl Store {
 
     /// Makes every write so far durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || flush_blocking(&db))
             .await
+            .map_err(|_| StoreError::Corrupt { tree: "flush task" })?
             .map(|_| ())
             .map_err(StoreError::sled("flushing to disk"))
     }

@@ -103,15 +103,15 @@ async fn metrics_count_a_sync() {
     .await;
     let a = scrape(ports[0]);
     assert!(settled, "sender metrics did not settle:\n{a}");
-    let b = scrape(ports[1]);
-    assert_eq!(
+    let received = eventually(Duration::from_secs(15), || async {
         metric(
-            &b,
-            &format!("tessera_notices_received_total{{peer=\"{A}\"}}")
-        ),
-        Some(300),
-        "{b}"
-    );
+            &scrape(ports[1]),
+            &format!("tessera_notices_received_total{{peer=\"{A}\"}}"),
+        ) == Some(300)
+    })
+    .await;
+    let b = scrape(ports[1]);
+    assert!(received, "receiver metrics did not settle:\n{b}");
     assert_eq!(
         metric(
             &b,

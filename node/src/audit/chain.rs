@@ -227,8 +227,7 @@ impl AuditLog {
             let c = Checkpoint::sign(entry.seq, entry.hash, &self.signing);
             batch.insert(tree_key(CHECKPOINT_TAG, entry.seq).to_vec(), encode(&c)?);
         }
-        self.tree
-            .apply_batch(batch)
+        crate::store::apply_batch(&self.tree, batch)
             .map_err(sled_err("appending to the audit chain"))?;
         head.seq = entry.seq;
         head.hash = entry.hash;
@@ -281,11 +280,15 @@ impl AuditLog {
     /// Makes every write so far durable (the whole database, as
     /// `Store::flush` does).
     pub async fn flush(&self) -> Result<(), AuditError> {
-        self.tree
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(sled_err("flushing the audit chain"))
+        let tree = self.tree.clone();
+        tokio::task::spawn_blocking(move || {
+            let _gate = crate::store::flush_gate();
+            tree.flush()
+        })
+        .await
+        .map_err(|_| AuditError::Store(crate::store::StoreError::Corrupt { tree: "flush task" }))?
+        .map(|_| ())
+        .map_err(sled_err("flushing the audit chain"))
     }
 }
 

@@ -118,9 +118,7 @@ impl ConsultStore {
         if let Some((peer, step, msg)) = outgoing {
             batch.insert(okey(peer, step), msg.encode_to_vec());
         }
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("storing a consultation"))
+        crate::store::apply_batch(&self.tree, batch).map_err(sled_err("storing a consultation"))
     }
 
     /// Steps waiting for `peer`, oldest first.

@@ -218,10 +218,7 @@ pub fn index_pending(ctx: &Context) -> Result<usize, HolderError> {
         }
     }
     batch.insert(b"i".as_slice(), last.to_be_bytes().as_slice());
-    holder
-        .tree
-        .apply_batch(batch)
-        .map_err(sled_err("writing index deltas"))?;
+    crate::store::apply_batch(&holder.tree, batch).map_err(sled_err("writing index deltas"))?;
     Ok(chunk.len())
 }
 
@@ -336,10 +333,7 @@ pub fn rebuild_for(ctx: &Context, peer: &AgencyId) -> Result<(), HolderError> {
     delta.pos = pos;
     batch.insert(pkey(b'd', peer, &pos.to_be_bytes()), delta.encode_to_vec());
     batch.insert(pkey(b'q', peer, &[]), pos.to_be_bytes().as_slice());
-    holder
-        .tree
-        .apply_batch(batch)
-        .map_err(sled_err("writing index deltas"))
+    crate::store::apply_batch(&holder.tree, batch).map_err(sled_err("writing index deltas"))
 }
 
 /// Gives every peer that has no index yet an empty one (epoch and public
@@ -375,9 +369,7 @@ pub fn ensure_initial(ctx: &Context) -> Result<(), HolderError> {
         any = true;
     }
     if any {
-        holder
-            .tree
-            .apply_batch(batch)
+        crate::store::apply_batch(&holder.tree, batch)
             .map_err(sled_err("writing initial index deltas"))?;
     }
     Ok(())

@@ -292,9 +292,7 @@ impl Replicas {
         e.extend_from_slice(&public_key);
         batch.insert(pkey(b'e', peer, &[]), e);
         batch.insert(pkey(b'c', peer, &[]), cursor.to_be_bytes().as_slice());
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("applying index deltas"))?;
+        crate::store::apply_batch(&self.tree, batch).map_err(sled_err("applying index deltas"))?;
 
         let base = match (reset, current) {
             (false, Some(r)) => r.lookup.clone(),

@@ -322,9 +322,7 @@ impl NoticeStore {
             k.extend_from_slice(&seq.to_be_bytes());
             batch.remove(k);
         }
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("clearing the outbox"))
+        crate::store::apply_batch(&self.tree, batch).map_err(sled_err("clearing the outbox"))
     }
 }
 
@@ -381,9 +379,7 @@ impl Writer<'_> {
             batch.insert(ok, prev.to_be_bytes().as_slice());
             batch.insert(last_key, seq.to_be_bytes().as_slice());
         }
-        s.tree
-            .apply_batch(batch)
-            .map_err(sled_err("storing a notice"))?;
+        crate::store::apply_batch(&s.tree, batch).map_err(sled_err("storing a notice"))?;
         Ok((seq, envelope))
     }
 
@@ -466,9 +462,7 @@ impl Writer<'_> {
         if cursor != start_cursor {
             batch.insert(cursor_key, cursor.to_be_bytes().as_slice());
         }
-        s.tree
-            .apply_batch(batch)
-            .map_err(sled_err("storing received notices"))?;
+        crate::store::apply_batch(&s.tree, batch).map_err(sled_err("storing received notices"))?;
         Ok(out)
     }
 }
