@@ -6,10 +6,16 @@
 //! - `identity`: agency ids and roles read from certificates;
 //! - `tls`, `listener`, `dial`: mutual TLS 1.3 both ways, CRLs, reload;
 //! - `signing`: the agency's Ed25519 key and peers' pinned keys;
-//! - `store`: sled;
+//! - `store`: sled, and the gate that orders batches against flushes;
+//! - `notice`, `policy`: the notice model, validation, signing, storage, and
+//!   who may receive what;
 //! - `peers`, `exchange`: what we know of peers and how we talk to them;
-//! - `service`: thin gRPC handlers and the per-surface guard;
-//! - `party`, `lists`: party records, match keys, and the public list readers.
+//! - `party`, `lists`: party records, match keys, and the public list readers;
+//! - `privacy`, `matching`: the VOPRF crypto, and the indexes, screening,
+//!   watch lists and overlap counts the node runs on it;
+//! - `consult`, `audit`: no-undercut consultations, the signed audit chain;
+//! - `backup`, `telemetry`, `daemon`: operations;
+//! - `service`: thin gRPC handlers and the per-surface guard.
 //!
 //! `Node::bind(config)` then `node.serve(shutdown)` runs a node; shutdown is a
 //! future so tests pass their own and the binary passes SIGINT/SIGTERM.

@@ -91,7 +91,6 @@ pub async fn accept(
         })
         .collect();
     let results = ctx.notices.writer().apply_received(from, &incoming)?;
-    out.duplicates = 0;
     for ((i, _, _), result) in verified.iter().zip(results) {
         match result {
             Ok(Applied::Stored) => out.stored += 1,
