@@ -300,3 +300,22 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A federation of `agencies` in this process, configured by `configure`,
+/// once every node reaches every other.
+pub async fn reachable_federation(
+    agencies: &[&str],
+    configure: impl Fn(&mut tessera_node::config::NodeConfig),
+) -> tessera_cli::federation::LocalFederation {
+    let fed = tessera_cli::federation::LocalFederation::start_with(
+        agencies,
+        Duration::from_millis(200),
+        configure,
+    )
+    .await
+    .expect("start");
+    fed.wait_all_reachable(Duration::from_secs(20))
+        .await
+        .expect("reachable");
+    fed
+}

@@ -122,7 +122,7 @@ fn rows_of(parties: &[Party]) -> u64 {
 }
 
 async fn federation() -> LocalFederation {
-    let fed = LocalFederation::start_with(&[A, B, C], Duration::from_millis(200), |cfg| {
+    reachable_federation(&[A, B, C], |cfg| {
         cfg.sync.pull_interval_ms = 300;
         cfg.privacy.contact = format!("{} export control desk", cfg.agency);
         if cfg.agency == A {
@@ -138,11 +138,6 @@ async fn federation() -> LocalFederation {
         }
     })
     .await
-    .expect("start");
-    fed.wait_all_reachable(Duration::from_secs(20))
-        .await
-        .expect("reachable");
-    fed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

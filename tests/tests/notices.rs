@@ -45,6 +45,11 @@ async fn issue(
         .map(tonic::Response::into_inner)
 }
 
+/// A federation of `agencies`, every node reachable.
+async fn started(agencies: &[&str]) -> LocalFederation {
+    reachable_federation(agencies, |_| {}).await
+}
+
 async fn serials_at(node: &LocalNode, origin: &str) -> Vec<String> {
     node.operator()
         .expect("client")
@@ -119,17 +124,32 @@ async fn group_distribution_reaches_exactly_its_members() {
             "{} received a notice not meant for it",
             fed.nodes[i].agency
         );
-        // Pulling A's feed as D/E yields nothing...
+        // Pulling A's feed as D/E yields no notice, only a watermark that
+        // moves their cursor past the entries that are not for them...
         let mut client = node_client(&fed, i, 0);
         let mut stream = client
             .pull_notices(PullNoticesRequest { after: 0, limit: 0 })
             .await
             .expect("pull")
             .into_inner();
-        assert!(
-            stream.message().await.expect("stream").is_none(),
-            "pull leaked a notice"
-        );
+        let watermark = stream.message().await.expect("stream").expect("watermark");
+        assert!(watermark.notice.is_none(), "pull leaked a notice");
+        assert_eq!((watermark.prev_seq, watermark.seq), (0, issued.seq));
+        assert!(stream.message().await.expect("stream").is_none());
+        let cursor = |node: &LocalNode| {
+            let mut op = node.operator().expect("op");
+            async move {
+                op.status(tessera_proto::v1::StatusRequest {})
+                    .await
+                    .expect("status")
+                    .into_inner()
+                    .peers
+                    .iter()
+                    .find(|p| p.agency == A)
+                    .map_or(0, |p| p.cursor)
+            }
+        };
+        assert_eq!(cursor(&fed.nodes[i]).await, issued.seq);
         // ... and asking for it by id is NOT_FOUND, as for a serial that does not exist.
         let err = client
             .get_notice(GetNoticeRequest {
@@ -217,12 +237,7 @@ fn signed_by(key: &SigningKey, seq: u64, serial: &str) -> FeedItem {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_unpinned_resent_and_replayed_envelopes() {
-    let fed = LocalFederation::start(&[A, B, C], Duration::from_millis(200))
-        .await
-        .expect("start");
-    fed.wait_all_reachable(Duration::from_secs(20))
-        .await
-        .expect("reachable");
+    let fed = started(&[A, B, C]).await;
     let a_key = SigningKey::load(&fed.nodes[0].dir.join("signing.pk8")).expect("A's key");
     let mut as_a = node_client(&fed, 0, 1);
     let count = || async { stored_from(fed.nodes[1].cli.channel().expect("channel"), A).await };
@@ -331,12 +346,7 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amend_renew_revoke_keep_history_and_replicate() {
-    let fed = LocalFederation::start(&[A, B], Duration::from_millis(200))
-        .await
-        .expect("start");
-    fed.wait_all_reachable(Duration::from_secs(20))
-        .await
-        .expect("reachable");
+    let fed = started(&[A, B]).await;
     let a = &fed.nodes[0];
     let issued = issue(a, example_denial("all")).await.expect("issue");
     let serial = issued.serial.clone();
@@ -398,5 +408,75 @@ async fn amend_renew_revoke_keep_history_and_replicate() {
         })
         .collect();
     assert_eq!(statuses, ["in-force", "renewed", "revoked"]);
+    fed.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_reaches_every_earlier_recipient() {
+    use tessera_proto::v1::{
+        ChangeNoticeRequest, ShowNoticeRequest, change_notice_request::Change,
+    };
+    let fed = started(&[A, B, C]).await;
+    let (a, b, c) = (&fed.nodes[0], &fed.nodes[1], &fed.nodes[2]);
+    let serial = issue(a, example_denial(&format!("peer:{B},{C}")))
+        .await
+        .expect("issue")
+        .serial;
+    let versions_at = |node: &LocalNode| {
+        let serial = serial.clone();
+        let mut op = node.operator().expect("op");
+        async move {
+            op.show_notice(ShowNoticeRequest {
+                origin: A.into(),
+                serial,
+            })
+            .await
+            .map_or(Vec::new(), |r| {
+                r.into_inner()
+                    .versions
+                    .iter()
+                    .filter_map(|v| v.notice.as_ref().map(|n| n.version))
+                    .collect::<Vec<u32>>()
+            })
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            versions_at(c).await == [1]
+        })
+        .await
+    );
+    // Version 2 narrows the distribution to B; version 3 revokes.
+    let mut op = a.operator().expect("op");
+    let mut narrowed = example_denial(&format!("peer:{B}"));
+    narrowed.serial.clone_from(&serial);
+    op.change_notice(ChangeNoticeRequest {
+        serial: serial.clone(),
+        change: Some(Change::Amend(narrowed)),
+    })
+    .await
+    .expect("amend");
+    op.change_notice(ChangeNoticeRequest {
+        serial: serial.clone(),
+        change: Some(Change::RevokeReason("withdrawn".into())),
+    })
+    .await
+    .expect("revoke");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            versions_at(b).await == [1, 2, 3]
+        })
+        .await
+    );
+    // C received version 1, so it gets the revocation, but never the
+    // amendment it is no longer entitled to.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            versions_at(c).await == [1, 3]
+        })
+        .await,
+        "C holds versions {:?}",
+        versions_at(c).await
+    );
     fed.shutdown().await.expect("shutdown");
 }

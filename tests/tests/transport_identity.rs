@@ -14,13 +14,7 @@ const A: &str = "DE-BAFA";
 const B: &str = "FR-SBDU";
 
 async fn federation() -> LocalFederation {
-    let fed = LocalFederation::start(&[A, B], Duration::from_millis(200))
-        .await
-        .expect("start");
-    fed.wait_all_reachable(Duration::from_secs(20))
-        .await
-        .expect("peers reachable");
-    fed
+    reachable_federation(&[A, B], |_| {}).await
 }
 
 /// The node still answers its operator promptly.

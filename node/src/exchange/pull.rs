@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::identity::AgencyId;
 
 /// Items applied per flush during a pull.
-const PULL_BATCH: usize = 2_048;
+pub const PULL_BATCH: usize = 2_048;
 
 /// Pulls from `peer` until `stop`.
 pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {

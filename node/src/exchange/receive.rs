@@ -9,7 +9,7 @@ use tessera_proto::v1::FeedItem;
 
 use crate::context::Context;
 use crate::identity::AgencyId;
-use crate::notice::seal::open;
+use crate::notice::seal::open_many;
 use crate::notice::store::{Applied, Incoming, NoticeStoreError};
 
 /// What a batch did.
@@ -28,47 +28,67 @@ pub async fn accept(
     items: &[FeedItem],
 ) -> Result<Received, NoticeStoreError> {
     let mut out = Received::default();
+    // A watermark (an item with no notice) can only end a pull.
+    let (items, watermark) = match items.split_last() {
+        Some((last, rest)) if last.notice.is_none() => (rest, Some(last)),
+        _ => (items, None),
+    };
     let Some(pinned) = ctx.peers.signing_key(from) else {
         out.refused = (0..items.len())
             .map(|i| (i, "the sender is not a configured peer".to_owned()))
             .collect();
         return Ok(out);
     };
-    // Verify first (the expensive part, outside the write lock, on all
-    // cores); bytes we already hold, verified when they first came, are not
-    // verified again.
-    let checked: Vec<Result<tessera_proto::v1::Notice, String>> = {
-        use rayon::prelude::*;
-        let check = |item: &FeedItem| -> Result<tessera_proto::v1::Notice, String> {
-            let envelope = item.notice.as_ref().ok_or("no notice in the item")?;
-            if envelope.origin != from.as_str() {
-                return Err(
-                    "the notice's origin is not the sender (receivers never re-share)".into(),
-                );
-            }
-            if let Ok(peek) =
-                <tessera_proto::v1::Notice as prost::Message>::decode(envelope.notice.as_slice())
-                && peek.origin == from.as_str()
-                && peek.seq == item.seq
-                && ctx
-                    .notices
-                    .already_stored(&peek.origin, &peek.serial, peek.version, &envelope.notice)
-                    .unwrap_or(false)
-            {
-                return Ok(peek);
-            }
-            match open(envelope, &pinned) {
-                Ok(n) if n.seq == item.seq => Ok(n),
-                Ok(_) => Err("the feed position does not match the signed notice".into()),
-                Err(e) => Err(e.to_string()),
-            }
-        };
-        if items.len() >= 32 {
-            items.par_iter().map(check).collect()
-        } else {
-            items.iter().map(check).collect()
+    // Verify first (the expensive part, outside the write lock, in batches
+    // on all cores); bytes we already hold, verified when they first came,
+    // are not verified again.
+    use rayon::prelude::*;
+    let known = |item: &FeedItem| -> Result<Option<tessera_proto::v1::Notice>, String> {
+        let envelope = item.notice.as_ref().ok_or("no notice in the item")?;
+        if envelope.origin != from.as_str() {
+            return Err("the notice's origin is not the sender (receivers never re-share)".into());
         }
+        if let Ok(peek) =
+            <tessera_proto::v1::Notice as prost::Message>::decode(envelope.notice.as_slice())
+            && peek.origin == from.as_str()
+            && peek.seq == item.seq
+            && ctx
+                .notices
+                .already_stored(&peek.origin, &peek.serial, peek.version, &envelope.notice)
+                .unwrap_or(false)
+        {
+            return Ok(Some(peek));
+        }
+        Ok(None)
     };
+    let mut checked: Vec<Result<Option<tessera_proto::v1::Notice>, String>> = if items.len() >= 32 {
+        items.par_iter().map(known).collect()
+    } else {
+        items.iter().map(known).collect()
+    };
+    let to_open: Vec<usize> = (0..items.len())
+        .filter(|&i| matches!(checked[i], Ok(None)))
+        .collect();
+    let opened: Vec<Result<tessera_proto::v1::Notice, String>> = to_open
+        .par_chunks(crate::signing::VERIFY_BATCH)
+        .flat_map_iter(|chunk| {
+            let envelopes: Vec<&tessera_proto::v1::SignedNotice> = chunk
+                .iter()
+                .filter_map(|&i| items[i].notice.as_ref())
+                .collect();
+            open_many(&envelopes, &pinned)
+                .into_iter()
+                .zip(chunk)
+                .map(|(result, &i)| match result {
+                    Ok(n) if n.seq == items[i].seq => Ok(n),
+                    Ok(_) => Err("the feed position does not match the signed notice".into()),
+                    Err(e) => Err(e.to_string()),
+                })
+        })
+        .collect();
+    for (i, result) in to_open.into_iter().zip(opened) {
+        checked[i] = result.map(Some);
+    }
     let mut verified: Vec<(
         usize,
         &tessera_proto::v1::SignedNotice,
@@ -76,9 +96,10 @@ pub async fn accept(
     )> = Vec::with_capacity(items.len());
     for (i, (item, result)) in items.iter().zip(checked).enumerate() {
         match (item.notice.as_ref(), result) {
-            (Some(envelope), Ok(n)) => verified.push((i, envelope, n)),
+            (Some(envelope), Ok(Some(n))) => verified.push((i, envelope, n)),
             (_, Err(reason)) => out.refused.push((i, reason)),
             (None, Ok(_)) => out.refused.push((i, "no notice in the item".into())),
+            (Some(_), Ok(None)) => out.refused.push((i, "the notice was not verified".into())),
         }
     }
     let incoming: Vec<Incoming<'_>> = verified
@@ -90,7 +111,14 @@ pub async fn accept(
             notice,
         })
         .collect();
-    let results = ctx.notices.writer().apply_received(from, &incoming)?;
+    let results = {
+        let writer = ctx.notices.writer();
+        let results = writer.apply_received(from, &incoming)?;
+        if let Some(w) = watermark {
+            writer.advance_cursor(from, w.prev_seq, w.seq)?;
+        }
+        results
+    };
     for ((i, _, _), result) in verified.iter().zip(results) {
         match result {
             Ok(Applied::Stored) => out.stored += 1,
@@ -102,7 +130,7 @@ pub async fn accept(
             Err(e) => return Err(e),
         }
     }
-    if out.stored > 0 || !items.is_empty() {
+    if out.stored > 0 || !items.is_empty() || watermark.is_some() {
         ctx.store.flush().await?;
     }
     for (i, reason) in &out.refused {

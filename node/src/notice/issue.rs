@@ -58,10 +58,25 @@ fn fill_defaults(ctx: &Context, notice: &mut Notice) -> Result<(), IssueError> {
     Ok(())
 }
 
-fn write_version(ctx: &Context, w: &Writer<'_>, mut notice: Notice) -> Result<Issued, IssueError> {
+fn write_version(ctx: &Context, w: &Writer<'_>, notice: Notice) -> Result<Issued, IssueError> {
+    write_version_to(ctx, w, notice, &[])
+}
+
+/// Writes a version for its distribution's recipients and for `also`.
+fn write_version_to(
+    ctx: &Context,
+    w: &Writer<'_>,
+    mut notice: Notice,
+    also: &[AgencyId],
+) -> Result<Issued, IssueError> {
     validate::notice(&notice)?;
     let distribution = notice.distribution.clone().unwrap_or_default();
-    let recipients = policy::recipients(&distribution, &ctx.config)?;
+    let mut recipients = policy::recipients(&distribution, &ctx.config)?;
+    for peer in also {
+        if !recipients.contains(peer) {
+            recipients.push(peer.clone());
+        }
+    }
     let serial = notice.serial.clone();
     let version = notice.version;
     notice.seq = 0;
@@ -150,6 +165,7 @@ pub fn change(ctx: &Context, serial: &str, change: Change) -> Result<Issued, Iss
     if status_of(&notice) == Some(NoticeStatus::Revoked) {
         return Err(IssueError::Revoked(serial.to_owned()));
     }
+    let revoking = matches!(change, Change::Revoke(_));
     match change {
         Change::Amend(new) => {
             let new = *new;
@@ -187,9 +203,28 @@ pub fn change(ctx: &Context, serial: &str, change: Change) -> Result<Issued, Iss
             set_status(&mut notice, NoticeStatus::Revoked);
         }
     }
+    // A revocation also reaches every configured peer that received an
+    // earlier version, even one the distribution no longer names, so that
+    // nobody goes on acting on a withdrawn notice.
+    let also: Vec<AgencyId> = if revoking {
+        let configured = ctx.peers.agencies();
+        let mut earlier: Vec<AgencyId> = Vec::new();
+        for version in ctx.notices.versions(&origin, serial)? {
+            for name in version.recipients {
+                if let Some(peer) = configured.iter().find(|p| p.as_str() == name)
+                    && !earlier.contains(peer)
+                {
+                    earlier.push(peer.clone());
+                }
+            }
+        }
+        earlier
+    } else {
+        Vec::new()
+    };
     notice.version += 1;
     notice.issued_at = time::OffsetDateTime::now_utc().unix_timestamp();
-    write_version(ctx, &w, notice)
+    write_version_to(ctx, &w, notice, &also)
 }
 
 fn set_status(notice: &mut Notice, status: NoticeStatus) {

@@ -58,6 +58,44 @@ pub fn open(envelope: &SignedNotice, pinned: &PublicKey) -> Result<Notice, OpenE
     pinned
         .verify(CONTEXT, &envelope.notice, &envelope.signature)
         .map_err(|_| OpenError::BadSignature)?;
+    decode_checked(envelope)
+}
+
+/// Opens many envelopes from one origin, as [`open`] does each, with the
+/// signatures verified in batches ([`PublicKey::verify_many`]).
+pub fn open_many(
+    envelopes: &[&SignedNotice],
+    pinned: &PublicKey,
+) -> Vec<Result<Notice, OpenError>> {
+    let pinned_id = pinned.key_id();
+    let mut out: Vec<Result<Notice, OpenError>> = Vec::with_capacity(envelopes.len());
+    let mut to_verify = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        if envelope.key_id == pinned_id {
+            to_verify.push((envelope.notice.as_slice(), envelope.signature.as_slice()));
+        }
+    }
+    let mut verified = pinned.verify_many(CONTEXT, &to_verify).into_iter();
+    for envelope in envelopes {
+        if envelope.key_id != pinned_id {
+            out.push(Err(OpenError::UnpinnedKey {
+                origin: printable(&envelope.origin),
+                got: printable(&envelope.key_id),
+                pinned: pinned_id.clone(),
+            }));
+            continue;
+        }
+        out.push(if verified.next() == Some(true) {
+            decode_checked(envelope)
+        } else {
+            Err(OpenError::BadSignature)
+        });
+    }
+    out
+}
+
+/// Decodes and validates bytes whose signature has been verified.
+fn decode_checked(envelope: &SignedNotice) -> Result<Notice, OpenError> {
     let notice = Notice::decode(envelope.notice.as_slice()).map_err(|_| OpenError::Undecodable)?;
     if notice.origin != envelope.origin {
         return Err(OpenError::OriginMismatch {

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! v origin 0 serial 0 version:be32  -> StoredNotice
-//! l origin 0 serial                 -> version:be32 content_hash:32
+//! l origin 0 serial                 -> version:be32 content_hash:32  (own notices)
 //! f seq:be64                        -> serial 0 version:be32        (own feed)
 //! o peer 0 seq:be64                 -> prev_seq:be64               (own outbox)
 //! p peer                            -> last seq queued for peer:be64
@@ -17,7 +17,10 @@
 //!
 //! Writes go through one lock; callers flush (`Store::flush`) before they
 //! acknowledge. Received notices never enter the feed or the outbox, so a
-//! receiver cannot re-share them.
+//! receiver cannot re-share them. A received notice is one `v` entry: its
+//! newest version is the last `v` key under its serial (versions sort as
+//! big-endian numbers), which keeps applying a peer's feed to one insert per
+//! notice.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -104,6 +107,18 @@ fn version_key(origin: &str, serial: &str, version: u32) -> Vec<u8> {
     k
 }
 
+/// A received notice as stored: a `StoredNotice` with no recipients,
+/// encoded from a borrowed envelope (no copy of the envelope first).
+fn encode_received(envelope: &SignedNotice, stored_at_ms: i64) -> Vec<u8> {
+    use prost::encoding::{int64, message};
+    let mut buf = Vec::with_capacity(message::encoded_len(1, envelope) + 11);
+    message::encode(1, envelope, &mut buf);
+    if stored_at_ms != 0 {
+        int64::encode(3, &stored_at_ms, &mut buf);
+    }
+    buf
+}
+
 fn be64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
 }
@@ -150,8 +165,22 @@ impl NoticeStore {
         self.tree.get(k).map_err(sled_err("reading a notice"))
     }
 
-    /// The newest version of `origin/serial`, if any.
+    /// The newest version of `origin/serial`, if any. Only our own notices
+    /// carry a content hash (for import); a received one has zeros there.
     pub fn latest_entry(&self, origin: &str, serial: &str) -> Result<Option<Latest>> {
+        if origin != self.own.as_str() {
+            let mut prefix = key(b'v', &[origin.as_bytes(), serial.as_bytes()]);
+            prefix.push(0);
+            let Some(kv) = self.tree.scan_prefix(&prefix).next_back() else {
+                return Ok(None);
+            };
+            let (k, _) = kv.map_err(sled_err("reading a notice"))?;
+            let version = be32(&k[prefix.len()..]).ok_or_else(corrupt)?;
+            return Ok(Some(Latest {
+                version,
+                content_hash: [0; 32],
+            }));
+        }
         let Some(v) = self.get_raw(&key(b'l', &[origin.as_bytes(), serial.as_bytes()]))? else {
             return Ok(None);
         };
@@ -209,27 +238,34 @@ impl NoticeStore {
             .collect()
     }
 
-    /// The newest version of every notice, optionally of one origin.
+    /// The newest version of every notice, optionally of one origin: the
+    /// last `v` entry under each serial.
     pub fn list_latest(&self, origin: Option<&str>) -> Result<Vec<StoredNotice>> {
         let prefix = match origin {
             Some(o) => {
-                let mut p = key(b'l', &[o.as_bytes()]);
+                let mut p = key(b'v', &[o.as_bytes()]);
                 p.push(0);
                 p
             }
-            None => vec![b'l'],
+            None => vec![b'v'],
         };
         let mut out = Vec::new();
+        // (origin 0 serial 0) of the entry held back, and its value.
+        let mut held: Option<(Vec<u8>, sled::IVec)> = None;
         for kv in self.tree.scan_prefix(prefix) {
             let (k, v) = kv.map_err(sled_err("listing notices"))?;
-            let rest = &k[1..];
-            let sep = rest.iter().position(|&b| b == 0).ok_or_else(corrupt)?;
-            let origin = std::str::from_utf8(&rest[..sep]).map_err(|_| corrupt())?;
-            let serial = std::str::from_utf8(&rest[sep + 1..]).map_err(|_| corrupt())?;
-            let version = be32(&v).ok_or_else(corrupt)?;
-            if let Some(n) = self.get(origin, serial, version)? {
-                out.push(n);
+            let name = k
+                .get(1..k.len().checked_sub(4).ok_or_else(corrupt)?)
+                .ok_or_else(corrupt)?;
+            if let Some((prev, value)) = held.take()
+                && prev != name
+            {
+                out.push(StoredNotice::decode(value.as_ref()).map_err(|_| corrupt())?);
             }
+            held = Some((name.to_vec(), v));
+        }
+        if let Some((_, value)) = held {
+            out.push(StoredNotice::decode(value.as_ref()).map_err(|_| corrupt())?);
         }
         Ok(out)
     }
@@ -313,6 +349,32 @@ impl NoticeStore {
         self.tree.scan_prefix(prefix).count()
     }
 
+    /// Removes every item up to and including `seq` from `peer`'s outbox:
+    /// a pull from after `seq` says the peer durably holds all of them.
+    /// Returns how many were removed.
+    pub fn outbox_ack_through(&self, peer: &AgencyId, seq: u64) -> Result<usize> {
+        let mut prefix = key(b'o', &[peer.as_str().as_bytes()]);
+        prefix.push(0);
+        let mut end = prefix.clone();
+        end.extend_from_slice(&seq.to_be_bytes());
+        // Collected first: no sled iterator stays open during the batch.
+        let keys: Vec<sled::IVec> = self
+            .tree
+            .range(prefix..=end)
+            .keys()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(sled_err("reading the outbox"))?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = sled::Batch::default();
+        for k in &keys {
+            batch.remove(k.clone());
+        }
+        crate::store::apply_batch(&self.tree, batch).map_err(sled_err("clearing the outbox"))?;
+        Ok(keys.len())
+    }
+
     /// Removes acknowledged items from `peer`'s outbox.
     pub fn outbox_ack(&self, peer: &AgencyId, seqs: &[u64]) -> Result<()> {
         let mut batch = sled::Batch::default();
@@ -383,6 +445,21 @@ impl Writer<'_> {
         Ok((seq, envelope))
     }
 
+    /// Moves our cursor in `from`'s feed to `seq` when it stands at
+    /// `prev_seq` or beyond: `from` says none of its entries after
+    /// `prev_seq` up to `seq` is for us (a watermark ending a pull).
+    pub fn advance_cursor(&self, from: &AgencyId, prev_seq: u64, seq: u64) -> Result<()> {
+        let cursor_key = key(b'c', &[from.as_str().as_bytes()]);
+        let cursor = self.store.u64_at(&cursor_key)?;
+        if prev_seq <= cursor && seq > cursor {
+            let mut batch = sled::Batch::default();
+            batch.insert(cursor_key, seq.to_be_bytes().as_slice());
+            crate::store::apply_batch(&self.store.tree, batch)
+                .map_err(sled_err("moving a feed cursor"))?;
+        }
+        Ok(())
+    }
+
     /// Stores verified notices received from their origin `from`, each at
     /// feed position `seq` (whose predecessor visible to us is `prev_seq`),
     /// in one atomic batch. Applying the same version twice is a no-op;
@@ -395,26 +472,17 @@ impl Writer<'_> {
         let s = self.store;
         let mut batch = sled::Batch::default();
         let mut fresh: std::collections::HashMap<Vec<u8>, &[u8]> = std::collections::HashMap::new();
-        let mut latest: std::collections::HashMap<Vec<u8>, u32> = std::collections::HashMap::new();
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         let cursor_key = key(b'c', &[from.as_str().as_bytes()]);
         let start_cursor = s.u64_at(&cursor_key)?;
         let mut cursor = start_cursor;
+        let stored_at_ms = now_ms();
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let notice = item.notice;
-            let origin = notice.origin.as_str();
-            let serial = notice.serial.as_str();
-            let vkey = version_key(origin, serial, notice.version);
-            let lkey = key(b'l', &[origin.as_bytes(), serial.as_bytes()]);
-            let current = match latest.get(&lkey) {
-                Some(v) => Some(*v),
-                None => s.latest_entry(origin, serial)?.map(|l| l.version),
-            };
-            // A version above the newest we hold is new: no need to look it up.
+            let vkey = version_key(&notice.origin, &notice.serial, notice.version);
             let existing: Option<Vec<u8>> = match fresh.get(&vkey) {
                 Some(bytes) => Some(bytes.to_vec()),
-                None if current.is_none_or(|v| v < notice.version) => None,
                 None => s
                     .get_raw(&vkey)?
                     .map(|v| StoredNotice::decode(v.as_ref()).map_err(|_| corrupt()))
@@ -424,26 +492,17 @@ impl Writer<'_> {
             let applied = match existing {
                 Some(bytes) if bytes == item.envelope.notice => Ok(Applied::Duplicate),
                 Some(_) => Err(NoticeStoreError::Conflict {
-                    origin: origin.to_owned(),
-                    serial: serial.to_owned(),
+                    origin: notice.origin.clone(),
+                    serial: notice.serial.clone(),
                     version: notice.version,
                 }),
                 None => {
-                    let stored = StoredNotice {
-                        envelope: Some(item.envelope.clone()),
-                        recipients: Vec::new(),
-                        stored_at_ms: now_ms(),
-                    };
-                    batch.insert(vkey.clone(), stored.encode_to_vec());
+                    batch.insert(
+                        vkey.as_slice(),
+                        encode_received(item.envelope, stored_at_ms),
+                    );
                     fresh.insert(vkey, item.envelope.notice.as_slice());
-                    if current.is_none_or(|v| v < notice.version) {
-                        // Received notices are never re-imported here: no content hash.
-                        let mut value = notice.version.to_be_bytes().to_vec();
-                        value.extend_from_slice(&[0u8; 32]);
-                        batch.insert(lkey.clone(), value);
-                        latest.insert(lkey, notice.version);
-                    }
-                    *counts.entry(origin.to_owned()).or_default() += 1;
+                    *counts.entry(notice.origin.as_str()).or_default() += 1;
                     Ok(Applied::Stored)
                 }
             };
@@ -464,5 +523,150 @@ impl Writer<'_> {
         }
         crate::store::apply_batch(&s.tree, batch).map_err(sled_err("storing received notices"))?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(serial: &str, version: u32, seq: u64) -> (SignedNotice, Notice) {
+        let notice = Notice {
+            origin: "FR-SBDU".into(),
+            serial: serial.into(),
+            version,
+            seq,
+            ..Default::default()
+        };
+        let envelope = SignedNotice {
+            notice: notice.encode_to_vec(),
+            origin: "FR-SBDU".into(),
+            key_id: "k".into(),
+            signature: vec![version as u8; 64],
+        };
+        (envelope, notice)
+    }
+
+    #[test]
+    fn received_encoding_is_a_stored_notice() {
+        let (envelope, _) = received("S-1", 2, 7);
+        let bytes = encode_received(&envelope, 1_770_000_000_123);
+        let expected = StoredNotice {
+            envelope: Some(envelope),
+            recipients: Vec::new(),
+            stored_at_ms: 1_770_000_000_123,
+        };
+        assert_eq!(bytes, expected.encode_to_vec());
+    }
+
+    #[test]
+    fn a_pull_acknowledges_the_outbox_up_to_its_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ns = NoticeStore::open(&store, "DE-BAFA".parse().unwrap()).unwrap();
+        let key = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8()).unwrap();
+        let b: AgencyId = "FR-SBDU".parse().unwrap();
+        let c: AgencyId = "US-BIS".parse().unwrap();
+        for i in 0..5 {
+            let notice = Notice {
+                origin: "DE-BAFA".into(),
+                serial: format!("S-{i}"),
+                version: 1,
+                ..Default::default()
+            };
+            let to = if i == 2 {
+                vec![c.clone()]
+            } else {
+                vec![b.clone(), c.clone()]
+            };
+            ns.writer().append_own(notice, &to, &key).unwrap();
+        }
+        let seqs = |peer: &AgencyId| -> Vec<u64> {
+            ns.outbox(peer, 100)
+                .unwrap()
+                .iter()
+                .map(|i| i.seq)
+                .collect()
+        };
+        assert_eq!(seqs(&b), [1, 2, 4, 5]);
+        assert_eq!(ns.outbox_ack_through(&b, 3).unwrap(), 2);
+        assert_eq!(seqs(&b), [4, 5]);
+        assert_eq!(ns.outbox_ack_through(&b, 3).unwrap(), 0);
+        // Another peer's outbox is untouched.
+        assert_eq!(seqs(&c), [1, 2, 3, 4, 5]);
+        assert_eq!(ns.outbox_ack_through(&b, u64::MAX).unwrap(), 2);
+        assert_eq!(ns.outbox_len(&b), 0);
+    }
+
+    #[test]
+    fn newest_received_version_is_the_last_entry_under_its_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ns = NoticeStore::open(&store, "DE-BAFA".parse().unwrap()).unwrap();
+        let from: AgencyId = "FR-SBDU".parse().unwrap();
+        let items = [
+            received("S-1", 1, 1),
+            received("S-1", 2, 2),
+            received("S-10", 1, 3),
+            received("S-1", 10, 4),
+        ];
+        let incoming: Vec<Incoming<'_>> = items
+            .iter()
+            .map(|(envelope, notice)| Incoming {
+                seq: notice.seq,
+                prev_seq: notice.seq - 1,
+                envelope,
+                notice,
+            })
+            .collect();
+        let applied = ns.writer().apply_received(&from, &incoming).unwrap();
+        assert!(applied.iter().all(|a| matches!(a, Ok(Applied::Stored))));
+        assert_eq!(
+            ns.latest_entry("FR-SBDU", "S-1").unwrap().unwrap().version,
+            10
+        );
+        assert_eq!(
+            ns.latest_entry("FR-SBDU", "S-10").unwrap().unwrap().version,
+            1
+        );
+        assert!(ns.latest_entry("FR-SBDU", "S-2").unwrap().is_none());
+        let listed: Vec<(String, u32)> = ns
+            .list_latest(Some("FR-SBDU"))
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let n = Notice::decode(s.envelope.unwrap().notice.as_slice()).unwrap();
+                (n.serial, n.version)
+            })
+            .collect();
+        assert_eq!(listed, [("S-1".into(), 10), ("S-10".into(), 1)]);
+        assert_eq!(ns.list_latest(None).unwrap().len(), 2);
+        assert!(ns.list_latest(Some("FR")).unwrap().is_empty());
+        assert_eq!(ns.counts().unwrap()["FR-SBDU"], 4);
+        assert_eq!(ns.cursor(&from).unwrap(), 4);
+        // The same bytes again are duplicates; other bytes under a stored
+        // version are a conflict, and change nothing.
+        let again = ns.writer().apply_received(&from, &incoming[..1]).unwrap();
+        assert!(matches!(again[0], Ok(Applied::Duplicate)));
+        let (mut other, notice) = received("S-1", 2, 2);
+        other.signature = vec![0xee; 64];
+        other.notice.push(0);
+        let conflict = ns
+            .writer()
+            .apply_received(
+                &from,
+                &[Incoming {
+                    seq: 2,
+                    prev_seq: 1,
+                    envelope: &other,
+                    notice: &notice,
+                }],
+            )
+            .unwrap();
+        assert!(matches!(
+            conflict[0],
+            Err(NoticeStoreError::Conflict { .. })
+        ));
+        assert_eq!(ns.counts().unwrap()["FR-SBDU"], 4);
     }
 }

@@ -149,13 +149,28 @@ impl Federation for FederationService {
         &self,
         request: Request<PullNoticesRequest>,
     ) -> Result<Response<Self::PullNoticesStream>, Status> {
-        let caller = super::caller(&request)?.agency.to_string();
+        let agency = super::caller(&request)?.agency;
+        let caller = agency.to_string();
         let PullNoticesRequest { after, limit } = request.into_inner();
         let limit = if limit == 0 {
             usize::MAX
         } else {
             limit as usize
         };
+        // The caller advances its cursor only once what it pulled is on its
+        // disk, so a pull from `after` acknowledges everything up to it:
+        // those notices need not be pushed again.
+        if after > 0 {
+            let ctx = self.ctx.clone();
+            let trimmed =
+                tokio::task::spawn_blocking(move || ctx.notices.outbox_ack_through(&agency, after))
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    .map_err(|e| Status::internal(e.to_string()))?;
+            if trimmed > 0 {
+                tracing::debug!(peer = %caller, trimmed, "outbox items acknowledged by a pull");
+            }
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let ctx = self.ctx.clone();
         // sled reads are blocking; walk the feed off the async workers, in
@@ -168,6 +183,15 @@ impl Federation for FederationService {
             loop {
                 let batch: Vec<_> = ctx.notices.feed_after(cursor).take(256).collect();
                 if batch.is_empty() {
+                    if cursor > prev {
+                        // A watermark: the entries walked since `prev` are
+                        // not for the caller.
+                        let _ = tx.blocking_send(Ok(FeedItem {
+                            seq: cursor,
+                            prev_seq: prev,
+                            notice: None,
+                        }));
+                    }
                     return;
                 }
                 for entry in batch {
