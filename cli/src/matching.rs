@@ -307,6 +307,20 @@ pub async fn alerts(
                     "#{} {} [consultation] {} with {}: {} (see `tessera consult show {}`)",
                     a.seq, when, a.reference, m.peer, m.action, a.reference
                 )?,
+                "review" => writeln!(
+                    out,
+                    "#{} {} [review] {}: {} {}; renew or revoke it (`tessera notice renew|revoke {}`)",
+                    a.seq,
+                    when,
+                    a.reference,
+                    if m.action == "review-overdue" {
+                        "review date passed on"
+                    } else {
+                        "review due on"
+                    },
+                    m.decision_date,
+                    a.reference
+                )?,
                 "deconfliction" if a.watch_id == 0 => writeln!(
                     out,
                     "#{} {} [deconfliction] {} investigates the same party as our {}/{}; their contact: {}",

@@ -167,12 +167,18 @@ pub struct NoticesConfig {
     /// `peer:B[,C]` or `group:G`. Default: `local` (share nothing unless asked).
     #[serde(default = "default_to")]
     pub default_to: String,
+    /// Days before a review date (a denial's `review_due`, an enforcement
+    /// notice's `expires`) at which the operator is reminded; a passed date
+    /// is reminded again. Default: 90.
+    #[serde(default = "default_review_warning_days")]
+    pub review_warning_days: u32,
 }
 
 impl Default for NoticesConfig {
     fn default() -> Self {
         Self {
             default_to: default_to(),
+            review_warning_days: default_review_warning_days(),
         }
     }
 }
@@ -341,6 +347,9 @@ fn default_burst() -> u64 {
 fn default_to() -> String {
     "local".into()
 }
+fn default_review_warning_days() -> u32 {
+    90
+}
 fn default_push_batch() -> usize {
     2_000
 }
@@ -461,6 +470,12 @@ impl NodeConfig {
             return Err(ConfigError::invalid(
                 "sync.retry_min_ms",
                 "must be at least 1",
+            ));
+        }
+        if self.notices.review_warning_days > 1_095 {
+            return Err(ConfigError::invalid(
+                "notices.review_warning_days",
+                "must be at most 1095 (three years, the review period itself)",
             ));
         }
         if self.sync.retry_max_ms < self.sync.retry_min_ms {

@@ -58,6 +58,8 @@ pub struct Context {
     pub budgets: std::sync::Mutex<BTreeMap<AgencyId, QueryBudget>>,
     /// Wakes the indexer after our own notices changed.
     pub indexer_wake: Notify,
+    /// Wakes the review-date check after our own notices changed.
+    pub review_wake: Notify,
     pub federation_addr: SocketAddr,
     pub operator_addr: SocketAddr,
     /// Unix seconds.

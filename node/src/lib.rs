@@ -194,6 +194,7 @@ impl Node {
             consults,
             budgets: std::sync::Mutex::new(budgets),
             indexer_wake: tokio::sync::Notify::new(),
+            review_wake: tokio::sync::Notify::new(),
             agency,
             signing,
             tls,
@@ -290,6 +291,7 @@ impl Node {
         let mut workers = vec![
             tokio::spawn(matching::holder::run(ctx.clone(), stop.clone())),
             tokio::spawn(consult::flow::reminders(ctx.clone(), stop.clone())),
+            tokio::spawn(notice::review::run(ctx.clone(), stop.clone())),
         ];
         if !ctx.config.metrics.listen.is_empty() {
             workers.push(tokio::spawn(telemetry::sample(ctx.clone(), stop.clone())));

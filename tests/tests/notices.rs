@@ -480,3 +480,81 @@ async fn revocation_reaches_every_earlier_recipient() {
     );
     fed.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_dates_near_or_past_raise_one_reminder_each() {
+    use tessera_proto::v1::{AlertsRequest, ChangeNoticeRequest, change_notice_request::Change};
+    let fed = started(&[A, B]).await;
+    let a = &fed.nodes[0];
+    let today = time::OffsetDateTime::now_utc().date();
+    let with_review = |decision: time::Date, review: time::Date| {
+        let mut n = example_denial("local");
+        if let Some(tessera_proto::v1::notice::Body::Denial(d)) = n.body.as_mut() {
+            d.decision_date = tessera_node::notice::dates::format(decision);
+            d.review_due = tessera_node::notice::dates::format(review);
+        }
+        n
+    };
+    let years_ago = today - time::Duration::days(3 * 365 + 30);
+    let overdue = issue(a, with_review(years_ago, today - time::Duration::days(30)))
+        .await
+        .expect("overdue");
+    let soon = issue(a, with_review(years_ago, today + time::Duration::days(30)))
+        .await
+        .expect("soon");
+    let later = issue(a, with_review(today, today + time::Duration::days(400)))
+        .await
+        .expect("later");
+    let revoked = issue(a, with_review(years_ago, today - time::Duration::days(1)))
+        .await
+        .expect("revoked");
+    let mut op = a.operator().expect("op");
+    op.change_notice(ChangeNoticeRequest {
+        serial: revoked.serial.clone(),
+        change: Some(Change::RevokeReason("withdrawn".into())),
+    })
+    .await
+    .expect("revoke");
+    let reviews = || {
+        let mut op = a.operator().expect("op");
+        async move {
+            op.alerts(AlertsRequest { after: 0 })
+                .await
+                .expect("alerts")
+                .into_inner()
+                .alerts
+                .into_iter()
+                .filter(|x| x.kind == "review")
+                .map(|x| {
+                    let m = x.r#match.unwrap_or_default();
+                    (m.serial, m.action)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let expected = vec![
+        (overdue.serial.clone(), "review-overdue".to_owned()),
+        (soon.serial.clone(), "review-due-soon".to_owned()),
+    ];
+    let got = eventually(Duration::from_secs(5), || async {
+        let mut r = reviews().await;
+        r.sort();
+        let mut e = expected.clone();
+        e.sort();
+        r == e
+    })
+    .await;
+    assert!(got, "review alerts: {:?}", reviews().await);
+    // Another change wakes the check again: nothing is raised twice, and
+    // the renewed notice's new date is far enough away.
+    op.change_notice(ChangeNoticeRequest {
+        serial: soon.serial.clone(),
+        change: Some(Change::RenewUntil(String::new())),
+    })
+    .await
+    .expect("renew");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(reviews().await.len(), 2, "{:?}", reviews().await);
+    assert!(!reviews().await.iter().any(|(s, _)| *s == later.serial));
+    fed.shutdown().await.expect("shutdown");
+}

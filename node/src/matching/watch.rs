@@ -13,6 +13,7 @@
 //! a seq:be64                        -> Alert
 //! m                                 -> last alert seq:be64
 //! s watch:be64 peer 0 origin 0 serial -> () (one alert per watch entry and notice)
+//! r key                             -> () (one operator reminder per key)
 //! ```
 //!
 //! Log lines and alerts name watch ids, peers and serials, never the party.
@@ -160,7 +161,7 @@ impl WatchStore {
 
     /// Stores an alert unless the same watch entry already alerted for the
     /// same notice of the same peer. Returns it when new.
-    fn alert(&self, mut alert: Alert) -> Result<Option<Alert>, sled::Error> {
+    fn alert(&self, alert: Alert) -> Result<Option<Alert>, sled::Error> {
         let m = alert.r#match.clone().unwrap_or_default();
         let mut dedupe = vec![b's'];
         dedupe.extend_from_slice(&alert.watch_id.to_be_bytes());
@@ -168,6 +169,11 @@ impl WatchStore {
             dedupe.extend_from_slice(part.as_bytes());
             dedupe.push(0);
         }
+        self.store_once(dedupe, alert)
+    }
+
+    /// Stores `alert` unless `dedupe` was seen before.
+    fn store_once(&self, dedupe: Vec<u8>, mut alert: Alert) -> Result<Option<Alert>, sled::Error> {
         if self.tree.insert(dedupe, &[])?.is_some() {
             return Ok(None);
         }
@@ -189,6 +195,14 @@ impl WatchStore {
             .take_while(|(k, _)| k.first() == Some(&b'a'))
             .filter_map(|(_, v)| Alert::decode(v.as_ref()).ok())
             .collect()
+    }
+
+    /// Stores an operator alert once per `key` (a reminder raised again on
+    /// the next check is not stored twice). Returns it when new.
+    pub fn alert_once(&self, alert: Alert, key: &str) -> Result<Option<Alert>, sled::Error> {
+        let mut dedupe = b"r".to_vec();
+        dedupe.extend_from_slice(key.as_bytes());
+        self.store_once(dedupe, alert)
     }
 
     /// Raises a deconfliction alert on our side, from a peer's notice of a hit.

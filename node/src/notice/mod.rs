@@ -8,6 +8,7 @@ pub mod dates;
 pub mod from_list;
 pub mod issue;
 pub mod json;
+pub mod review;
 pub mod seal;
 pub mod store;
 pub mod validate;

@@ -75,6 +75,7 @@ impl OperatorService {
             .map_err(|e| Status::internal(e.to_string()))?;
         self.ctx.wake_push(recipients);
         self.ctx.indexer_wake.notify_one();
+        self.ctx.review_wake.notify_one();
         Ok(())
     }
 }
