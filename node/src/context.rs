@@ -34,6 +34,7 @@ pub struct Wakers {
     pub push: Notify,
     pub pull: Notify,
     pub consult: Notify,
+    pub deconflict: Notify,
 }
 
 /// Shared node state.

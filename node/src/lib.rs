@@ -309,6 +309,11 @@ impl Node {
             )));
             workers.push(tokio::spawn(consult::flow::deliver(
                 ctx.clone(),
+                peer.clone(),
+                stop.clone(),
+            )));
+            workers.push(tokio::spawn(matching::watch::deliver_hits(
+                ctx.clone(),
                 peer,
                 stop.clone(),
             )));

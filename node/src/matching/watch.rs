@@ -14,17 +14,21 @@
 //! m                                 -> last alert seq:be64
 //! s watch:be64 peer 0 origin 0 serial -> () (one alert per watch entry and notice)
 //! r key                             -> () (one operator reminder per key)
+//! h peer 0 seq:be64                 -> DeconflictHitRequest (a hit to tell the peer, until delivered)
+//! hseq                              -> last hit seq:be64
 //! ```
 //!
 //! Log lines and alerts name watch ids, peers and serials, never the party.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prost::Message;
 use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
     Alert, DeconflictHitRequest, PeerProblem, WatchEntry, WatchKeyRecord, WatchKeyRecords,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::replica::PeerReplica;
 use super::screen::{evaluate_at, problem, to_match};
@@ -205,6 +209,36 @@ impl WatchStore {
         self.store_once(dedupe, alert)
     }
 
+    /// Queues a deconfliction hit for delivery to `peer`.
+    pub fn queue_hit(
+        &self,
+        peer: &AgencyId,
+        request: &DeconflictHitRequest,
+    ) -> Result<(), sled::Error> {
+        let mut k = hit_prefix(peer);
+        k.extend_from_slice(&self.next(b"hseq")?.to_be_bytes());
+        self.tree.insert(k, request.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// Hits waiting for delivery to `peer`, oldest first, with their keys.
+    pub fn pending_hits(&self, peer: &AgencyId) -> Vec<(sled::IVec, DeconflictHitRequest)> {
+        self.tree
+            .scan_prefix(hit_prefix(peer))
+            .filter_map(Result::ok)
+            .filter_map(|(k, v)| {
+                DeconflictHitRequest::decode(v.as_ref())
+                    .ok()
+                    .map(|r| (k, r))
+            })
+            .collect()
+    }
+
+    /// Drops a delivered (or refused) hit.
+    pub fn hit_done(&self, key: &[u8]) -> Result<(), sled::Error> {
+        self.tree.remove(key).map(|_| ())
+    }
+
     /// Raises a deconfliction alert on our side, from a peer's notice of a hit.
     pub fn deconfliction_alert(&self, alert: Alert) -> Result<Option<Alert>, sled::Error> {
         self.alert(alert)
@@ -269,7 +303,7 @@ pub async fn evaluate_entries(
             .add_records(peer, replica.epoch, &tag, records.clone())
             .map_err(|e| e.to_string())?;
         for entry in replica.lookup.get(&tag) {
-            raised += alert_on(ctx, peer, &records, &entry.to_entry()).await;
+            raised += alert_on(ctx, peer, &records, &entry.to_entry());
         }
     }
     ctx.store.flush().await.map_err(|e| e.to_string())?;
@@ -316,18 +350,13 @@ pub async fn check_new_rows(
     for entry in adds {
         let records = ctx.watch.records(peer, replica.epoch, &entry.tag);
         if !records.is_empty() {
-            alert_on(ctx, peer, &records, entry).await;
+            alert_on(ctx, peer, &records, entry);
         }
     }
 }
 
 /// Opens `entry` with each record's output; a label that opens is a hit.
-async fn alert_on(
-    ctx: &Context,
-    peer: &AgencyId,
-    records: &[WatchKeyRecord],
-    entry: &IndexEntry,
-) -> u32 {
+fn alert_on(ctx: &Context, peer: &AgencyId, records: &[WatchKeyRecord], entry: &IndexEntry) -> u32 {
     let mut raised = 0;
     for r in records {
         let Ok(y) = <OprfOutput>::try_from(r.y.as_slice()) else {
@@ -337,14 +366,14 @@ async fn alert_on(
         let Some(watched) = ctx.watch.get(r.watch_id) else {
             continue;
         };
-        if raise(ctx, peer, &watched, &label, entry).await {
+        if raise(ctx, peer, &watched, &label, entry) {
             raised += 1;
         }
     }
     raised
 }
 
-async fn raise(
+fn raise(
     ctx: &Context,
     peer: &AgencyId,
     watched: &WatchEntry,
@@ -379,7 +408,7 @@ async fn raise(
             );
             ctx.audit_alert(peer, &a);
             if deconflict {
-                notify_peer(ctx, peer, &entry.tag, &watched.contact).await;
+                notify_peer(ctx, peer, &entry.tag, &watched.contact);
             }
             true
         }
@@ -391,18 +420,76 @@ async fn raise(
     }
 }
 
+fn hit_prefix(peer: &AgencyId) -> Vec<u8> {
+    let mut k = vec![b'h'];
+    k.extend_from_slice(peer.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
 /// Tells the peer which of its rows matched one of our subjects, with our
-/// case contact, so that its unit gets our pointer as we got theirs.
-async fn notify_peer(ctx: &Context, peer: &AgencyId, tag: &[u8], contact: &str) {
-    let Ok(channel) = ctx.peers.channel(peer, &ctx.tls) else {
-        return;
-    };
+/// case contact, so that its unit gets our pointer as we got theirs: queued
+/// durably and delivered by [`deliver_hits`], retried until the peer has it.
+fn notify_peer(ctx: &Context, peer: &AgencyId, tag: &[u8], contact: &str) {
     let request = DeconflictHitRequest {
         tag: tag.to_vec(),
         contact: contact.to_owned(),
     };
-    if let Err(status) = FederationClient::new(channel).deconflict_hit(request).await {
-        tracing::warn!(peer = %peer, reason = %crate::dial::explain(&status), "deconfliction hit not delivered");
+    if let Err(error) = ctx.watch.queue_hit(peer, &request) {
+        tracing::error!(%error, "cannot queue a deconfliction hit");
+        return;
+    }
+    if let Some(w) = ctx.wakers.get(peer) {
+        w.deconflict.notify_one();
+    }
+}
+
+/// Delivers queued deconfliction hits to `peer`, retrying with back-off
+/// while it is unreachable. A hit the peer refuses for good (its row is
+/// gone, or the request is malformed) is dropped with a warning.
+pub async fn deliver_hits(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
+    let wake = ctx.wakers(&peer);
+    let min = Duration::from_millis(ctx.config.sync.retry_min_ms);
+    let max = Duration::from_millis(ctx.config.sync.retry_max_ms);
+    let mut backoff = min;
+    loop {
+        let mut waiting = false;
+        for (key, request) in ctx.watch.pending_hits(&peer) {
+            let sent = match ctx.peers.channel(&peer, &ctx.tls) {
+                Ok(channel) => FederationClient::new(channel)
+                    .deconflict_hit(request)
+                    .await
+                    .map_err(|s| (s.code(), crate::dial::explain(&s))),
+                Err(e) => Err((tonic::Code::Unavailable, e)),
+            };
+            match sent {
+                Ok(_) => {}
+                Err((tonic::Code::NotFound | tonic::Code::InvalidArgument, reason)) => {
+                    tracing::warn!(peer = %peer, %reason, "deconfliction hit refused by the peer; dropped");
+                }
+                Err((_, reason)) => {
+                    tracing::debug!(peer = %peer, %reason, "deconfliction hit not delivered; will retry");
+                    waiting = true;
+                    break;
+                }
+            }
+            if let Err(error) = ctx.watch.hit_done(&key) {
+                tracing::error!(%error, "cannot clear a delivered deconfliction hit");
+            }
+        }
+        let pause = if waiting {
+            let p = backoff;
+            backoff = (backoff * 2).min(max);
+            p
+        } else {
+            backoff = min;
+            max
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+            () = wake.deconflict.notified() => {}
+        }
     }
 }
 
@@ -435,4 +522,39 @@ pub fn peer_found_ours(
         ctx.audit_alert(peer, &a);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_hits_wait_per_peer_until_done_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let b: AgencyId = "FR-SBDU".parse().unwrap();
+        let c: AgencyId = "US-BIS".parse().unwrap();
+        let hit = |n: u8| DeconflictHitRequest {
+            tag: vec![n; privacy::TAG_LEN],
+            contact: format!("desk {n}"),
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let watch = WatchStore::open(&store).unwrap();
+            watch.queue_hit(&b, &hit(1)).unwrap();
+            watch.queue_hit(&c, &hit(2)).unwrap();
+            watch.queue_hit(&b, &hit(3)).unwrap();
+            let pending = watch.pending_hits(&b);
+            assert_eq!(
+                pending.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+                [hit(1), hit(3)]
+            );
+            watch.hit_done(&pending[0].0).unwrap();
+            store.db().flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let watch = WatchStore::open(&store).unwrap();
+        let left: Vec<_> = watch.pending_hits(&b).into_iter().map(|(_, r)| r).collect();
+        assert_eq!(left, [hit(3)]);
+        assert_eq!(watch.pending_hits(&c).len(), 1);
+    }
 }
