@@ -1,6 +1,7 @@
 //! Every decoder that reads bytes from a peer or a file takes arbitrary
 //! input without panicking, and refuses what it cannot verify (property
-//! tests on stable Rust, in place of fuzzing).
+//! tests, run with every `cargo test`; the same decoders have libFuzzer
+//! targets in `fuzz/`).
 
 use proptest::prelude::*;
 use prost::Message;
