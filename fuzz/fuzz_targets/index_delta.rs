@@ -10,7 +10,10 @@ use tessera_proto::v1::IndexDelta;
 fuzz_target!(|data: &[u8]| {
     let _ = label_bytes::decode(data);
     if let Ok(entry) = IndexEntry::from_bytes(data) {
-        assert!(entry.open(&[7u8; 64]).is_err(), "a row opened under a foreign output");
+        assert!(
+            entry.open(&[7u8; 64]).is_err(),
+            "a row opened under a foreign output"
+        );
     }
     if let Ok(delta) = IndexDelta::decode(data) {
         for row in &delta.adds {

@@ -24,13 +24,23 @@ fuzz_target!(|data: &[u8]| {
         key_id: key.public().key_id(),
         signature: signature.to_vec(),
     };
-    assert!(open(&forged, key.public()).is_err(), "a forged signature was accepted");
+    assert!(
+        open(&forged, key.public()).is_err(),
+        "a forged signature was accepted"
+    );
     let signed = SignedNotice {
         signature: key.sign(CONTEXT, notice),
         ..forged.clone()
     };
     let one = open(&signed, key.public());
     let many = open_many(&[&forged, &signed], key.public());
-    assert!(many[0].is_err(), "a forged signature was accepted in a batch");
-    assert_eq!(one.is_ok(), many[1].is_ok(), "batch and single opening disagree");
+    assert!(
+        many[0].is_err(),
+        "a forged signature was accepted in a batch"
+    );
+    assert_eq!(
+        one.is_ok(),
+        many[1].is_ok(),
+        "batch and single opening disagree"
+    );
 });
