@@ -14,7 +14,8 @@ fuzz_target!(|data: &[u8]| {
     let file = dir.path().join("in.tbk");
     std::fs::write(&file, data).expect("write");
     let target = dir.path().join("data");
-    let _ = tessera_node::backup::restore(&file, &target, false);
+    let own = "DE-BAFA".parse().expect("agency");
+    let _ = tessera_node::backup::restore(&file, &target, &own, false);
     for entry in std::fs::read_dir(dir.path()).expect("list") {
         let name = entry.expect("entry").file_name();
         assert!(

@@ -15,12 +15,18 @@
 //! may or may not be in it. Every part of the state is self-healing on
 //! restore: notices and index deltas are re-pulled from the cursors the
 //! backup holds, applying one twice is a no-op, and outbox items are re-sent.
-//! Restore verifies the digest before anything becomes the node's data.
+//! What is derived from the stored notice versions (counts, our own feed,
+//! newest versions) is rebuilt from them on restore, since those entries
+//! sort before the versions and may be older in the backup. Restore
+//! verifies the digest before anything becomes the node's data.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::identity::AgencyId;
+use crate::notice::store::NoticeStore;
 
 const MAGIC: &[u8] = b"TESSERA-BACKUP\n";
 const VERSION: u32 = 1;
@@ -44,6 +50,8 @@ pub enum BackupError {
     NotEmpty(PathBuf),
     #[error("the data directory {0} is in use: stop the node before restoring")]
     InUse(PathBuf),
+    #[error("the restored notices could not be checked: {0}")]
+    Repair(String),
 }
 
 /// What a backup or restore moved.
@@ -225,7 +233,12 @@ pub fn read(
 
 /// Restores `from` into `data_dir`. The data is built in a sibling
 /// directory and moved into place only once the whole backup verified.
-pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, BackupError> {
+pub fn restore(
+    from: &Path,
+    data_dir: &Path,
+    own: &AgencyId,
+    force: bool,
+) -> Result<Summary, BackupError> {
     let occupied = data_dir.is_dir() && std::fs::read_dir(data_dir)?.next().is_some();
     if occupied {
         // sled locks its database: if it cannot be opened, a node is using it.
@@ -241,7 +254,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, Bac
         std::fs::remove_dir_all(&staging)?;
     }
     std::fs::create_dir_all(&staging)?;
-    let result = fill(from, &staging);
+    let result = fill(from, &staging, own);
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
@@ -256,8 +269,10 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, Bac
     Ok(summary)
 }
 
-/// Reads the backup into a new database at `staging`.
-fn fill(from: &Path, staging: &Path) -> Result<Summary, BackupError> {
+/// Reads the backup into a new database at `staging`, then makes the
+/// notices' derived entries agree with the versions it holds (see
+/// [`NoticeStore::repair`]).
+fn fill(from: &Path, staging: &Path, own: &AgencyId) -> Result<Summary, BackupError> {
     let mut summary = Summary::default();
     {
         let db = sled::open(staging)?;
@@ -295,6 +310,11 @@ fn fill(from: &Path, staging: &Path) -> Result<Summary, BackupError> {
             }
             Ok(())
         })?;
+        let store = crate::store::Store::from_db(db.clone());
+        NoticeStore::open(&store, own.clone())
+            .map_err(|e| BackupError::Repair(e.to_string()))?
+            .repair()
+            .map_err(|e| BackupError::Repair(e.to_string()))?;
         db.flush()?;
     }
     Ok(summary)
@@ -316,6 +336,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn own() -> AgencyId {
+        "DE-BAFA".parse().unwrap()
+    }
+
     #[test]
     fn round_trip_and_corruption() {
         let dir = tempfile::tempdir().unwrap();
@@ -336,7 +360,7 @@ mod tests {
         let file = dir.path().join("b.bak");
         std::fs::write(&file, &bytes).unwrap();
         let target = dir.path().join("restored");
-        let r = restore(&file, &target, false).unwrap();
+        let r = restore(&file, &target, &own(), false).unwrap();
         assert_eq!(r, s);
         let db2 = sled::open(&target).unwrap();
         assert_eq!(db2.open_tree("notices").unwrap().len(), 100);
@@ -348,7 +372,7 @@ mod tests {
 
         // Refuses an occupied directory without --force.
         assert!(matches!(
-            restore(&file, &target, false),
+            restore(&file, &target, &own(), false),
             Err(BackupError::NotEmpty(_))
         ));
 
@@ -357,9 +381,9 @@ mod tests {
         let mid = bad.len() / 2;
         bad[mid] ^= 1;
         std::fs::write(&file, &bad).unwrap();
-        assert!(restore(&file, &dir.path().join("x"), false).is_err());
+        assert!(restore(&file, &dir.path().join("x"), &own(), false).is_err());
         std::fs::write(&file, &bytes[..bytes.len() - 10]).unwrap();
-        assert!(restore(&file, &dir.path().join("y"), false).is_err());
+        assert!(restore(&file, &dir.path().join("y"), &own(), false).is_err());
         assert!(!dir.path().join("y").exists());
     }
 }

@@ -53,7 +53,11 @@ pub fn main() -> ExitCode {
         }
     };
     if let Some(Command::Restore { from, force }) = &args.command {
-        return match crate::backup::restore(from, &config.data_dir, *force) {
+        let Ok(own) = config.agency.parse::<crate::identity::AgencyId>() else {
+            eprintln!("tessera-node: agency: not an agency id");
+            return ExitCode::from(EXIT_CONFIG);
+        };
+        return match crate::backup::restore(from, &config.data_dir, &own, *force) {
             Ok(s) => {
                 println!(
                     "restored {} trees, {} entries and {} key files into {}; start the node to resume sync from its cursors",

@@ -72,6 +72,11 @@ impl Store {
         Ok(Self { db })
     }
 
+    /// Wraps a database opened elsewhere (a restore's staging copy).
+    pub fn from_db(db: sled::Db) -> Self {
+        Self { db }
+    }
+
     /// A named tree.
     pub fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
         self.db

@@ -388,6 +388,86 @@ impl NoticeStore {
     }
 }
 
+impl NoticeStore {
+    /// Makes the derived entries agree with the stored versions, after a
+    /// restore: a backup reads the tree while the node writes, so its
+    /// counts, own feed and newest-version entries (which sort before the
+    /// versions) may be older than the versions it holds. Rebuilds the
+    /// per-origin counts, our own feed entries and `mseq`, and the `l`
+    /// entries of our own notices from the `v` entries. Returns how many
+    /// versions it read.
+    pub fn repair(&self) -> Result<u64> {
+        let own = self.own.as_str();
+        let mut batch = sled::Batch::default();
+        // Writes `value` at `k` unless it is there already.
+        let set = |batch: &mut sled::Batch, k: Vec<u8>, value: Vec<u8>| -> Result<()> {
+            if self.get_raw(&k)?.as_deref() != Some(value.as_slice()) {
+                batch.insert(k, value);
+            }
+            Ok(())
+        };
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut max_seq = 0;
+        // Our newest version seen so far, of the serial being read.
+        let mut newest: Option<Notice> = None;
+        let latest_of = |n: &Notice| {
+            let mut latest = n.version.to_be_bytes().to_vec();
+            latest.extend_from_slice(&content_hash(n));
+            (
+                key(b'l', &[n.origin.as_bytes(), n.serial.as_bytes()]),
+                latest,
+            )
+        };
+        let mut read = 0u64;
+        for kv in self.tree.scan_prefix([b'v']) {
+            let (_, v) = kv.map_err(sled_err("repairing notices"))?;
+            let notice = StoredNotice::decode(v.as_ref())
+                .ok()
+                .and_then(|s| s.envelope)
+                .and_then(|e| Notice::decode(e.notice.as_slice()).ok())
+                .ok_or_else(corrupt)?;
+            read += 1;
+            *counts.entry(notice.origin.clone()).or_default() += 1;
+            if notice.origin != own {
+                continue;
+            }
+            let mut feed = notice.serial.as_bytes().to_vec();
+            feed.push(0);
+            feed.extend_from_slice(&notice.version.to_be_bytes());
+            set(&mut batch, key(b'f', &[&notice.seq.to_be_bytes()]), feed)?;
+            max_seq = max_seq.max(notice.seq);
+            if let Some(done) = newest.take_if(|n| n.serial != notice.serial) {
+                let (k, v) = latest_of(&done);
+                set(&mut batch, k, v)?;
+            }
+            newest = Some(notice);
+        }
+        if let Some(done) = newest {
+            let (k, v) = latest_of(&done);
+            set(&mut batch, k, v)?;
+        }
+        for kv in self.tree.scan_prefix([b'n']) {
+            let (k, _) = kv.map_err(sled_err("repairing counts"))?;
+            let origin = std::str::from_utf8(&k[1..]).map_err(|_| corrupt())?;
+            if !counts.contains_key(origin) {
+                batch.remove(k);
+            }
+        }
+        for (origin, n) in counts {
+            set(
+                &mut batch,
+                key(b'n', &[origin.as_bytes()]),
+                n.to_be_bytes().to_vec(),
+            )?;
+        }
+        if max_seq > self.last_seq()? {
+            batch.insert(b"mseq".as_slice(), max_seq.to_be_bytes().as_slice());
+        }
+        crate::store::apply_batch(&self.tree, batch).map_err(sled_err("repairing notices"))?;
+        Ok(read)
+    }
+}
+
 impl Writer<'_> {
     /// The newest version of `origin/serial`, if any.
     pub fn latest_entry(&self, origin: &str, serial: &str) -> Result<Option<Latest>> {
@@ -596,6 +676,65 @@ mod tests {
         assert_eq!(seqs(&c), [1, 2, 3, 4, 5]);
         assert_eq!(ns.outbox_ack_through(&b, u64::MAX).unwrap(), 2);
         assert_eq!(ns.outbox_len(&b), 0);
+    }
+
+    #[test]
+    fn repair_rebuilds_counts_feed_and_newest_versions_from_the_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ns = NoticeStore::open(&store, "DE-BAFA".parse().unwrap()).unwrap();
+        let key_pair = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8()).unwrap();
+        let own = |serial: &str, version: u32| Notice {
+            origin: "DE-BAFA".into(),
+            serial: serial.into(),
+            version,
+            issued_at: i64::from(version),
+            ..Default::default()
+        };
+        for (serial, version) in [("S-1", 1), ("S-2", 1), ("S-1", 2)] {
+            ns.writer()
+                .append_own(own(serial, version), &[], &key_pair)
+                .unwrap();
+        }
+        let (envelope, notice) = received("R-1", 1, 1);
+        let from: AgencyId = "FR-SBDU".parse().unwrap();
+        ns.writer()
+            .apply_received(
+                &from,
+                &[Incoming {
+                    seq: 1,
+                    prev_seq: 0,
+                    envelope: &envelope,
+                    notice: &notice,
+                }],
+            )
+            .unwrap();
+        let healthy_latest = ns.latest_entry("DE-BAFA", "S-1").unwrap().unwrap();
+        // What a backup taken during writes can hold: derived entries older
+        // than the versions.
+        let mut stale = sled::Batch::default();
+        stale.remove(key(b'f', &[&3u64.to_be_bytes()]));
+        stale.insert(b"mseq".as_slice(), 2u64.to_be_bytes().as_slice());
+        stale.insert(key(b'n', &[b"DE-BAFA"]), 1u64.to_be_bytes().as_slice());
+        stale.remove(key(b'n', &[b"FR-SBDU"]));
+        let mut old_latest = 1u32.to_be_bytes().to_vec();
+        old_latest.extend_from_slice(&[9; 32]);
+        stale.insert(key(b'l', &[b"DE-BAFA", b"S-1"]), old_latest);
+        ns.tree.apply_batch(stale).unwrap();
+
+        assert_eq!(ns.repair().unwrap(), 4);
+        let counts = ns.counts().unwrap();
+        assert_eq!((counts["DE-BAFA"], counts["FR-SBDU"]), (3, 1));
+        assert_eq!(ns.last_seq().unwrap(), 3);
+        let feed: Vec<u64> = ns.feed_after(0).map(|r| r.unwrap().0).collect();
+        assert_eq!(feed, [1, 2, 3]);
+        assert_eq!(
+            ns.latest_entry("DE-BAFA", "S-1").unwrap().unwrap(),
+            healthy_latest
+        );
+        // Repairing a healthy store changes nothing.
+        assert_eq!(ns.repair().unwrap(), 4);
+        assert_eq!(ns.counts().unwrap(), counts);
     }
 
     #[test]
