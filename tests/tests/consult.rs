@@ -207,7 +207,21 @@ async fn deconfliction_alerts_both_units_with_contact_pointers_only() {
     };
     register(0, "SNDJ case desk +33 1 00 00 00 00").await;
     // Let A's subject reach B's copy of A's index before B registers.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let b = &fed.nodes[1];
+    let replicated = eventually(Duration::from_secs(10), || async {
+        b.operator()
+            .expect("op")
+            .status(tessera_proto::v1::StatusRequest {})
+            .await
+            .is_ok_and(|s| {
+                s.into_inner()
+                    .peers
+                    .iter()
+                    .any(|p| p.agency == A && p.index_rows > 0)
+            })
+    })
+    .await;
+    assert!(replicated, "A's index never reached B");
     register(1, "ZKA unit 4 +49 221 00 00 00").await;
 
     let alert_with = |i: usize, contact: &'static str| {

@@ -50,6 +50,20 @@ async fn started(agencies: &[&str]) -> LocalFederation {
     reachable_federation(agencies, |_| {}).await
 }
 
+/// `node`'s cursor in `origin`'s feed: every position up to it was walked.
+async fn cursor_at(node: &LocalNode, origin: &str) -> u64 {
+    node.operator()
+        .expect("op")
+        .status(tessera_proto::v1::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner()
+        .peers
+        .iter()
+        .find(|p| p.agency == origin)
+        .map_or(0, |p| p.cursor)
+}
+
 async fn serials_at(node: &LocalNode, origin: &str) -> Vec<String> {
     node.operator()
         .expect("client")
@@ -116,8 +130,15 @@ async fn group_distribution_reaches_exactly_its_members() {
     }
     assert!(started.elapsed() < Duration::from_secs(2));
 
-    // Let several pull rounds pass, then D and E must still have nothing.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    // Once D and E have pulled past the notice, they must still have nothing.
+    for i in [3, 4] {
+        let node = &fed.nodes[i];
+        let past = eventually(Duration::from_secs(5), || async {
+            cursor_at(node, A).await >= issued.seq
+        })
+        .await;
+        assert!(past, "{} never pulled past the notice", node.agency);
+    }
     for i in [3, 4] {
         assert!(
             serials_at(&fed.nodes[i], A).await.is_empty(),
@@ -136,20 +157,7 @@ async fn group_distribution_reaches_exactly_its_members() {
         assert!(watermark.notice.is_none(), "pull leaked a notice");
         assert_eq!((watermark.prev_seq, watermark.seq), (0, issued.seq));
         assert!(stream.message().await.expect("stream").is_none());
-        let cursor = |node: &LocalNode| {
-            let mut op = node.operator().expect("op");
-            async move {
-                op.status(tessera_proto::v1::StatusRequest {})
-                    .await
-                    .expect("status")
-                    .into_inner()
-                    .peers
-                    .iter()
-                    .find(|p| p.agency == A)
-                    .map_or(0, |p| p.cursor)
-            }
-        };
-        assert_eq!(cursor(&fed.nodes[i]).await, issued.seq);
+        assert_eq!(cursor_at(&fed.nodes[i], A).await, issued.seq);
         // ... and asking for it by id is NOT_FOUND, as for a serial that does not exist.
         let err = client
             .get_notice(GetNoticeRequest {
@@ -215,7 +223,13 @@ async fn empty_group_unknown_group_and_red_to_all() {
         })
         .await
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // B's cursor is past every notice A issued, so nothing more can come.
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            cursor_at(b, A).await >= issued_red.seq
+        })
+        .await
+    );
     assert_eq!(serials_at(b, A).await, vec![issued_red.serial.clone()]);
     fed.shutdown().await.expect("shutdown");
 }
@@ -496,15 +510,7 @@ async fn review_dates_near_or_past_raise_one_reminder_each() {
         n
     };
     let years_ago = today - time::Duration::days(3 * 365 + 30);
-    let overdue = issue(a, with_review(years_ago, today - time::Duration::days(30)))
-        .await
-        .expect("overdue");
-    let soon = issue(a, with_review(years_ago, today + time::Duration::days(30)))
-        .await
-        .expect("soon");
-    let later = issue(a, with_review(today, today + time::Duration::days(400)))
-        .await
-        .expect("later");
+    // Revoked at once, so that no check sees it in force.
     let revoked = issue(a, with_review(years_ago, today - time::Duration::days(1)))
         .await
         .expect("revoked");
@@ -515,6 +521,15 @@ async fn review_dates_near_or_past_raise_one_reminder_each() {
     })
     .await
     .expect("revoke");
+    let overdue = issue(a, with_review(years_ago, today - time::Duration::days(30)))
+        .await
+        .expect("overdue");
+    let soon = issue(a, with_review(years_ago, today + time::Duration::days(30)))
+        .await
+        .expect("soon");
+    let later = issue(a, with_review(today, today + time::Duration::days(400)))
+        .await
+        .expect("later");
     let reviews = || {
         let mut op = a.operator().expect("op");
         async move {
@@ -553,8 +568,16 @@ async fn review_dates_near_or_past_raise_one_reminder_each() {
     })
     .await
     .expect("renew");
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(reviews().await.len(), 2, "{:?}", reviews().await);
+    // A notice issued after the renewal is reminded: the check has run again.
+    let marker = issue(a, with_review(years_ago, today - time::Duration::days(2)))
+        .await
+        .expect("marker");
+    let checked = eventually(Duration::from_secs(5), || async {
+        reviews().await.iter().any(|(s, _)| *s == marker.serial)
+    })
+    .await;
+    assert!(checked, "review alerts: {:?}", reviews().await);
+    assert_eq!(reviews().await.len(), 3, "{:?}", reviews().await);
     assert!(!reviews().await.iter().any(|(s, _)| *s == later.serial));
     fed.shutdown().await.expect("shutdown");
 }

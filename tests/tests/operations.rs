@@ -244,6 +244,14 @@ async fn backup_while_streaming_restores_and_resumes_without_duplicates() {
         done,
         "the restored node did not catch up (had {at_backup} at backup)"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Exactly once, and it stays so once A has nothing left to push.
+    assert_eq!(stored_from(fed.operator(1), A).await, N as u64);
+    let drained = eventually(Duration::from_secs(60), || async {
+        status(fed.operator(0))
+            .await
+            .is_ok_and(|s| s.peers.iter().all(|p| p.outbox == 0))
+    })
+    .await;
+    assert!(drained, "A's outbox not drained");
     assert_eq!(stored_from(fed.operator(1), A).await, N as u64);
 }
