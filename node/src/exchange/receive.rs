@@ -5,12 +5,12 @@
 //! over the bytes received. Refusals are logged with the reason and counted,
 //! never stored. The batch is flushed to disk before the caller acknowledges.
 
-use tessera_proto::v1::FeedItem;
+use tessera_proto::v1::{FeedItem, Notice};
 
 use crate::context::Context;
 use crate::identity::AgencyId;
 use crate::notice::seal::open_many;
-use crate::notice::store::{Applied, Incoming, NoticeStoreError};
+use crate::notice::store::{Applied, Incoming, NoticeStore, NoticeStoreError};
 
 /// What a batch did.
 #[derive(Debug, Default, Clone)]
@@ -19,6 +19,31 @@ pub struct Received {
     pub duplicates: u32,
     /// (index in the batch, reason) of each refused item.
     pub refused: Vec<(usize, String)>,
+}
+
+/// The cheap checks of one item from `from`, before any signature: refuses
+/// an item without a notice or from another origin (receivers never
+/// re-share). `Some` is a notice whose exact bytes we already hold, verified
+/// when they first came, so not verified again; `None` is one to verify.
+pub fn precheck(
+    notices: &NoticeStore,
+    from: &AgencyId,
+    item: &FeedItem,
+) -> Result<Option<Notice>, String> {
+    let envelope = item.notice.as_ref().ok_or("no notice in the item")?;
+    if envelope.origin != from.as_str() {
+        return Err("the notice's origin is not the sender (receivers never re-share)".into());
+    }
+    if let Ok(peek) = <Notice as prost::Message>::decode(envelope.notice.as_slice())
+        && peek.origin == from.as_str()
+        && peek.seq == item.seq
+        && notices
+            .already_stored(&peek.origin, &peek.serial, peek.version, &envelope.notice)
+            .unwrap_or(false)
+    {
+        return Ok(Some(peek));
+    }
+    Ok(None)
 }
 
 /// Verifies and stores `items` sent by `from`; flushes before returning.
@@ -43,25 +68,8 @@ pub async fn accept(
     // on all cores); bytes we already hold, verified when they first came,
     // are not verified again.
     use rayon::prelude::*;
-    let known = |item: &FeedItem| -> Result<Option<tessera_proto::v1::Notice>, String> {
-        let envelope = item.notice.as_ref().ok_or("no notice in the item")?;
-        if envelope.origin != from.as_str() {
-            return Err("the notice's origin is not the sender (receivers never re-share)".into());
-        }
-        if let Ok(peek) =
-            <tessera_proto::v1::Notice as prost::Message>::decode(envelope.notice.as_slice())
-            && peek.origin == from.as_str()
-            && peek.seq == item.seq
-            && ctx
-                .notices
-                .already_stored(&peek.origin, &peek.serial, peek.version, &envelope.notice)
-                .unwrap_or(false)
-        {
-            return Ok(Some(peek));
-        }
-        Ok(None)
-    };
-    let mut checked: Vec<Result<Option<tessera_proto::v1::Notice>, String>> = if items.len() >= 32 {
+    let known = |item: &FeedItem| precheck(&ctx.notices, from, item);
+    let mut checked: Vec<Result<Option<Notice>, String>> = if items.len() >= 32 {
         items.par_iter().map(known).collect()
     } else {
         items.iter().map(known).collect()
@@ -69,7 +77,7 @@ pub async fn accept(
     let to_open: Vec<usize> = (0..items.len())
         .filter(|&i| matches!(checked[i], Ok(None)))
         .collect();
-    let opened: Vec<Result<tessera_proto::v1::Notice, String>> = to_open
+    let opened: Vec<Result<Notice, String>> = to_open
         .par_chunks(crate::signing::VERIFY_BATCH)
         .flat_map_iter(|chunk| {
             let envelopes: Vec<&tessera_proto::v1::SignedNotice> = chunk
@@ -89,11 +97,8 @@ pub async fn accept(
     for (i, result) in to_open.into_iter().zip(opened) {
         checked[i] = result.map(Some);
     }
-    let mut verified: Vec<(
-        usize,
-        &tessera_proto::v1::SignedNotice,
-        tessera_proto::v1::Notice,
-    )> = Vec::with_capacity(items.len());
+    let mut verified: Vec<(usize, &tessera_proto::v1::SignedNotice, Notice)> =
+        Vec::with_capacity(items.len());
     for (i, (item, result)) in items.iter().zip(checked).enumerate() {
         match (item.notice.as_ref(), result) {
             (Some(envelope), Ok(Some(n))) => verified.push((i, envelope, n)),
