@@ -561,17 +561,19 @@ impl Writer<'_> {
         for item in items {
             let notice = item.notice;
             let vkey = version_key(&notice.origin, &notice.serial, notice.version);
-            let existing: Option<Vec<u8>> = match fresh.get(&vkey) {
-                Some(bytes) => Some(bytes.to_vec()),
+            // Whether this version is held already (in this batch or the
+            // tree), and if so whether with exactly these bytes.
+            let same_bytes: Option<bool> = match fresh.get(&vkey) {
+                Some(bytes) => Some(*bytes == item.envelope.notice.as_slice()),
                 None => s
                     .get_raw(&vkey)?
                     .map(|v| StoredNotice::decode(v.as_ref()).map_err(|_| corrupt()))
                     .transpose()?
-                    .and_then(|e| e.envelope.map(|e| e.notice)),
+                    .map(|e| e.envelope.is_some_and(|e| e.notice == item.envelope.notice)),
             };
-            let applied = match existing {
-                Some(bytes) if bytes == item.envelope.notice => Ok(Applied::Duplicate),
-                Some(_) => Err(NoticeStoreError::Conflict {
+            let applied = match same_bytes {
+                Some(true) => Ok(Applied::Duplicate),
+                Some(false) => Err(NoticeStoreError::Conflict {
                     origin: notice.origin.clone(),
                     serial: notice.serial.clone(),
                     version: notice.version,
