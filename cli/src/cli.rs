@@ -282,6 +282,32 @@ enum EvalCommand {
         #[arg(long)]
         json_out: Option<PathBuf>,
     },
+    /// Screening quality: precision and recall on labelled pairs built from the lists,
+    /// over the threshold, per family; the leakage below the threshold.
+    Screening {
+        /// The folder of the public lists (default: ../shared/data, else fixtures/lists).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Seed of the pair generator.
+        #[arg(long, default_value_t = 20_261_202)]
+        seed: u64,
+        /// Most pairs per family and split.
+        #[arg(long, default_value_t = 600)]
+        per_family: usize,
+        /// Write the generated pairs here (JSON Lines), to read them or re-use them.
+        #[arg(long)]
+        pairs_out: Option<PathBuf>,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+        /// Fuzzy-key parameters other than the spec's, `key=value,...` (tuning only).
+        #[arg(long, hide = true)]
+        params: Option<String>,
+        /// Write the pairs decided wrongly at the default threshold here (JSON Lines: the
+        /// pair and its scores), to see what the keys miss.
+        #[arg(long)]
+        errors_out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -649,7 +675,62 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .clone()
                 .or_else(tessera_node::lists::shared_data_dir)
                 .ok_or_else(|| anyhow::anyhow!("no list data: pass --data DIR (the folder with us_csl/, ofac_sdn_2023-12-28/, un_consolidated/)"))?;
-            let report = tessera_node::party::eval::run(&dir);
+            let report = crate::eval::keys::run(&dir);
+            write!(out, "{}", report.table())?;
+            if let Some(path) = json_out {
+                std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+                writeln!(out, "figures written to {}", path.display())?;
+            }
+        }
+        Command::Eval(EvalCommand::Screening {
+            data,
+            seed,
+            per_family,
+            pairs_out,
+            json_out,
+            errors_out,
+            params,
+        }) => {
+            let params = match params {
+                Some(spec) => tessera_node::party::FuzzyParams::parse(spec)
+                    .map_err(|e| anyhow::anyhow!("--params: {e}"))?,
+                None => tessera_node::party::FuzzyParams::default(),
+            };
+            let dir = data
+                .clone()
+                .or_else(tessera_node::lists::shared_data_dir)
+                .unwrap_or_else(|| PathBuf::from("fixtures/lists"));
+            let sources = crate::eval::dataset::Sources::read(&dir);
+            let pairs = crate::eval::dataset::generate(
+                &sources,
+                *seed,
+                crate::eval::dataset::Sizes {
+                    per_family: *per_family,
+                },
+            );
+            if let Some(path) = pairs_out {
+                let mut lines = String::new();
+                for p in &pairs {
+                    lines.push_str(&serde_json::to_string(p)?);
+                    lines.push('\n');
+                }
+                std::fs::write(path, lines)?;
+            }
+            if let Some(path) = errors_out {
+                let mut lines = String::new();
+                for p in &pairs {
+                    let s = crate::eval::oracle::score_pair(p, &params);
+                    let reported = s.reported(tessera_node::party::verdict::DEFAULT_THRESHOLD);
+                    if reported != p.positive {
+                        lines.push_str(&serde_json::to_string(&serde_json::json!({
+                            "pair": p, "exact": s.exact, "fuzzy": s.fuzzy,
+                        }))?);
+                        lines.push('\n');
+                    }
+                }
+                std::fs::write(path, lines)?;
+            }
+            let report = crate::eval::screening::report(&sources, &pairs, *seed, &params, None);
             write!(out, "{}", report.table())?;
             if let Some(path) = json_out {
                 std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;

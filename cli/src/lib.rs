@@ -10,6 +10,7 @@ pub mod client;
 pub mod consult;
 pub mod demo;
 pub mod dev_certs;
+pub mod eval;
 pub mod federation;
 pub mod heatmap;
 pub mod keys;

@@ -6,11 +6,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{MatchKey, Party, match_keys};
+use super::{FuzzyName, MatchKey, Party, Side, match_keys, party_keys};
 
 #[derive(Serialize)]
 struct Keys<'a> {
     keys: &'a [MatchKey],
+    /// The fuzzy form of each name, as a querier derives it.
+    names: &'a [FuzzyName],
 }
 
 #[derive(Serialize)]
@@ -33,9 +35,13 @@ const FIELDS: [&str; 8] = [
 /// Answers one input line with one output line (without the trailing newline).
 pub fn keys_json_line(line: &str) -> String {
     let out = match parse(line) {
-        Ok(party) => serde_json::to_string(&Keys {
-            keys: &match_keys(&party),
-        }),
+        Ok(party) => {
+            let keys = party_keys(&party, Side::Query);
+            serde_json::to_string(&Keys {
+                keys: &match_keys(&party),
+                names: &keys.names,
+            })
+        }
         Err(e) => serde_json::to_string(&Error { error: &e }),
     };
     // Serialising plain strings and enums cannot fail.

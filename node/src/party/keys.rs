@@ -1,18 +1,21 @@
 //! Match keys: the strings two agencies compare (through the OPRF) to find a shared party,
-//! spec section K. Each key is `mk1|<kind>|...`, so keys of another spec version can never
-//! equal these. Derivation is a pure function of the party: independent of the order of
-//! aliases, ids and countries, and deduplicated and sorted.
+//! spec sections K and F. Exact keys are `mk2|<kind>|...` (identifiers, whole names, names
+//! with a country or birth year); each name also has a fuzzy form ([`FuzzyName`]) whose
+//! slots a querier must cover to open it. Keys of another spec version can never equal
+//! these. Derivation is a pure function of the party: independent of the order of aliases,
+//! ids and countries, and deduplicated and sorted.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::fuzzy::{FuzzyName, FuzzyParams, Side, fuzzy_name, unvocalised_script};
 use super::normalise::name_tokens_with;
 use super::translit::Backend;
 use super::{Party, PartyKind, country_code, ids, phonetic};
 
 /// The spec version prefix of every key.
-pub const KEY_VERSION: &str = "mk1";
+pub const KEY_VERSION: &str = "mk2";
 
 /// How much a shared key says about two records being the same party.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -45,14 +48,14 @@ pub enum KeyKind {
     NameCountry,
     /// Normalised name + year of birth.
     NameBirthYear,
-    /// Normalised name, tokens sorted.
+    /// Normalised name, tokens sorted between patronymic particles.
     Name,
-    /// Persons: the first and the last token of the name, sorted.
-    NamePair,
-    /// Consonant skeletons of the tokens, sorted.
-    Phonetic,
-    /// Consonant skeletons of the tokens in written order, joined.
-    PhoneticSeq,
+    /// The tokens of a name of two or more tokens written together in order.
+    Joined,
+    /// The consonant skeletons of a name, where one side is written without vowels
+    /// (Arabic or Hebrew script): sorted (`consonants`) and in order (`consonant_seq`).
+    Consonants,
+    ConsonantSeq,
 }
 
 impl KeyKind {
@@ -62,9 +65,9 @@ impl KeyKind {
             Self::NameCountry => "name_country",
             Self::NameBirthYear => "name_birth_year",
             Self::Name => "name",
-            Self::NamePair => "name_pair",
-            Self::Phonetic => "phonetic",
-            Self::PhoneticSeq => "phonetic_seq",
+            Self::Joined => "joined",
+            Self::Consonants => "consonants",
+            Self::ConsonantSeq => "consonant_seq",
         }
     }
 }
@@ -95,12 +98,10 @@ impl MatchKey {
     }
 }
 
-/// A name key needs this many letters and digits in total (spec K2).
+/// A name of fewer letters and digits than this has weak name keys (spec K1).
 pub const MIN_NAME_CHARS: usize = 4;
-/// A phonetic key needs this many code letters in total (spec K4).
-pub const MIN_PHONETIC_CHARS: usize = 4;
-/// A sequence phonetic key needs this many code letters (spec K5).
-pub const MIN_SEQUENCE_CHARS: usize = 5;
+/// The joined key needs this many letters and digits (spec K4).
+pub const MIN_JOINED_CHARS: usize = 6;
 
 /// The year of a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` birth date (anything after the first
 /// four digits must start with `-`); `None` otherwise.
@@ -112,10 +113,31 @@ pub fn birth_year(s: &str) -> Option<&str> {
     ok.then_some(year)
 }
 
+/// Patronymic particles: the name key sorts the tokens between them, never across them, so
+/// "ALI BIN HASSAN" (Ali, son of Hassan) and "HASSAN BIN ALI" stay apart.
+const PARTICLES: [&str; 7] = ["BIN", "IBN", "BINT", "BEN", "OGLY", "OGLU", "KYZY"];
+
+/// The name key's token order: sorted within each run between particles.
+fn sorted_name(tokens: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::with_capacity(tokens.len());
+    let mut run: Vec<&str> = Vec::new();
+    for t in tokens {
+        if PARTICLES.contains(&t.as_str()) {
+            run.sort_unstable();
+            out.append(&mut run);
+            out.push(t);
+        } else {
+            run.push(t);
+        }
+    }
+    run.sort_unstable();
+    out.append(&mut run);
+    out.join(" ")
+}
+
 /// Keys of one name (already normalised, in written order).
 fn name_keys(
     tokens: &[String],
-    person: bool,
     countries: &[&str],
     year: Option<&str>,
     out: &mut BTreeSet<(std::cmp::Reverse<Strength>, String, KeyKind)>,
@@ -124,64 +146,166 @@ fn name_keys(
         out.insert((std::cmp::Reverse(k.strength), k.value, k.kind));
     };
     let chars: usize = tokens.iter().map(String::len).sum();
-    if chars >= MIN_NAME_CHARS {
-        let mut sorted: Vec<&str> = tokens.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
-        let name = sorted.join(" ");
-        push(MatchKey::new(KeyKind::Name, Strength::Medium, &[&name]));
-        for c in countries {
-            push(MatchKey::new(
-                KeyKind::NameCountry,
-                Strength::Strong,
-                &[c, &name],
-            ));
-        }
-        if let Some(y) = year {
-            push(MatchKey::new(
-                KeyKind::NameBirthYear,
-                Strength::Strong,
-                &[y, &name],
-            ));
-        }
-        if let (true, [first, .., last]) = (person, tokens) {
-            let mut pair = [first.as_str(), last.as_str()];
-            pair.sort_unstable();
-            push(MatchKey::new(
-                KeyKind::NamePair,
-                Strength::Weak,
-                &[&pair.join(" ")],
-            ));
-        }
+    if chars == 0 {
+        return;
     }
-    let skeletons: Vec<String> = tokens.iter().map(|t| phonetic::skeleton(t)).collect();
-    let codes: usize = skeletons.iter().map(String::len).sum();
-    if codes >= MIN_PHONETIC_CHARS {
-        let mut sorted: Vec<&str> = skeletons
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-            .collect();
-        sorted.sort_unstable();
+    let long = chars >= MIN_NAME_CHARS;
+    let name = sorted_name(tokens);
+    push(MatchKey::new(
+        KeyKind::Name,
+        if long {
+            Strength::Medium
+        } else {
+            Strength::Weak
+        },
+        &[&name],
+    ));
+    let attribute = if long {
+        Strength::Strong
+    } else {
+        Strength::Medium
+    };
+    for c in countries {
+        push(MatchKey::new(KeyKind::NameCountry, attribute, &[c, &name]));
+    }
+    if let Some(y) = year {
         push(MatchKey::new(
-            KeyKind::Phonetic,
-            Strength::Weak,
-            &[&sorted.join(" ")],
+            KeyKind::NameBirthYear,
+            attribute,
+            &[y, &name],
         ));
     }
-    let seq = phonetic::join_sequence(skeletons.iter().map(String::as_str));
-    if seq.len() >= MIN_SEQUENCE_CHARS {
-        push(MatchKey::new(KeyKind::PhoneticSeq, Strength::Weak, &[&seq]));
+    if tokens.len() >= 2 && chars >= MIN_JOINED_CHARS {
+        push(MatchKey::new(
+            KeyKind::Joined,
+            Strength::Medium,
+            &[&tokens.concat()],
+        ));
     }
 }
 
-/// All match keys of `party`: deduplicated, strongest first, then by value.
+/// All exact match keys of `party`: deduplicated, strongest first, then by value.
 pub fn match_keys(party: &Party) -> Vec<MatchKey> {
     match_keys_with(party, Backend::AnyAscii)
 }
 
+/// A party's exact keys and the fuzzy form of each of its names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyKeys {
+    pub exact: Vec<MatchKey>,
+    pub names: Vec<FuzzyName>,
+}
+
+impl PartyKeys {
+    /// Every key string a querier has evaluated for this party (exact keys, then every
+    /// alternative of every slot), deduplicated, in a stable order.
+    pub fn all_values(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.exact
+            .iter()
+            .map(|k| k.value.as_str())
+            .chain(
+                self.names
+                    .iter()
+                    .flat_map(|n| &n.slots)
+                    .flat_map(|s| &s.alternatives)
+                    .map(|a| a.value.as_str()),
+            )
+            .filter(|v| seen.insert(*v))
+            .collect()
+    }
+}
+
+/// The party's names in spec order: primary, aliases, original-script names.
+fn names_of(party: &Party) -> impl Iterator<Item = &String> {
+    std::iter::once(&party.name)
+        .chain(&party.aliases)
+        .chain(&party.original_script_names)
+}
+
+/// Exact keys and fuzzy names of `party`, for `side` (spec sections K and F).
+pub fn party_keys(party: &Party, side: Side) -> PartyKeys {
+    party_keys_with(party, side, &FuzzyParams::default())
+}
+
+/// [`party_keys`] with other fuzzy parameters (evaluation only).
+pub fn party_keys_with(party: &Party, side: Side, params: &FuzzyParams) -> PartyKeys {
+    let mut names: Vec<FuzzyName> = Vec::new();
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    let mut exact = match_keys(party);
+    for (i, name) in names_of(party).enumerate() {
+        let tokens = name_tokens_with(name, party.kind, Backend::AnyAscii);
+        if tokens.is_empty() || seen.contains(&tokens) {
+            continue;
+        }
+        let script = unvocalised_script(name);
+        if params.consonants {
+            consonant_keys(&tokens, script, side, &mut exact);
+        }
+        let fuzzy = fuzzy_name(i, &tokens, script, side, params);
+        seen.push(tokens);
+        if !fuzzy.slots.is_empty() {
+            names.push(fuzzy);
+        }
+    }
+    exact.sort_by(|a, b| {
+        b.strength
+            .cmp(&a.strength)
+            .then_with(|| a.value.cmp(&b.value))
+    });
+    exact.dedup_by(|a, b| a.value == b.value);
+    PartyKeys { exact, names }
+}
+
+/// Whole-name consonant keys (spec K5), asymmetric like the fuzzy consonant keys: a
+/// listed name offers `k` keys always and `u` keys when written without vowels; a query
+/// written without vowels asks for `k` keys, any other for `u` keys. Two names written
+/// with vowels never meet on consonants alone.
+fn consonant_keys(tokens: &[String], script: bool, side: Side, out: &mut Vec<MatchKey>) {
+    let skeletons: Vec<String> = tokens.iter().map(|t| phonetic::skeleton(t)).collect();
+    let mut sorted: Vec<&str> = skeletons
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    sorted.sort_unstable();
+    let sorted = sorted.join(" ");
+    let sequence: String = skeletons.concat();
+    let letters = sequence.len();
+    if letters < MIN_CONSONANTS {
+        return;
+    }
+    let bare = script
+        || tokens.iter().all(|t| {
+            !t.bytes()
+                .any(|b| matches!(b, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y'))
+        });
+    let prefixes: &[&str] = match (side, bare) {
+        (Side::Listed, false) => &["k"],
+        (Side::Listed, true) => &["k", "u"],
+        (Side::Query, true) => &["k"],
+        (Side::Query, false) => &["u"],
+    };
+    for p in prefixes {
+        out.push(MatchKey::new(
+            KeyKind::Consonants,
+            Strength::Weak,
+            &[p, &sorted],
+        ));
+        out.push(MatchKey::new(
+            KeyKind::ConsonantSeq,
+            Strength::Weak,
+            &[p, &sequence],
+        ));
+    }
+}
+
+/// Whole-name consonant keys need this many consonant codes.
+pub const MIN_CONSONANTS: usize = 5;
+
 /// [`match_keys`] with another transliteration backend (evaluation only: the spec's keys
 /// are those of [`Backend::AnyAscii`]).
-pub(crate) fn match_keys_with(party: &Party, backend: Backend) -> Vec<MatchKey> {
+pub fn match_keys_with(party: &Party, backend: Backend) -> Vec<MatchKey> {
     let mut set = BTreeSet::new();
     let mut countries: Vec<&str> = party
         .countries
@@ -194,18 +318,9 @@ pub(crate) fn match_keys_with(party: &Party, backend: Backend) -> Vec<MatchKey> 
         PartyKind::Person => party.birth_date.as_deref().and_then(birth_year),
         _ => None,
     };
-    let names = std::iter::once(&party.name)
-        .chain(&party.aliases)
-        .chain(&party.original_script_names);
-    for name in names {
+    for name in names_of(party) {
         let tokens = name_tokens_with(name, party.kind, backend);
-        name_keys(
-            &tokens,
-            party.kind == PartyKind::Person,
-            &countries,
-            year,
-            &mut set,
-        );
+        name_keys(&tokens, &countries, year, &mut set);
     }
     for id in &party.ids {
         let Some(k) = ids::normalise_id(id) else {

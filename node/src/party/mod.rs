@@ -1,4 +1,4 @@
-//! Parties and their match keys: the harmonised spec (`docs/match-keys.md`, version `mk1`).
+//! Parties and their match keys: the harmonised spec (`docs/match-keys.md`, version `mk2`).
 //!
 //! Owns the party record ([`Party`]), text normalisation, transliteration, the legal-form,
 //! honorific and country tables, identifier checks, phonetic encoding and key derivation.
@@ -11,11 +11,12 @@
 //!
 //! Layout: `normalise` (the text pipeline) uses `translit`, `legal_forms`, `honorifics`;
 //! `ids` and `country` read identifiers and countries; `phonetic` encodes tokens;
-//! `keys` assembles [`MatchKey`]s; `json` is the `tessera keys` line contract; `eval`
-//! measures the keys on the real lists.
+//! `keys` assembles [`MatchKey`]s and `fuzzy` the fuzzy names; `verdict` turns what
+//! matched into a reported strength, score and reason; `json` is the `tessera keys` line
+//! contract. The evaluation on the real lists lives in the CLI (`tessera eval`).
 
 mod country;
-pub mod eval;
+pub mod fuzzy;
 mod honorifics;
 mod ids;
 mod json;
@@ -25,14 +26,19 @@ mod model;
 pub mod normalise;
 mod phonetic;
 pub mod translit;
+pub mod verdict;
 mod wordlist;
 
 #[cfg(test)]
 mod tests;
 
 pub use country::country_code;
+pub use fuzzy::{Agreement, FuzzyName, FuzzyParams, NameMatch, Relation, Side, Slot};
 pub use ids::{IdKey, normalise_id};
 pub use json::keys_json_line;
-pub use keys::{KEY_VERSION, KeyKind, MatchKey, Strength, match_keys};
+pub use keys::{
+    KEY_VERSION, KeyKind, MatchKey, PartyKeys, Strength, match_keys, match_keys_with, party_keys,
+    party_keys_with,
+};
 pub use model::*;
 pub use phonetic::phonetic_debug;

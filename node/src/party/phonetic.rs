@@ -102,23 +102,6 @@ pub fn skeleton(token: &str) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Joins per-token skeletons in order, dropping a code equal to the last one of the previous
-/// token ("ABDUL LATIF" and "ABDULLATIF" agree).
-pub fn join_sequence<'a>(skeletons: impl Iterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for s in skeletons {
-        let mut chars = s.chars();
-        if let (Some(first), Some(last)) = (chars.next(), out.chars().last())
-            && first == last
-        {
-            out.push_str(chars.as_str());
-            continue;
-        }
-        out.push_str(s);
-    }
-    out
-}
-
 /// Skeletons of `tokens` joined by spaces (diagnostics in tests and the scratch tools).
 #[doc(hidden)]
 pub fn phonetic_debug(tokens: &[String]) -> String {

@@ -7,15 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use super::normalise::{basic_tokens, name_tokens};
 use super::translit::Backend;
-use super::{MatchKey, Party, PartyKind, keys_json_line, match_keys};
+use super::{MatchKey, Party, PartyKeys, PartyKind, Side, keys_json_line, match_keys, party_keys};
 
 /// The published vectors: one `{"party":{...},"keys":[...]}` a line.
 const VECTORS: &str = include_str!("../../../docs/match-keys.vectors.jsonl");
 
+/// One vector: a party, its exact keys, and its full keys on each side of a match.
 #[derive(Serialize, Deserialize)]
 struct Vector {
     party: Party,
     keys: Vec<MatchKey>,
+    listed: PartyKeys,
+    query: PartyKeys,
 }
 
 #[test]
@@ -27,6 +30,13 @@ fn vectors_pass() {
         }
         let v: Vector = serde_json::from_str(line).expect("vector line parses");
         assert_eq!(match_keys(&v.party), v.keys, "vector on line {}", i + 1);
+        assert_eq!(
+            party_keys(&v.party, Side::Listed),
+            v.listed,
+            "line {}",
+            i + 1
+        );
+        assert_eq!(party_keys(&v.party, Side::Query), v.query, "line {}", i + 1);
         n += 1;
     }
     assert!(n >= 30, "only {n} vectors");
@@ -75,6 +85,13 @@ const VECTOR_INPUTS: &[&str] = &[
     r#"{"name":""}"#,
     r#"{"name":"'``'"}"#,
     r#"{"kind":"person","name":"AL-'ULABI, 'Adel","countries":["Atlantis","YE"],"birth_date":"1970-13"}"#,
+    r#"{"name":"VTK Ltd"}"#,
+    r#"{"name":"YK-AND"}"#,
+    r#"{"name":"ABU DHABI PETROLEUM TRADING","aliases":["ABUDHABI PETROLEUM"]}"#,
+    r#"{"kind":"person","name":"A. SAMOYLOV","aliases":["Bob MARLEY"]}"#,
+    r#"{"kind":"person","name":"ALI BIN HASSAN","aliases":["HASSAN BIN ALI"]}"#,
+    r#"{"name":"INDUSTRIAL BANK"}"#,
+    r#"{"kind":"person","name":"محمد بلكلام","aliases":["MOHAMED BELKALEM"]}"#,
 ];
 
 /// The vector file is exactly what the inputs below derive: set
@@ -85,7 +102,15 @@ fn vectors_file_is_current() {
     for line in VECTOR_INPUTS {
         let party: Party = serde_json::from_str(line).expect("vector input parses");
         let keys = match_keys(&party);
-        out.push_str(&serde_json::to_string(&Vector { party, keys }).expect("serialises"));
+        let listed = party_keys(&party, Side::Listed);
+        let query = party_keys(&party, Side::Query);
+        let vector = Vector {
+            party,
+            keys,
+            listed,
+            query,
+        };
+        out.push_str(&serde_json::to_string(&vector).expect("serialises"));
         out.push('\n');
     }
     let path = concat!(
@@ -106,7 +131,7 @@ fn vectors_file_is_current() {
 #[test]
 fn keys_line_contract() {
     let ok = keys_json_line(r#"{"kind":"person","name":"QADHAFI, Muammar","countries":["LY"]}"#);
-    assert!(ok.starts_with(r#"{"keys":[{"kind":"name_country","value":"mk1|name_country|LY|MUAMMAR QADHAFI","strength":"strong"}"#), "{ok}");
+    assert!(ok.starts_with(r#"{"keys":[{"kind":"name_country","value":"mk2|name_country|LY|MUAMMAR QADHAFI","strength":"strong"}"#), "{ok}");
     for (line, secret) in [
         (r#"{"name":"SECRET NAME","kind":"dragon"}"#, "SECRET"),
         (
@@ -185,7 +210,17 @@ proptest! {
         q.countries.reverse();
         prop_assert_eq!(&a, &match_keys(&q));
         for k in &a {
-            prop_assert!(k.value.starts_with("mk1|"));
+            prop_assert!(k.value.starts_with("mk2|"));
+        }
+        for side in [Side::Listed, Side::Query] {
+            let full = party_keys(&p, side);
+            prop_assert_eq!(&full, &party_keys(&p, side));
+            for v in full.all_values() {
+                prop_assert!(v.starts_with("mk2|"));
+            }
+            for n in &full.names {
+                prop_assert!(n.threshold >= 1 && n.threshold <= n.slots.len());
+            }
         }
     }
 
@@ -221,6 +256,7 @@ fn no_panic_on_hostile_input() {
                 ..Party::default()
             };
             let _ = match_keys(&p);
+            let _ = party_keys(&p, Side::Query);
         }
     }
 }

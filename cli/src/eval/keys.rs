@@ -10,10 +10,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::keys::match_keys_with;
-use super::translit::Backend;
-use super::{KEY_VERSION, KeyKind, MatchKey, Party, Strength};
-use crate::lists::{self, Format, ListRecord};
+use tessera_node::lists::{self, Format, ListRecord};
+use tessera_node::party::translit::Backend;
+use tessera_node::party::{KEY_VERSION, KeyKind, MatchKey, Party, Strength, match_keys_with};
 
 /// Everything `tessera eval keys` prints and writes as JSON.
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +56,7 @@ impl ByStrength {
 /// Leave-one-out alias recall for one method, variant and SDN type.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecallRow {
-    /// `mk1` or `baseline`.
+    /// `mk2_exact` or `baseline`.
     pub method: String,
     /// `name_only` or `with_attributes` (countries and birth date on both sides).
     pub variant: String,
@@ -102,7 +101,9 @@ pub struct CollisionRow {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct KeysPerParty {
     pub parties: usize,
+    /// Keys a querier evaluates per party: exact keys and every fuzzy alternative.
     pub mean: f64,
+    pub p99: usize,
     pub max: usize,
     pub mean_by_strength: HashMap<String, f64>,
 }
@@ -117,12 +118,12 @@ pub struct Throughput {
 
 type Method = fn(&Party) -> Vec<MatchKey>;
 
-fn mk1(p: &Party) -> Vec<MatchKey> {
+fn exact(p: &Party) -> Vec<MatchKey> {
     match_keys_with(p, Backend::AnyAscii)
 }
 
-/// mk1 keys of the party's names only (identifiers left out).
-fn mk1_names(p: &Party) -> Vec<MatchKey> {
+/// mk2 exact keys of the party's names only (identifiers left out).
+fn exact_names(p: &Party) -> Vec<MatchKey> {
     let names = Party {
         ids: Vec::new(),
         ..p.clone()
@@ -130,7 +131,7 @@ fn mk1_names(p: &Party) -> Vec<MatchKey> {
     match_keys_with(&names, Backend::AnyAscii)
 }
 
-fn mk1_deunicode(p: &Party) -> Vec<MatchKey> {
+fn exact_deunicode(p: &Party) -> Vec<MatchKey> {
     match_keys_with(p, Backend::Deunicode)
 }
 
@@ -163,7 +164,7 @@ pub fn baseline(p: &Party) -> Vec<MatchKey> {
             strength: Strength::Medium,
         });
         out.push(MatchKey {
-            kind: KeyKind::Phonetic,
+            kind: KeyKind::Joined,
             value: format!("base|skel|{skel}"),
             strength: Strength::Weak,
         });
@@ -228,15 +229,18 @@ pub fn run_on(
     skipped: Vec<String>,
 ) -> EvalReport {
     let mut alias_recall = Vec::new();
-    for (name, method) in [("mk1", mk1 as Method), ("baseline", baseline as Method)] {
+    for (name, method) in [
+        ("mk2_exact", exact as Method),
+        ("baseline", baseline as Method),
+    ] {
         for attrs in [false, true] {
             alias_recall.extend(recall(sdn, name, method, attrs));
         }
     }
     let mut cross_script = Vec::new();
     for (name, method) in [
-        ("any_ascii", mk1 as Method),
-        ("deunicode", mk1_deunicode as Method),
+        ("any_ascii", exact as Method),
+        ("deunicode", exact_deunicode as Method),
         ("baseline", baseline as Method),
     ] {
         for all in [false, true] {
@@ -248,8 +252,8 @@ pub fn run_on(
     let both: Vec<&ListRecord> = sdn_refs.iter().chain(&csl_own).copied().collect();
     let mut collisions = Vec::new();
     for (name, method) in [
-        ("mk1", mk1 as Method),
-        ("mk1_names_only", mk1_names as Method),
+        ("mk2_exact", exact as Method),
+        ("exact_names_only", exact_names as Method),
         ("baseline", baseline as Method),
     ] {
         collisions.extend(collide(&sdn_refs, "sdn", name, method));
@@ -427,23 +431,28 @@ fn collide(
 }
 
 fn keys_per_party(parties: &[&Party]) -> KeysPerParty {
-    let mut total = 0;
-    let mut max = 0;
+    let mut counts: Vec<usize> = Vec::with_capacity(parties.len());
     let mut by: HashMap<String, usize> = HashMap::new();
     for p in parties {
-        let keys = mk1(p);
-        total += keys.len();
-        max = max.max(keys.len());
-        for k in keys {
-            *by.entry(format!("{:?}", k.strength).to_lowercase())
+        let keys = tessera_node::party::party_keys(p, tessera_node::party::Side::Query);
+        let all = keys.all_values().len();
+        counts.push(all);
+        for k in &keys.exact {
+            *by.entry(format!("exact_{}", k.strength.as_str()))
                 .or_default() += 1;
         }
+        *by.entry("fuzzy".to_owned()).or_default() += all - keys.exact.len();
     }
+    counts.sort_unstable();
     let n = parties.len().max(1) as f64;
     KeysPerParty {
         parties: parties.len(),
-        mean: total as f64 / n,
-        max,
+        mean: counts.iter().sum::<usize>() as f64 / n,
+        p99: counts
+            .get((counts.len() * 99 / 100).min(counts.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0),
+        max: counts.last().copied().unwrap_or(0),
         mean_by_strength: by.into_iter().map(|(k, v)| (k, v as f64 / n)).collect(),
     }
 }
@@ -457,7 +466,9 @@ fn throughput(parties: &[&Party]) -> Throughput {
     let (mut n, mut keys) = (0usize, 0usize);
     while start.elapsed().as_secs_f64() < 2.0 {
         for p in parties {
-            keys += super::match_keys(p).len();
+            keys += tessera_node::party::party_keys(p, tessera_node::party::Side::Query)
+                .all_values()
+                .len();
         }
         n += parties.len();
     }
@@ -563,10 +574,11 @@ impl EvalReport {
         let by: Vec<String> = by.iter().map(|(s, v)| format!("{s} {v:.2}")).collect();
         let _ = writeln!(
             s,
-            "\nKeys per party: {} parties, mean {:.2} (by strength: {}), max {}",
+            "\nKeys per party (exact and fuzzy, what a querier evaluates): {} parties, mean {:.2} ({}), p99 {}, max {}",
             k.parties,
             k.mean,
             by.join(", "),
+            k.p99,
             k.max
         );
         let t = &self.throughput;

@@ -1,0 +1,473 @@
+//! The labelled name pairs that screening is measured on, built from the public lists
+//! (`../shared/data`, or the slices in `fixtures/lists`) by a seeded generator, so that a
+//! reader can re-run it and get the same pairs.
+//!
+//! A pair is a *listed* party (what a holder's notice names) and a *query* party (what an
+//! officer screens), with a label: the same party, or not. Families:
+//!
+//! * positives — `alias`: an OFAC SDN alias against the entity's primary name (aliases
+//!   that share at least a third of their letter trigrams with it; the others, mostly
+//!   translations and acronyms, are `alias_other` and reported apart); `script`: a UN
+//!   original-script name against the Latin primary name; and perturbations of listed
+//!   names (`typo`, `drop_token`, `add_token`, `reorder`, `translit`, `join_split`,
+//!   `initials`, and `double`, two of them at once).
+//! * hard negatives — distinct SDN entries whose names look alike: `family` (persons
+//!   sharing a surname), `shared_word` (organisations sharing a distinctive word),
+//!   `near` (the distinct entry nearest in letter trigrams) and `lookalike` (the distinct
+//!   entry the fuzzy keys score highest: the hardest negatives for this matcher).
+//!
+//! Entities are split between `dev` (for tuning) and `test` (to check that what was tuned
+//! generalises) by a seeded hash of their list and id; both sides of a pair come from one
+//! entity or, for negatives, from two of the same split.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use tessera_node::lists::{self, Format, ListRecord};
+use tessera_node::party::normalise::name_tokens;
+use tessera_node::party::{Party, PartyKind};
+
+use super::perturb::Perturbation;
+
+/// Which half of the entities a pair comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Dev,
+    Test,
+}
+
+/// One labelled pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub family: &'static str,
+    pub positive: bool,
+    pub split: Split,
+    pub listed: Party,
+    pub query: Party,
+}
+
+/// How many pairs of each family to draw per split (at most).
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub per_family: usize,
+}
+
+/// The entities read from the lists.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// OFAC SDN entries (with aliases).
+    pub sdn: Vec<ListRecord>,
+    /// Consolidated Screening List rows that do not come from the SDN.
+    pub csl: Vec<ListRecord>,
+    /// UN entries (with original-script names).
+    pub un: Vec<ListRecord>,
+    /// Files that could not be read.
+    pub skipped: Vec<String>,
+}
+
+impl Sources {
+    /// Reads the lists under `dir`: either `shared/data` (`ofac_sdn_*/sdn.csv`,
+    /// `us_csl/consolidated.csv`, `un_consolidated/UN_consolidated.xml`) or the
+    /// repository's `fixtures/lists` (`sdn/sdn.csv`, `consolidated.csv` and
+    /// `entity_list.csv`, `un_consolidated.xml`).
+    pub fn read(dir: &Path) -> Self {
+        let mut s = Self::default();
+        let first =
+            |candidates: &[&str]| candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file());
+        let mut read = |format: Format, candidates: &[&str], out: &mut Vec<ListRecord>| {
+            let Some(path) = first(candidates) else {
+                s.skipped
+                    .push(format!("{format}: none of {}", candidates.join(", ")));
+                return;
+            };
+            match lists::read(format, &path) {
+                Ok(rows) => out.extend(rows.into_iter().filter_map(Result::ok)),
+                Err(e) => s.skipped.push(format!("{format}: {e}")),
+            }
+        };
+        let mut sdn = Vec::new();
+        let mut csl = Vec::new();
+        let mut un = Vec::new();
+        read(
+            Format::Sdn,
+            &["ofac_sdn_2023-12-28/sdn.csv", "sdn/sdn.csv"],
+            &mut sdn,
+        );
+        read(
+            Format::Csl,
+            &["us_csl/consolidated.csv", "entity_list.csv"],
+            &mut csl,
+        );
+        read(
+            Format::Un,
+            &["un_consolidated/UN_consolidated.xml", "un_consolidated.xml"],
+            &mut un,
+        );
+        csl.retain(|r| !r.list.contains("SDN"));
+        s.sdn = sdn;
+        s.csl = csl;
+        s.un = un;
+        s
+    }
+}
+
+/// A name-only party: the pairs compare names, so attributes are left out.
+fn named(kind: PartyKind, name: &str) -> Party {
+    Party {
+        kind,
+        name: name.to_owned(),
+        ..Party::default()
+    }
+}
+
+/// Letter trigrams of a name's normalised tokens, sorted and joined.
+fn trigrams(name: &str, kind: PartyKind) -> BTreeSet<[u8; 3]> {
+    let mut tokens = name_tokens(name, kind);
+    tokens.sort();
+    let joined = format!(" {} ", tokens.join(" "));
+    joined
+        .as_bytes()
+        .windows(3)
+        .map(|w| [w[0], w[1], w[2]])
+        .collect()
+}
+
+fn jaccard(a: &BTreeSet<[u8; 3]>, b: &BTreeSet<[u8; 3]>) -> f64 {
+    let inter = a.intersection(b).count();
+    let union = a.len() + b.len() - inter;
+    if union == 0 {
+        0.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Aliases at least this similar (trigram Jaccard) to the primary name are spelling
+/// variants (`alias`); the rest are `alias_other`.
+pub const ALIAS_VARIANT_JACCARD: f64 = 0.33;
+
+fn split_of(seed: u64, list: &str, id: &str) -> Split {
+    // FNV-1a over the seed, list and id: stable across platforms and Rust versions.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed
+        .to_le_bytes()
+        .iter()
+        .chain(list.as_bytes())
+        .chain(b"/")
+        .chain(id.as_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    if h >> 63 == 0 {
+        Split::Dev
+    } else {
+        Split::Test
+    }
+}
+
+/// Builds the pairs. Deterministic for a given `seed` and input.
+pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut pairs: Vec<Pair> = Vec::new();
+    let mut take = |family: &'static str, mut candidates: Vec<Pair>, rng: &mut ChaCha8Rng| {
+        for split in [Split::Dev, Split::Test] {
+            let mut of_split: Vec<Pair> = candidates
+                .iter()
+                .filter(|p| p.split == split)
+                .cloned()
+                .collect();
+            of_split.shuffle(rng);
+            of_split.truncate(sizes.per_family);
+            pairs.extend(of_split);
+        }
+        candidates.clear();
+        let _ = family;
+    };
+
+    // Aliases against primary names.
+    let mut alias = Vec::new();
+    let mut alias_other = Vec::new();
+    for r in &sources.sdn {
+        let kind = r.party.kind;
+        let split = split_of(seed, "sdn", &r.list_id);
+        let primary = trigrams(&r.party.name, kind);
+        for a in &r.party.aliases {
+            let variant = jaccard(&primary, &trigrams(a, kind)) >= ALIAS_VARIANT_JACCARD;
+            let pair = Pair {
+                family: if variant { "alias" } else { "alias_other" },
+                positive: true,
+                split,
+                listed: named(kind, &r.party.name),
+                query: named(kind, a),
+            };
+            if variant {
+                alias.push(pair);
+            } else {
+                alias_other.push(pair);
+            }
+        }
+    }
+    take("alias", alias, &mut rng);
+    take("alias_other", alias_other, &mut rng);
+
+    // Original script against the Latin name.
+    let script: Vec<Pair> = sources
+        .un
+        .iter()
+        .flat_map(|r| {
+            let split = split_of(seed, "un", &r.list_id);
+            r.party.original_script_names.iter().map(move |o| Pair {
+                family: "script",
+                positive: true,
+                split,
+                listed: named(r.party.kind, &r.party.name),
+                query: named(r.party.kind, o),
+            })
+        })
+        .collect();
+    take("script", script, &mut rng);
+
+    // Perturbed list names.
+    let listed: Vec<(Split, PartyKind, &str)> = sources
+        .sdn
+        .iter()
+        .map(|r| (split_of(seed, "sdn", &r.list_id), r))
+        .chain(
+            sources
+                .csl
+                .iter()
+                .map(|r| (split_of(seed, "csl", &r.list_id), r)),
+        )
+        .chain(
+            sources
+                .un
+                .iter()
+                .map(|r| (split_of(seed, "un", &r.list_id), r)),
+        )
+        .map(|(s, r)| (s, r.party.kind, r.party.name.as_str()))
+        .collect();
+    let person_words: Vec<String> = sources
+        .sdn
+        .iter()
+        .filter(|r| r.party.kind == PartyKind::Person)
+        .flat_map(|r| {
+            r.party
+                .name
+                .split(|c: char| !c.is_alphabetic())
+                .filter(|w| w.len() >= 3)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for p in Perturbation::ALL {
+        let mut candidates = Vec::new();
+        for &(split, kind, name) in &listed {
+            if let Some(q) = p.apply(name, kind, &person_words, &mut rng) {
+                candidates.push(Pair {
+                    family: p.as_str(),
+                    positive: true,
+                    split,
+                    listed: named(kind, name),
+                    query: named(kind, &q),
+                });
+            }
+        }
+        take(p.as_str(), candidates, &mut rng);
+    }
+    let mut double = Vec::new();
+    for &(split, kind, name) in &listed {
+        let mut two = Perturbation::ALL.choose_multiple(&mut rng, 2);
+        let (Some(a), Some(b)) = (two.next(), two.next()) else {
+            continue;
+        };
+        let once = a.apply(name, kind, &person_words, &mut rng);
+        if let Some(q) = once.and_then(|q| b.apply(&q, kind, &person_words, &mut rng)) {
+            double.push(Pair {
+                family: "double",
+                positive: true,
+                split,
+                listed: named(kind, name),
+                query: named(kind, &q),
+            });
+        }
+    }
+    take("double", double, &mut rng);
+
+    // Hard negatives among distinct SDN entries.
+    let entries: Vec<(Split, &ListRecord, Vec<String>)> = sources
+        .sdn
+        .iter()
+        .map(|r| {
+            (
+                split_of(seed, "sdn", &r.list_id),
+                r,
+                name_tokens(&r.party.name, r.party.kind),
+            )
+        })
+        .filter(|(_, _, t)| !t.is_empty())
+        .collect();
+    let negative =
+        |family: &'static str, a: &(Split, &ListRecord, Vec<String>), b: &ListRecord| Pair {
+            family,
+            positive: false,
+            split: a.0,
+            listed: named(b.party.kind, &b.party.name),
+            query: named(a.1.party.kind, &a.1.party.name),
+        };
+    let same_names = |a: &[String], b: &[String]| {
+        let mut a = a.to_vec();
+        let mut b = b.to_vec();
+        a.sort();
+        b.sort();
+        a == b
+    };
+
+    // Persons sharing a surname (the last written token).
+    let mut by_surname: BTreeMap<(Split, &str), Vec<usize>> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.1.party.kind == PartyKind::Person && e.2.len() >= 2 {
+            if let Some(last) = e.2.last() {
+                by_surname.entry((e.0, last.as_str())).or_default().push(i);
+            }
+        }
+    }
+    let mut family = Vec::new();
+    for group in by_surname.values().filter(|g| g.len() >= 2) {
+        for (k, &i) in group.iter().enumerate() {
+            let j = group[(k + 1 + rng.gen_range(0..group.len() - 1)) % group.len()];
+            if !same_names(&entries[i].2, &entries[j].2) {
+                family.push(negative("family", &entries[i], entries[j].1));
+            }
+        }
+    }
+    take("family", family, &mut rng);
+
+    // Organisations sharing a distinctive word.
+    let mut by_word: HashMap<(Split, &str), Vec<usize>> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.1.party.kind != PartyKind::Person {
+            for t in &e.2 {
+                if t.len() >= 4 && !tessera_node::party::fuzzy::is_common(t) {
+                    by_word.entry((e.0, t.as_str())).or_default().push(i);
+                }
+            }
+        }
+    }
+    let mut words: Vec<_> = by_word.into_iter().filter(|(_, g)| g.len() >= 2).collect();
+    words.sort();
+    let mut shared = Vec::new();
+    for (_, group) in &words {
+        let i = group[rng.gen_range(0..group.len())];
+        let j = group[rng.gen_range(0..group.len())];
+        if i != j && !same_names(&entries[i].2, &entries[j].2) {
+            shared.push(negative("shared_word", &entries[i], entries[j].1));
+        }
+    }
+    take("shared_word", shared, &mut rng);
+
+    // The nearest distinct entry by letter trigrams, for a sample of entries.
+    let grams: Vec<BTreeSet<[u8; 3]>> = entries
+        .iter()
+        .map(|(_, r, _)| trigrams(&r.party.name, r.party.kind))
+        .collect();
+    let mut posting: HashMap<[u8; 3], Vec<usize>> = HashMap::new();
+    for (i, g) in grams.iter().enumerate() {
+        for t in g {
+            posting.entry(*t).or_default().push(i);
+        }
+    }
+    let mut sample: Vec<usize> = (0..entries.len()).collect();
+    sample.shuffle(&mut rng);
+    sample.truncate(sizes.per_family * 6);
+    let mut near = Vec::new();
+    for &i in &sample {
+        let mut counts: HashMap<usize, usize> = HashMap::new();
+        for t in &grams[i] {
+            let Some(list) = posting.get(t) else { continue };
+            // Very common trigrams say nothing about nearness and cost the most.
+            if list.len() > 2_000 {
+                continue;
+            }
+            for &j in list {
+                if j != i && entries[j].0 == entries[i].0 {
+                    *counts.entry(j).or_default() += 1;
+                }
+            }
+        }
+        let best = counts
+            .into_iter()
+            .filter(|&(j, _)| !same_names(&entries[i].2, &entries[j].2))
+            .map(|(j, inter)| {
+                let union = grams[i].len() + grams[j].len() - inter;
+                (inter as f64 / union.max(1) as f64, j)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        if let Some((_, j)) = best {
+            near.push(negative("near", &entries[i], entries[j].1));
+        }
+    }
+    take("near", near, &mut rng);
+
+    // The distinct entry that the fuzzy keys themselves find most alike: the hardest
+    // look-alikes for this matcher (drawn with the spec's parameters, whatever is tuned).
+    let params = tessera_node::party::FuzzyParams::default();
+    let keyed: Vec<tessera_node::party::PartyKeys> = entries
+        .iter()
+        .map(|(_, r, _)| {
+            tessera_node::party::party_keys_with(
+                &named(r.party.kind, &r.party.name),
+                tessera_node::party::Side::Listed,
+                &params,
+            )
+        })
+        .collect();
+    let mut by_alternative: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, k) in keyed.iter().enumerate() {
+        for n in &k.names {
+            for slot in &n.slots {
+                for a in &slot.alternatives {
+                    let list = by_alternative.entry(a.value.as_str()).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+        }
+    }
+    let mut lookalike = Vec::new();
+    for &i in &sample {
+        let query = named(entries[i].1.party.kind, &entries[i].1.party.name);
+        let q =
+            tessera_node::party::party_keys_with(&query, tessera_node::party::Side::Query, &params);
+        let mut candidates: BTreeSet<usize> = BTreeSet::new();
+        for v in q.all_values() {
+            if let Some(list) = by_alternative.get(v) {
+                if list.len() <= 500 {
+                    candidates.extend(list.iter().copied());
+                }
+            }
+        }
+        let best = candidates
+            .into_iter()
+            .filter(|&j| j != i && entries[j].0 == entries[i].0)
+            .filter(|&j| !same_names(&entries[i].2, &entries[j].2))
+            .filter_map(|j| {
+                let listed = named(entries[j].1.party.kind, &entries[j].1.party.name);
+                let s = super::oracle::score_parties(&query, &listed, &params);
+                s.fuzzy.or(s.exact).map(|score| (score, j))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        if let Some((_, j)) = best {
+            lookalike.push(negative("lookalike", &entries[i], entries[j].1));
+        }
+    }
+    take("lookalike", lookalike, &mut rng);
+    pairs
+}

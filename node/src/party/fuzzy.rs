@@ -1,0 +1,678 @@
+//! Fuzzy name keys (spec `mk2`, section F): each name of a party becomes a set of *slots*,
+//! one for every distinctive token, and each slot a small set of *alternatives* — the
+//! token as written, its one-letter deletions, a vowel-aware sound code, its join with a
+//! neighbouring token, a nickname's full form. Two names agree on a slot when one
+//! alternative of the listed token equals one alternative of the queried token.
+//!
+//! Private matching seals one Shamir share of a listed name per slot under the OPRF
+//! outputs of the slot's alternatives (`docs/private-matching.md`): a querier that covers
+//! `threshold` slots of a name opens it, one that covers fewer opens nothing. This module
+//! only derives the alternatives; [`coverage`] and [`score`] say, in the clear, what the
+//! private path computes, so the evaluation and the tests can check one against the other.
+//!
+//! Tokens that many names share (`TRADING`, `INTERNATIONAL`, see `common_tokens.txt`) get
+//! no slot: a slot of theirs would hand any querier a share of a large part of a list.
+//! They still count in the name's length, so a name that agrees only on them scores low.
+//!
+//! Must never: log a token, depend on the order of aliases, or panic on any input.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::normalise::basic_tokens;
+use super::phonetic;
+use super::translit::Backend;
+
+/// How a listed token and a queried token agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// The same token.
+    Exact,
+    /// One is the nickname or short form of the other (`BOB` / `ROBERT`).
+    Nickname,
+    /// Two written words against one (`ABU DHABI` / `ABUDHABI`).
+    Joined,
+    /// One letter apart: deleted, added, changed or two swapped.
+    Spelling,
+    /// Spelt differently, sounding alike (`MOHAMMED` / `MUHAMMAD`), or the same
+    /// consonants where one side is written without vowels (Arabic script).
+    Sound,
+    /// An initial against a name part with that first letter, next to the same other
+    /// name part (`A. SAMOYLOV` / `ARTEM SAMOYLOV`).
+    Initial,
+}
+
+impl Relation {
+    /// How much an agreement of this kind counts towards a name's similarity.
+    pub fn weight(self) -> f64 {
+        match self {
+            Self::Exact => 1.0,
+            Self::Nickname | Self::Joined => 0.9,
+            Self::Spelling => 0.85,
+            Self::Sound => 0.8,
+            Self::Initial => 0.6,
+        }
+    }
+
+    /// The weaker of two sides' relations (what the pair of alternatives says).
+    pub fn combine(self, other: Self) -> Self {
+        self.max(other)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Nickname => "nickname",
+            Self::Joined => "joined",
+            Self::Spelling => "spelling",
+            Self::Sound => "sound",
+            Self::Initial => "initial",
+        }
+    }
+
+    /// The byte a share row carries for the holder's side of the agreement.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Exact => 0,
+            Self::Nickname => 1,
+            Self::Joined => 2,
+            Self::Spelling => 3,
+            Self::Sound => 4,
+            Self::Initial => 5,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Self::Exact,
+            1 => Self::Nickname,
+            2 => Self::Joined,
+            3 => Self::Spelling,
+            4 => Self::Sound,
+            5 => Self::Initial,
+            _ => return None,
+        })
+    }
+}
+
+/// One way a slot can be opened: the key string that is evaluated, and how it relates to
+/// the token of the slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Alternative {
+    pub relation: Relation,
+    pub value: String,
+}
+
+/// A distinctive token of a name and its alternatives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The normalised token (party data: never logged).
+    pub token: String,
+    pub alternatives: Vec<Alternative>,
+}
+
+/// One name of a party, prepared for fuzzy matching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FuzzyName {
+    /// Which name of the party: 0 the primary name, then the aliases, then the names in
+    /// their original script, in the order given.
+    pub name: usize,
+    /// Tokens of the normalised name, distinctive or not.
+    pub tokens: usize,
+    /// The distinctive tokens, in written order; slot `i` has share point `i + 1`.
+    pub slots: Vec<Slot>,
+    /// The common tokens, in written order (party data: never logged). A holder seals
+    /// their digests under the name's secret; a querier that opened the name checks its
+    /// own unmatched tokens against them.
+    pub common: Vec<String>,
+    /// Slots a querier must cover to open the name.
+    pub threshold: usize,
+}
+
+/// The tuning of the fuzzy keys. [`FuzzyParams::default`] is the spec; other values exist
+/// for the evaluation (`tessera eval screening --sweep`) only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuzzyParams {
+    /// Tokens of at least this many characters get their one-letter deletions.
+    pub deletion_min_len: usize,
+    /// Whether tokens get the vowel-aware sound code.
+    pub sound: bool,
+    /// Sound codes need at least this many consonant codes.
+    pub sound_min_codes: usize,
+    /// Whether adjacent tokens also open each other's slot by their join.
+    pub joins: bool,
+    /// Whether common tokens are left without a slot.
+    pub skip_common: bool,
+    /// `thresholds[n - 1]` is the threshold of a name with `n` slots; longer names use the
+    /// last entry's missing-slot allowance.
+    pub thresholds: Vec<usize>,
+    /// Whether initials open a slot next to another name part.
+    pub initials: bool,
+    /// Whether tokens written without vowels meet others on their consonants.
+    pub consonants: bool,
+}
+
+impl Default for FuzzyParams {
+    fn default() -> Self {
+        Self {
+            deletion_min_len: 5,
+            sound: true,
+            sound_min_codes: 2,
+            joins: true,
+            skip_common: true,
+            thresholds: vec![1, 2, 2, 3, 4, 5],
+            initials: true,
+            consonants: true,
+        }
+    }
+}
+
+/// Which side of a match keys are derived for. The sides differ only where a key is
+/// asymmetric: a listed token offers its consonant skeleton to queries written without
+/// vowels, and a queried token written without vowels asks for it (and the other way
+/// round), so that two spellings with vowels never meet on consonants alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// A holder's listed party (what goes into an index).
+    Listed,
+    /// A party screened or watched.
+    Query,
+}
+
+impl FuzzyParams {
+    /// Parameters from `key=value,...` (evaluation only): `deletion_min_len`, `sound`,
+    /// `joins`, `skip_common`, `initials`, `consonants` (0 or 1), `thresholds` (as
+    /// `1-2-3`).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut p = Self::default();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item}: expected key=value"))?;
+            let flag = |v: &str| v == "1" || v == "true";
+            let num = |v: &str| v.parse::<usize>().map_err(|_| format!("{k}: not a number"));
+            match k {
+                "deletion_min_len" => p.deletion_min_len = num(v)?,
+                "sound_min_codes" => p.sound_min_codes = num(v)?,
+                "sound" => p.sound = flag(v),
+                "joins" => p.joins = flag(v),
+                "skip_common" => p.skip_common = flag(v),
+                "initials" => p.initials = flag(v),
+                "consonants" => p.consonants = flag(v),
+                "thresholds" => {
+                    p.thresholds = v.split('-').map(num).collect::<Result<Vec<_>, _>>()?;
+                }
+                other => return Err(format!("unknown parameter {other}")),
+            }
+        }
+        Ok(p)
+    }
+
+    /// The threshold of a name with `n` slots: at least 1, at most `n`.
+    pub fn threshold(&self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        let table = &self.thresholds;
+        let t = match table.get(n - 1) {
+            Some(t) => *t,
+            None => {
+                let last = table.len();
+                let allowance = last.saturating_sub(table.last().copied().unwrap_or(last));
+                n.saturating_sub(allowance + (n - last) / 4)
+            }
+        };
+        t.clamp(1, n)
+    }
+}
+
+/// Common tokens (`common_tokens.txt`, compiled in): no slot of their own.
+pub const COMMON_TOKENS_TXT: &str = include_str!("common_tokens.txt");
+/// Nicknames and short forms (`nicknames.txt`, compiled in): `SHORT FULL` a line.
+pub const NICKNAMES_TXT: &str = include_str!("nicknames.txt");
+
+fn common_tokens() -> &'static BTreeSet<String> {
+    static TABLE: OnceLock<BTreeSet<String>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        COMMON_TOKENS_TXT
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .flat_map(|l| basic_tokens(l, Backend::AnyAscii))
+            .collect()
+    })
+}
+
+fn nicknames() -> &'static HashMap<String, String> {
+    static TABLE: OnceLock<HashMap<String, String>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut map = HashMap::new();
+        for line in NICKNAMES_TXT.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words: Vec<String> = basic_tokens(line, Backend::AnyAscii);
+            if let [short, full] = words.as_slice() {
+                map.insert(short.clone(), full.clone());
+            }
+        }
+        map
+    })
+}
+
+/// Whether `token` is in the common-token table.
+pub fn is_common(token: &str) -> bool {
+    common_tokens().contains(token)
+}
+
+/// Prefix of the keys of spelled forms (exact, deletions, joins, nicknames).
+const SPELLED: &str = "mk2|t|";
+/// Prefix of the keys of sound codes.
+const SOUND: &str = "mk2|s|";
+
+/// The vowel-aware sound code of a token: the class of its first vowel (`A`, `E` for
+/// E I Y, `O` for O U, `-` when it has none) followed by its consonant skeleton
+/// (spec step P). `MOHAMMED` and `MUHAMMAD` agree (`OMHMD`); `HASSAN` and `HUSSEIN` do not.
+pub fn sound_code(token: &str) -> String {
+    let class = token
+        .bytes()
+        .find_map(|b| match b {
+            b'A' => Some('A'),
+            b'E' | b'I' | b'Y' => Some('E'),
+            b'O' | b'U' => Some('O'),
+            _ => None,
+        })
+        .unwrap_or('-');
+    let mut code = String::with_capacity(token.len() + 1);
+    code.push(class);
+    code.push_str(&phonetic::skeleton(token));
+    code
+}
+
+/// Prefix of the keys of consonant skeletons a listed token offers to queries written
+/// without vowels, and that such a query asks for.
+const CONSONANTS: &str = "mk2|k|";
+/// Prefix of the keys of consonant skeletons a listed token written without vowels
+/// offers to queries with vowels, and that such a query asks for.
+const UNVOCALISED: &str = "mk2|u|";
+/// Prefix of the keys of an initial next to another name part.
+const INITIAL: &str = "mk2|i|";
+
+/// A token written without vowels: no vowel at all, or from a script that leaves them out.
+fn unvocalised(token: &str, script: bool) -> bool {
+    token.bytes().any(|b| b.is_ascii_alphabetic())
+        && (script
+            || !token
+                .bytes()
+                .any(|b| matches!(b, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y')))
+}
+
+/// One-letter deletions of `token`.
+pub fn deletions(token: &str) -> impl Iterator<Item = String> + '_ {
+    (0..token.len()).map(move |k| {
+        let mut del = String::with_capacity(token.len() - 1);
+        del.push_str(&token[..k]);
+        del.push_str(&token[k + 1..]);
+        del
+    })
+}
+
+/// The alternatives of token `i` of `tokens`, for `side`.
+fn alternatives(
+    tokens: &[String],
+    i: usize,
+    script: bool,
+    side: Side,
+    params: &FuzzyParams,
+) -> Vec<Alternative> {
+    let token = &tokens[i];
+    let mut out: Vec<Alternative> = Vec::new();
+    let mut push = |relation: Relation, prefix: &str, body: &str| {
+        let value = format!("{prefix}{body}");
+        if !out.iter().any(|a| a.value == value) {
+            out.push(Alternative { relation, value });
+        }
+    };
+    push(Relation::Exact, SPELLED, token);
+    if let Some(full) = nicknames().get(token) {
+        push(Relation::Nickname, SPELLED, full);
+    }
+    if params.joins {
+        if i > 0 {
+            push(
+                Relation::Joined,
+                SPELLED,
+                &format!("{}{token}", tokens[i - 1]),
+            );
+        }
+        if let Some(next) = tokens.get(i + 1) {
+            push(Relation::Joined, SPELLED, &format!("{token}{next}"));
+        }
+    }
+    if token.len() >= params.deletion_min_len {
+        for del in deletions(token) {
+            push(Relation::Spelling, SPELLED, &del);
+        }
+    }
+    if params.sound {
+        let code = sound_code(token);
+        if code.len() > params.sound_min_codes {
+            push(Relation::Sound, SOUND, &code);
+        }
+    }
+    if params.consonants {
+        let skeleton = phonetic::skeleton(token);
+        if skeleton.len() >= 3 {
+            let bare = unvocalised(token, script);
+            match side {
+                Side::Listed => {
+                    push(Relation::Sound, CONSONANTS, &skeleton);
+                    if bare {
+                        push(Relation::Sound, UNVOCALISED, &skeleton);
+                    }
+                }
+                Side::Query if bare => push(Relation::Sound, CONSONANTS, &skeleton),
+                Side::Query => push(Relation::Sound, UNVOCALISED, &skeleton),
+            }
+        }
+    }
+    if params.initials {
+        let single = token.len() == 1 && token.as_bytes()[0].is_ascii_alphabetic();
+        for (j, other) in tokens.iter().enumerate() {
+            if j == i || other.len() < 2 {
+                continue;
+            }
+            match side {
+                // A listed name part offers its initial next to each other part...
+                Side::Listed => push(
+                    Relation::Initial,
+                    INITIAL,
+                    &format!("{}|{other}", &token[..1]),
+                ),
+                // ...and a queried initial asks for it.
+                Side::Query if single => {
+                    push(Relation::Initial, INITIAL, &format!("{token}|{other}"))
+                }
+                Side::Query => {}
+            }
+        }
+    }
+    out
+}
+
+/// Whether a name is written in a script without vowels (Arabic, Hebrew, Syriac, Thaana).
+pub fn unvocalised_script(name: &str) -> bool {
+    name.chars()
+        .any(|c| matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF))
+}
+
+/// The fuzzy form of one normalised name (`tokens` in written order). `script` says that
+/// the name was written in a script without vowels.
+pub fn fuzzy_name(
+    name: usize,
+    tokens: &[String],
+    script: bool,
+    side: Side,
+    params: &FuzzyParams,
+) -> FuzzyName {
+    // A token of digits alone (a year, a number) is no name part of its own either.
+    let alphabetic = |t: &String| t.bytes().any(|b| b.is_ascii_alphabetic());
+    let distinctive = |t: &String| !(params.skip_common && is_common(t)) && alphabetic(t);
+    // A name made only of common words has them all as slots: it has nothing else.
+    let all_common = !tokens.iter().any(distinctive);
+    let slotted = |t: &String| {
+        if all_common {
+            alphabetic(t)
+        } else {
+            distinctive(t)
+        }
+    };
+    let slots: Vec<Slot> = (0..tokens.len())
+        .filter(|&i| slotted(&tokens[i]))
+        .map(|i| Slot {
+            token: tokens[i].clone(),
+            alternatives: alternatives(tokens, i, script, side, params),
+        })
+        .collect();
+    let threshold = if all_common {
+        slots.len()
+    } else {
+        params.threshold(slots.len())
+    };
+    FuzzyName {
+        name,
+        tokens: tokens.len(),
+        threshold,
+        common: tokens.iter().filter(|t| !slotted(t)).cloned().collect(),
+        slots,
+    }
+}
+
+/// Whether two tokens agree as a common token is checked once a name is opened: equal,
+/// equal in sound code, or one letter apart.
+pub fn common_relation(query: &str, listed: &str) -> Option<Relation> {
+    if query == listed {
+        return Some(Relation::Exact);
+    }
+    if sound_code(query) == sound_code(listed) {
+        return Some(Relation::Sound);
+    }
+    if query.len() >= 4 && listed.len() >= 4 {
+        let q: BTreeSet<String> = deletions(query).chain([query.to_owned()]).collect();
+        if deletions(listed)
+            .chain([listed.to_owned()])
+            .any(|d| q.contains(&d))
+        {
+            return Some(Relation::Spelling);
+        }
+    }
+    None
+}
+
+/// Agreements between tokens of the queried name that no slot agreement used and the
+/// listed name's common tokens ([`common_relation`]).
+/// `used` are the queried slots already assigned.
+pub fn common_agreements(
+    query: &FuzzyName,
+    used: &BTreeSet<usize>,
+    listed_common: &[String],
+) -> Vec<Relation> {
+    let mut free: Vec<&str> = query
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used.contains(i))
+        .map(|(_, s)| s.token.as_str())
+        .chain(query.common.iter().map(String::as_str))
+        .collect();
+    let mut out = Vec::new();
+    for c in listed_common {
+        let best = free
+            .iter()
+            .enumerate()
+            .filter_map(|(at, t)| common_relation(t, c).map(|r| (r, at)))
+            .min();
+        if let Some((relation, at)) = best {
+            free.swap_remove(at);
+            out.push(relation);
+        }
+    }
+    out
+}
+
+/// One agreement between a queried token and a listed slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agreement {
+    /// Token index in the queried name's slots.
+    pub query: usize,
+    /// Slot index in the listed name.
+    pub slot: usize,
+    pub relation: Relation,
+}
+
+/// Every agreement between the slots of `query` and `listed`: what the private path
+/// learns from the shares it opens.
+pub fn coverage(query: &FuzzyName, listed: &FuzzyName) -> Vec<Agreement> {
+    let mut out = Vec::new();
+    for (qi, qs) in query.slots.iter().enumerate() {
+        for (li, ls) in listed.slots.iter().enumerate() {
+            let mut best: Option<Relation> = None;
+            for qa in &qs.alternatives {
+                for la in &ls.alternatives {
+                    if qa.value == la.value {
+                        let r = qa.relation.combine(la.relation);
+                        best = Some(best.map_or(r, |b| b.min(r)));
+                    }
+                }
+            }
+            if let Some(relation) = best {
+                out.push(Agreement {
+                    query: qi,
+                    slot: li,
+                    relation,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What a querier knows of a listed name once it opened it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NameMatch {
+    /// Similarity in 0..=1.
+    pub similarity: f64,
+    /// Listed tokens matched (slots and common tokens).
+    pub matched: usize,
+    pub slots: usize,
+    /// Tokens of the listed name, distinctive or not.
+    pub listed_tokens: usize,
+    /// The weakest relation among the matched tokens.
+    pub weakest: Relation,
+}
+
+/// Scores an opened name from its agreements: a one-to-one assignment of queried tokens to
+/// listed slots (strongest relations first), then `(matched weight on both sides) /
+/// (tokens on both sides)`. `None` when fewer than `threshold` slots are covered (the
+/// name would not have opened).
+pub fn score(
+    agreements: &[Agreement],
+    common: &dyn Fn(&BTreeSet<usize>) -> Vec<Relation>,
+    query_tokens: usize,
+    listed_tokens: usize,
+    slots: usize,
+    threshold: usize,
+) -> Option<NameMatch> {
+    let covered: BTreeSet<usize> = agreements.iter().map(|a| a.slot).collect();
+    if covered.len() < threshold || covered.is_empty() {
+        return None;
+    }
+    let mut sorted = agreements.to_vec();
+    sorted.sort_by_key(|a| (a.relation, a.query, a.slot));
+    let mut used_query: BTreeSet<usize> = BTreeSet::new();
+    let mut used_slot: BTreeSet<usize> = BTreeSet::new();
+    let mut query_weight = 0.0;
+    let mut listed_weight = 0.0;
+    let mut weakest = Relation::Exact;
+    for a in &sorted {
+        if used_slot.contains(&a.slot) {
+            continue;
+        }
+        let w = a.relation.weight();
+        if a.relation == Relation::Joined {
+            // One written word against two: it counts once on its own side.
+            if used_query.insert(a.query) {
+                query_weight += w;
+            }
+        } else if !used_query.insert(a.query) {
+            continue;
+        } else {
+            query_weight += w;
+        }
+        used_slot.insert(a.slot);
+        listed_weight += w;
+        weakest = weakest.max(a.relation);
+    }
+    let mut matched_common = 0;
+    for relation in common(&used_query) {
+        query_weight += relation.weight();
+        listed_weight += relation.weight();
+        weakest = weakest.max(relation);
+        matched_common += 1;
+    }
+    let total = (query_tokens + listed_tokens) as f64;
+    let similarity = if total > 0.0 {
+        ((query_weight + listed_weight) / total).min(1.0)
+    } else {
+        0.0
+    };
+    Some(NameMatch {
+        similarity,
+        matched: used_slot.len() + matched_common,
+        slots,
+        listed_tokens,
+        weakest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::party::PartyKind;
+    use crate::party::normalise::name_tokens;
+
+    fn fname(s: &str, kind: PartyKind, side: Side) -> FuzzyName {
+        fuzzy_name(
+            0,
+            &name_tokens(s, kind),
+            false,
+            side,
+            &FuzzyParams::default(),
+        )
+    }
+
+    fn sim(q: &str, l: &str, kind: PartyKind) -> Option<f64> {
+        let q = fname(q, kind, Side::Query);
+        let l = fname(l, kind, Side::Listed);
+        let agreements = coverage(&q, &l);
+        score(
+            &agreements,
+            &|used| common_agreements(&q, used, &l.common),
+            q.tokens,
+            l.tokens,
+            l.slots.len(),
+            l.threshold,
+        )
+        .map(|m| m.similarity)
+    }
+
+    #[test]
+    fn sound_codes_keep_the_first_vowel() {
+        assert_eq!(sound_code("MOHAMMED"), sound_code("MUHAMMAD"));
+        assert_ne!(sound_code("HASSAN"), sound_code("HUSSEIN"));
+        assert_eq!(sound_code("HOSSEIN"), sound_code("HUSSEIN"));
+    }
+
+    #[test]
+    fn variants_open_and_strangers_do_not() {
+        use PartyKind::*;
+        assert_eq!(sim("Vladimir PUTIN", "PUTIN, Vladimir", Person), Some(1.0));
+        assert!(sim("Vladimir PUTN", "PUTIN, Vladimir", Person).unwrap() > 0.85);
+        assert!(sim("Muhammad QADHAFI", "Mohammed GADDAFI", Person).unwrap() > 0.75);
+        assert!(sim("ABUDHABI Petroleum", "Abu Dhabi Petroleum", Organisation).is_some());
+        assert_eq!(sim("Ivan PETROV", "Sergei PETROV", Person), None);
+    }
+
+    #[test]
+    fn thresholds_never_exceed_the_slots() {
+        let p = FuzzyParams::default();
+        for n in 1..40 {
+            let t = p.threshold(n);
+            assert!(t >= 1 && t <= n, "{n} -> {t}");
+        }
+        assert_eq!(p.threshold(0), 0);
+    }
+}
