@@ -34,7 +34,7 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
         // DE-BAFA shows FR-SBDU a summary of its denials; the others a pointer.
         if cfg.agency == "DE-BAFA" {
             for p in &mut cfg.peers {
-                p.disclosure = Some("summary".into());
+                p.disclosure = Some(tessera_node::policy::DisclosureLevel::Summary);
             }
         }
     })

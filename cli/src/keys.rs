@@ -5,20 +5,37 @@ use std::io::{BufRead, Write};
 
 use tessera_node::party::{self, Party, PartyId, PartyKind};
 
-/// A party given by flags.
-#[derive(Debug, Default)]
+/// A party given by flags (`tessera keys`, `tessera screen`).
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct PartyFlags {
-    pub name: String,
+    /// The party's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// person, organisation, vessel or aircraft.
+    #[arg(long)]
     pub kind: Option<String>,
+    /// Another name; repeat for more.
+    #[arg(long = "alias")]
     pub aliases: Vec<String>,
+    /// A country code or name; repeat for more.
+    #[arg(long = "country")]
     pub countries: Vec<String>,
+    /// An identifier as TYPE:VALUE (LEI, IMO, PASSPORT, ...); repeat for more.
+    #[arg(long = "id")]
     pub ids: Vec<String>,
+    /// YYYY, YYYY-MM or YYYY-MM-DD.
+    #[arg(long)]
     pub birth_date: Option<String>,
 }
 
 impl PartyFlags {
-    /// The party record, or a plain error naming the flag.
-    pub fn to_party(&self) -> anyhow::Result<Party> {
+    /// The party record, or a plain error naming the flag. `missing` is
+    /// what to say when no name was given.
+    pub fn to_party(&self, missing: &str) -> anyhow::Result<Party> {
+        let name = self
+            .name
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("{missing}"))?;
         let kind = match &self.kind {
             Some(k) => k
                 .parse::<PartyKind>()
@@ -44,7 +61,7 @@ impl PartyFlags {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Party {
             kind,
-            name: self.name.clone(),
+            name,
             aliases: self.aliases.clone(),
             countries: self.countries.clone(),
             ids,
@@ -56,7 +73,7 @@ impl PartyFlags {
 
 /// Keys of one party as the JSON line `tessera keys` prints.
 pub fn one(flags: &PartyFlags, out: &mut impl Write) -> anyhow::Result<()> {
-    let party = flags.to_party()?;
+    let party = flags.to_party("give --name NAME")?;
     let line = serde_json::to_string(&party)?;
     writeln!(out, "{}", party::keys_json_line(&line))?;
     Ok(())

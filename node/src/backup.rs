@@ -332,6 +332,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+impl From<BackupError> for tonic::Status {
+    fn from(e: BackupError) -> Self {
+        Self::internal(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,5 +391,12 @@ mod tests {
         std::fs::write(&file, &bytes[..bytes.len() - 10]).unwrap();
         assert!(restore(&file, &dir.path().join("y"), &own(), false).is_err());
         assert!(!dir.path().join("y").exists());
+    }
+
+    #[test]
+    fn backup_errors_reach_the_operator_as_internal() {
+        let status = tonic::Status::from(BackupError::NotABackup);
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(status.message().contains("not a Tessera backup"));
     }
 }

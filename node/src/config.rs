@@ -2,6 +2,10 @@
 //!
 //! `NodeConfig::load` reads and validates a file before any runtime starts, so
 //! a bad key stops the daemon with exit code 64 and a message naming the key.
+//! Closed sets (disclosure levels, the log format) are enums that serde
+//! refuses to read with a typo, and a parse error names the key it is at
+//! (`peers[1].disclosure`); [`NodeConfig::validate`] checks what types cannot
+//! (addresses, files, ranges, references between keys).
 //! Relative paths are resolved against the directory of the config file.
 //! This module owns no I/O beyond reading the config file itself.
 
@@ -13,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::AgencyId;
+use crate::policy::DisclosureLevel;
 
 /// A configuration problem, naming the key and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +28,68 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {}{message}", key_prefix(.key.as_deref()))]
+    Parse {
+        path: PathBuf,
+        /// The key the error is at, when the parser says where.
+        key: Option<String>,
+        message: String,
+    },
     #[error("config key `{key}`: {problem}")]
     Invalid { key: String, problem: String },
+}
+
+fn key_prefix(key: Option<&str>) -> String {
+    key.map(|k| format!("key `{k}`: ")).unwrap_or_default()
+}
+
+/// The dotted path (`peers[1].disclosure`) of the innermost key or value of
+/// the TOML `text` that covers byte `at`.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(table: &DeTable<'_>, at: usize, path: &str, best: &mut Option<String>) {
+        for (key, value) in table {
+            let here = if path.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{path}.{}", key.get_ref())
+            };
+            if key.span().contains(&at) || value.span().contains(&at) {
+                *best = Some(here.clone());
+            }
+            descend(value.get_ref(), at, &here, best);
+        }
+    }
+    fn descend(value: &DeValue<'_>, at: usize, path: &str, best: &mut Option<String>) {
+        match value {
+            DeValue::Table(t) => walk(t, at, path, best),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let here = format!("{path}[{i}]");
+                    if item.span().contains(&at) {
+                        *best = Some(here.clone());
+                    }
+                    descend(item.get_ref(), at, &here, best);
+                }
+            }
+            _ => {}
+        }
+    }
+    let doc = DeTable::parse(text).ok()?;
+    let mut best = None;
+    walk(doc.get_ref(), at, "", &mut best);
+    best
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON object per line, for collectors.
+    Json,
 }
 
 impl ConfigError {
@@ -142,8 +205,8 @@ impl Default for HelloConfig {
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` or `json`. Default: `text`.
-    #[serde(default = "default_log_format")]
-    pub format: String,
+    #[serde(default)]
+    pub format: LogFormat,
     /// A tracing filter such as `info` or `tessera_node=debug`. Default: `info`.
     /// `RUST_LOG` overrides it.
     #[serde(default = "default_log_level")]
@@ -153,7 +216,7 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            format: default_log_format(),
+            format: LogFormat::default(),
             level: default_log_level(),
         }
     }
@@ -220,8 +283,8 @@ pub struct PrivacyConfig {
     /// What a peer learns about a match: `pointer` (origin, reference,
     /// contact, strength), `summary` (+ action, control entries, decision
     /// date, destination) or `full` (+ the notice). Default: `pointer`.
-    #[serde(default = "default_disclosure")]
-    pub default_disclosure: String,
+    #[serde(default)]
+    pub default_disclosure: DisclosureLevel,
     /// The contact pointer in this agency's labels (who to call about a match).
     #[serde(default)]
     pub contact: String,
@@ -236,7 +299,7 @@ pub struct PrivacyConfig {
 impl Default for PrivacyConfig {
     fn default() -> Self {
         Self {
-            default_disclosure: default_disclosure(),
+            default_disclosure: DisclosureLevel::default(),
             contact: String::new(),
             keys_per_day: default_keys_per_day(),
             burst: default_burst(),
@@ -309,7 +372,7 @@ pub struct PeerConfig {
     pub signing_key: String,
     /// Disclosure level for this peer. Default: `privacy.default_disclosure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disclosure: Option<String>,
+    pub disclosure: Option<DisclosureLevel>,
     /// Query budget for this peer. Default: `privacy.keys_per_day` / `privacy.burst`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys_per_day: Option<u64>,
@@ -335,9 +398,6 @@ fn default_grant_to() -> String {
 fn default_checkpoint_every() -> u64 {
     1_000
 }
-fn default_disclosure() -> String {
-    "pointer".into()
-}
 fn default_keys_per_day() -> u64 {
     200_000
 }
@@ -362,9 +422,6 @@ fn default_retry_min() -> u64 {
 fn default_retry_max() -> u64 {
     30_000
 }
-fn default_log_format() -> String {
-    "text".into()
-}
 fn default_log_level() -> String {
     "info".into()
 }
@@ -378,6 +435,7 @@ impl NodeConfig {
         })?;
         let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
+            key: e.span().and_then(|span| key_at(&text, span.start)),
             message: e.to_string(),
         })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
@@ -442,12 +500,6 @@ impl NodeConfig {
                 "must be at least 1",
             ));
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError::invalid(
-                "log.format",
-                format!("{:?} is not `text` or `json`", self.log.format),
-            ));
-        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::invalid(
                 "log.level",
@@ -484,10 +536,6 @@ impl NodeConfig {
                 "must be at least sync.retry_min_ms",
             ));
         }
-        check_disclosure(
-            "privacy.default_disclosure",
-            &self.privacy.default_disclosure,
-        )?;
         if !self.metrics.listen.is_empty() {
             let addr = parse_listen("metrics.listen", &self.metrics.listen)?;
             if !addr.ip().is_loopback() {
@@ -539,9 +587,6 @@ impl NodeConfig {
                     format!("{:?} is not host:port", peer.endpoint),
                 )
             })?;
-            if let Some(d) = &peer.disclosure {
-                check_disclosure(&format!("{key}.disclosure"), d)?;
-            }
             if peer.keys_per_day == Some(0) {
                 return Err(ConfigError::invalid(
                     format!("{key}.keys_per_day"),
@@ -608,10 +653,10 @@ impl NodeConfig {
     }
 
     /// The disclosure level for `peer`.
-    pub fn disclosure_for(&self, peer: &AgencyId) -> &str {
+    pub fn disclosure_for(&self, peer: &AgencyId) -> DisclosureLevel {
         self.peer(peer)
-            .and_then(|p| p.disclosure.as_deref())
-            .unwrap_or(&self.privacy.default_disclosure)
+            .and_then(|p| p.disclosure)
+            .unwrap_or(self.privacy.default_disclosure)
     }
 
     /// (keys per day, burst) for `peer`.
@@ -627,17 +672,6 @@ impl NodeConfig {
     /// The peer entry for `agency`, if configured.
     pub fn peer(&self, agency: &AgencyId) -> Option<&PeerConfig> {
         self.peers.iter().find(|p| p.agency == agency.as_str())
-    }
-}
-
-fn check_disclosure(key: &str, value: &str) -> Result<(), ConfigError> {
-    if matches!(value, "pointer" | "summary" | "full") {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
-            key,
-            format!("{value:?} is not pointer, summary or full"),
-        ))
     }
 }
 
@@ -698,5 +732,75 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = toml::from_str::<LogConfig>("format = \"json\"\nlevle = \"x\"").unwrap_err();
         assert!(err.to_string().contains("levle"), "{err}");
+    }
+
+    const MINIMAL: &str = r#"
+agency = "DE-BAFA"
+federation = { listen = "127.0.0.1:7400" }
+operator = { listen = "127.0.0.1:7401" }
+signing = { key = "signing.pk8" }
+
+[tls]
+ca = ["ca.pem"]
+cert = "node.pem"
+key = "node.key"
+
+[privacy]
+default_disclosure = "summary"
+
+[[peers]]
+agency = "FR-SBDU"
+endpoint = "127.0.0.1:7402"
+signing_key = "00"
+
+[[peers]]
+agency = "US-BIS"
+endpoint = "127.0.0.1:7404"
+signing_key = "00"
+disclosure = "full"
+"#;
+
+    /// Loads `text` from a file, as the daemon does.
+    fn load(text: &str) -> Result<NodeConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        NodeConfig::load(&path)
+    }
+
+    #[test]
+    fn closed_sets_are_typed_and_a_typo_fails_at_load_naming_the_key() {
+        let config: NodeConfig = toml::from_str(MINIMAL).unwrap();
+        let us: AgencyId = "US-BIS".parse().unwrap();
+        let fr: AgencyId = "FR-SBDU".parse().unwrap();
+        assert_eq!(config.disclosure_for(&us), DisclosureLevel::Full);
+        assert_eq!(config.disclosure_for(&fr), DisclosureLevel::Summary);
+        assert_eq!(config.log.format, LogFormat::Text);
+        for (typo, key) in [
+            (
+                MINIMAL.replace("\"summary\"", "\"sumary\""),
+                "privacy.default_disclosure",
+            ),
+            (
+                MINIMAL.replace("\"full\"", "\"ful\""),
+                "peers[1].disclosure",
+            ),
+            (
+                format!("{MINIMAL}\n[log]\nformat = \"jsn\"\n"),
+                "log.format",
+            ),
+            (
+                MINIMAL.replace("[privacy]", "[privacy]\nburts = 3"),
+                "privacy.burts",
+            ),
+        ] {
+            let err = load(&typo).unwrap_err();
+            let shown = err.to_string();
+            assert!(
+                matches!(&err, ConfigError::Parse { key: Some(k), .. } if k == key),
+                "{shown}"
+            );
+            assert!(shown.contains(&format!("key `{key}`")), "{shown}");
+        }
     }
 }

@@ -1,32 +1,46 @@
 //! Tessera node: the daemon an export-control agency runs to share licence
 //! denials, enforcement notices and hashed party identifiers with its peers.
 //!
-//! Layout (one concern per module):
-//! - `config`: the TOML config, validated before anything starts;
+//! Layout (one concern per module; `docs/architecture.md` draws the arrows):
+//!
+//! - `config`: the TOML config, typed and validated before anything starts;
 //! - `identity`: agency ids and roles read from certificates;
 //! - `tls`, `listener`, `dial`: mutual TLS 1.3 both ways, CRLs, reload;
 //! - `signing`: the agency's Ed25519 key and peers' pinned keys;
-//! - `store`: sled, and the gate that orders batches against flushes;
-//! - `notice`, `policy`: the notice model, validation, signing, storage, and
-//!   who may receive what;
-//! - `peers`, `exchange`: what we know of peers and how we talk to them;
+//! - `store`: sled, the gate that orders batches against flushes, and
+//!   `store::keys`, the typed keys and values of every tree;
+//! - `notice`, `policy`: the notice model, validation, signing, storage,
+//!   issuing and review dates, and who may receive what and at which
+//!   disclosure level;
+//! - `peers`, `exchange`: what we know of peers, the calls we make to them
+//!   (`exchange::client::PeerClient`), greetings, push, pull, receive, feed;
 //! - `party`, `lists`: party records, match keys, and the public list readers;
 //! - `privacy`, `matching`: the VOPRF crypto, and the indexes, screening,
-//!   watch lists and overlap counts the node runs on it;
-//! - `consult`, `audit`: no-undercut consultations, the signed audit chain;
-//! - `backup`, `telemetry`, `daemon`: operations;
+//!   watch lists, deconfliction and overlap counts the node runs on it;
+//! - `consult`: no-undercut consultations (deadlines, the state machine,
+//!   the signed exchange, delivery, storage);
+//! - `alerts`: the operator's alerts, raised by watch, deconfliction,
+//!   consultations and reviews;
+//! - `audit`: the signed audit chain;
+//! - `backoff`, `wake`: the one retry policy, and the signals between workers;
+//! - `backup`, `telemetry`, `logging`, `daemon`: operations;
 //! - `service`: thin gRPC handlers and the per-surface guard.
 //!
-//! `Node::bind(config)` then `node.serve(shutdown)` runs a node; shutdown is a
-//! future so tests pass their own and the binary passes SIGINT/SIGTERM.
+//! The node is built here, once: each worker and each service gets exactly
+//! the handles it uses (stores, the signer, the peer client, the alert
+//! sink, the wakers). Dependencies point one way: `service` → the domain
+//! workers → stores and crypto. `Node::bind(config)` then
+//! `node.serve(shutdown)` runs a node; shutdown is a future so tests pass
+//! their own and the binary passes SIGINT/SIGTERM.
 
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod audit;
+pub mod backoff;
 pub mod backup;
 pub mod config;
 pub mod consult;
-pub mod context;
 pub mod daemon;
 pub mod dial;
 pub mod exchange;
@@ -45,6 +59,10 @@ pub mod signing;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod wake;
+
+#[cfg(test)]
+mod test_support;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -54,18 +72,51 @@ use std::time::Duration;
 use tessera_proto::v1::federation_server::FederationServer;
 use tessera_proto::v1::operator_server::OperatorServer;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
+use crate::alerts::{AlertSink, AlertStore};
+use crate::audit::{AuditLog, AuditSink};
+use crate::backoff::RetryPolicy;
 use crate::config::NodeConfig;
-use crate::context::Context;
-use crate::peers::PeerTable;
+use crate::consult::deadline::WorkCalendar;
+use crate::consult::deliver::StepDelivery;
+use crate::consult::flow::Consultations;
+use crate::consult::store::ConsultStore;
+use crate::exchange::client::{PeerClient, TonicPeers};
+use crate::exchange::feed::FeedServer;
+use crate::exchange::hello::Greeter;
+use crate::exchange::pull::Puller;
+use crate::exchange::push::Pusher;
+use crate::exchange::receive::Receiver;
+use crate::identity::AgencyId;
+use crate::matching::budgets::Budgets;
+use crate::matching::deconflict::{Deconfliction, HitDelivery, HitQueue};
+use crate::matching::holder::{HolderIndex, IndexPolicy, Indexer};
+use crate::matching::keys::KeyRing;
+use crate::matching::overlap::Overlap;
+use crate::matching::replica::{ReplicaSync, Replicas};
+use crate::matching::screen::Screener;
+use crate::matching::serve::IndexServer;
+use crate::matching::watch::{WatchStore, Watcher};
+use crate::notice::issue::Issuer;
+use crate::notice::review::Reviewer;
+use crate::notice::store::NoticeStore;
+use crate::peers::{PeerTable, PinnedKeys};
+use crate::policy::Policy;
 use crate::service::federation::FederationService;
 use crate::service::guard::{Guard, Surface};
 use crate::service::operator::OperatorService;
+use crate::service::operator::admin::AdminDesk;
+use crate::service::operator::matching::MatchingDesk;
+use crate::service::operator::notices::NoticeDesk;
+use crate::service::operator::status::NodeStatus;
 use crate::signing::SigningKey;
 use crate::store::Store;
+use crate::telemetry::Sampler;
 use crate::tls::TlsState;
+use crate::wake::Wakers;
 
 /// How long in-flight calls may run after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -94,20 +145,73 @@ pub enum NodeError {
         source: tonic::transport::Error,
     },
     #[error("reflection service: {0}")]
-    Reflection(String),
+    Reflection(#[from] tonic_reflection::server::Error),
     #[error("private matching: {0}")]
-    Matching(String),
+    Keys(#[from] matching::keys::KeyError),
+    #[error("private matching: {0}")]
+    Replicas(#[from] matching::replica::ReplicaError),
     #[error("audit chain: {0}")]
-    Audit(String),
+    Audit(#[from] audit::AuditError),
     #[error("metrics: {0}")]
-    Metrics(String),
+    Metrics(#[from] telemetry::MetricsError),
+}
+
+/// The background workers, each with its own handles.
+struct Workers {
+    greeter: Arc<Greeter>,
+    indexer: Arc<Indexer>,
+    consultations: Arc<Consultations>,
+    reviewer: Arc<Reviewer>,
+    sampler: Option<Sampler>,
+    per_peer: Vec<PeerWorkers>,
+}
+
+/// The workers of one peer.
+struct PeerWorkers {
+    pusher: Pusher,
+    puller: Puller,
+    steps: StepDelivery,
+    hits: HitDelivery,
+}
+
+impl Workers {
+    fn spawn(self, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let mut tasks = vec![
+            tokio::spawn(self.greeter.run(stop.clone())),
+            tokio::spawn(self.indexer.run(stop.clone())),
+            tokio::spawn(self.consultations.reminders(stop.clone())),
+            tokio::spawn(self.reviewer.run(stop.clone())),
+        ];
+        if let Some(sampler) = self.sampler {
+            tasks.push(tokio::spawn(sampler.run(stop.clone())));
+        }
+        for p in self.per_peer {
+            tasks.push(tokio::spawn(p.pusher.run(stop.clone())));
+            tasks.push(tokio::spawn(p.puller.run(stop.clone())));
+            tasks.push(tokio::spawn(p.steps.run(stop.clone())));
+            tasks.push(tokio::spawn(p.hits.run(stop.clone())));
+        }
+        tasks
+    }
 }
 
 /// A node with its listeners bound, ready to serve.
 pub struct Node {
-    ctx: Arc<Context>,
+    agency: AgencyId,
     federation: TcpListener,
     operator: TcpListener,
+    federation_addr: SocketAddr,
+    operator_addr: SocketAddr,
+    tls: Arc<TlsState>,
+    handshake_timeout: Duration,
+    metrics: Option<SocketAddr>,
+    store: Store,
+    audit: AuditSink,
+    federation_service: FederationService,
+    operator_service: OperatorService,
+    federation_guard: Guard,
+    operator_guard: Guard,
+    workers: Workers,
 }
 
 impl Node {
@@ -130,13 +234,26 @@ impl Node {
         Self::with_listeners(config, federation, operator)
     }
 
-    /// Uses listeners the caller bound (tests bind `127.0.0.1:0` first).
+    /// Uses listeners the caller bound (tests bind `127.0.0.1:0` first), and
+    /// builds every part of the node: each worker and each service gets
+    /// exactly the handles it uses.
     pub fn with_listeners(
         config: NodeConfig,
         federation: TcpListener,
         operator: TcpListener,
     ) -> Result<Self, NodeError> {
         config.validate()?;
+        let local = |l: &TcpListener| {
+            l.local_addr().map_err(|source| NodeError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })
+        };
+        let federation_addr = local(&federation)?;
+        let operator_addr = local(&operator)?;
+        let handshake_timeout = config.handshake_timeout();
+
+        // Identity, keys and trust.
         let tls = Arc::new(TlsState::load(&config.tls)?);
         let agency = config.agency_id();
         match tls.current().material.own_identity() {
@@ -150,104 +267,318 @@ impl Node {
             }
         }
         let signing = Arc::new(SigningKey::load(&config.signing.key)?);
-        let store = Store::open(&config.data_dir)?;
-        let notices = notice::store::NoticeStore::open(&store, agency.clone())?;
         let peers = Arc::new(PeerTable::new(&config));
         let peer_ids = peers.agencies();
-        let keys = matching::keys::KeyRing::open(&config.data_dir, &peer_ids)
-            .map_err(|e| NodeError::Matching(e.to_string()))?;
-        let holder = matching::holder::HolderIndex::open(&store)?;
-        let replicas = matching::replica::Replicas::open(&store, &peer_ids)
-            .map_err(|e| NodeError::Matching(e.to_string()))?;
-        let watch = matching::watch::WatchStore::open(&store)?;
-        let consults = consult::store::ConsultStore::open(&store)?;
-        let audit = audit::AuditLog::open(&store, signing.clone(), config.audit.checkpoint_every)
-            .map_err(|e| NodeError::Audit(e.to_string()))?;
-        let now = tokio::time::Instant::now();
-        let budgets = peer_ids
-            .iter()
-            .map(|p| {
-                let (per_day, burst) = config.budget_for(p);
-                (p.clone(), privacy::QueryBudget::new(per_day, burst, now))
-            })
-            .collect();
-        let wakers = peers
-            .agencies()
-            .into_iter()
-            .map(|a| (a, Arc::default()))
-            .collect();
-        let local = |l: &TcpListener| {
-            l.local_addr().map_err(|source| NodeError::Bind {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source,
-            })
-        };
-        let ctx = Arc::new(Context {
-            peers,
-            wakers,
-            notices,
-            keys,
-            holder,
-            replicas,
-            watch,
-            audit,
-            consults,
-            budgets: std::sync::Mutex::new(budgets),
-            indexer_wake: tokio::sync::Notify::new(),
-            review_wake: tokio::sync::Notify::new(),
-            agency,
-            signing,
-            tls,
-            store,
-            federation_addr: local(&federation)?,
-            operator_addr: local(&operator)?,
-            started_at: time::OffsetDateTime::now_utc().unix_timestamp(),
-            config,
+        let pinned = PinnedKeys::from_config(&config);
+        let policy = Policy::from_config(&config);
+        let retry = RetryPolicy::new(
+            Duration::from_millis(config.sync.retry_min_ms),
+            Duration::from_millis(config.sync.retry_max_ms),
+        );
+        let calendar = WorkCalendar::new(
+            config
+                .consult
+                .holidays
+                .iter()
+                .filter_map(|h| notice::dates::parse(h)),
+        );
+
+        // Stores.
+        let store = Store::open(&config.data_dir)?;
+        let notices = Arc::new(NoticeStore::open(&store, agency.clone())?);
+        let keys = Arc::new(KeyRing::open(&config.data_dir, &peer_ids)?);
+        let holder = Arc::new(HolderIndex::open(&store)?);
+        let replicas = Arc::new(Replicas::open(&store, &peer_ids)?);
+        let watch = Arc::new(WatchStore::open(&store)?);
+        let hits = Arc::new(HitQueue::open(&store)?);
+        let alert_store = Arc::new(AlertStore::open(&store)?);
+        let consults = Arc::new(ConsultStore::open(&store)?);
+        let audit = AuditSink::new(Arc::new(AuditLog::open(
+            &store,
+            signing.clone(),
+            config.audit.checkpoint_every,
+        )?));
+
+        // Shared handles.
+        let wakers = Wakers::new(&peer_ids);
+        let alerts = AlertSink::new(alert_store.clone(), audit.clone());
+        let client: Arc<dyn PeerClient> = Arc::new(TonicPeers::new(peers.clone(), tls.clone()));
+        let me = exchange::hello::node_info(&agency, signing.public().key_id());
+        let budgets = Arc::new(Budgets::new(
+            peer_ids.iter().map(|p| (p.clone(), config.budget_for(p))),
+            audit.clone(),
+        ));
+
+        // Domain workers.
+        let greeter = Arc::new(Greeter {
+            peers: peers.clone(),
+            client: client.clone(),
+            me,
+            interval: config.hello_interval(),
+            timeout: config.hello_timeout(),
+            wakers: wakers.clone(),
         });
+        let issuer = Arc::new(Issuer {
+            agency: agency.clone(),
+            notices: notices.clone(),
+            signing: signing.clone(),
+            policy,
+            default_to: config.notices.default_to.clone(),
+            store: store.clone(),
+            wakers: wakers.clone(),
+        });
+        let indexer = Arc::new(Indexer {
+            holder: holder.clone(),
+            notices: notices.clone(),
+            keys: keys.clone(),
+            policy: IndexPolicy {
+                levels: peer_ids
+                    .iter()
+                    .map(|p| (p.clone(), config.disclosure_for(p)))
+                    .collect(),
+                contact: config.privacy.contact.clone(),
+            },
+            agency: agency.clone(),
+            store: store.clone(),
+            wakers: wakers.clone(),
+        });
+        let watcher = Arc::new(Watcher {
+            watch,
+            replicas: replicas.clone(),
+            client: client.clone(),
+            alerts: alerts.clone(),
+            hits: hits.clone(),
+            wakers: wakers.clone(),
+            store: store.clone(),
+            peers: peer_ids.clone(),
+        });
+        let replica_sync = Arc::new(ReplicaSync::new(
+            replicas.clone(),
+            client.clone(),
+            store.clone(),
+            watcher.clone(),
+        ));
+        let receiver = Arc::new(Receiver {
+            notices: notices.clone(),
+            pinned: pinned.clone(),
+            store: store.clone(),
+            audit: audit.clone(),
+            replicas: replicas.clone(),
+            wakers: wakers.clone(),
+        });
+        let screener = Arc::new(Screener::new(
+            replicas.clone(),
+            client.clone(),
+            peer_ids.clone(),
+        ));
+        let overlap = Arc::new(Overlap {
+            agency: agency.clone(),
+            notices: notices.clone(),
+            client: client.clone(),
+            budgets: budgets.clone(),
+            audit: audit.clone(),
+            groups: config.groups.clone(),
+            peers: peer_ids.clone(),
+        });
+        let consultations = Arc::new(Consultations {
+            agency: agency.clone(),
+            consults: consults.clone(),
+            signing: signing.clone(),
+            pinned,
+            notices: notices.clone(),
+            issuer: issuer.clone(),
+            grant_to: config.consult.grant_notice_to.clone(),
+            alerts: alerts.clone(),
+            audit: audit.clone(),
+            calendar: calendar.clone(),
+            store: store.clone(),
+            wakers: wakers.clone(),
+        });
+        let reviewer = Arc::new(Reviewer {
+            agency: agency.clone(),
+            notices: notices.clone(),
+            alerts: alerts.clone(),
+            warn_days: config.notices.review_warning_days,
+            wake: wakers.review(),
+        });
+        let per_peer = peer_ids
+            .iter()
+            .map(|peer| {
+                let wake = wakers.peer(peer);
+                PeerWorkers {
+                    pusher: Pusher {
+                        peer: peer.clone(),
+                        notices: notices.clone(),
+                        holder: holder.clone(),
+                        client: client.clone(),
+                        peers: peers.clone(),
+                        audit: audit.clone(),
+                        wake: wake.clone(),
+                        batch: config.sync.push_batch,
+                        retry,
+                        timeout: exchange::push::PUSH_TIMEOUT,
+                    },
+                    puller: Puller {
+                        peer: peer.clone(),
+                        notices: notices.clone(),
+                        receiver: receiver.clone(),
+                        replicas: replica_sync.clone(),
+                        client: client.clone(),
+                        wake: wake.clone(),
+                        interval: Duration::from_millis(config.sync.pull_interval_ms),
+                        retry,
+                    },
+                    steps: StepDelivery {
+                        peer: peer.clone(),
+                        consults: consults.clone(),
+                        client: client.clone(),
+                        wake: wake.clone(),
+                        retry,
+                    },
+                    hits: HitDelivery {
+                        peer: peer.clone(),
+                        hits: hits.clone(),
+                        client: client.clone(),
+                        wake,
+                        retry,
+                    },
+                }
+            })
+            .collect();
+        let metrics = if config.metrics.listen.is_empty() {
+            None
+        } else {
+            Some(config::parse_listen(
+                "metrics.listen",
+                &config.metrics.listen,
+            )?)
+        };
+        let sampler = metrics.map(|_| Sampler {
+            peers: peers.clone(),
+            notices: notices.clone(),
+            holder: holder.clone(),
+            replicas: replicas.clone(),
+            audit: audit.clone(),
+            consults: consults.clone(),
+            calendar,
+        });
+
+        // Services.
+        let federation_service = FederationService {
+            greeter: greeter.clone(),
+            receiver,
+            feed: FeedServer::new(agency.clone(), notices.clone()),
+            index: Arc::new(IndexServer::new(
+                holder.clone(),
+                keys,
+                budgets,
+                audit.clone(),
+            )),
+            overlap: overlap.clone(),
+            deconfliction: Arc::new(Deconfliction::new(agency.clone(), holder.clone(), alerts)),
+            consultations: consultations.clone(),
+        };
+        let operator_service = OperatorService {
+            status: Arc::new(NodeStatus {
+                agency: agency.clone(),
+                signing_key_id: signing.public().key_id(),
+                federation_addr,
+                started_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                peers: peers.clone(),
+                notices: notices.clone(),
+                replicas,
+                holder,
+            }),
+            notices: Arc::new(NoticeDesk {
+                issuer: issuer.clone(),
+                notices,
+            }),
+            matching: Arc::new(MatchingDesk {
+                screener,
+                watcher,
+                alerts: alert_store,
+                overlap,
+                indexer: indexer.clone(),
+                issuer,
+                peers: peer_ids,
+                wakers,
+            }),
+            consultations: consultations.clone(),
+            admin: Arc::new(AdminDesk {
+                audit: audit.clone(),
+                signing_key: *signing.public(),
+                store: store.clone(),
+                data_dir: config.data_dir,
+            }),
+        };
+        let guard = |surface| {
+            Guard::new(
+                surface,
+                agency.clone(),
+                tls.clone(),
+                peers.clone(),
+                audit.clone(),
+            )
+        };
         Ok(Self {
-            ctx,
+            federation_guard: guard(Surface::Federation),
+            operator_guard: guard(Surface::Operator),
+            agency,
             federation,
             operator,
+            federation_addr,
+            operator_addr,
+            handshake_timeout,
+            tls,
+            metrics,
+            store,
+            audit,
+            federation_service,
+            operator_service,
+            workers: Workers {
+                greeter,
+                indexer,
+                consultations,
+                reviewer,
+                sampler,
+                per_peer,
+            },
         })
     }
 
     pub fn federation_addr(&self) -> SocketAddr {
-        self.ctx.federation_addr
+        self.federation_addr
     }
 
     pub fn operator_addr(&self) -> SocketAddr {
-        self.ctx.operator_addr
+        self.operator_addr
     }
 
     /// A handle that re-reads certificates and CRLs (what SIGHUP does).
     pub fn reloader(&self) -> Reloader {
-        Reloader(self.ctx.clone())
+        Reloader {
+            agency: self.agency.clone(),
+            tls: self.tls.clone(),
+            audit: self.audit.clone(),
+        }
     }
 
     /// Serves until `shutdown` completes, then drains in-flight calls for up
     /// to a grace period and flushes storage.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let ctx = self.ctx;
         let stop = CancellationToken::new();
-        let guard = |surface| Guard {
-            surface,
-            ctx: ctx.clone(),
-        };
-
-        let fed_guard = guard(Surface::Federation);
+        let fed_guard = self.federation_guard;
         let federation = Server::builder()
             .layer(tonic::service::InterceptorLayer::new(move |r| {
                 fed_guard.check(r)
             }))
-            .add_service(FederationServer::new(FederationService {
-                ctx: ctx.clone(),
-            }))
+            .add_service(FederationServer::new(self.federation_service))
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     "federation",
                     self.federation,
-                    ctx.tls.clone(),
-                    ctx.config.handshake_timeout(),
+                    self.tls.clone(),
+                    self.handshake_timeout,
                     stop.clone(),
                 ),
                 stop.clone().cancelled_owned(),
@@ -259,22 +590,21 @@ impl Node {
             .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| NodeError::Reflection(e.to_string()))?;
-        let op_guard = guard(Surface::Operator);
+            .build_v1()?;
+        let op_guard = self.operator_guard;
         let operator = Server::builder()
             .layer(tonic::service::InterceptorLayer::new(move |r| {
                 op_guard.check(r)
             }))
-            .add_service(OperatorServer::new(OperatorService { ctx: ctx.clone() }))
+            .add_service(OperatorServer::new(self.operator_service))
             .add_service(health_service)
             .add_service(reflection)
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     "operator",
                     self.operator,
-                    ctx.tls.clone(),
-                    ctx.config.handshake_timeout(),
+                    self.tls.clone(),
+                    self.handshake_timeout,
                     stop.clone(),
                 ),
                 stop.clone().cancelled_owned(),
@@ -282,66 +612,35 @@ impl Node {
 
         let federation = tokio::spawn(federation);
         let operator = tokio::spawn(operator);
-        let hello = tokio::spawn(exchange::hello::run(ctx.clone(), stop.clone()));
-        if !ctx.config.metrics.listen.is_empty() {
-            let addr = config::parse_listen("metrics.listen", &ctx.config.metrics.listen)?;
-            telemetry::install(addr).map_err(NodeError::Metrics)?;
+        if let Some(addr) = self.metrics {
+            telemetry::install(addr)?;
             tracing::info!(%addr, "metrics served at /metrics");
         }
-        let mut workers = vec![
-            tokio::spawn(matching::holder::run(ctx.clone(), stop.clone())),
-            tokio::spawn(consult::flow::reminders(ctx.clone(), stop.clone())),
-            tokio::spawn(notice::review::run(ctx.clone(), stop.clone())),
-        ];
-        if !ctx.config.metrics.listen.is_empty() {
-            workers.push(tokio::spawn(telemetry::sample(ctx.clone(), stop.clone())));
-        }
-        for peer in ctx.peers.agencies() {
-            workers.push(tokio::spawn(exchange::push::run(
-                ctx.clone(),
-                peer.clone(),
-                stop.clone(),
-            )));
-            workers.push(tokio::spawn(exchange::pull::run(
-                ctx.clone(),
-                peer.clone(),
-                stop.clone(),
-            )));
-            workers.push(tokio::spawn(consult::flow::deliver(
-                ctx.clone(),
-                peer.clone(),
-                stop.clone(),
-            )));
-            workers.push(tokio::spawn(matching::watch::deliver_hits(
-                ctx.clone(),
-                peer,
-                stop.clone(),
-            )));
-        }
+        let peers = self.workers.per_peer.len();
+        let workers = self.workers.spawn(&stop);
         tracing::info!(
-            agency = %ctx.agency,
-            federation = %ctx.federation_addr,
-            operator = %ctx.operator_addr,
-            peers = ctx.peers.agencies().len(),
+            agency = %self.agency,
+            federation = %self.federation_addr,
+            operator = %self.operator_addr,
+            peers,
             "node started"
         );
 
         shutdown.await;
-        tracing::info!(agency = %ctx.agency, "shutting down: draining calls");
+        tracing::info!(agency = %self.agency, "shutting down: draining calls");
         stop.cancel();
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             let fed = federation.await;
             let op = operator.await;
-            let _ = hello.await;
             futures::future::join_all(workers).await;
             (fed, op)
         })
         .await;
-        if let Err(error) = ctx.audit.checkpoint() {
+        if let Err(error) = self.audit.log().checkpoint() {
             tracing::error!(%error, "cannot write the shutdown audit checkpoint");
         }
-        ctx.store.flush().await?;
-        tracing::info!(agency = %ctx.agency, "storage flushed; stopped");
+        self.store.flush().await?;
+        tracing::info!(agency = %self.agency, "storage flushed; stopped");
         match drained {
             Ok((Ok(Err(source)), _)) => Err(NodeError::Serve {
                 surface: "federation",
@@ -362,15 +661,19 @@ impl Node {
 
 /// Re-reads TLS material on demand.
 #[derive(Clone)]
-pub struct Reloader(Arc<Context>);
+pub struct Reloader {
+    agency: AgencyId,
+    tls: Arc<TlsState>,
+    audit: AuditSink,
+}
 
 impl Reloader {
     pub fn reload(&self) -> Result<(), NodeError> {
-        match self.0.tls.reload() {
+        match self.tls.reload() {
             Ok(generation) => {
                 tracing::info!(generation, "certificates and CRLs reloaded");
-                self.0.audit_event(
-                    &self.0.agency.to_string(),
+                self.audit.event(
+                    self.agency.as_str(),
                     audit::Action::ConfigReloaded,
                     "tls",
                     &serde_json::json!({ "generation": generation }),

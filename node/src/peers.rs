@@ -2,10 +2,11 @@
 //!
 //! Reachability, last seen and round trip are updated by the Hello exchange in
 //! both directions. Channels are built from the current TLS material and
-//! rebuilt after a reload. Nothing here decides what a peer may see.
+//! rebuilt after a reload. Each peer's pinned signing key is in
+//! [`PinnedKeys`]. Nothing here decides what a peer may see.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tonic::transport::Channel;
@@ -14,6 +15,44 @@ use crate::config::{NodeConfig, PeerConfig};
 use crate::identity::AgencyId;
 use crate::signing::PublicKey;
 use crate::tls::TlsState;
+
+/// Why no channel to a peer could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{0} is not a configured peer")]
+    NotConfigured(AgencyId),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Dial(#[from] crate::dial::DialError),
+}
+
+/// The peers' pinned Ed25519 keys (from config): a notice or a consultation
+/// step is accepted from a peer only under its key. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct PinnedKeys(Arc<BTreeMap<AgencyId, PublicKey>>);
+
+impl PinnedKeys {
+    pub fn new(keys: impl IntoIterator<Item = (AgencyId, PublicKey)>) -> Self {
+        Self(Arc::new(keys.into_iter().collect()))
+    }
+
+    /// From a validated config.
+    pub fn from_config(config: &NodeConfig) -> Self {
+        Self::new(config.peers.iter().filter_map(|p| {
+            // validate() has checked both.
+            Some((
+                p.agency.parse().ok()?,
+                PublicKey::from_hex(&p.signing_key).ok()?,
+            ))
+        }))
+    }
+
+    /// The pinned key of `peer`, if configured.
+    pub fn get(&self, peer: &AgencyId) -> Option<PublicKey> {
+        self.0.get(peer).copied()
+    }
+}
 
 /// What a peer said about itself in its last Hello.
 #[derive(Debug, Clone, Default)]
@@ -37,7 +76,6 @@ pub struct PeerState {
 
 struct Entry {
     config: PeerConfig,
-    signing_key: PublicKey,
     state: PeerState,
     channel: Option<(u64, Channel)>,
 }
@@ -63,20 +101,21 @@ pub fn now_ms() -> i64 {
 impl PeerTable {
     /// Builds the table from a validated config.
     pub fn new(config: &NodeConfig) -> Self {
+        Self::with_peers(&config.peers, config.hello_timeout())
+    }
+
+    /// The table of `peers` (validated), dialled with `connect_timeout`.
+    pub fn with_peers(peers: &[PeerConfig], connect_timeout: Duration) -> Self {
         let mut entries = BTreeMap::new();
-        for peer in &config.peers {
-            // validate() has checked both.
-            let (Ok(agency), Ok(signing_key)) = (
-                peer.agency.parse::<AgencyId>(),
-                PublicKey::from_hex(&peer.signing_key),
-            ) else {
+        for peer in peers {
+            // validate() has checked it.
+            let Ok(agency) = peer.agency.parse::<AgencyId>() else {
                 continue;
             };
             entries.insert(
                 agency,
                 Entry {
                     config: peer.clone(),
-                    signing_key,
                     state: PeerState::default(),
                     channel: None,
                 },
@@ -84,8 +123,26 @@ impl PeerTable {
         }
         Self {
             entries: Mutex::new(entries),
-            connect_timeout: config.hello_timeout(),
+            connect_timeout,
         }
+    }
+
+    /// A table of `peers` at made-up endpoints (never dialled in unit tests).
+    #[cfg(test)]
+    pub fn for_tests(peers: &[AgencyId]) -> Self {
+        let configs: Vec<PeerConfig> = peers
+            .iter()
+            .map(|a| PeerConfig {
+                agency: a.to_string(),
+                endpoint: "127.0.0.1:9".into(),
+                server_name: None,
+                signing_key: String::new(),
+                disclosure: None,
+                keys_per_day: None,
+                burst: None,
+            })
+            .collect();
+        Self::with_peers(&configs, Duration::from_secs(1))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<AgencyId, Entry>> {
@@ -102,34 +159,30 @@ impl PeerTable {
         self.lock().contains_key(agency)
     }
 
-    /// The pinned signing key of a peer.
-    pub fn signing_key(&self, agency: &AgencyId) -> Option<PublicKey> {
-        self.lock().get(agency).map(|e| e.signing_key)
+    /// Whether the peer answered last time.
+    pub fn is_reachable(&self, agency: &AgencyId) -> bool {
+        self.lock().get(agency).is_some_and(|e| e.state.reachable)
     }
 
     /// A channel to the peer, built with the current TLS material.
-    pub fn channel(&self, agency: &AgencyId, tls: &TlsState) -> Result<Channel, String> {
+    pub fn channel(&self, agency: &AgencyId, tls: &TlsState) -> Result<Channel, ChannelError> {
         let snapshot = tls.current();
         let mut entries = self.lock();
         let entry = entries
             .get_mut(agency)
-            .ok_or_else(|| format!("{agency} is not a configured peer"))?;
+            .ok_or_else(|| ChannelError::NotConfigured(agency.clone()))?;
         if let Some((generation, channel)) = &entry.channel
             && *generation == snapshot.generation
         {
             return Ok(channel.clone());
         }
-        let client = snapshot
-            .material
-            .client_config(agency)
-            .map_err(|e| e.to_string())?;
+        let client = snapshot.material.client_config(agency)?;
         let channel = crate::dial::channel(
             &entry.config.endpoint,
             entry.config.server_name.as_deref(),
             client,
             self.connect_timeout,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         entry.channel = Some((snapshot.generation, channel.clone()));
         Ok(channel)
     }
@@ -163,5 +216,44 @@ impl PeerTable {
             .iter()
             .map(|(a, e)| (a.clone(), e.config.endpoint.clone(), e.state.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{agency, signing_key};
+
+    #[test]
+    fn a_peer_is_reachable_after_an_exchange_and_not_after_a_failure() {
+        let b = agency("FR-SBDU");
+        let table = PeerTable::for_tests(std::slice::from_ref(&b));
+        assert!(table.contains(&b) && !table.is_reachable(&b));
+        table.seen(&b, Some(Duration::from_millis(3)), None);
+        assert!(table.is_reachable(&b));
+        table.failed(&b, "connection refused".into());
+        let (_, endpoint, state) = table.snapshot().remove(0);
+        assert_eq!(endpoint, "127.0.0.1:9");
+        assert!(!state.reachable);
+        assert_eq!(
+            state.rtt,
+            Some(Duration::from_millis(3)),
+            "the last known round trip"
+        );
+        assert_eq!(state.last_error.as_deref(), Some("connection refused"));
+        // A stranger is not in the table: nothing to record.
+        table.seen(&agency("US-BIS"), None, None);
+        assert_eq!(table.agencies(), [b]);
+    }
+
+    #[test]
+    fn pinned_keys_are_the_configured_ones_only() {
+        let key = signing_key();
+        let pinned = PinnedKeys::new([(agency("FR-SBDU"), *key.public())]);
+        assert_eq!(
+            pinned.get(&agency("FR-SBDU")).map(|k| k.key_id()),
+            Some(key.public().key_id())
+        );
+        assert!(pinned.get(&agency("US-BIS")).is_none());
     }
 }

@@ -28,11 +28,30 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::Context;
+use crate::audit::AuditSink;
+use crate::consult::deadline::WorkCalendar;
+use crate::consult::store::ConsultStore;
 use crate::identity::AgencyId;
+use crate::matching::holder::HolderIndex;
+use crate::matching::replica::Replicas;
+use crate::notice::store::NoticeStore;
+use crate::peers::PeerTable;
+
+/// Why the exporter did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("the histogram buckets: {0}")]
+    Buckets(#[source] metrics_exporter_prometheus::BuildError),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Serve {
+        addr: SocketAddr,
+        #[source]
+        source: metrics_exporter_prometheus::BuildError,
+    },
+}
 
 /// Starts the exporter on `addr`.
-pub fn install(addr: SocketAddr) -> Result<(), String> {
+pub fn install(addr: SocketAddr) -> Result<(), MetricsError> {
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets_for_metric(
@@ -41,9 +60,9 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ],
         )
-        .map_err(|e| e.to_string())?
+        .map_err(MetricsError::Buckets)?
         .install()
-        .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))
+        .map_err(|source| MetricsError::Serve { addr, source })
 }
 
 pub fn notices_sent(peer: &AgencyId, n: u64) {
@@ -74,10 +93,22 @@ pub fn alert(kind: &str) {
     counter!("tessera_alerts_total", "kind" => kind.to_owned()).increment(1);
 }
 
-/// Samples the gauges every few seconds.
-pub async fn sample(ctx: Arc<Context>, stop: CancellationToken) {
-    loop {
-        let snapshot = ctx.peers.snapshot();
+/// What the gauges are sampled from.
+#[derive(Debug)]
+pub struct Sampler {
+    pub peers: Arc<PeerTable>,
+    pub notices: Arc<NoticeStore>,
+    pub holder: Arc<HolderIndex>,
+    pub replicas: Arc<Replicas>,
+    pub audit: AuditSink,
+    pub consults: Arc<ConsultStore>,
+    pub calendar: WorkCalendar,
+}
+
+impl Sampler {
+    /// One sample of every gauge. A count that cannot be read is left as it was.
+    pub fn sample(&self) {
+        let snapshot = self.peers.snapshot();
         let reachable = snapshot.iter().filter(|(_, _, s)| s.reachable).count();
         gauge!("tessera_peers_reachable").set(reachable as f64);
         for (peer, _, state) in &snapshot {
@@ -87,33 +118,41 @@ pub async fn sample(ctx: Arc<Context>, stop: CancellationToken) {
             } else {
                 0.0
             });
-            gauge!("tessera_sync_lag_notices", "peer" => p.clone())
-                .set(ctx.notices.outbox_len(peer) as f64);
-            gauge!("tessera_index_rows", "peer" => p.clone())
-                .set(ctx.holder.live_rows(peer) as f64);
-            let held = ctx.replicas.get(peer).map_or(0, |r| r.lookup.len());
+            if let Ok(n) = self.notices.outbox_len(peer) {
+                gauge!("tessera_sync_lag_notices", "peer" => p.clone()).set(n as f64);
+            }
+            if let Ok(n) = self.holder.live_rows(peer) {
+                gauge!("tessera_index_rows", "peer" => p.clone()).set(n as f64);
+            }
+            let held = self.replicas.get(peer).map_or(0, |r| r.lookup.len());
             gauge!("tessera_replica_rows", "peer" => p).set(held as f64);
         }
-        gauge!("tessera_audit_entries").set(ctx.audit.len() as f64);
-        if let Ok(all) = ctx.consults.list() {
+        gauge!("tessera_audit_entries").set(self.audit.log().len() as f64);
+        if let Ok(all) = self.consults.list() {
             let today = crate::notice::dates::today();
-            let cal = crate::consult::flow::calendar(&ctx);
             let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
             for state in ["open", "due_soon", "overdue", "answered", "closed"] {
                 by_state.insert(state, 0);
             }
             for c in &all {
                 *by_state
-                    .entry(crate::consult::flow::state(c, today, &cal).as_str())
+                    .entry(crate::consult::machine::state(c, today, &self.calendar).as_str())
                     .or_default() += 1;
             }
             for (state, n) in by_state {
                 gauge!("tessera_consultations", "state" => state).set(n as f64);
             }
         }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+    }
+
+    /// Samples the gauges every few seconds until `stop`.
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            self.sample();
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
         }
     }
 }

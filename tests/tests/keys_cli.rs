@@ -1,4 +1,4 @@
-//! `tessera keys` as DESIGN.md's command line defines it: one party by flags,
+//! `tessera keys` as docs/architecture.md ("The party line contract") and docs/cli.md define it: one party by flags,
 //! or JSON Lines on stdin with one line out per line in, in order, and an
 //! error line (never quoting the input) for a line it cannot read.
 

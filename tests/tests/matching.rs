@@ -128,7 +128,7 @@ async fn federation() -> LocalFederation {
         if cfg.agency == A {
             for p in &mut cfg.peers {
                 if p.agency == B {
-                    p.disclosure = Some("summary".into());
+                    p.disclosure = Some(tessera_node::policy::DisclosureLevel::Summary);
                 }
                 if p.agency == C {
                     p.keys_per_day = Some(40);

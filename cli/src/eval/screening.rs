@@ -417,3 +417,58 @@ pub fn report(
         private,
     }
 }
+
+/// One run of `tessera eval screening`.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The folder of the lists.
+    pub dir: std::path::PathBuf,
+    pub seed: u64,
+    pub per_family: usize,
+    pub params: FuzzyParams,
+}
+
+impl Run {
+    /// Builds the pairs, optionally writes them and the pairs decided wrongly, and
+    /// measures.
+    pub fn report(
+        &self,
+        pairs_out: Option<&std::path::Path>,
+        errors_out: Option<&std::path::Path>,
+    ) -> anyhow::Result<ScreeningReport> {
+        let sources = super::dataset::Sources::read(&self.dir);
+        let pairs = super::dataset::generate(
+            &sources,
+            self.seed,
+            super::dataset::Sizes {
+                per_family: self.per_family,
+            },
+        );
+        let write_lines = |path: &std::path::Path, lines: Vec<String>| -> anyhow::Result<()> {
+            let mut text = lines.join("\n");
+            text.push('\n');
+            std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+        };
+        if let Some(path) = pairs_out {
+            let lines = pairs
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<Vec<_>, _>>()?;
+            write_lines(path, lines)?;
+        }
+        if let Some(path) = errors_out {
+            let mut lines = Vec::new();
+            for p in &pairs {
+                let s = oracle::score_pair(p, &self.params);
+                if s.reported(DEFAULT_THRESHOLD) != p.positive {
+                    lines.push(serde_json::to_string(&serde_json::json!({
+                        "pair": p, "exact": s.exact, "fuzzy": s.fuzzy,
+                    }))?);
+                }
+            }
+            write_lines(path, lines)?;
+        }
+        Ok(report(&sources, &pairs, self.seed, &self.params, None))
+    }
+}

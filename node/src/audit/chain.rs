@@ -48,15 +48,11 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-pub(super) fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> AuditError {
-    move |source| AuditError::Store(StoreError::Sled { op, source })
-}
-
 /// Reads the entry stored under `seq` (`None` if absent).
 pub(super) fn read_entry(tree: &sled::Tree, seq: u64) -> Result<Option<Entry>, AuditError> {
     let Some(bytes) = tree
         .get(tree_key(ENTRY_TAG, seq))
-        .map_err(sled_err("reading the audit chain"))?
+        .map_err(StoreError::sled("reading the audit chain"))?
     else {
         return Ok(None);
     };
@@ -78,7 +74,7 @@ fn last_seq(tree: &sled::Tree, tag: u8) -> Result<Option<u64>, AuditError> {
     match tree.scan_prefix([tag]).next_back() {
         None => Ok(None),
         Some(kv) => {
-            let (k, _) = kv.map_err(sled_err("opening the audit chain"))?;
+            let (k, _) = kv.map_err(StoreError::sled("opening the audit chain"))?;
             key_seq(&k).map(Some).ok_or_else(|| AuditError::Corrupt {
                 seq: 0,
                 problem: "a key in the audit tree is malformed".into(),
@@ -228,7 +224,7 @@ impl AuditLog {
             batch.insert(tree_key(CHECKPOINT_TAG, entry.seq).to_vec(), encode(&c)?);
         }
         crate::store::apply_batch(&self.tree, batch)
-            .map_err(sled_err("appending to the audit chain"))?;
+            .map_err(StoreError::sled("appending to the audit chain"))?;
         head.seq = entry.seq;
         head.hash = entry.hash;
         head.time = entry.time;
@@ -249,7 +245,7 @@ impl AuditLog {
         let c = Checkpoint::sign(head.seq, head.hash, &self.signing);
         self.tree
             .insert(tree_key(CHECKPOINT_TAG, c.seq), encode(&c)?)
-            .map_err(sled_err("writing an audit checkpoint"))?;
+            .map_err(StoreError::sled("writing an audit checkpoint"))?;
         head.checkpointed = head.seq;
         Ok(Some(head.seq))
     }
@@ -286,9 +282,9 @@ impl AuditLog {
             tree.flush()
         })
         .await
-        .map_err(|_| AuditError::Store(crate::store::StoreError::Corrupt { tree: "flush task" }))?
-        .map(|_| ())
-        .map_err(sled_err("flushing the audit chain"))
+        .map_err(|_| StoreError::FlushTask("failed"))?
+        .map_err(StoreError::sled("flushing the audit chain"))?;
+        Ok(())
     }
 }
 

@@ -5,8 +5,9 @@
 use std::io::Write;
 
 use super::AuditError;
-use super::chain::{AuditLog, read_entry, sled_err};
+use super::chain::{AuditLog, read_entry};
 use super::entry::{CHECKPOINT_TAG, Checkpoint, CheckpointLine, key_seq, tree_key};
+use crate::store::StoreError;
 
 /// Where an export starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +87,7 @@ fn next_checkpoint(
     let Some(kv) = it.next() else {
         return Ok(None);
     };
-    let (k, v) = kv.map_err(sled_err("reading audit checkpoints"))?;
+    let (k, v) = kv.map_err(StoreError::sled("reading audit checkpoints"))?;
     let at = key_seq(&k).ok_or_else(|| AuditError::Corrupt {
         seq: 0,
         problem: "a checkpoint key is malformed".into(),

@@ -89,6 +89,7 @@ mod canonical;
 mod chain;
 mod entry;
 mod export;
+mod sink;
 mod verify;
 
 pub use action::Action;
@@ -99,6 +100,7 @@ pub use entry::{
     entry_hash,
 };
 pub use export::Since;
+pub use sink::AuditSink;
 pub use verify::{VerifyReport, verify_jsonl};
 
 use crate::store::StoreError;

@@ -5,11 +5,12 @@
 use std::io::BufRead;
 
 use super::AuditError;
-use super::chain::{AuditLog, sled_err};
+use super::chain::AuditLog;
 use super::entry::{
     CHECKPOINT_TAG, Checkpoint, CheckpointLine, ENTRY_TAG, Entry, key_seq, tree_key,
 };
 use crate::signing::PublicKey;
+use crate::store::StoreError;
 
 /// What a successful walk saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +170,7 @@ impl AuditLog {
             let Some(kv) = checkpoints.next() else {
                 return Ok(None);
             };
-            let (k, v) = kv.map_err(sled_err("reading audit checkpoints"))?;
+            let (k, v) = kv.map_err(StoreError::sled("reading audit checkpoints"))?;
             let at = key_seq(&k).unwrap_or(0);
             let c: Checkpoint = serde_json::from_slice(&v)
                 .map_err(|_| AuditError::broken(at, format!("checkpoint at {at}: unreadable")))?;
@@ -187,7 +188,7 @@ impl AuditLog {
             .tree
             .range(tree_key(ENTRY_TAG, 0)..=tree_key(ENTRY_TAG, recorded))
         {
-            let (k, v) = kv.map_err(sled_err("reading the audit chain"))?;
+            let (k, v) = kv.map_err(StoreError::sled("reading the audit chain"))?;
             let expected = walker.last.as_ref().map_or(1, |l| l.seq + 1);
             let Some(seq) = key_seq(&k) else {
                 return Err(AuditError::broken(

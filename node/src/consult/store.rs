@@ -12,23 +12,17 @@ use prost::Message;
 use tessera_proto::v1::{Consultation, SignedMessage};
 
 use crate::identity::AgencyId;
+use crate::store::keys::{Key, Tree};
 use crate::store::{Store, StoreError};
 
 const TREE: &str = "consult";
-
-fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
-    move |source| StoreError::Sled { op, source }
-}
-
-fn be64(v: &[u8]) -> u64 {
-    v.get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_be_bytes)
-}
+const CONSULTATION: &str = "consultation";
+const COUNTER: &str = "consultation counter";
+const STEP: &str = "queued step";
 
 /// Typed access to the consultation tree.
 pub struct ConsultStore {
-    tree: sled::Tree,
+    tree: Tree,
     lock: std::sync::Mutex<()>,
 }
 
@@ -38,24 +32,18 @@ impl std::fmt::Debug for ConsultStore {
     }
 }
 
-fn ckey(id: &str) -> Vec<u8> {
-    let mut k = vec![b'c'];
-    k.extend_from_slice(id.as_bytes());
-    k
+fn consultation_key(id: &str) -> Key {
+    Key::tag(b'c').text(id)
 }
 
-fn okey(peer: &AgencyId, step: u64) -> Vec<u8> {
-    let mut k = vec![b'o'];
-    k.extend_from_slice(peer.as_str().as_bytes());
-    k.push(0);
-    k.extend_from_slice(&step.to_be_bytes());
-    k
+fn outbox_prefix(peer: &AgencyId) -> Key {
+    Key::tag(b'o').field(peer.as_str())
 }
 
 impl ConsultStore {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
         Ok(Self {
-            tree: store.tree(TREE)?,
+            tree: Tree::open(store, TREE)?,
             lock: std::sync::Mutex::new(()),
         })
     }
@@ -67,44 +55,27 @@ impl ConsultStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
-        let v = self
-            .tree
-            .update_and_fetch(key, |old| {
-                Some((old.map_or(0, be64) + 1).to_be_bytes().to_vec())
-            })
-            .map_err(sled_err("counting"))?;
-        Ok(v.map_or(1, |v| be64(&v)))
-    }
-
     /// The next consultation number.
     pub fn next_number(&self) -> Result<u64, StoreError> {
-        self.counter(b"n")
+        self.tree.next(Key::name(b"n"), COUNTER)
     }
 
     /// The next step number for a message we send.
     pub fn next_step(&self) -> Result<u64, StoreError> {
-        self.counter(b"s")
+        self.tree.next(Key::name(b"s"), COUNTER)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Consultation>, StoreError> {
-        self.tree
-            .get(ckey(id))
-            .map_err(sled_err("reading a consultation"))?
-            .map(|v| {
-                Consultation::decode(v.as_ref()).map_err(|_| StoreError::Corrupt { tree: TREE })
-            })
-            .transpose()
+        self.tree.message(consultation_key(id), CONSULTATION)
     }
 
     pub fn list(&self) -> Result<Vec<Consultation>, StoreError> {
-        self.tree
-            .scan_prefix([b'c'])
-            .map(|kv| {
-                let (_, v) = kv.map_err(sled_err("listing consultations"))?;
-                Consultation::decode(v.as_ref()).map_err(|_| StoreError::Corrupt { tree: TREE })
-            })
-            .collect()
+        Ok(self
+            .tree
+            .messages([b'c'], CONSULTATION)?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect())
     }
 
     /// Stores a consultation and, in the same batch, queues `outgoing` for `peer`.
@@ -114,39 +85,89 @@ impl ConsultStore {
         outgoing: Option<(&AgencyId, u64, &SignedMessage)>,
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        batch.insert(ckey(&c.id), c.encode_to_vec());
+        batch.insert(consultation_key(&c.id), c.encode_to_vec());
         if let Some((peer, step, msg)) = outgoing {
-            batch.insert(okey(peer, step), msg.encode_to_vec());
+            batch.insert(outbox_prefix(peer).u64(step), msg.encode_to_vec());
         }
-        crate::store::apply_batch(&self.tree, batch).map_err(sled_err("storing a consultation"))
+        self.tree.apply(batch, CONSULTATION)
     }
 
-    /// Steps waiting for `peer`, oldest first.
-    pub fn outbox(&self, peer: &AgencyId) -> Vec<(u64, SignedMessage)> {
-        let mut prefix = vec![b'o'];
-        prefix.extend_from_slice(peer.as_str().as_bytes());
-        prefix.push(0);
+    /// Steps waiting for `peer`, oldest first, by step number.
+    pub fn outbox(&self, peer: &AgencyId) -> Result<Vec<(u64, SignedMessage)>, StoreError> {
+        let prefix = outbox_prefix(peer);
         self.tree
-            .scan_prefix(&prefix)
-            .filter_map(Result::ok)
-            .filter_map(|(k, v)| {
-                Some((
-                    be64(&k[prefix.len()..]),
-                    SignedMessage::decode(v.as_ref()).ok()?,
-                ))
-            })
+            .messages(&prefix, STEP)?
+            .into_iter()
+            .map(|(k, m)| Ok((self.tree.u64_in_key(&k, prefix.len(), STEP)?, m)))
             .collect()
     }
 
-    /// Steps for `consultation` still waiting (for display).
-    pub fn undelivered(&self, peer: &AgencyId) -> u32 {
-        self.outbox(peer).len() as u32
+    /// How many steps wait for `peer` (for display).
+    pub fn undelivered(&self, peer: &AgencyId) -> Result<u32, StoreError> {
+        Ok(self.tree.count(outbox_prefix(peer), STEP)? as u32)
     }
 
     pub fn delivered(&self, peer: &AgencyId, step: u64) -> Result<(), StoreError> {
-        self.tree
-            .remove(okey(peer, step))
-            .map(|_| ())
-            .map_err(sled_err("clearing the consultation outbox"))
+        self.tree.remove(outbox_prefix(peer).u64(step), STEP)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{agency, temp_store};
+
+    fn signed(n: u8) -> SignedMessage {
+        SignedMessage {
+            body: vec![n],
+            ..SignedMessage::default()
+        }
+    }
+
+    #[test]
+    fn steps_wait_per_peer_in_order_until_delivered() {
+        let (_dir, store) = temp_store();
+        let consults = ConsultStore::open(&store).unwrap();
+        let (b, c) = (agency("FR-SBDU"), agency("US-BIS"));
+        let one = Consultation {
+            id: "DE-BAFA-C1".into(),
+            ..Consultation::default()
+        };
+        assert_eq!(consults.next_step().unwrap(), 1);
+        consults.save(&one, Some((&b, 1, &signed(1)))).unwrap();
+        consults.save(&one, Some((&c, 2, &signed(2)))).unwrap();
+        consults.save(&one, Some((&b, 300, &signed(3)))).unwrap();
+        let waiting: Vec<u64> = consults
+            .outbox(&b)
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(waiting, [1, 300]);
+        assert_eq!(consults.undelivered(&b).unwrap(), 2);
+        consults.delivered(&b, 1).unwrap();
+        assert_eq!(consults.undelivered(&b).unwrap(), 1);
+        assert_eq!(consults.undelivered(&c).unwrap(), 1);
+        assert_eq!(consults.get("DE-BAFA-C1").unwrap(), Some(one));
+        assert_eq!(consults.list().unwrap().len(), 1);
+        assert_eq!(consults.get("DE-BAFA-C2").unwrap(), None);
+    }
+
+    #[test]
+    fn an_unreadable_queued_step_is_an_error_not_an_empty_outbox() {
+        let (_dir, store) = temp_store();
+        let consults = ConsultStore::open(&store).unwrap();
+        let b = agency("FR-SBDU");
+        store
+            .tree(TREE)
+            .unwrap()
+            .insert(outbox_prefix(&b).u64(1), vec![0xff, 0xff])
+            .unwrap();
+        let err = consults.outbox(&b).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stored queued step in tree consult is corrupt"
+        );
     }
 }

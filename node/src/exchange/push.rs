@@ -1,100 +1,294 @@
 //! The outbox worker: one per peer, pushing our notices that the peer has
-//! not yet acknowledged, oldest first, retrying with exponential back-off.
-//! An item leaves the outbox only when the peer has durably stored it.
+//! not yet acknowledged, oldest first, with the index position the peer
+//! should have, retrying with the node's back-off. An item leaves the outbox
+//! only when the peer has durably stored it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_proto::v1::PushNoticesRequest;
-use tessera_proto::v1::federation_client::FederationClient;
+use tessera_proto::v1::{FeedItem, PushNoticesRequest, PushNoticesResponse};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::Context;
+use super::client::{PeerClient, PeerError};
+use crate::audit::{Action, AuditSink};
+use crate::backoff::{Pacer, RetryPolicy, Round};
 use crate::identity::AgencyId;
+use crate::matching::holder::HolderIndex;
+use crate::notice::store::{NoticeStore, NoticeStoreError};
+use crate::peers::PeerTable;
+use crate::store::StoreError;
+use crate::wake::PeerWake;
 
-/// Pushes `peer`'s outbox until `stop`.
-pub async fn run(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
-    let wake = ctx.wakers(&peer);
-    let min = Duration::from_millis(ctx.config.sync.retry_min_ms);
-    let max = Duration::from_millis(ctx.config.sync.retry_max_ms);
-    let mut backoff = min;
-    // The index position last announced to this peer (not durable: the
-    // peer's periodic pull covers a restart).
-    let mut announced = 0u64;
-    loop {
-        let index_pos = ctx.holder.last_pos(&peer);
-        let items = match ctx.notices.outbox(&peer, ctx.config.sync.push_batch) {
-            Ok(items) => items,
-            Err(error) => {
-                tracing::error!(peer = %peer, %error, "cannot read the outbox");
-                Vec::new()
-            }
-        };
+/// How long a push may take before it counts as failed.
+pub const PUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a push did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Notices(#[from] NoticeStoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("the push timed out")]
+    TimedOut,
+}
+
+/// One peer's outbox worker.
+#[derive(Debug)]
+pub struct Pusher {
+    pub peer: AgencyId,
+    pub notices: Arc<NoticeStore>,
+    pub holder: Arc<HolderIndex>,
+    pub client: Arc<dyn PeerClient>,
+    pub peers: Arc<PeerTable>,
+    pub audit: AuditSink,
+    pub wake: Arc<PeerWake>,
+    /// Most notices in one push (`sync.push_batch`).
+    pub batch: usize,
+    pub retry: RetryPolicy,
+    /// How long a push may take ([`PUSH_TIMEOUT`]).
+    pub timeout: Duration,
+}
+
+impl Pusher {
+    /// Pushes the oldest waiting items (or just the index position, when
+    /// it moved past `announced`). Returns the position now announced, or
+    /// `None` when there was nothing to push.
+    pub async fn push_pending(&self, announced: u64) -> Result<Option<u64>, PushError> {
+        let index_pos = self.holder.last_pos(&self.peer)?;
+        let items = self.notices.outbox(&self.peer, self.batch)?;
         if items.is_empty() && index_pos <= announced {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = wake.push.notified() => continue,
-                () = tokio::time::sleep(max) => continue,
-            }
+            return Ok(None);
         }
         let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();
-        let outcome = push_once(&ctx, &peer, items, index_pos).await;
-        match outcome {
-            Ok(()) => {
-                backoff = min;
-                announced = index_pos;
-                if let Err(error) = ctx.notices.outbox_ack(&peer, &seqs) {
-                    tracing::error!(peer = %peer, %error, "cannot clear the outbox");
+        self.push(items, index_pos).await?;
+        self.notices.outbox_ack(&self.peer, &seqs)?;
+        Ok(Some(index_pos))
+    }
+
+    async fn push(
+        &self,
+        items: Vec<FeedItem>,
+        index_pos: u64,
+    ) -> Result<PushNoticesResponse, PushError> {
+        let peer = &self.peer;
+        let n = items.len();
+        let call = self
+            .client
+            .push_notices(peer, PushNoticesRequest { items, index_pos });
+        let r = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| PushError::TimedOut)??;
+        tracing::debug!(peer = %peer, sent = n, stored = r.stored, duplicates = r.duplicates, "pushed");
+        crate::telemetry::notices_sent(peer, n as u64);
+        if n > 0 {
+            self.audit.event(
+                peer.as_str(),
+                Action::NoticeSent,
+                "push",
+                &serde_json::json!({ "count": n, "stored": r.stored }),
+            );
+        }
+        self.peers.seen(peer, None, None);
+        Ok(r)
+    }
+
+    /// Pushes until `stop`: at once when woken, after a back-off when a
+    /// push failed, and at the back-off's cap when idle.
+    pub async fn run(self, stop: CancellationToken) {
+        // The index position last announced to this peer (not durable: the
+        // peer's periodic pull covers a restart).
+        let mut announced = 0u64;
+        let mut pacer = Pacer::new(self.retry, stop);
+        loop {
+            let round = match self.push_pending(announced).await {
+                Ok(Some(pos)) => {
+                    announced = pos;
+                    Round::More
                 }
-            }
-            Err(why) => {
-                tracing::debug!(peer = %peer, reason = %why, retry_ms = backoff.as_millis() as u64, "push failed; will retry");
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(jitter(backoff)) => {}
+                Ok(None) => Round::Idle,
+                Err(PushError::Notices(error)) => {
+                    tracing::error!(peer = %self.peer, %error, "cannot read or clear the outbox");
+                    Round::Failed
                 }
-                backoff = (backoff * 2).min(max);
+                Err(PushError::Store(error)) => {
+                    tracing::error!(peer = %self.peer, %error, "cannot read the index position");
+                    Round::Failed
+                }
+                Err(why) => {
+                    tracing::debug!(peer = %self.peer, reason = %why, "push failed; will retry");
+                    Round::Failed
+                }
+            };
+            if !pacer.pause(round, &self.wake.push).await {
+                return;
             }
         }
     }
 }
 
-async fn push_once(
-    ctx: &Context,
-    peer: &AgencyId,
-    items: Vec<tessera_proto::v1::FeedItem>,
-    index_pos: u64,
-) -> Result<(), String> {
-    let channel = ctx.peers.channel(peer, &ctx.tls)?;
-    let mut client = FederationClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
-    let n = items.len();
-    let call = client.push_notices(PushNoticesRequest { items, index_pos });
-    match tokio::time::timeout(Duration::from_secs(60), call).await {
-        Ok(Ok(response)) => {
-            let r = response.into_inner();
-            tracing::debug!(peer = %peer, sent = n, stored = r.stored, duplicates = r.duplicates, "pushed");
-            crate::telemetry::notices_sent(peer, n as u64);
-            if n > 0 {
-                ctx.audit_event(
-                    peer.as_str(),
-                    crate::audit::Action::NoticeSent,
-                    "push",
-                    &serde_json::json!({ "count": n, "stored": r.stored }),
-                );
-            }
-            ctx.peers.seen(peer, None, None);
-            Ok(())
-        }
-        Ok(Err(status)) => Err(crate::dial::explain(&status)),
-        Err(_) => Err("the push timed out".into()),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::fake::{FakePeer, FakePeers, refused};
+    use crate::matching::holder::{IndexPolicy, Indexer};
+    use crate::matching::keys::KeyRing;
+    use crate::test_support::{agency, audit_on, audited, denial, org, signing_key, temp_store};
+    use crate::wake::Wakers;
 
-/// Spreads retries: between 50% and 100% of `d`.
-fn jitter(d: Duration) -> Duration {
-    let mut b = [0u8; 1];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
-    d.mul_f64(0.5 + f64::from(b[0]) / 510.0)
+    struct Setup {
+        dir: tempfile::TempDir,
+        store: crate::store::Store,
+        peers: FakePeers,
+        notices: Arc<NoticeStore>,
+        holder: Arc<HolderIndex>,
+        table: Arc<PeerTable>,
+        pusher: Pusher,
+    }
+
+    /// DE-BAFA with `n` notices for FR-SBDU waiting in its outbox.
+    fn setup(n: usize) -> Setup {
+        let (dir, store) = temp_store();
+        let b = agency("FR-SBDU");
+        let notices = Arc::new(NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
+        let key = signing_key();
+        for i in 0..n {
+            let notice = denial("DE-BAFA", &format!("S-{i}"), "all", &[org("X Ltd", "AE")]);
+            notices
+                .writer()
+                .append_own(notice, std::slice::from_ref(&b), &key)
+                .unwrap();
+        }
+        let holder = Arc::new(HolderIndex::open(&store).unwrap());
+        let table = Arc::new(PeerTable::for_tests(std::slice::from_ref(&b)));
+        let peers = FakePeers::new();
+        peers.add(&b, FakePeer::default());
+        let pusher = Pusher {
+            peer: b,
+            notices: notices.clone(),
+            holder: holder.clone(),
+            client: Arc::new(peers.clone()),
+            peers: table.clone(),
+            audit: audit_on(&store),
+            wake: Arc::default(),
+            batch: 2,
+            retry: RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(30)),
+            timeout: PUSH_TIMEOUT,
+        };
+        Setup {
+            dir,
+            store,
+            peers,
+            notices,
+            holder,
+            table,
+            pusher,
+        }
+    }
+
+    fn waiting(s: &Setup) -> usize {
+        s.notices.outbox_len(&s.pusher.peer).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_outbox_goes_out_oldest_first_in_batches_and_leaves_once_acknowledged() {
+        let s = setup(3);
+        assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(0));
+        assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(0));
+        assert_eq!(s.pusher.push_pending(0).await.unwrap(), None);
+        let pushed = s.peers.peer(&s.pusher.peer).pushed;
+        let seqs: Vec<Vec<u64>> = pushed
+            .iter()
+            .map(|r| r.items.iter().map(|i| i.seq).collect())
+            .collect();
+        assert_eq!(seqs, [vec![1, 2], vec![3]]);
+        assert_eq!(waiting(&s), 0);
+        assert!(s.table.is_reachable(&s.pusher.peer));
+        assert!(audited(&s.pusher.audit).contains(&"notice_sent".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_moved_index_is_announced_even_with_no_notice_to_push() {
+        let s = setup(0);
+        let keys =
+            Arc::new(KeyRing::open(s.dir.path(), std::slice::from_ref(&s.pusher.peer)).unwrap());
+        let indexer = Indexer {
+            holder: s.holder.clone(),
+            notices: s.notices.clone(),
+            keys,
+            policy: IndexPolicy {
+                levels: [(
+                    s.pusher.peer.clone(),
+                    crate::policy::DisclosureLevel::Pointer,
+                )]
+                .into(),
+                contact: String::new(),
+            },
+            agency: agency("DE-BAFA"),
+            store: s.store.clone(),
+            wakers: Wakers::default(),
+        };
+        indexer.ensure_initial().unwrap();
+        assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(1));
+        let pushed = s.peers.peer(&s.pusher.peer).pushed;
+        assert_eq!((pushed[0].items.len(), pushed[0].index_pos), (0, 1));
+        assert_eq!(s.pusher.push_pending(1).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_peer_down_or_refusing_keeps_the_outbox() {
+        let s = setup(2);
+        s.peers.update(&s.pusher.peer, |p| p.down = true);
+        assert!(matches!(
+            s.pusher.push_pending(0).await,
+            Err(PushError::Peer(_))
+        ));
+        s.peers.update(&s.pusher.peer, |p| {
+            p.down = false;
+            p.on_push = Some(Arc::new(|_| {
+                Err(refused(
+                    tonic::Code::InvalidArgument,
+                    "1 of 2 notices refused",
+                ))
+            }));
+        });
+        assert!(s.pusher.push_pending(0).await.is_err());
+        assert_eq!(waiting(&s), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_push_slower_than_the_timeout_fails_and_is_retried() {
+        let s = setup(1);
+        s.peers.update(&s.pusher.peer, |p| {
+            p.delay = PUSH_TIMEOUT + Duration::from_secs(1);
+        });
+        assert!(matches!(
+            s.pusher.push_pending(0).await,
+            Err(PushError::TimedOut)
+        ));
+        assert_eq!(waiting(&s), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_worker_retries_with_back_off_until_the_peer_is_back() {
+        let s = setup(1);
+        s.peers.update(&s.pusher.peer, |p| p.down = true);
+        let stop = CancellationToken::new();
+        let peers = s.peers.clone();
+        let peer = s.pusher.peer.clone();
+        let notices = s.notices.clone();
+        let task = tokio::spawn(s.pusher.run(stop.clone()));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let tries = peers.peer(&peer).calls;
+        // At 0, then after 0.25, 0.5, 1, 2, 4, 8 s (each jittered to half
+        // or more): 6 or 7 attempts in 10 s.
+        assert!((6..=7).contains(&tries), "{tries} attempts in 10 s");
+        peers.update(&peer, |p| p.down = false);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(notices.outbox_len(&peer).unwrap(), 0);
+        stop.cancel();
+        task.await.unwrap();
+    }
 }

@@ -1,6 +1,6 @@
 //! Tests over the real lists of `../shared/data` (see its README for the
-//! counts). They print `skipped: ../shared/data not present` and pass when
-//! the directory is not there, so the suite runs without it.
+//! counts). Without the directory they are ignored ("needs ../shared/data",
+//! see `node/build.rs`), so the suite runs without it and says so.
 
 use std::path::PathBuf;
 
@@ -8,16 +8,14 @@ use super::test_support::split;
 use super::{Format, ListRecord, read, shared_data_dir};
 use crate::party::PartyKind;
 
-fn shared(rel: &str) -> Option<PathBuf> {
-    let Some(dir) = shared_data_dir() else {
-        println!("skipped: ../shared/data not present");
-        return None;
-    };
-    Some(dir.join(rel))
+fn shared(rel: &str) -> PathBuf {
+    shared_data_dir()
+        .expect("../shared/data was there when these tests were built")
+        .join(rel)
 }
 
-fn read_clean(format: Format, rel: &str) -> Option<Vec<ListRecord>> {
-    let path = shared(rel)?;
+fn read_clean(format: Format, rel: &str) -> Vec<ListRecord> {
+    let path = shared(rel);
     let rows = read(format, &path).expect("shared list readable");
     let (ok, bad) = split(rows);
     assert!(
@@ -25,7 +23,7 @@ fn read_clean(format: Format, rel: &str) -> Option<Vec<ListRecord>> {
         "{format} rows fail: {:?}",
         &bad[..bad.len().min(5)]
     );
-    Some(ok)
+    ok
 }
 
 fn count(recs: &[ListRecord], f: impl Fn(&ListRecord) -> bool) -> usize {
@@ -33,10 +31,9 @@ fn count(recs: &[ListRecord], f: impl Fn(&ListRecord) -> bool) -> usize {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data")]
 fn csl_whole_list() {
-    let Some(recs) = read_clean(Format::Csl, "us_csl/consolidated.csv") else {
-        return;
-    };
+    let recs = read_clean(Format::Csl, "us_csl/consolidated.csv");
     assert_eq!(recs.len(), 14_160);
     let by_source = |p: &str| count(&recs, |r| r.list.starts_with(p));
     assert_eq!(by_source("Entity List (EL)"), 2_001);
@@ -70,10 +67,9 @@ fn csl_whole_list() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data")]
 fn dpl_whole_list() {
-    let Some(recs) = read_clean(Format::Dpl, "us_csl/dpl.txt") else {
-        return;
-    };
+    let recs = read_clean(Format::Dpl, "us_csl/dpl.txt");
     assert_eq!(recs.len(), 665);
     // Last_Update 3033-09-30 once and 1023-11-01 twice: kept, date dropped, warned.
     let warned: Vec<_> = recs.iter().filter(|r| !r.warnings.is_empty()).collect();
@@ -101,10 +97,9 @@ fn dpl_whole_list() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data")]
 fn sdn_whole_list() {
-    let Some(recs) = read_clean(Format::Sdn, "ofac_sdn_2023-12-28/sdn.csv") else {
-        return;
-    };
+    let recs = read_clean(Format::Sdn, "ofac_sdn_2023-12-28/sdn.csv");
     assert_eq!(recs.len(), 13_821);
     // 6,667 entities have alt.csv rows; the one alt row of ent_num 40268 repeats
     // its primary name, and an alias equal to the name is not kept.
@@ -141,10 +136,9 @@ fn sdn_whole_list() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data")]
 fn un_whole_list() {
-    let Some(recs) = read_clean(Format::Un, "un_consolidated/UN_consolidated.xml") else {
-        return;
-    };
+    let recs = read_clean(Format::Un, "un_consolidated/UN_consolidated.xml");
     let persons = count(&recs, |r| r.party.kind == PartyKind::Person);
     assert_eq!((persons, recs.len() - persons), (730, 273));
     let scripts = count(&recs, |r| {

@@ -5,32 +5,42 @@
 //!
 //! ```text
 //! d peer 0 pos:be64        -> IndexDelta (what the peer pulls)
-//! q peer                   -> last pos:be64
+//! q peer 0                 -> last pos:be64
 //! r peer 0 serial          -> tag||nonce of each live row of that notice
 //! i                        -> own feed seq indexed so far:be64
 //! ```
 //!
-//! The indexer follows this node's own feed: every new version of a notice
-//! removes the rows of the previous one and adds rows for the new one if it
-//! is in force and the peer is among its recipients. Deltas and the cursor
-//! are written in one batch, so a crash never loses or doubles a change.
-//! Row building (one OPRF evaluation per key) runs on all cores.
+//! [`HolderIndex`] is the tree; [`Indexer`] is the worker that follows this
+//! node's own feed: every new version of a notice removes the rows of the
+//! previous one and adds rows for the new one if it is in force and the
+//! peer is among its recipients. Deltas and the cursor are written in one
+//! batch, so a crash never loses or doubles a change. Row building (one
+//! OPRF evaluation per key) runs on all cores.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use prost::Message;
 use tessera_proto::v1::{IndexDelta, Notice, StoredNotice};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::keys::{KeyError, KeyRing};
 use super::labels;
-use crate::context::Context;
 use crate::identity::AgencyId;
+use crate::notice::store::{NoticeStore, NoticeStoreError};
+use crate::policy::DisclosureLevel;
 use crate::privacy::{self, IndexEntry, OprfKey};
+use crate::store::keys::{Key, Tree};
 use crate::store::{Store, StoreError};
+use crate::wake::Wakers;
 
 const TREE: &str = "holder_index";
+const DELTA: &str = "index delta";
+const LAST_POS: &str = "last delta position";
+const ROWS: &str = "live rows";
+const INDEXED: &str = "indexed feed position";
 /// Own feed entries indexed per batch.
 const CHUNK: usize = 256;
 const ROW_ID: usize = privacy::TAG_LEN + privacy::NONCE_LEN;
@@ -43,31 +53,46 @@ pub enum HolderError {
     #[error("building index rows: {0}")]
     Privacy(#[from] privacy::PrivacyError),
     #[error("{0} is not a configured peer")]
-    UnknownPeer(String),
+    UnknownPeer(AgencyId),
     #[error(transparent)]
-    Notices(#[from] crate::notice::store::NoticeStoreError),
+    Notices(#[from] NoticeStoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("the index task stopped before it finished")]
+    Task,
 }
 
-fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> HolderError {
-    move |source| HolderError::Store(StoreError::Sled { op, source })
+impl From<HolderError> for tonic::Status {
+    fn from(e: HolderError) -> Self {
+        match e {
+            HolderError::UnknownPeer(_) => Self::invalid_argument(e.to_string()),
+            HolderError::Store(e) => e.into(),
+            HolderError::Notices(e) => e.into(),
+            HolderError::Privacy(_) | HolderError::Keys(_) | HolderError::Task => {
+                Self::internal(e.to_string())
+            }
+        }
+    }
 }
 
-fn corrupt() -> HolderError {
-    HolderError::Store(StoreError::Corrupt { tree: TREE })
+fn delta_prefix(peer: &AgencyId) -> Key {
+    Key::tag(b'd').field(peer.as_str())
 }
 
-fn pkey(tag: u8, peer: &AgencyId, rest: &[u8]) -> Vec<u8> {
-    let mut k = vec![tag];
-    k.extend_from_slice(peer.as_str().as_bytes());
-    k.push(0);
-    k.extend_from_slice(rest);
-    k
+fn last_pos_key(peer: &AgencyId) -> Key {
+    Key::tag(b'q').field(peer.as_str())
 }
+
+fn rows_prefix(peer: &AgencyId) -> Key {
+    Key::tag(b'r').field(peer.as_str())
+}
+
+const INDEXED_KEY: &[u8] = b"i";
 
 /// Typed access to the holder's index log.
 pub struct HolderIndex {
-    tree: sled::Tree,
-    lock: std::sync::Mutex<()>,
+    tree: Tree,
+    write: Mutex<()>,
 }
 
 impl std::fmt::Debug for HolderIndex {
@@ -76,32 +101,22 @@ impl std::fmt::Debug for HolderIndex {
     }
 }
 
-fn be64(v: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(v.get(..8)?.try_into().ok()?))
-}
-
 impl HolderIndex {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
         Ok(Self {
-            tree: store.tree(TREE)?,
-            lock: std::sync::Mutex::new(()),
+            tree: Tree::open(store, TREE)?,
+            write: Mutex::new(()),
         })
     }
 
-    fn u64_at(&self, k: &[u8]) -> Result<u64, HolderError> {
-        match self
-            .tree
-            .get(k)
-            .map_err(sled_err("reading the index log"))?
-        {
-            Some(v) => be64(&v).ok_or_else(corrupt),
-            None => Ok(0),
-        }
+    /// One writer at a time: deciding a delta reads what the last one wrote.
+    fn writer(&self) -> MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Own feed position indexed so far.
-    pub fn indexed_through(&self) -> Result<u64, HolderError> {
-        self.u64_at(b"i")
+    pub fn indexed_through(&self) -> Result<u64, StoreError> {
+        self.tree.u64_at(INDEXED_KEY, INDEXED)
     }
 
     /// Deltas for `peer` after `after`, in order.
@@ -109,305 +124,357 @@ impl HolderIndex {
         &self,
         peer: &AgencyId,
         after: u64,
-    ) -> impl Iterator<Item = Result<IndexDelta, HolderError>> + '_ {
-        let start = pkey(b'd', peer, &(after.saturating_add(1)).to_be_bytes());
-        let prefix = pkey(b'd', peer, &[]);
+    ) -> impl Iterator<Item = Result<IndexDelta, StoreError>> + '_ {
+        let prefix = delta_prefix(peer);
+        let start = prefix.clone().u64(after.saturating_add(1));
         self.tree
+            .sled()
             .range(start..)
-            .take_while(move |kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .take_while(move |kv| {
+                kv.as_ref()
+                    .map_or(true, |(k, _)| k.starts_with(prefix.as_ref()))
+            })
             .map(|kv| {
-                let (_, v) = kv.map_err(sled_err("reading the index log"))?;
-                IndexDelta::decode(v.as_ref()).map_err(|_| corrupt())
+                let (_, v) = kv.map_err(self.tree.failed(DELTA))?;
+                self.tree.decode(&v, DELTA)
             })
     }
 
-    /// The newest delta position for `peer`.
-    pub fn last_pos(&self, peer: &AgencyId) -> u64 {
-        self.u64_at(&pkey(b'q', peer, &[])).unwrap_or(0)
+    /// The newest delta position for `peer` (0: none yet).
+    pub fn last_pos(&self, peer: &AgencyId) -> Result<u64, StoreError> {
+        self.tree.u64_at(last_pos_key(peer), LAST_POS)
     }
 
     /// The serial of our notice whose live row for `peer` has `tag`.
-    pub fn serial_for_tag(&self, peer: &AgencyId, tag: &[u8]) -> Option<String> {
-        let prefix = pkey(b'r', peer, &[]);
-        self.tree
-            .scan_prefix(&prefix)
-            .filter_map(Result::ok)
-            .find_map(|(k, v)| {
-                v.chunks_exact(ROW_ID)
-                    .any(|id| &id[..privacy::TAG_LEN] == tag)
-                    .then(|| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
-            })
+    pub fn serial_for_tag(
+        &self,
+        peer: &AgencyId,
+        tag: &[u8],
+    ) -> Result<Option<String>, StoreError> {
+        let prefix = rows_prefix(peer);
+        for kv in self.tree.scan(&prefix, ROWS) {
+            let (k, v) = kv?;
+            if v.chunks_exact(ROW_ID)
+                .any(|id| &id[..privacy::TAG_LEN] == tag)
+            {
+                let serial =
+                    std::str::from_utf8(&k[prefix.len()..]).map_err(|_| self.tree.corrupt(ROWS))?;
+                return Ok(Some(serial.to_owned()));
+            }
+        }
+        Ok(None)
     }
 
-    /// Rows currently live for `peer` (for overlap counting and tests).
-    pub fn live_rows(&self, peer: &AgencyId) -> usize {
-        self.tree
-            .scan_prefix(pkey(b'r', peer, &[]))
-            .filter_map(Result::ok)
-            .map(|(_, v)| v.len() / ROW_ID)
-            .sum()
+    /// Rows currently live for `peer`.
+    pub fn live_rows(&self, peer: &AgencyId) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for kv in self.tree.scan(rows_prefix(peer), ROWS) {
+            n += kv?.1.len() / ROW_ID;
+        }
+        Ok(n)
     }
 }
 
-/// One notice version to index for one peer: rows to add, rows to drop.
+/// What goes into each served peer's index: its disclosure level, and the
+/// contact pointer of this agency's labels.
+#[derive(Debug, Clone)]
+pub struct IndexPolicy {
+    pub levels: BTreeMap<AgencyId, DisclosureLevel>,
+    pub contact: String,
+}
+
+impl IndexPolicy {
+    fn level(&self, peer: &AgencyId) -> Result<DisclosureLevel, HolderError> {
+        self.levels
+            .get(peer)
+            .copied()
+            .ok_or_else(|| HolderError::UnknownPeer(peer.clone()))
+    }
+}
+
+/// One notice version to index for one peer: the rows it adds.
 struct Change {
     serial: String,
     adds: Vec<IndexEntry>,
 }
 
-/// Indexes own feed entries after the cursor, up to one chunk. Returns how
-/// many feed entries it consumed.
-pub fn index_pending(ctx: &Context) -> Result<usize, HolderError> {
-    let holder = &ctx.holder;
-    let _guard = holder
-        .lock
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let after = holder.indexed_through()?;
-    let mut chunk: Vec<(u64, StoredNotice, Notice)> = Vec::new();
-    for entry in ctx.notices.feed_after(after).take(CHUNK) {
-        let (seq, stored) = entry?;
-        let Some(env) = &stored.envelope else {
-            continue;
-        };
-        let notice = Notice::decode(env.notice.as_slice()).map_err(|_| corrupt())?;
-        chunk.push((seq, stored, notice));
+/// The indexer: keeps every served peer's index in step with our own feed.
+#[derive(Debug)]
+pub struct Indexer {
+    pub holder: Arc<HolderIndex>,
+    pub notices: Arc<NoticeStore>,
+    pub keys: Arc<KeyRing>,
+    pub policy: IndexPolicy,
+    pub agency: AgencyId,
+    pub store: Store,
+    pub wakers: Wakers,
+}
+
+impl Indexer {
+    fn key(&self, peer: &AgencyId) -> Result<Arc<OprfKey>, HolderError> {
+        self.keys
+            .get(peer)
+            .ok_or_else(|| HolderError::UnknownPeer(peer.clone()))
     }
-    let Some(last) = chunk.last().map(|(seq, _, _)| *seq) else {
-        return Ok(0);
-    };
-    let mut batch = sled::Batch::default();
-    for peer in ctx.peers.agencies() {
-        let key = ctx
-            .keys
-            .get(&peer)
-            .ok_or_else(|| HolderError::UnknownPeer(peer.to_string()))?;
-        let level = ctx.config.disclosure_for(&peer).to_owned();
-        // The newest version in this chunk decides a serial's rows.
-        let mut newest: BTreeMap<&str, &(u64, StoredNotice, Notice)> = BTreeMap::new();
-        for item in &chunk {
-            newest.insert(item.2.serial.as_str(), item);
+
+    /// Indexes own feed entries after the cursor, up to one chunk. Returns
+    /// how many feed entries it consumed.
+    pub fn index_pending(&self) -> Result<usize, HolderError> {
+        let holder = &self.holder;
+        let _one = holder.writer();
+        let after = holder.indexed_through()?;
+        let mut chunk: Vec<(u64, StoredNotice, Notice)> = Vec::new();
+        for entry in self.notices.feed_after(after).take(CHUNK) {
+            let (seq, stored) = entry?;
+            let Some(env) = &stored.envelope else {
+                continue;
+            };
+            let notice = decode_own(&env.notice)?;
+            chunk.push((seq, stored, notice));
         }
+        let Some(last) = chunk.last().map(|(seq, _, _)| *seq) else {
+            return Ok(0);
+        };
+        let mut batch = sled::Batch::default();
+        for (peer, &level) in &self.policy.levels {
+            let key = self.key(peer)?;
+            // The newest version in this chunk decides a serial's rows; a
+            // serial left with none has its old rows removed.
+            let mut newest: BTreeMap<&str, (&StoredNotice, &Notice)> = BTreeMap::new();
+            for (_, stored, notice) in &chunk {
+                newest.insert(notice.serial.as_str(), (stored, notice));
+            }
+            let changes = self.changes(peer, level, &key, newest.into_values(), true)?;
+            if let Some(delta) = self.delta_for(peer, &key, changes, &mut batch)? {
+                let pos = holder.last_pos(peer)? + 1;
+                let delta = IndexDelta { pos, ..delta };
+                batch.insert(delta_prefix(peer).u64(pos), delta.encode_to_vec());
+                batch.insert(last_pos_key(peer), pos.to_be_bytes().as_slice());
+            }
+        }
+        batch.insert(INDEXED_KEY, last.to_be_bytes().as_slice());
+        holder.tree.apply(batch, DELTA)?;
+        Ok(chunk.len())
+    }
+
+    /// The rows each of `notices` gives `peer` at `level`, built under
+    /// `key` (one OPRF evaluation per row, on all cores), as one change per
+    /// notice; with `keep_empty`, a notice with no rows is a change too.
+    fn changes<'a>(
+        &self,
+        peer: &AgencyId,
+        level: DisclosureLevel,
+        key: &OprfKey,
+        notices: impl Iterator<Item = (&'a StoredNotice, &'a Notice)>,
+        keep_empty: bool,
+    ) -> Result<Vec<Change>, HolderError> {
         let mut rows: Vec<(String, privacy::Label)> = Vec::new();
         let mut owners: Vec<usize> = Vec::new();
         let mut changes: Vec<Change> = Vec::new();
-        for (serial, (_, stored, notice)) in &newest {
+        for (stored, notice) in notices {
             let new_rows = labels::rows_for_peer(
                 notice,
                 &stored.recipients,
                 peer.as_str(),
-                &level,
-                &ctx.config.privacy.contact,
+                level,
+                &self.policy.contact,
             );
+            if new_rows.is_empty() && !keep_empty {
+                continue;
+            }
             owners.extend(std::iter::repeat_n(changes.len(), new_rows.len()));
             rows.extend(new_rows);
             changes.push(Change {
-                serial: (*serial).to_owned(),
+                serial: notice.serial.clone(),
                 adds: Vec::new(),
             });
         }
-        for (entry, owner) in privacy::build(&key, &rows)?.into_iter().zip(owners) {
+        for (entry, owner) in privacy::build(key, &rows)?.into_iter().zip(owners) {
             changes[owner].adds.push(entry);
         }
-        let delta = delta_for(holder, &peer, &key, changes, &mut batch)?;
-        if let Some(delta) = delta {
-            let pos = holder.u64_at(&pkey(b'q', &peer, &[]))? + 1;
-            let delta = IndexDelta { pos, ..delta };
-            batch.insert(pkey(b'd', &peer, &pos.to_be_bytes()), delta.encode_to_vec());
-            batch.insert(pkey(b'q', &peer, &[]), pos.to_be_bytes().as_slice());
-        }
+        Ok(changes)
     }
-    batch.insert(b"i".as_slice(), last.to_be_bytes().as_slice());
-    crate::store::apply_batch(&holder.tree, batch).map_err(sled_err("writing index deltas"))?;
-    Ok(chunk.len())
-}
 
-/// Turns per-serial changes into one delta, updating the live-row records.
-fn delta_for(
-    holder: &HolderIndex,
-    peer: &AgencyId,
-    key: &OprfKey,
-    changes: Vec<Change>,
-    batch: &mut sled::Batch,
-) -> Result<Option<IndexDelta>, HolderError> {
-    let mut delta = IndexDelta {
-        epoch: key.epoch(),
-        public_key: key.public_key_bytes().to_vec(),
-        ..IndexDelta::default()
-    };
-    for change in changes {
-        let rkey = pkey(b'r', peer, change.serial.as_bytes());
-        if let Some(old) = holder
-            .tree
-            .get(&rkey)
-            .map_err(sled_err("reading live rows"))?
-        {
-            delta
-                .removes
-                .extend(old.chunks_exact(ROW_ID).map(<[u8]>::to_vec));
-        }
-        if change.adds.is_empty() {
-            batch.remove(rkey);
-        } else {
-            let mut ids = Vec::with_capacity(change.adds.len() * ROW_ID);
-            for e in &change.adds {
-                ids.extend_from_slice(&e.tag);
-                ids.extend_from_slice(&e.nonce);
-            }
-            batch.insert(rkey, ids);
-            delta
-                .adds
-                .extend(change.adds.iter().map(IndexEntry::to_bytes));
-        }
-    }
-    Ok((!delta.adds.is_empty() || !delta.removes.is_empty()).then_some(delta))
-}
-
-/// After a key rotation: a reset delta carrying every live row under the new key.
-pub fn rebuild_for(ctx: &Context, peer: &AgencyId) -> Result<(), HolderError> {
-    let holder = &ctx.holder;
-    let _guard = holder
-        .lock
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let key = ctx
-        .keys
-        .get(peer)
-        .ok_or_else(|| HolderError::UnknownPeer(peer.to_string()))?;
-    let level = ctx.config.disclosure_for(peer).to_owned();
-    let own = ctx.notices.list_latest(Some(ctx.agency.as_str()))?;
-    let mut batch = sled::Batch::default();
-    for kv in holder.tree.scan_prefix(pkey(b'r', peer, &[])) {
-        let (k, _) = kv.map_err(sled_err("reading live rows"))?;
-        batch.remove(k);
-    }
-    let mut changes = Vec::new();
-    let mut rows = Vec::new();
-    let mut owners = Vec::new();
-    for stored in &own {
-        let Some(env) = &stored.envelope else {
-            continue;
+    /// Turns per-serial changes into one delta, updating the live-row records.
+    fn delta_for(
+        &self,
+        peer: &AgencyId,
+        key: &OprfKey,
+        changes: Vec<Change>,
+        batch: &mut sled::Batch,
+    ) -> Result<Option<IndexDelta>, HolderError> {
+        let mut delta = IndexDelta {
+            epoch: key.epoch(),
+            public_key: key.public_key_bytes().to_vec(),
+            ..IndexDelta::default()
         };
-        let notice = Notice::decode(env.notice.as_slice()).map_err(|_| corrupt())?;
-        let new_rows = labels::rows_for_peer(
-            &notice,
-            &stored.recipients,
-            peer.as_str(),
-            &level,
-            &ctx.config.privacy.contact,
-        );
-        if new_rows.is_empty() {
-            continue;
+        for change in changes {
+            let rkey = rows_prefix(peer).text(&change.serial);
+            if let Some(old) = self.holder.tree.get(&rkey, ROWS)? {
+                delta
+                    .removes
+                    .extend(old.chunks_exact(ROW_ID).map(<[u8]>::to_vec));
+            }
+            if change.adds.is_empty() {
+                batch.remove(rkey);
+            } else {
+                batch.insert(rkey, row_ids(&change.adds));
+                delta
+                    .adds
+                    .extend(change.adds.iter().map(IndexEntry::to_bytes));
+            }
         }
-        owners.extend(std::iter::repeat_n(changes.len(), new_rows.len()));
-        rows.extend(new_rows);
-        changes.push(Change {
-            serial: notice.serial.clone(),
-            adds: Vec::new(),
-        });
+        Ok((!delta.adds.is_empty() || !delta.removes.is_empty()).then_some(delta))
     }
-    for (entry, owner) in privacy::build(&key, &rows)?.into_iter().zip(owners) {
-        changes[owner].adds.push(entry);
-    }
-    let mut delta = IndexDelta {
-        epoch: key.epoch(),
-        public_key: key.public_key_bytes().to_vec(),
-        reset: true,
-        ..IndexDelta::default()
-    };
-    for change in changes {
-        if change.adds.is_empty() {
-            continue;
-        }
-        let mut ids = Vec::with_capacity(change.adds.len() * ROW_ID);
-        for e in &change.adds {
-            ids.extend_from_slice(&e.tag);
-            ids.extend_from_slice(&e.nonce);
-        }
-        batch.insert(pkey(b'r', peer, change.serial.as_bytes()), ids);
-        delta
-            .adds
-            .extend(change.adds.iter().map(IndexEntry::to_bytes));
-    }
-    let pos = holder.u64_at(&pkey(b'q', peer, &[]))? + 1;
-    delta.pos = pos;
-    batch.insert(pkey(b'd', peer, &pos.to_be_bytes()), delta.encode_to_vec());
-    batch.insert(pkey(b'q', peer, &[]), pos.to_be_bytes().as_slice());
-    crate::store::apply_batch(&holder.tree, batch).map_err(sled_err("writing index deltas"))
-}
 
-/// Gives every peer that has no index yet an empty one (epoch and public
-/// key), so that "nothing shared with you" is an answer, not an absence.
-pub fn ensure_initial(ctx: &Context) -> Result<(), HolderError> {
-    let holder = &ctx.holder;
-    let _guard = holder
-        .lock
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut batch = sled::Batch::default();
-    let mut any = false;
-    for peer in ctx.peers.agencies() {
-        if holder.last_pos(&peer) > 0 {
-            continue;
+    /// After a key rotation: a reset delta carrying every live row under the new key.
+    pub fn rebuild_for(&self, peer: &AgencyId) -> Result<(), HolderError> {
+        let holder = &self.holder;
+        let _one = holder.writer();
+        let key = self.key(peer)?;
+        let level = self.policy.level(peer)?;
+        let own = self.notices.list_latest(Some(self.agency.as_str()))?;
+        let mut batch = sled::Batch::default();
+        for kv in holder.tree.scan(rows_prefix(peer), ROWS) {
+            batch.remove(kv?.0);
         }
-        let key = ctx
-            .keys
-            .get(&peer)
-            .ok_or_else(|| HolderError::UnknownPeer(peer.to_string()))?;
-        let delta = IndexDelta {
-            pos: 1,
+        let mut decoded = Vec::with_capacity(own.len());
+        for stored in &own {
+            let Some(env) = &stored.envelope else {
+                continue;
+            };
+            decoded.push((stored, decode_own(&env.notice)?));
+        }
+        let changes = self.changes(
+            peer,
+            level,
+            &key,
+            decoded.iter().map(|(s, n)| (*s, n)),
+            false,
+        )?;
+        let mut delta = IndexDelta {
             epoch: key.epoch(),
             public_key: key.public_key_bytes().to_vec(),
             reset: true,
             ..IndexDelta::default()
         };
-        batch.insert(
-            pkey(b'd', &peer, &1u64.to_be_bytes()),
-            delta.encode_to_vec(),
-        );
-        batch.insert(pkey(b'q', &peer, &[]), 1u64.to_be_bytes().as_slice());
-        any = true;
+        for change in changes {
+            if change.adds.is_empty() {
+                continue;
+            }
+            batch.insert(
+                rows_prefix(peer).text(&change.serial),
+                row_ids(&change.adds),
+            );
+            delta
+                .adds
+                .extend(change.adds.iter().map(IndexEntry::to_bytes));
+        }
+        let pos = holder.last_pos(peer)? + 1;
+        delta.pos = pos;
+        batch.insert(delta_prefix(peer).u64(pos), delta.encode_to_vec());
+        batch.insert(last_pos_key(peer), pos.to_be_bytes().as_slice());
+        Ok(holder.tree.apply(batch, DELTA)?)
     }
-    if any {
-        crate::store::apply_batch(&holder.tree, batch)
-            .map_err(sled_err("writing initial index deltas"))?;
-    }
-    Ok(())
-}
 
-/// The indexer worker: indexes new own notices whenever woken, and every
-/// few seconds as a safety net.
-pub async fn run(ctx: Arc<Context>, stop: CancellationToken) {
-    if let Err(error) = ensure_initial(&ctx) {
-        tracing::error!(%error, "cannot write the initial indexes");
+    /// Gives every peer that has no index yet an empty one (epoch and public
+    /// key), so that "nothing shared with you" is an answer, not an absence.
+    pub fn ensure_initial(&self) -> Result<(), HolderError> {
+        let holder = &self.holder;
+        let _one = holder.writer();
+        let mut batch = sled::Batch::default();
+        let mut any = false;
+        for peer in self.policy.levels.keys() {
+            if holder.last_pos(peer)? > 0 {
+                continue;
+            }
+            let key = self.key(peer)?;
+            let delta = IndexDelta {
+                pos: 1,
+                epoch: key.epoch(),
+                public_key: key.public_key_bytes().to_vec(),
+                reset: true,
+                ..IndexDelta::default()
+            };
+            batch.insert(delta_prefix(peer).u64(1), delta.encode_to_vec());
+            batch.insert(last_pos_key(peer), 1u64.to_be_bytes().as_slice());
+            any = true;
+        }
+        if any {
+            holder.tree.apply(batch, DELTA)?;
+        }
+        Ok(())
     }
-    loop {
+
+    /// A new key (the next epoch) for `peer`, and its index rebuilt under
+    /// it, durably. Returns the new epoch.
+    pub async fn rotate(self: &Arc<Self>, peer: &AgencyId) -> Result<u32, HolderError> {
+        let key = self.keys.rotate(peer)?;
+        let this = self.clone();
+        let p = peer.clone();
+        tokio::task::spawn_blocking(move || this.rebuild_for(&p))
+            .await
+            .map_err(|_| HolderError::Task)??;
+        self.store.flush().await?;
+        Ok(key.epoch())
+    }
+
+    /// The worker: indexes new own notices whenever woken, and every few
+    /// seconds as a safety net; each peer's push worker then announces the
+    /// new index position.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        if let Err(error) = self.ensure_initial() {
+            tracing::error!(%error, "cannot write the initial indexes");
+        }
+        let wake: Arc<Notify> = self.wakers.indexer();
         loop {
-            let c = ctx.clone();
-            match tokio::task::spawn_blocking(move || index_pending(&c)).await {
-                Ok(Ok(0)) => break,
-                Ok(Ok(n)) => {
-                    tracing::debug!(notices = n, "indexed");
-                    if let Err(error) = ctx.store.flush().await {
-                        tracing::error!(%error, "cannot flush the index");
+            loop {
+                let this = self.clone();
+                match tokio::task::spawn_blocking(move || this.index_pending()).await {
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(n)) => {
+                        tracing::debug!(notices = n, "indexed");
+                        if let Err(error) = self.store.flush().await {
+                            tracing::error!(%error, "cannot flush the index");
+                        }
+                        self.wakers.push_all();
                     }
-                    // The push workers tell each peer that its index moved.
-                    ctx.wake_push(&ctx.peers.agencies());
-                }
-                Ok(Err(error)) => {
-                    tracing::error!(%error, "indexing failed; will retry");
-                    break;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "indexing task failed");
-                    break;
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "indexing failed; will retry");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "indexing task failed");
+                        break;
+                    }
                 }
             }
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = ctx.indexer_wake.notified() => {}
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
         }
     }
 }
+
+/// One of our notices as stored.
+fn decode_own(bytes: &[u8]) -> Result<Notice, StoreError> {
+    Notice::decode(bytes).map_err(|_| StoreError::Corrupt {
+        tree: "notices",
+        record: "notice version",
+    })
+}
+
+/// `tag||nonce` of each row, as the live-row record stores them.
+fn row_ids(adds: &[IndexEntry]) -> Vec<u8> {
+    let mut ids = Vec::with_capacity(adds.len() * ROW_ID);
+    for e in adds {
+        ids.extend_from_slice(&e.tag);
+        ids.extend_from_slice(&e.nonce);
+    }
+    ids
+}
+
+#[cfg(test)]
+mod tests;

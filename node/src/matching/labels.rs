@@ -6,11 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use tessera_proto::v1::{Notice, NoticeStatus, notice::Body};
+use tessera_proto::v1::{EnforcementType, Notice, NoticeStatus, notice::Body};
 
 use crate::notice::issue::status_of;
 use crate::notice::json::{NoticeJson, action_word, enforcement_word, party_from_wire};
 use crate::party::{self, MatchKey};
+use crate::policy::DisclosureLevel;
 use crate::privacy::{Disclosure, Label, Summary};
 
 /// Whether a notice should be matchable.
@@ -35,7 +36,13 @@ pub fn is_local_investigation(notice: &Notice) -> bool {
     );
     local
         && matches!(&notice.body, Some(Body::Enforcement(e))
-            if e.r#type == tessera_proto::v1::EnforcementType::InvestigationOpened as i32)
+            if e.r#type == EnforcementType::InvestigationOpened as i32)
+}
+
+/// Whether a label is of a peer's investigation (an enforcement notice
+/// "investigation opened"): the reference of such a row is that type's word.
+pub fn is_investigation(label: &Label) -> bool {
+    label.authority_ref == enforcement_word(EnforcementType::InvestigationOpened as i32)
 }
 
 /// The rows of `notice` for `peer`, given its recipients and our disclosure
@@ -44,11 +51,11 @@ pub fn rows_for_peer(
     notice: &Notice,
     recipients: &[String],
     peer: &str,
-    level: &str,
+    level: DisclosureLevel,
     contact: &str,
 ) -> Vec<(String, Label)> {
     if is_local_investigation(notice) {
-        rows(notice, "pointer", contact)
+        rows(notice, DisclosureLevel::Pointer, contact)
             .into_iter()
             .map(|(k, l)| (format!("{DECONFLICT_PREFIX}{k}"), l))
             .collect()
@@ -82,7 +89,7 @@ pub fn notice_keys(notice: &Notice) -> Vec<MatchKey> {
 }
 
 /// The rows of `notice` for a peer with disclosure level `level`.
-pub fn rows(notice: &Notice, level: &str, contact: &str) -> Vec<(String, Label)> {
+pub fn rows(notice: &Notice, level: DisclosureLevel, contact: &str) -> Vec<(String, Label)> {
     if !active(notice) {
         return Vec::new();
     }
@@ -110,12 +117,12 @@ pub fn rows(notice: &Notice, level: &str, contact: &str) -> Vec<(String, Label)>
         Some(Body::Grant(_)) | None => return Vec::new(),
     };
     let disclosure = match level {
-        "full" => Disclosure::Full {
+        DisclosureLevel::Full => Disclosure::Full {
             summary,
             notice: serde_json::to_value(NoticeJson::from_notice(notice)).unwrap_or_default(),
         },
-        "summary" => Disclosure::Summary(summary),
-        _ => Disclosure::Pointer,
+        DisclosureLevel::Summary => Disclosure::Summary(summary),
+        DisclosureLevel::Pointer => Disclosure::Pointer,
     };
     notice_keys(notice)
         .into_iter()
@@ -132,4 +139,79 @@ pub fn rows(notice: &Notice, level: &str, contact: &str) -> Vec<(String, Label)>
             (k.value, label)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_proto::v1::distribution::Target;
+
+    use super::*;
+    use crate::test_support::{denial, org};
+
+    fn listed() -> Notice {
+        denial("DE-BAFA", "S-1", "all", &[org("Example Trading FZE", "AE")])
+    }
+
+    #[test]
+    fn each_level_discloses_what_it_says_and_no_more() {
+        let n = listed();
+        let keys = notice_keys(&n).len();
+        for level in DisclosureLevel::ALL {
+            let rows = rows(&n, level, "desk@bafa.example");
+            assert_eq!(rows.len(), keys);
+            let label = &rows[0].1;
+            assert_eq!(label.disclosure.level(), level.as_str());
+            assert_eq!(
+                (label.origin.as_str(), label.serial.as_str()),
+                ("DE-BAFA", "S-1")
+            );
+            assert_eq!(label.contact, "desk@bafa.example");
+            match &label.disclosure {
+                Disclosure::Pointer => {}
+                Disclosure::Summary(s) => assert_eq!(s.control_entries, ["3A001"]),
+                Disclosure::Full { notice, .. } => assert!(notice.get("denial").is_some()),
+            }
+        }
+    }
+
+    #[test]
+    fn only_recipients_get_rows_and_a_revoked_notice_has_none() {
+        let n = listed();
+        let to = vec!["FR-SBDU".to_owned()];
+        assert!(!rows_for_peer(&n, &to, "FR-SBDU", DisclosureLevel::Pointer, "").is_empty());
+        assert!(rows_for_peer(&n, &to, "US-BIS", DisclosureLevel::Pointer, "").is_empty());
+        let mut revoked = listed();
+        if let Some(Body::Denial(d)) = revoked.body.as_mut() {
+            d.status = NoticeStatus::Revoked as i32;
+        }
+        assert!(!active(&revoked));
+        assert!(rows(&revoked, DisclosureLevel::Full, "").is_empty());
+    }
+
+    #[test]
+    fn a_local_investigation_is_matchable_by_every_peer_under_its_prefix_only() {
+        let mut n = listed();
+        let Some(Body::Denial(d)) = n.body.take() else {
+            unreachable!()
+        };
+        n.distribution = Some(tessera_proto::v1::Distribution {
+            target: Some(Target::Local(true)),
+        });
+        n.body = Some(Body::Enforcement(tessera_proto::v1::EnforcementNotice {
+            r#type: EnforcementType::InvestigationOpened as i32,
+            parties: d.parties,
+            contact: "case desk".into(),
+            status: NoticeStatus::InForce as i32,
+            ..Default::default()
+        }));
+        assert!(is_local_investigation(&n));
+        let rows = rows_for_peer(&n, &[], "US-BIS", DisclosureLevel::Full, "");
+        assert!(!rows.is_empty());
+        for (key, label) in &rows {
+            assert!(key.starts_with(DECONFLICT_PREFIX));
+            assert_eq!(label.disclosure.level(), "pointer", "the case contact only");
+            assert_eq!(label.contact, "case desk");
+            assert!(is_investigation(label));
+        }
+    }
 }

@@ -1,162 +1,290 @@
 //! Overlap counts for harmonisation figures (PSI-cardinality): how many of
 //! our list's match keys are in a peer's list, and nothing else. The protocol
 //! is in `privacy::cardinality` and docs/private-matching.md.
+//!
+//! [`Overlap`] is both sides: the querier (`with_peer`, `harmonise`) and the
+//! holder answering a peer (`cardinality`, `report_for`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use prost::Message;
-use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
     CardinalityRequest, CardinalityResponse, HarmoniseResponse, Notice, OverlapCell,
-    ReportOverlapRequest,
+    ReportOverlapRequest, ReportOverlapResponse,
 };
 
+use super::budgets::{BudgetError, Budgets};
 use super::labels;
-use crate::context::Context;
+use crate::audit::{Action, AuditSink};
+use crate::exchange::client::{PeerClient, PeerError};
 use crate::identity::AgencyId;
-use crate::privacy::{CardinalityHolder, CardinalityQuery, HolderSet, cardinality::SetTag};
+use crate::notice::store::{NoticeStore, NoticeStoreError};
+use crate::privacy::{
+    CardinalityHolder, CardinalityQuery, HolderSet, PrivacyError, cardinality::SetTag,
+};
 
-/// The match keys of our own notices in force, optionally only those `peer` may see.
-pub fn own_keys(ctx: &Context, visible_to: Option<&AgencyId>) -> Result<Vec<String>, String> {
-    let own = ctx
-        .notices
-        .list_latest(Some(ctx.agency.as_str()))
-        .map_err(|e| e.to_string())?;
-    let mut keys = BTreeSet::new();
-    for stored in own {
-        if let Some(peer) = visible_to
-            && !stored.recipients.iter().any(|r| r == peer.as_str())
-        {
-            continue;
-        }
-        let Some(env) = stored.envelope else { continue };
-        let Ok(notice) = Notice::decode(env.notice.as_slice()) else {
-            continue;
-        };
-        if !labels::active(&notice) {
-            continue;
-        }
-        keys.extend(labels::notice_keys(&notice).into_iter().map(|k| k.value));
-    }
-    Ok(keys.into_iter().collect())
+/// Most elements in one Cardinality call.
+pub const MAX_ELEMENTS: usize = 100_000;
+
+/// Overlap errors.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlapError {
+    #[error(transparent)]
+    Store(#[from] NoticeStoreError),
+    #[error("group {0:?} is not configured on this node")]
+    UnknownGroup(String),
+    #[error("{0} is not another peer of this node")]
+    NotAPeer(String),
+    #[error("peer: not an agency id")]
+    BadPeer,
+    #[error("the caller and that peer share no group on this node")]
+    NoSharedGroup,
+    #[error("blinded: send 1 to {MAX_ELEMENTS} elements")]
+    BadBatch,
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+    #[error("{0}")]
+    Privacy(#[from] PrivacyError),
+    #[error("{peer}: {error}")]
+    Peer { peer: String, error: PeerError },
+    #[error("the peer's set tags are malformed")]
+    Malformed,
+    #[error("the peer's answer is malformed ({0})")]
+    Answer(PrivacyError),
+    #[error("the overlap task stopped before it finished")]
+    Task,
 }
 
-/// Holder side: our set for `caller` under a fresh session key, and the
-/// caller's elements evaluated and shuffled.
-pub fn answer(
-    ctx: &Context,
-    caller: &AgencyId,
-    blinded: &[Vec<u8>],
-) -> Result<CardinalityResponse, String> {
-    let keys = own_keys(ctx, Some(caller))?;
-    let holder = CardinalityHolder::new();
-    let set = holder.holder_set(&keys).map_err(|e| e.to_string())?;
-    let evaluated = holder
-        .evaluate_shuffled(blinded)
-        .map_err(|e| e.to_string())?;
-    Ok(CardinalityResponse {
-        holder_tags: set.tags().iter().map(|t| t.to_vec()).collect(),
-        evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
-    })
+impl From<OverlapError> for tonic::Status {
+    fn from(e: OverlapError) -> Self {
+        match e {
+            OverlapError::Store(e) => e.into(),
+            OverlapError::Budget(e) => e.into(),
+            OverlapError::UnknownGroup(_)
+            | OverlapError::BadPeer
+            | OverlapError::BadBatch
+            | OverlapError::Privacy(_) => Self::invalid_argument(e.to_string()),
+            OverlapError::NotAPeer(_) | OverlapError::NoSharedGroup => {
+                Self::permission_denied(e.to_string())
+            }
+            OverlapError::Peer { .. } | OverlapError::Malformed | OverlapError::Answer(_) => {
+                Self::unavailable(e.to_string())
+            }
+            OverlapError::Task => Self::internal(e.to_string()),
+        }
+    }
 }
 
-/// Querier side: how many of our keys are in `peer`'s set for us.
-pub async fn with_peer(ctx: &Context, peer: &AgencyId) -> Result<(u64, u64), String> {
-    let keys = own_keys(ctx, None)?;
-    if keys.is_empty() {
-        return Ok((0, 0));
+/// Overlap counting, both sides.
+#[derive(Debug)]
+pub struct Overlap {
+    pub agency: AgencyId,
+    pub notices: Arc<NoticeStore>,
+    pub client: Arc<dyn PeerClient>,
+    pub budgets: Arc<Budgets>,
+    pub audit: AuditSink,
+    /// Sharing groups: name → members (this node's word).
+    pub groups: BTreeMap<String, Vec<String>>,
+    pub peers: Vec<AgencyId>,
+}
+
+impl Overlap {
+    /// The match keys of our own notices in force, optionally only those `peer` may see.
+    pub fn own_keys(&self, visible_to: Option<&AgencyId>) -> Result<Vec<String>, OverlapError> {
+        let own = self.notices.list_latest(Some(self.agency.as_str()))?;
+        let mut keys = BTreeSet::new();
+        for stored in own {
+            if let Some(peer) = visible_to
+                && !stored.recipients.iter().any(|r| r == peer.as_str())
+            {
+                continue;
+            }
+            let Some(env) = stored.envelope else { continue };
+            let Ok(notice) = Notice::decode(env.notice.as_slice()) else {
+                continue;
+            };
+            if !labels::active(&notice) {
+                continue;
+            }
+            keys.extend(labels::notice_keys(&notice).into_iter().map(|k| k.value));
+        }
+        Ok(keys.into_iter().collect())
     }
-    let n = keys.len() as u64;
-    let (query, blinded) = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
-        CardinalityQuery::blind(&refs)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    let channel = ctx.peers.channel(peer, &ctx.tls)?;
-    let response = FederationClient::new(channel)
-        .max_decoding_message_size(256 << 20)
-        .max_encoding_message_size(256 << 20)
-        .cardinality(CardinalityRequest {
+
+    /// Holder side: our set for `caller` under a fresh session key, and the
+    /// caller's elements evaluated and shuffled.
+    pub fn answer(
+        &self,
+        caller: &AgencyId,
+        blinded: &[Vec<u8>],
+    ) -> Result<CardinalityResponse, OverlapError> {
+        let keys = self.own_keys(Some(caller))?;
+        let holder = CardinalityHolder::new();
+        let set = holder.holder_set(&keys)?;
+        let evaluated = holder.evaluate_shuffled(blinded)?;
+        Ok(CardinalityResponse {
+            holder_tags: set.tags().iter().map(|t| t.to_vec()).collect(),
+            evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
+        })
+    }
+
+    /// Holder side of the Cardinality RPC: checks the batch, charges the
+    /// caller's budget, answers, and audits the count.
+    pub async fn cardinality(
+        self: &Arc<Self>,
+        caller: &AgencyId,
+        request: CardinalityRequest,
+    ) -> Result<CardinalityResponse, OverlapError> {
+        let blinded = request.blinded;
+        if blinded.is_empty() || blinded.len() > MAX_ELEMENTS {
+            return Err(OverlapError::BadBatch);
+        }
+        let n = blinded.len();
+        self.budgets.charge(caller, n)?;
+        let this = self.clone();
+        let who = caller.clone();
+        let response = tokio::task::spawn_blocking(move || this.answer(&who, &blinded))
+            .await
+            .map_err(|_| OverlapError::Task)??;
+        self.audit.event(
+            caller.as_str(),
+            Action::EvaluationServed,
+            "cardinality",
+            &serde_json::json!({ "keys": n }),
+        );
+        Ok(response)
+    }
+
+    /// Querier side: (how many of our keys are in `peer`'s set for us, how
+    /// many keys we have).
+    pub async fn with_peer(&self, peer: &AgencyId) -> Result<(u64, u64), OverlapError> {
+        let keys = self.own_keys(None)?;
+        if keys.is_empty() {
+            return Ok((0, 0));
+        }
+        let n = keys.len() as u64;
+        let (query, blinded) = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
+            CardinalityQuery::blind(&refs)
+        })
+        .await
+        .map_err(|_| OverlapError::Task)??;
+        let request = CardinalityRequest {
             blinded: blinded.iter().map(|b| b.to_vec()).collect(),
+        };
+        let response = self
+            .client
+            .cardinality(peer, request)
+            .await
+            .map_err(|error| OverlapError::Peer {
+                peer: peer.to_string(),
+                error,
+            })?;
+        let tags: Vec<SetTag> = response
+            .holder_tags
+            .iter()
+            .map(|t| t.as_slice().try_into().map_err(|_| OverlapError::Malformed))
+            .collect::<Result<_, _>>()?;
+        let count = tokio::task::spawn_blocking(move || {
+            query.count(&response.evaluated, &HolderSet::from_tags(tags))
         })
         .await
-        .map_err(|s| format!("{}: {}", peer, crate::dial::explain(&s)))?
-        .into_inner();
-    let tags: Vec<SetTag> = response
-        .holder_tags
-        .iter()
-        .map(|t| {
-            t.as_slice()
-                .try_into()
-                .map_err(|_| "the peer's set tags are malformed".to_owned())
-        })
-        .collect::<Result<_, _>>()?;
-    let count = tokio::task::spawn_blocking(move || {
-        query.count(&response.evaluated, &HolderSet::from_tags(tags))
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    Ok((count as u64, n))
-}
-
-/// Pairwise overlap counts among the members of `group`.
-pub async fn harmonise(ctx: Arc<Context>, group: &str) -> Result<HarmoniseResponse, String> {
-    let members = ctx
-        .config
-        .groups
-        .get(group)
-        .ok_or_else(|| format!("group {group:?} is not configured on this node"))?
-        .clone();
-    let mut response = HarmoniseResponse {
-        members: members.clone(),
-        ..HarmoniseResponse::default()
-    };
-    let own = ctx.agency.to_string();
-    response
-        .keys
-        .insert(own.clone(), own_keys(&ctx, None)?.len() as u64);
-    for (i, a) in members.iter().enumerate() {
-        for b in &members[i + 1..] {
-            let (first, second) = if *b == own { (b, a) } else { (a, b) };
-            let result = if *first == own {
-                match second.parse::<AgencyId>() {
-                    Ok(peer) => with_peer(&ctx, &peer).await.map(|(c, _)| c),
-                    Err(e) => Err(e.to_string()),
-                }
-            } else {
-                report(&ctx, first, second).await
-            };
-            let (count, problem) = match result {
-                Ok(c) => (c, String::new()),
-                Err(p) => (0, p),
-            };
-            response.cells.push(OverlapCell {
-                a: a.clone(),
-                b: b.clone(),
-                count,
-                problem,
-            });
-        }
+        .map_err(|_| OverlapError::Task)?
+        .map_err(OverlapError::Answer)?;
+        Ok((count as u64, n))
     }
-    Ok(response)
+
+    /// Holder side of ReportOverlap: our count with `other`, for a caller
+    /// that shares a group with it on this node; audited as a disclosure.
+    pub async fn report_for(
+        &self,
+        caller: &AgencyId,
+        request: &ReportOverlapRequest,
+    ) -> Result<ReportOverlapResponse, OverlapError> {
+        let other: AgencyId = request.peer.parse().map_err(|_| OverlapError::BadPeer)?;
+        if !self.peers.contains(&other) || other == *caller {
+            return Err(OverlapError::NotAPeer(other.to_string()));
+        }
+        let shared_group = self.groups.values().any(|members| {
+            members.iter().any(|m| m == caller.as_str())
+                && members.iter().any(|m| m == other.as_str())
+        });
+        if !shared_group {
+            return Err(OverlapError::NoSharedGroup);
+        }
+        let (count, keys) = self.with_peer(&other).await?;
+        self.audit.event(
+            caller.as_str(),
+            Action::MatchDisclosed,
+            "overlap-count",
+            &serde_json::json!({ "with": other.as_str(), "count": count }),
+        );
+        Ok(ReportOverlapResponse { count, keys })
+    }
+
+    /// Pairwise overlap counts among the members of `group`. A pair that
+    /// cannot be counted has a problem in its cell; the rest are counted.
+    pub async fn harmonise(&self, group: &str) -> Result<HarmoniseResponse, OverlapError> {
+        let members = self
+            .groups
+            .get(group)
+            .ok_or_else(|| OverlapError::UnknownGroup(group.to_owned()))?
+            .clone();
+        let mut response = HarmoniseResponse {
+            members: members.clone(),
+            ..HarmoniseResponse::default()
+        };
+        let own = self.agency.to_string();
+        response
+            .keys
+            .insert(own.clone(), self.own_keys(None)?.len() as u64);
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                let (first, second) = if *b == own { (b, a) } else { (a, b) };
+                let result = if *first == own {
+                    match second.parse::<AgencyId>() {
+                        Ok(peer) => self.with_peer(&peer).await.map(|(c, _)| c),
+                        Err(e) => Err(OverlapError::NotAPeer(e.to_string())),
+                    }
+                } else {
+                    self.report(first, second).await
+                };
+                let (count, problem) = match result {
+                    Ok(c) => (c, String::new()),
+                    Err(OverlapError::Store(e)) => return Err(e.into()),
+                    Err(p) => (0, p.to_string()),
+                };
+                response.cells.push(OverlapCell {
+                    a: a.clone(),
+                    b: b.clone(),
+                    count,
+                    problem,
+                });
+            }
+        }
+        Ok(response)
+    }
+
+    /// Asks `member` for its overlap with `other`.
+    async fn report(&self, member: &str, other: &str) -> Result<u64, OverlapError> {
+        let peer: AgencyId = member
+            .parse()
+            .map_err(|e: crate::identity::BadAgencyId| OverlapError::NotAPeer(e.to_string()))?;
+        let request = ReportOverlapRequest {
+            peer: other.to_owned(),
+        };
+        let r = self
+            .client
+            .report_overlap(&peer, request)
+            .await
+            .map_err(|error| OverlapError::Peer {
+                peer: member.to_owned(),
+                error,
+            })?;
+        Ok(r.count)
+    }
 }
 
-/// Asks `member` for its overlap with `other`.
-async fn report(ctx: &Context, member: &str, other: &str) -> Result<u64, String> {
-    let peer: AgencyId = member
-        .parse()
-        .map_err(|e: crate::identity::BadAgencyId| e.to_string())?;
-    let channel = ctx.peers.channel(&peer, &ctx.tls)?;
-    let r = FederationClient::new(channel)
-        .report_overlap(ReportOverlapRequest {
-            peer: other.to_owned(),
-        })
-        .await
-        .map_err(|s| format!("{member}: {}", crate::dial::explain(&s)))?
-        .into_inner();
-    Ok(r.count)
-}
+#[cfg(test)]
+mod tests;

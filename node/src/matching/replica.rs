@@ -11,20 +11,27 @@
 //!
 //! Rows are opaque here: a row can only be opened with the OPRF output of
 //! the key that made its tag, which only an evaluation by the holder yields.
+//!
+//! [`Replicas`] is the tree and the lookups; [`ReplicaSync`] pulls a peer's
+//! deltas through a [`PeerClient`] and hands the new rows to the watch list.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
-use tessera_proto::v1::federation_client::FederationClient;
-use tessera_proto::v1::{IndexDelta, PullIndexRequest};
+use tessera_proto::v1::IndexDelta;
 
-use crate::context::Context;
+use super::watch::Watcher;
+use crate::exchange::client::{PeerClient, PeerError};
 use crate::identity::AgencyId;
 use crate::privacy::{self, ELEMENT_LEN, IndexEntry, IndexLookup, IndexLookupBuilder};
+use crate::store::keys::{Key, Tree, read_u32};
 use crate::store::{Store, StoreError};
 
 const TREE: &str = "peer_index";
+const EPOCH: &str = "replica epoch";
+const CURSOR: &str = "replica cursor";
+const ROW: &str = "replica row";
 const ROW_ID: usize = privacy::TAG_LEN + privacy::NONCE_LEN;
 /// Deltas applied per batch during a pull.
 const PULL_BATCH: usize = 64;
@@ -38,24 +45,23 @@ pub enum ReplicaError {
     Malformed { pos: u64, problem: String },
     #[error("lookup: {0}")]
     Privacy(#[from] privacy::PrivacyError),
+    #[error(transparent)]
+    Peer(#[from] PeerError),
 }
 
-fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> ReplicaError {
-    move |source| ReplicaError::Store(StoreError::Sled { op, source })
+/// `e peer`: the epoch and public key the replica is under.
+fn epoch_key(peer: &AgencyId) -> Key {
+    Key::tag(b'e').text(peer.as_str())
 }
 
-fn corrupt() -> ReplicaError {
-    ReplicaError::Store(StoreError::Corrupt { tree: TREE })
+/// `c peer`: the last delta position applied.
+fn cursor_key(peer: &AgencyId) -> Key {
+    Key::tag(b'c').text(peer.as_str())
 }
 
-fn pkey(tag: u8, peer: &AgencyId, rest: &[u8]) -> Vec<u8> {
-    let mut k = vec![tag];
-    k.extend_from_slice(peer.as_str().as_bytes());
-    if tag == b'x' {
-        k.push(0);
-    }
-    k.extend_from_slice(rest);
-    k
+/// `x peer 0`: the rows; a row's key ends with its tag and nonce.
+fn rows_prefix(peer: &AgencyId) -> Key {
+    Key::tag(b'x').field(peer.as_str())
 }
 
 /// Most segments a row set keeps before merging them into one.
@@ -144,7 +150,7 @@ pub struct PeerReplica {
 
 /// Every peer's replica.
 pub struct Replicas {
-    tree: sled::Tree,
+    tree: Tree,
     map: RwLock<BTreeMap<AgencyId, Arc<PeerReplica>>>,
     write: std::sync::Mutex<()>,
 }
@@ -158,28 +164,25 @@ impl std::fmt::Debug for Replicas {
 impl Replicas {
     /// Opens the tree and loads every stored replica into memory.
     pub fn open(store: &Store, peers: &[AgencyId]) -> Result<Self, ReplicaError> {
-        let tree = store.tree(TREE)?;
+        let tree = Tree::open(store, TREE)?;
         let mut map = BTreeMap::new();
         for peer in peers {
-            let Some(e) = tree
-                .get(pkey(b'e', peer, &[]))
-                .map_err(sled_err("reading a replica"))?
-            else {
+            let Some(e) = tree.get(epoch_key(peer), EPOCH)? else {
                 continue;
             };
-            let (epoch, public_key) = parse_epoch(&e).ok_or_else(corrupt)?;
+            let (epoch, public_key) = parse_epoch(&e).ok_or_else(|| tree.corrupt(EPOCH))?;
             let mut builder = IndexLookupBuilder::default();
-            let prefix = pkey(b'x', peer, &[]);
-            for kv in tree.scan_prefix(&prefix) {
-                let (k, v) = kv.map_err(sled_err("loading a replica"))?;
+            let prefix = rows_prefix(peer);
+            for kv in tree.scan(&prefix, ROW) {
+                let (k, v) = kv?;
                 let id = k
                     .get(prefix.len()..)
                     .filter(|id| id.len() == ROW_ID)
-                    .ok_or_else(corrupt)?;
+                    .ok_or_else(|| tree.corrupt(ROW))?;
                 let (tag, nonce) = id.split_at(privacy::TAG_LEN);
                 builder.push(
-                    tag.try_into().map_err(|_| corrupt())?,
-                    nonce.try_into().map_err(|_| corrupt())?,
+                    tag.try_into().map_err(|_| tree.corrupt(ROW))?,
+                    nonce.try_into().map_err(|_| tree.corrupt(ROW))?,
                     &v,
                 )?;
             }
@@ -210,14 +213,9 @@ impl Replicas {
             .cloned()
     }
 
-    /// The last delta position applied from `peer`.
-    pub fn cursor(&self, peer: &AgencyId) -> u64 {
-        self.tree
-            .get(pkey(b'c', peer, &[]))
-            .ok()
-            .flatten()
-            .and_then(|v| Some(u64::from_be_bytes(v.get(..8)?.try_into().ok()?)))
-            .unwrap_or(0)
+    /// The last delta position applied from `peer` (0: none).
+    pub fn cursor(&self, peer: &AgencyId) -> Result<u64, StoreError> {
+        self.tree.u64_at(cursor_key(peer), CURSOR)
     }
 
     /// Applies deltas in order (stale ones are skipped) and returns the rows
@@ -231,7 +229,7 @@ impl Replicas {
             .write
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut cursor = self.cursor(peer);
+        let mut cursor = self.cursor(peer)?;
         let current = self.get(peer);
         let mut epoch = current.as_ref().map(|r| r.epoch);
         let mut public_key = current.as_ref().map(|r| r.public_key);
@@ -253,9 +251,8 @@ impl Replicas {
                 .try_into()
                 .map_err(|_| bad("public key is not 32 bytes"))?;
             if delta.reset || epoch.is_none() {
-                for kv in self.tree.scan_prefix(pkey(b'x', peer, &[])) {
-                    let (k, _) = kv.map_err(sled_err("resetting a replica"))?;
-                    batch.remove(k);
+                for kv in self.tree.scan(rows_prefix(peer), ROW) {
+                    batch.remove(kv?.0);
                 }
                 adds.clear();
                 removes.clear();
@@ -270,17 +267,15 @@ impl Replicas {
                     .as_slice()
                     .try_into()
                     .map_err(|_| bad("a removed row id is not 40 bytes"))?;
-                batch.remove(pkey(b'x', peer, &id));
+                batch.remove(rows_prefix(peer).bytes(&id));
                 adds.retain(|e| !(e.tag == id[..16] && e.nonce == id[16..]));
                 removes.insert(id);
             }
             for a in &delta.adds {
                 let entry = IndexEntry::from_bytes(a).map_err(|e| bad(&e.to_string()))?;
-                let mut id = [0u8; ROW_ID];
-                id[..16].copy_from_slice(&entry.tag);
-                id[16..].copy_from_slice(&entry.nonce);
+                let id = row_id(&entry.tag, &entry.nonce);
                 removes.remove(&id);
-                batch.insert(pkey(b'x', peer, &id), entry.sealed.clone());
+                batch.insert(rows_prefix(peer).bytes(&id), entry.sealed.clone());
                 adds.push(entry);
             }
             cursor = delta.pos;
@@ -290,9 +285,9 @@ impl Replicas {
         };
         let mut e = epoch.to_be_bytes().to_vec();
         e.extend_from_slice(&public_key);
-        batch.insert(pkey(b'e', peer, &[]), e);
-        batch.insert(pkey(b'c', peer, &[]), cursor.to_be_bytes().as_slice());
-        crate::store::apply_batch(&self.tree, batch).map_err(sled_err("applying index deltas"))?;
+        batch.insert(epoch_key(peer), e);
+        batch.insert(cursor_key(peer), cursor.to_be_bytes().as_slice());
+        self.tree.apply(batch, ROW)?;
 
         let base = match (reset, current) {
             (false, Some(r)) => r.lookup.clone(),
@@ -315,53 +310,77 @@ impl Replicas {
 }
 
 fn parse_epoch(v: &[u8]) -> Option<(u32, [u8; ELEMENT_LEN])> {
-    let epoch = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
+    let epoch = read_u32(v)?;
     let pk = v.get(4..36)?.try_into().ok()?;
     Some((epoch, pk))
 }
 
-/// Pulls `peer`'s index deltas after our cursor, applies them, and checks
-/// the added rows against the watch list. Returns the rows added.
-pub async fn pull(ctx: &Context, peer: &AgencyId) -> Result<usize, String> {
-    let after = ctx.replicas.cursor(peer);
-    let channel = ctx.peers.channel(peer, &ctx.tls)?;
-    let mut client = FederationClient::new(channel).max_decoding_message_size(256 << 20);
-    let mut stream = client
-        .pull_index(PullIndexRequest { after })
-        .await
-        .map_err(|s| crate::dial::explain(&s))?
-        .into_inner();
-    let mut added = 0usize;
-    let mut batch = Vec::new();
-    loop {
-        let next = stream.next().await;
-        let done = match next {
-            Some(Ok(d)) => {
-                batch.push(d);
-                false
-            }
-            Some(Err(status)) => return Err(crate::dial::explain(&status)),
-            None => true,
-        };
-        if batch.len() >= PULL_BATCH || (done && !batch.is_empty()) {
-            let deltas = std::mem::take(&mut batch);
-            let reset = deltas.iter().any(|d| d.reset);
-            let adds = ctx
-                .replicas
-                .apply(peer, &deltas)
-                .map_err(|e| e.to_string())?;
-            added += adds.len();
-            ctx.store.flush().await.map_err(|e| e.to_string())?;
-            if let Some(replica) = ctx.replicas.get(peer) {
-                super::watch::check_new_rows(ctx, peer, &replica, &adds, reset).await;
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    if added > 0 {
-        tracing::debug!(peer = %peer, rows = added, "index replica updated");
-    }
-    Ok(added)
+/// Keeps our replicas of the peers' indexes current: pulls a peer's
+/// deltas after our cursor, applies them durably, and has the watch list
+/// check the rows they add.
+#[derive(Debug)]
+pub struct ReplicaSync {
+    replicas: Arc<Replicas>,
+    client: Arc<dyn PeerClient>,
+    store: Store,
+    watcher: Arc<Watcher>,
 }
+
+impl ReplicaSync {
+    pub fn new(
+        replicas: Arc<Replicas>,
+        client: Arc<dyn PeerClient>,
+        store: Store,
+        watcher: Arc<Watcher>,
+    ) -> Self {
+        Self {
+            replicas,
+            client,
+            store,
+            watcher,
+        }
+    }
+
+    /// Pulls `peer`'s index deltas after our cursor, applies them in
+    /// batches (each durable before the next), and checks the added rows
+    /// against the watch list. Returns the rows added.
+    pub async fn pull(&self, peer: &AgencyId) -> Result<usize, ReplicaError> {
+        let after = self.replicas.cursor(peer)?;
+        let mut stream = self.client.pull_index(peer, after).await?;
+        let mut added = 0usize;
+        let mut batch = Vec::new();
+        loop {
+            let next = stream.next().await;
+            let done = match next {
+                Some(Ok(d)) => {
+                    batch.push(d);
+                    false
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => true,
+            };
+            if batch.len() >= PULL_BATCH || (done && !batch.is_empty()) {
+                let deltas = std::mem::take(&mut batch);
+                let reset = deltas.iter().any(|d| d.reset);
+                let adds = self.replicas.apply(peer, &deltas)?;
+                added += adds.len();
+                self.store.flush().await?;
+                if let Some(replica) = self.replicas.get(peer) {
+                    self.watcher
+                        .check_new_rows(peer, &replica, &adds, reset)
+                        .await;
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        if added > 0 {
+            tracing::debug!(peer = %peer, rows = added, "index replica updated");
+        }
+        Ok(added)
+    }
+}
+
+#[cfg(test)]
+mod tests;

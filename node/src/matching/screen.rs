@@ -10,19 +10,57 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tessera_proto::v1::federation_client::FederationClient;
+use futures::StreamExt;
 use tessera_proto::v1::{EvaluateRequest, Match, PartyResult, PeerProblem, ScreenResponse};
 
-use super::replica::PeerReplica;
-use crate::context::Context;
+use super::replica::{PeerReplica, Replicas};
+use crate::exchange::client::{PeerClient, PeerError};
 use crate::identity::AgencyId;
-use crate::party::{self, Party};
-use crate::privacy::{self, Disclosure, Label, OprfOutput};
+use crate::party::{self, Party, Strength};
+use crate::privacy::{self, Disclosure, Label, OprfOutput, PrivacyError};
 
 /// Keys sent per Evaluate call.
 pub const EVALUATE_CHUNK: usize = 1_024;
 /// Evaluate calls in flight per peer.
 const EVALUATE_IN_FLIGHT: usize = 4;
+
+/// Why a peer's answer to a screening is missing. The text is what the
+/// operator sees beside the peer; it never holds a key or a party.
+#[derive(Debug, thiserror::Error)]
+pub enum ScreenError {
+    #[error("no index received from this peer yet")]
+    NoReplica,
+    #[error("{}", describe_refusal(.0))]
+    Peer(PeerError),
+    #[error("the peer answered under another key epoch; its index will be pulled again")]
+    OtherEpoch,
+    #[error(
+        "its evaluation does not verify against the key its index was built with; answer refused"
+    )]
+    Unverified,
+    #[error("its answer is malformed ({0}); refused")]
+    Malformed(PrivacyError),
+    #[error("our keys could not be blinded: {0}")]
+    Blind(PrivacyError),
+    #[error("the screening task stopped before it finished")]
+    Task,
+}
+
+impl From<PeerError> for ScreenError {
+    fn from(e: PeerError) -> Self {
+        Self::Peer(e)
+    }
+}
+
+fn describe_refusal(e: &PeerError) -> String {
+    match e.code() {
+        tonic::Code::ResourceExhausted => format!("over its query budget: {}", e.reason()),
+        tonic::Code::FailedPrecondition
+        | tonic::Code::PermissionDenied
+        | tonic::Code::InvalidArgument => format!("refused: {}", e.reason()),
+        _ => format!("unreachable: {}", e.reason()),
+    }
+}
 
 /// Why a peer gave no answer.
 pub fn problem(peer: &AgencyId, reason: impl Into<String>) -> PeerProblem {
@@ -34,16 +72,11 @@ pub fn problem(peer: &AgencyId, reason: impl Into<String>) -> PeerProblem {
 
 /// Has `peer` evaluate `keys` (in order) and verifies every answer.
 pub async fn evaluate_at(
-    ctx: &Context,
+    client: &dyn PeerClient,
     peer: &AgencyId,
     replica: &PeerReplica,
     keys: &[String],
-) -> Result<Vec<OprfOutput>, String> {
-    use futures::StreamExt;
-    let channel = ctx.peers.channel(peer, &ctx.tls)?;
-    let client = FederationClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+) -> Result<Vec<OprfOutput>, ScreenError> {
     let epoch = replica.epoch;
     let public_key = replica.public_key;
     // Chunks go out concurrently, so that blinding, the peer's evaluation
@@ -52,37 +85,26 @@ pub async fn evaluate_at(
         .chunks(EVALUATE_CHUNK)
         .map(<[String]>::to_vec)
         .collect();
-    let calls = chunks.into_iter().map(|chunk| {
-            let mut client = client.clone();
-            async move {
-                let (state, request) = tokio::task::spawn_blocking(move || blind_request(&chunk, epoch))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                let response = client
-                    .evaluate(request)
-                    .await
-                    .map_err(|s| describe_refusal(&s))?
-                    .into_inner();
-                if response.epoch != epoch {
-                    return Err(
-                        "the peer answered under another key epoch; its index will be pulled again".to_owned(),
-                    );
-                }
-                tokio::task::spawn_blocking(move || {
-                    privacy::finalize(state, &response.evaluated, &response.proof, &public_key)
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| match e {
-                    privacy::PrivacyError::ProofInvalid => {
-                        "its evaluation does not verify against the key its index was built with; answer refused".to_owned()
-                    }
-                    other => format!("its answer is malformed ({other}); refused"),
-                })
-            }
-        });
-    let results: Vec<Result<Vec<OprfOutput>, String>> = futures::stream::iter(calls)
+    let calls = chunks.into_iter().map(|chunk| async move {
+        let (state, request) = tokio::task::spawn_blocking(move || blind_request(&chunk, epoch))
+            .await
+            .map_err(|_| ScreenError::Task)?
+            .map_err(ScreenError::Blind)?;
+        let response = client.evaluate(peer, request).await?;
+        if response.epoch != epoch {
+            return Err(ScreenError::OtherEpoch);
+        }
+        tokio::task::spawn_blocking(move || {
+            privacy::finalize(state, &response.evaluated, &response.proof, &public_key)
+        })
+        .await
+        .map_err(|_| ScreenError::Task)?
+        .map_err(|e| match e {
+            PrivacyError::ProofInvalid => ScreenError::Unverified,
+            other => ScreenError::Malformed(other),
+        })
+    });
+    let results: Vec<Result<Vec<OprfOutput>, ScreenError>> = futures::stream::iter(calls)
         .buffered(EVALUATE_IN_FLIGHT)
         .collect()
         .await;
@@ -98,7 +120,7 @@ pub async fn evaluate_at(
 pub fn blind_request(
     keys: &[String],
     epoch: u32,
-) -> Result<(privacy::BlindState, EvaluateRequest), privacy::PrivacyError> {
+) -> Result<(privacy::BlindState, EvaluateRequest), PrivacyError> {
     let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
     let (state, blinded) = privacy::blind(&refs)?;
     Ok((
@@ -108,17 +130,6 @@ pub fn blind_request(
             blinded: blinded.iter().map(|b| b.to_vec()).collect(),
         },
     ))
-}
-
-fn describe_refusal(status: &tonic::Status) -> String {
-    match status.code() {
-        tonic::Code::ResourceExhausted => format!("over its query budget: {}", status.message()),
-        tonic::Code::FailedPrecondition => format!("refused: {}", status.message()),
-        tonic::Code::PermissionDenied | tonic::Code::InvalidArgument => {
-            format!("refused: {}", status.message())
-        }
-        _ => format!("unreachable: {}", crate::dial::explain(status)),
-    }
 }
 
 /// A match as the operator API shows it.
@@ -151,12 +162,12 @@ pub fn to_match(peer: &AgencyId, label: &Label) -> Match {
     m
 }
 
-fn strength_rank(s: &str) -> u8 {
-    match s {
-        "strong" => 3,
-        "medium" => 2,
-        _ => 1,
-    }
+/// A label's strength (a holder's word): unknown words count as weak.
+fn strength(word: &str) -> Strength {
+    [Strength::Strong, Strength::Medium]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+        .unwrap_or(Strength::Weak)
 }
 
 /// Folds a label into the matches of one party, one match per notice.
@@ -171,7 +182,7 @@ pub fn add_match(
             if !m.key_kinds.contains(&label.key_kind) {
                 m.key_kinds.push(label.key_kind.clone());
             }
-            if strength_rank(&label.strength) > strength_rank(&m.strength) {
+            if strength(&label.strength) > strength(&m.strength) {
                 m.strength.clone_from(&label.strength);
             }
         }
@@ -196,82 +207,102 @@ pub fn hits(replica: &PeerReplica, outputs: &[OprfOutput]) -> Vec<(usize, Label)
     out
 }
 
-/// Screens `parties` against every peer.
-pub async fn screen(ctx: Arc<Context>, parties: &[Party]) -> ScreenResponse {
-    let mut keys: Vec<String> = Vec::new();
-    let mut owners: Vec<Vec<usize>> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    let mut per_party = vec![0u32; parties.len()];
-    for (p, party) in parties.iter().enumerate() {
-        for k in party::match_keys(party) {
-            per_party[p] += 1;
-            let i = *index.entry(k.value.clone()).or_insert_with(|| {
-                keys.push(k.value.clone());
-                owners.push(Vec::new());
-                keys.len() - 1
-            });
-            if !owners[i].contains(&p) {
-                owners[i].push(p);
-            }
+/// Screens parties against every peer's replica, through the peers'
+/// evaluations.
+#[derive(Debug)]
+pub struct Screener {
+    replicas: Arc<Replicas>,
+    client: Arc<dyn PeerClient>,
+    peers: Vec<AgencyId>,
+}
+
+impl Screener {
+    pub fn new(replicas: Arc<Replicas>, client: Arc<dyn PeerClient>, peers: Vec<AgencyId>) -> Self {
+        Self {
+            replicas,
+            client,
+            peers,
         }
     }
-    let keys = Arc::new(keys);
-    let peers = ctx.peers.agencies();
-    let tasks = peers.iter().map(|peer| {
-        let ctx = ctx.clone();
-        let keys = keys.clone();
-        let peer = peer.clone();
-        async move {
-            let Some(replica) = ctx.replicas.get(&peer) else {
-                return (
-                    peer.clone(),
-                    Err("no index received from this peer yet".to_owned()),
-                );
-            };
-            if keys.is_empty() {
-                return (peer, Ok(Vec::new()));
-            }
-            let result = evaluate_at(&ctx, &peer, &replica, &keys)
-                .await
-                .map(|ys| hits(&replica, &ys));
-            (peer, result)
+
+    /// One peer's hits for `keys`.
+    async fn at(
+        &self,
+        peer: &AgencyId,
+        keys: &[String],
+    ) -> Result<Vec<(usize, Label)>, ScreenError> {
+        let replica = self.replicas.get(peer).ok_or(ScreenError::NoReplica)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-    });
-    let answers = futures::future::join_all(tasks).await;
-    let mut matches: Vec<BTreeMap<(String, String, String), Match>> =
-        vec![BTreeMap::new(); parties.len()];
-    let mut response = ScreenResponse::default();
-    for (peer, answer) in answers {
-        match answer {
-            Ok(hits) => {
-                response.screened_peers.push(peer.to_string());
-                for (key, label) in hits {
-                    for &p in &owners[key] {
-                        add_match(&mut matches[p], &peer, &label);
-                    }
+        let ys = evaluate_at(self.client.as_ref(), peer, &replica, keys).await?;
+        Ok(hits(&replica, &ys))
+    }
+
+    /// Screens `parties` against every peer, concurrently.
+    pub async fn screen(&self, parties: &[Party]) -> ScreenResponse {
+        let mut keys: Vec<String> = Vec::new();
+        let mut owners: Vec<Vec<usize>> = Vec::new();
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_party = vec![0u32; parties.len()];
+        for (p, party) in parties.iter().enumerate() {
+            for k in party::match_keys(party) {
+                per_party[p] += 1;
+                let i = *index.entry(k.value.clone()).or_insert_with(|| {
+                    keys.push(k.value.clone());
+                    owners.push(Vec::new());
+                    keys.len() - 1
+                });
+                if !owners[i].contains(&p) {
+                    owners[i].push(p);
                 }
             }
-            Err(reason) => {
-                tracing::warn!(peer = %peer, reason = %reason, "peer not screened");
-                response.unavailable.push(problem(&peer, reason));
+        }
+        let keys = &keys;
+        let answers = futures::future::join_all(
+            self.peers
+                .iter()
+                .map(|peer| async move { (peer, self.at(peer, keys).await) }),
+        )
+        .await;
+        let mut matches: Vec<BTreeMap<(String, String, String), Match>> =
+            vec![BTreeMap::new(); parties.len()];
+        let mut response = ScreenResponse::default();
+        for (peer, answer) in answers {
+            match answer {
+                Ok(hits) => {
+                    response.screened_peers.push(peer.to_string());
+                    for (key, label) in hits {
+                        for &p in &owners[key] {
+                            add_match(&mut matches[p], peer, &label);
+                        }
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(peer = %peer, %reason, "peer not screened");
+                    response.unavailable.push(problem(peer, reason.to_string()));
+                }
             }
         }
+        response.results = matches
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| PartyResult {
+                index: i as u32,
+                keys: per_party[i],
+                matches: m.into_values().collect(),
+            })
+            .collect();
+        let total: usize = response.results.iter().map(|r| r.matches.len()).sum();
+        tracing::info!(
+            parties = parties.len(),
+            keys = keys.len(),
+            matches = total,
+            "screened"
+        );
+        response
     }
-    response.results = matches
-        .into_iter()
-        .enumerate()
-        .map(|(i, m)| PartyResult {
-            index: i as u32,
-            keys: per_party[i],
-            matches: m.into_values().collect(),
-        })
-        .collect();
-    let total: usize = response.results.iter().map(|r| r.matches.len()).sum();
-    tracing::info!(
-        parties = parties.len(),
-        keys = keys.len(),
-        matches = total,
-        "screened"
-    );
-    response
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,145 +1,196 @@
-//! Continuous screening and deconfliction: a watch list of our parties
-//! (pending applications, investigation subjects) whose OPRF outputs at each
-//! peer we keep, so that every index delta a peer sends is checked locally
-//! and a new denial or investigation anywhere raises an alert with no new
-//! query.
+//! Continuous screening: a watch list of our parties (pending applications,
+//! investigation subjects) whose OPRF outputs at each peer we keep, so that
+//! every index delta a peer sends is checked locally and a new denial or
+//! investigation anywhere raises an alert with no new query.
 //!
-//! Tree `watch`:
+//! [`WatchStore`] is the list and the outputs; [`Watcher`] evaluates new
+//! entries at the peers, checks the rows each index delta adds, and raises
+//! alerts through `alerts`. An investigation subject that matches a peer's
+//! investigation queues a deconfliction hit (`matching::deconflict`).
+//!
+//! Keys (tree `watch`, which `alerts` and `deconflict` share under their
+//! own tags):
 //!
 //! ```text
 //! w id:be64                         -> WatchEntry
 //! n                                 -> last id:be64
 //! y peer 0 epoch:be32 tag:16        -> WatchKeyRecords (our outputs for that tag)
-//! a seq:be64                        -> Alert
-//! m                                 -> last alert seq:be64
-//! s watch:be64 peer 0 origin 0 serial -> () (one alert per watch entry and notice)
-//! r key                             -> () (one operator reminder per key)
-//! h peer 0 seq:be64                 -> DeconflictHitRequest (a hit to tell the peer, until delivered)
-//! hseq                              -> last hit seq:be64
 //! ```
 //!
 //! Log lines and alerts name watch ids, peers and serials, never the party.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prost::Message;
-use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
     Alert, DeconflictHitRequest, PeerProblem, WatchEntry, WatchKeyRecord, WatchKeyRecords,
 };
-use tokio_util::sync::CancellationToken;
 
-use super::replica::PeerReplica;
-use super::screen::{evaluate_at, problem, to_match};
-use crate::context::Context;
+use super::deconflict::HitQueue;
+use super::labels;
+use super::replica::{PeerReplica, Replicas};
+use super::screen::{ScreenError, evaluate_at, problem, to_match};
+use crate::alerts::{AlertKind, AlertSink};
+use crate::exchange::client::PeerClient;
 use crate::identity::AgencyId;
 use crate::notice::json::party_from_wire;
 use crate::party;
 use crate::peers::now_ms;
 use crate::privacy::{self, IndexEntry, Label, OprfOutput};
+use crate::store::keys::{Key, Tree};
 use crate::store::{Store, StoreError};
+use crate::wake::Wakers;
 
 const TREE: &str = "watch";
+const ENTRY: &str = "watch entry";
+const COUNTER: &str = "watch entry counter";
+const OUTPUTS: &str = "watch outputs";
 
-/// Typed access to the watch tree.
-pub struct WatchStore {
-    tree: sled::Tree,
-    lock: std::sync::Mutex<()>,
+/// Why an entry is watched. The wire form (`WatchEntry.purpose`) is
+/// [`WatchPurpose::as_str`]; an empty one is `watch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WatchPurpose {
+    /// A party of a pending application: alert on any peer's matching notice.
+    #[default]
+    Watch,
+    /// An investigation subject: also matched against the peers' own
+    /// investigation subjects, for deconfliction.
+    Investigation,
 }
 
-impl std::fmt::Debug for WatchStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WatchStore").finish_non_exhaustive()
+impl WatchPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watch => "watch",
+            Self::Investigation => "investigation",
+        }
+    }
+
+    /// The alert a match of an entry with this purpose raises.
+    fn alert_kind(self) -> AlertKind {
+        match self {
+            Self::Watch => AlertKind::Watch,
+            Self::Investigation => AlertKind::Investigation,
+        }
     }
 }
 
-fn be64(v: &[u8]) -> u64 {
-    v.get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_be_bytes)
+impl fmt::Display for WatchPurpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
-fn ykey(peer: &AgencyId, epoch: u32, tag: &[u8]) -> Vec<u8> {
-    let mut k = vec![b'y'];
-    k.extend_from_slice(peer.as_str().as_bytes());
-    k.push(0);
-    k.extend_from_slice(&epoch.to_be_bytes());
-    k.extend_from_slice(tag);
-    k
+impl FromStr for WatchPurpose {
+    type Err = WatchError;
+    fn from_str(s: &str) -> Result<Self, WatchError> {
+        match s {
+            "" | "watch" => Ok(Self::Watch),
+            "investigation" => Ok(Self::Investigation),
+            _ => Err(WatchError::Invalid("purpose: watch or investigation")),
+        }
+    }
+}
+
+/// Watch-list errors.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("no watch entry {0}")]
+    NotFound(u64),
+    #[error("no index received from this peer yet")]
+    NoReplica,
+    #[error(transparent)]
+    Screen(#[from] ScreenError),
+}
+
+impl From<WatchError> for tonic::Status {
+    fn from(e: WatchError) -> Self {
+        match e {
+            WatchError::Store(e) => e.into(),
+            WatchError::Invalid(_) => Self::invalid_argument(e.to_string()),
+            WatchError::NotFound(_) => Self::not_found(e.to_string()),
+            WatchError::NoReplica | WatchError::Screen(_) => Self::unavailable(e.to_string()),
+        }
+    }
+}
+
+fn entry_key(id: u64) -> Key {
+    Key::tag(b'w').u64(id)
+}
+
+fn outputs_key(peer: &AgencyId, epoch: u32, tag: &[u8]) -> Key {
+    Key::tag(b'y').field(peer.as_str()).u32(epoch).bytes(tag)
+}
+
+/// The watch list and our stored outputs.
+pub struct WatchStore {
+    tree: Tree,
+    lock: Mutex<()>,
+}
+
+impl fmt::Debug for WatchStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchStore").finish_non_exhaustive()
+    }
 }
 
 impl WatchStore {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
         Ok(Self {
-            tree: store.tree(TREE)?,
-            lock: std::sync::Mutex::new(()),
+            tree: Tree::open(store, TREE)?,
+            lock: Mutex::new(()),
         })
     }
 
-    fn next(&self, counter: &[u8]) -> Result<u64, sled::Error> {
-        let v = self.tree.update_and_fetch(counter, |old| {
-            Some((old.map_or(0, be64) + 1).to_be_bytes().to_vec())
-        })?;
-        Ok(v.map_or(1, |v| be64(&v)))
-    }
-
-    /// Stores new entries and returns their ids.
-    pub fn add(&self, entries: Vec<WatchEntry>) -> Result<Vec<WatchEntry>, sled::Error> {
+    /// Stores new entries and returns them with their ids.
+    pub fn add(&self, entries: Vec<WatchEntry>) -> Result<Vec<WatchEntry>, StoreError> {
         let mut out = Vec::with_capacity(entries.len());
         for mut e in entries {
-            e.id = self.next(b"n")?;
+            e.id = self.tree.next(Key::name(b"n"), COUNTER)?;
             e.added_at_ms = now_ms();
-            let mut k = vec![b'w'];
-            k.extend_from_slice(&e.id.to_be_bytes());
-            self.tree.insert(k, e.encode_to_vec())?;
+            self.tree
+                .insert(entry_key(e.id), e.encode_to_vec(), ENTRY)?;
             out.push(e);
         }
         Ok(out)
     }
 
-    pub fn get(&self, id: u64) -> Option<WatchEntry> {
-        let mut k = vec![b'w'];
-        k.extend_from_slice(&id.to_be_bytes());
-        self.tree
-            .get(k)
-            .ok()
-            .flatten()
-            .and_then(|v| WatchEntry::decode(v.as_ref()).ok())
+    pub fn get(&self, id: u64) -> Result<Option<WatchEntry>, StoreError> {
+        self.tree.message(entry_key(id), ENTRY)
     }
 
-    pub fn list(&self) -> Vec<WatchEntry> {
-        self.tree
-            .scan_prefix([b'w'])
-            .filter_map(Result::ok)
-            .filter_map(|(_, v)| WatchEntry::decode(v.as_ref()).ok())
-            .collect()
+    pub fn list(&self) -> Result<Vec<WatchEntry>, StoreError> {
+        Ok(self
+            .tree
+            .messages([b'w'], ENTRY)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
     }
 
     /// Removes an entry; its stored outputs stop matching at once.
-    pub fn remove(&self, id: u64) -> Result<bool, sled::Error> {
-        let mut k = vec![b'w'];
-        k.extend_from_slice(&id.to_be_bytes());
-        Ok(self.tree.remove(k)?.is_some())
+    pub fn remove(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(self.tree.remove(entry_key(id), ENTRY)?.is_some())
     }
 
+    /// Adds our outputs for `tag` at `peer`'s key `epoch` (each record once).
     fn add_records(
         &self,
         peer: &AgencyId,
         epoch: u32,
         tag: &[u8],
         records: Vec<WatchKeyRecord>,
-    ) -> Result<(), sled::Error> {
-        let _g = self
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let k = ykey(peer, epoch, tag);
-        let mut all = self
-            .tree
-            .get(&k)?
-            .and_then(|v| WatchKeyRecords::decode(v.as_ref()).ok())
-            .unwrap_or_default();
+    ) -> Result<(), StoreError> {
+        let _one = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let k = outputs_key(peer, epoch, tag);
+        let mut all: WatchKeyRecords = self.tree.message(&k, OUTPUTS)?.unwrap_or_default();
         for r in records {
             if !all
                 .records
@@ -149,117 +200,41 @@ impl WatchStore {
                 all.records.push(r);
             }
         }
-        self.tree.insert(k, all.encode_to_vec())?;
+        self.tree.insert(k, all.encode_to_vec(), OUTPUTS)?;
         Ok(())
     }
 
-    fn records(&self, peer: &AgencyId, epoch: u32, tag: &[u8]) -> Vec<WatchKeyRecord> {
-        self.tree
-            .get(ykey(peer, epoch, tag))
-            .ok()
-            .flatten()
-            .and_then(|v| WatchKeyRecords::decode(v.as_ref()).ok())
-            .map(|r| r.records)
-            .unwrap_or_default()
-    }
-
-    /// Stores an alert unless the same watch entry already alerted for the
-    /// same notice of the same peer. Returns it when new.
-    fn alert(&self, alert: Alert) -> Result<Option<Alert>, sled::Error> {
-        let m = alert.r#match.clone().unwrap_or_default();
-        let mut dedupe = vec![b's'];
-        dedupe.extend_from_slice(&alert.watch_id.to_be_bytes());
-        for part in [&m.peer, &m.origin, &m.serial] {
-            dedupe.extend_from_slice(part.as_bytes());
-            dedupe.push(0);
-        }
-        self.store_once(dedupe, alert)
-    }
-
-    /// Stores `alert` unless `dedupe` was seen before.
-    fn store_once(&self, dedupe: Vec<u8>, mut alert: Alert) -> Result<Option<Alert>, sled::Error> {
-        if self.tree.insert(dedupe, &[])?.is_some() {
-            return Ok(None);
-        }
-        alert.seq = self.next(b"m")?;
-        alert.at_ms = now_ms();
-        let mut k = vec![b'a'];
-        k.extend_from_slice(&alert.seq.to_be_bytes());
-        self.tree.insert(k, alert.encode_to_vec())?;
-        Ok(Some(alert))
-    }
-
-    /// Alerts after `after`, oldest first.
-    pub fn alerts(&self, after: u64) -> Vec<Alert> {
-        let mut start = vec![b'a'];
-        start.extend_from_slice(&(after.saturating_add(1)).to_be_bytes());
-        self.tree
-            .range(start..)
-            .filter_map(Result::ok)
-            .take_while(|(k, _)| k.first() == Some(&b'a'))
-            .filter_map(|(_, v)| Alert::decode(v.as_ref()).ok())
-            .collect()
-    }
-
-    /// Stores an operator alert once per `key` (a reminder raised again on
-    /// the next check is not stored twice). Returns it when new.
-    pub fn alert_once(&self, alert: Alert, key: &str) -> Result<Option<Alert>, sled::Error> {
-        let mut dedupe = b"r".to_vec();
-        dedupe.extend_from_slice(key.as_bytes());
-        self.store_once(dedupe, alert)
-    }
-
-    /// Queues a deconfliction hit for delivery to `peer`.
-    pub fn queue_hit(
+    /// Our outputs for `tag` at `peer`'s key `epoch`.
+    fn records(
         &self,
         peer: &AgencyId,
-        request: &DeconflictHitRequest,
-    ) -> Result<(), sled::Error> {
-        let mut k = hit_prefix(peer);
-        k.extend_from_slice(&self.next(b"hseq")?.to_be_bytes());
-        self.tree.insert(k, request.encode_to_vec())?;
-        Ok(())
-    }
-
-    /// Hits waiting for delivery to `peer`, oldest first, with their keys.
-    pub fn pending_hits(&self, peer: &AgencyId) -> Vec<(sled::IVec, DeconflictHitRequest)> {
-        self.tree
-            .scan_prefix(hit_prefix(peer))
-            .filter_map(Result::ok)
-            .filter_map(|(k, v)| {
-                DeconflictHitRequest::decode(v.as_ref())
-                    .ok()
-                    .map(|r| (k, r))
-            })
-            .collect()
-    }
-
-    /// Drops a delivered (or refused) hit.
-    pub fn hit_done(&self, key: &[u8]) -> Result<(), sled::Error> {
-        self.tree.remove(key).map(|_| ())
-    }
-
-    /// Raises a deconfliction alert on our side, from a peer's notice of a hit.
-    pub fn deconfliction_alert(&self, alert: Alert) -> Result<Option<Alert>, sled::Error> {
-        self.alert(alert)
+        epoch: u32,
+        tag: &[u8],
+    ) -> Result<Vec<WatchKeyRecord>, StoreError> {
+        Ok(self
+            .tree
+            .message::<WatchKeyRecords>(outputs_key(peer, epoch, tag), OUTPUTS)?
+            .map(|r| r.records)
+            .unwrap_or_default())
     }
 }
 
-/// Match keys of watch entries, with the entry each comes from.
+/// Match keys of watch entries, with the (entry, kind, strength) each comes from.
 fn keys_of(entries: &[WatchEntry]) -> (Vec<String>, Vec<(u64, String, String)>) {
     let mut keys = Vec::new();
     let mut meta = Vec::new();
     for e in entries {
         let Some(p) = &e.party else { continue };
+        let purpose: WatchPurpose = e.purpose.parse().unwrap_or_default();
         for k in party::match_keys(&party_from_wire(p)) {
             let meta_row = (
                 e.id,
                 k.kind.as_str().to_owned(),
                 k.strength.as_str().to_owned(),
             );
-            if e.purpose == "investigation" {
+            if purpose == WatchPurpose::Investigation {
                 // Also against the peers' own investigation subjects.
-                keys.push(format!("{}{}", super::labels::DECONFLICT_PREFIX, k.value));
+                keys.push(format!("{}{}", labels::DECONFLICT_PREFIX, k.value));
                 meta.push(meta_row.clone());
             }
             keys.push(k.value);
@@ -269,292 +244,195 @@ fn keys_of(entries: &[WatchEntry]) -> (Vec<String>, Vec<(u64, String, String)>) 
     (keys, meta)
 }
 
-/// Evaluates `entries` at `peer`, stores the outputs, and alerts on rows
-/// already in our replica. Returns how many alerts were raised.
-pub async fn evaluate_entries(
-    ctx: &Context,
-    peer: &AgencyId,
-    entries: &[WatchEntry],
-) -> Result<u32, String> {
-    let Some(replica) = ctx.replicas.get(peer) else {
-        return Err("no index received from this peer yet".into());
-    };
-    let (keys, meta) = keys_of(entries);
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    let ys = evaluate_at(ctx, peer, &replica, &keys).await?;
-    let mut by_tag: std::collections::BTreeMap<privacy::Tag, Vec<WatchKeyRecord>> =
-        std::collections::BTreeMap::new();
-    for (y, (id, kind, strength)) in ys.iter().zip(meta) {
-        by_tag
-            .entry(privacy::tag_of(y))
-            .or_default()
-            .push(WatchKeyRecord {
-                watch_id: id,
-                y: y.to_vec(),
-                key_kind: kind,
-                strength,
-            });
-    }
-    let mut raised = 0;
-    for (tag, records) in by_tag {
-        ctx.watch
-            .add_records(peer, replica.epoch, &tag, records.clone())
-            .map_err(|e| e.to_string())?;
-        for entry in replica.lookup.get(&tag) {
-            raised += alert_on(ctx, peer, &records, &entry.to_entry());
-        }
-    }
-    ctx.store.flush().await.map_err(|e| e.to_string())?;
-    Ok(raised)
+/// The watch-list worker: evaluates entries at the peers and raises an
+/// alert for each of their rows that one of our outputs opens.
+#[derive(Debug)]
+pub struct Watcher {
+    pub watch: Arc<WatchStore>,
+    pub replicas: Arc<Replicas>,
+    pub client: Arc<dyn PeerClient>,
+    pub alerts: AlertSink,
+    pub hits: Arc<HitQueue>,
+    pub wakers: Wakers,
+    pub store: Store,
+    pub peers: Vec<AgencyId>,
 }
 
-/// Adds entries to the watch list and evaluates them at every peer.
-pub async fn add(
-    ctx: Arc<Context>,
-    entries: Vec<WatchEntry>,
-) -> Result<(Vec<u64>, u32, Vec<PeerProblem>), String> {
-    let entries = ctx.watch.add(entries).map_err(|e| e.to_string())?;
-    ctx.store.flush().await.map_err(|e| e.to_string())?;
-    let ids = entries.iter().map(|e| e.id).collect();
-    let mut alerts = 0;
-    let mut problems = Vec::new();
-    for peer in ctx.peers.agencies() {
-        match evaluate_entries(&ctx, &peer, &entries).await {
-            Ok(n) => alerts += n,
-            Err(reason) => problems.push(problem(&peer, reason)),
-        }
+impl Watcher {
+    pub fn store(&self) -> &WatchStore {
+        &self.watch
     }
-    Ok((ids, alerts, problems))
-}
 
-/// Checks rows a peer just added against our stored outputs. After a key
-/// rotation (`reset`), the whole watch list is evaluated again at that peer.
-pub async fn check_new_rows(
-    ctx: &Context,
-    peer: &AgencyId,
-    replica: &PeerReplica,
-    adds: &[IndexEntry],
-    reset: bool,
-) {
-    if reset {
-        let entries = ctx.watch.list();
-        if !entries.is_empty()
-            && let Err(reason) = evaluate_entries(ctx, peer, &entries).await
-        {
-            tracing::warn!(peer = %peer, reason = %reason, "watch list not re-evaluated after the peer's key rotation");
-        }
-        return;
-    }
-    for entry in adds {
-        let records = ctx.watch.records(peer, replica.epoch, &entry.tag);
-        if !records.is_empty() {
-            alert_on(ctx, peer, &records, entry);
-        }
-    }
-}
-
-/// Opens `entry` with each record's output; a label that opens is a hit.
-fn alert_on(ctx: &Context, peer: &AgencyId, records: &[WatchKeyRecord], entry: &IndexEntry) -> u32 {
-    let mut raised = 0;
-    for r in records {
-        let Ok(y) = <OprfOutput>::try_from(r.y.as_slice()) else {
-            continue;
+    /// Evaluates `entries` at `peer`, stores the outputs, and alerts on rows
+    /// already in our replica. Returns how many alerts were raised.
+    pub async fn evaluate_entries(
+        &self,
+        peer: &AgencyId,
+        entries: &[WatchEntry],
+    ) -> Result<u32, WatchError> {
+        let Some(replica) = self.replicas.get(peer) else {
+            return Err(WatchError::NoReplica);
         };
-        let Ok(label) = entry.open(&y) else { continue };
-        let Some(watched) = ctx.watch.get(r.watch_id) else {
-            continue;
-        };
-        if raise(ctx, peer, &watched, &label, entry) {
-            raised += 1;
+        let (keys, meta) = keys_of(entries);
+        if keys.is_empty() {
+            return Ok(0);
         }
-    }
-    raised
-}
-
-fn raise(
-    ctx: &Context,
-    peer: &AgencyId,
-    watched: &WatchEntry,
-    label: &Label,
-    entry: &IndexEntry,
-) -> bool {
-    let investigation = watched.purpose == "investigation";
-    let deconflict = investigation && label.authority_ref == "investigation-opened";
-    let alert = Alert {
-        watch_id: watched.id,
-        reference: watched.reference.clone(),
-        r#match: Some(to_match(peer, label)),
-        kind: if deconflict {
-            "deconfliction"
-        } else {
-            watched.purpose.as_str()
+        let ys = evaluate_at(self.client.as_ref(), peer, &replica, &keys).await?;
+        let mut by_tag: BTreeMap<privacy::Tag, Vec<WatchKeyRecord>> = BTreeMap::new();
+        for (y, (id, kind, strength)) in ys.iter().zip(meta) {
+            by_tag
+                .entry(privacy::tag_of(y))
+                .or_default()
+                .push(WatchKeyRecord {
+                    watch_id: id,
+                    y: y.to_vec(),
+                    key_kind: kind,
+                    strength,
+                });
         }
-        .to_owned(),
-        ..Alert::default()
-    };
-    match ctx.watch.alert(alert) {
-        Ok(Some(a)) => {
-            tracing::warn!(
-                alert = a.seq,
-                watch = watched.id,
-                peer = %peer,
-                origin = %label.origin,
-                serial = %label.serial,
-                strength = %label.strength,
-                kind = %a.kind,
-                "watch-list match"
-            );
-            ctx.audit_alert(peer, &a);
-            if deconflict {
-                notify_peer(ctx, peer, &entry.tag, &watched.contact);
+        let mut raised = 0;
+        for (tag, records) in by_tag {
+            self.watch
+                .add_records(peer, replica.epoch, &tag, records.clone())?;
+            for entry in replica.lookup.get(&tag) {
+                raised += self.alert_on(peer, &records, &entry.to_entry())?;
             }
-            true
         }
-        Ok(None) => false,
-        Err(error) => {
-            tracing::error!(%error, "cannot store an alert");
-            false
+        self.store.flush().await?;
+        Ok(raised)
+    }
+
+    /// Adds entries to the watch list and evaluates them at every peer.
+    /// Returns their ids, the alerts raised, and the peers that could not
+    /// evaluate them (they are evaluated again after those peers' next
+    /// key rotation; their new rows are checked as they come).
+    pub async fn add(
+        &self,
+        entries: Vec<WatchEntry>,
+    ) -> Result<(Vec<u64>, u32, Vec<PeerProblem>), WatchError> {
+        let entries = self.watch.add(entries)?;
+        self.store.flush().await?;
+        let ids = entries.iter().map(|e| e.id).collect();
+        let mut alerts = 0;
+        let mut problems = Vec::new();
+        for peer in &self.peers {
+            match self.evaluate_entries(peer, &entries).await {
+                Ok(n) => alerts += n,
+                Err(WatchError::Store(e)) => return Err(e.into()),
+                Err(reason) => problems.push(problem(peer, reason.to_string())),
+            }
+        }
+        Ok((ids, alerts, problems))
+    }
+
+    /// Checks rows a peer just added against our stored outputs. After a key
+    /// rotation (`reset`), the whole watch list is evaluated again at that peer.
+    pub async fn check_new_rows(
+        &self,
+        peer: &AgencyId,
+        replica: &PeerReplica,
+        adds: &[IndexEntry],
+        reset: bool,
+    ) {
+        if let Err(error) = self.check(peer, replica, adds, reset).await {
+            tracing::warn!(peer = %peer, %error, "new index rows not checked against the watch list");
         }
     }
-}
 
-fn hit_prefix(peer: &AgencyId) -> Vec<u8> {
-    let mut k = vec![b'h'];
-    k.extend_from_slice(peer.as_str().as_bytes());
-    k.push(0);
-    k
-}
-
-/// Tells the peer which of its rows matched one of our subjects, with our
-/// case contact, so that its unit gets our pointer as we got theirs: queued
-/// durably and delivered by [`deliver_hits`], retried until the peer has it.
-fn notify_peer(ctx: &Context, peer: &AgencyId, tag: &[u8], contact: &str) {
-    let request = DeconflictHitRequest {
-        tag: tag.to_vec(),
-        contact: contact.to_owned(),
-    };
-    if let Err(error) = ctx.watch.queue_hit(peer, &request) {
-        tracing::error!(%error, "cannot queue a deconfliction hit");
-        return;
+    async fn check(
+        &self,
+        peer: &AgencyId,
+        replica: &PeerReplica,
+        adds: &[IndexEntry],
+        reset: bool,
+    ) -> Result<(), WatchError> {
+        if reset {
+            let entries = self.watch.list()?;
+            if !entries.is_empty() {
+                self.evaluate_entries(peer, &entries).await?;
+            }
+            return Ok(());
+        }
+        for entry in adds {
+            let records = self.watch.records(peer, replica.epoch, &entry.tag)?;
+            if !records.is_empty() {
+                self.alert_on(peer, &records, entry)?;
+            }
+        }
+        Ok(())
     }
-    if let Some(w) = ctx.wakers.get(peer) {
-        w.deconflict.notify_one();
-    }
-}
 
-/// Delivers queued deconfliction hits to `peer`, retrying with back-off
-/// while it is unreachable. A hit the peer refuses for good (its row is
-/// gone, or the request is malformed) is dropped with a warning.
-pub async fn deliver_hits(ctx: Arc<Context>, peer: AgencyId, stop: CancellationToken) {
-    let wake = ctx.wakers(&peer);
-    let min = Duration::from_millis(ctx.config.sync.retry_min_ms);
-    let max = Duration::from_millis(ctx.config.sync.retry_max_ms);
-    let mut backoff = min;
-    loop {
-        let mut waiting = false;
-        for (key, request) in ctx.watch.pending_hits(&peer) {
-            let sent = match ctx.peers.channel(&peer, &ctx.tls) {
-                Ok(channel) => FederationClient::new(channel)
-                    .deconflict_hit(request)
-                    .await
-                    .map_err(|s| (s.code(), crate::dial::explain(&s))),
-                Err(e) => Err((tonic::Code::Unavailable, e)),
+    /// Opens `entry` with each record's output; a label that opens is a hit.
+    fn alert_on(
+        &self,
+        peer: &AgencyId,
+        records: &[WatchKeyRecord],
+        entry: &IndexEntry,
+    ) -> Result<u32, WatchError> {
+        let mut raised = 0;
+        for r in records {
+            let Ok(y) = <OprfOutput>::try_from(r.y.as_slice()) else {
+                continue;
             };
-            match sent {
-                Ok(_) => {}
-                Err((tonic::Code::NotFound | tonic::Code::InvalidArgument, reason)) => {
-                    tracing::warn!(peer = %peer, %reason, "deconfliction hit refused by the peer; dropped");
-                }
-                Err((_, reason)) => {
-                    tracing::debug!(peer = %peer, %reason, "deconfliction hit not delivered; will retry");
-                    waiting = true;
-                    break;
-                }
-            }
-            if let Err(error) = ctx.watch.hit_done(&key) {
-                tracing::error!(%error, "cannot clear a delivered deconfliction hit");
+            let Ok(label) = entry.open(&y) else { continue };
+            // An entry removed since: its outputs no longer match.
+            let Some(watched) = self.watch.get(r.watch_id)? else {
+                continue;
+            };
+            if self.raise(peer, &watched, &label, entry)? {
+                raised += 1;
             }
         }
-        let pause = if waiting {
-            let p = backoff;
-            backoff = (backoff * 2).min(max);
-            p
-        } else {
-            backoff = min;
-            max
-        };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(pause) => {}
-            () = wake.deconflict.notified() => {}
-        }
+        Ok(raised)
     }
-}
 
-/// A peer found one of our investigation subjects (our notice `serial`):
-/// alert our unit with the peer's case contact, and nothing else.
-pub fn peer_found_ours(
-    ctx: &Context,
-    peer: &AgencyId,
-    serial: &str,
-    contact: &str,
-) -> Result<(), String> {
-    let alert = Alert {
-        kind: "deconfliction".into(),
-        r#match: Some(tessera_proto::v1::Match {
-            peer: peer.to_string(),
-            origin: ctx.agency.to_string(),
-            serial: serial.to_owned(),
-            contact: contact.to_owned(),
-            disclosure: "pointer".into(),
-            ..Default::default()
-        }),
-        ..Alert::default()
-    };
-    if let Some(a) = ctx
-        .watch
-        .deconfliction_alert(alert)
-        .map_err(|e| e.to_string())?
-    {
-        tracing::warn!(alert = a.seq, peer = %peer, serial = %serial, "deconfliction: a peer investigates the same party");
-        ctx.audit_alert(peer, &a);
+    fn raise(
+        &self,
+        peer: &AgencyId,
+        watched: &WatchEntry,
+        label: &Label,
+        entry: &IndexEntry,
+    ) -> Result<bool, WatchError> {
+        let purpose: WatchPurpose = watched.purpose.parse().unwrap_or_default();
+        let deconflict = purpose == WatchPurpose::Investigation && labels::is_investigation(label);
+        let kind = if deconflict {
+            AlertKind::Deconfliction
+        } else {
+            purpose.alert_kind()
+        };
+        let alert = Alert {
+            watch_id: watched.id,
+            reference: watched.reference.clone(),
+            r#match: Some(to_match(peer, label)),
+            kind: kind.as_str().to_owned(),
+            ..Alert::default()
+        };
+        let Some(a) = self.alerts.matched(peer, alert)? else {
+            return Ok(false);
+        };
+        tracing::warn!(
+            alert = a.seq,
+            watch = watched.id,
+            peer = %peer,
+            origin = %label.origin,
+            serial = %label.serial,
+            strength = %label.strength,
+            kind = %a.kind,
+            "watch-list match"
+        );
+        if deconflict {
+            // The peer's unit gets our pointer as we got theirs: queued
+            // durably, delivered and retried by `deconflict::HitDelivery`.
+            let request = DeconflictHitRequest {
+                tag: entry.tag.to_vec(),
+                contact: watched.contact.clone(),
+            };
+            self.hits.queue(peer, &request)?;
+            self.wakers.deconflict(peer);
+        }
+        Ok(true)
     }
-    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queued_hits_wait_per_peer_until_done_and_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let b: AgencyId = "FR-SBDU".parse().unwrap();
-        let c: AgencyId = "US-BIS".parse().unwrap();
-        let hit = |n: u8| DeconflictHitRequest {
-            tag: vec![n; privacy::TAG_LEN],
-            contact: format!("desk {n}"),
-        };
-        {
-            let store = Store::open(dir.path()).unwrap();
-            let watch = WatchStore::open(&store).unwrap();
-            watch.queue_hit(&b, &hit(1)).unwrap();
-            watch.queue_hit(&c, &hit(2)).unwrap();
-            watch.queue_hit(&b, &hit(3)).unwrap();
-            let pending = watch.pending_hits(&b);
-            assert_eq!(
-                pending.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
-                [hit(1), hit(3)]
-            );
-            watch.hit_done(&pending[0].0).unwrap();
-            store.db().flush().unwrap();
-        }
-        let store = Store::open(dir.path()).unwrap();
-        let watch = WatchStore::open(&store).unwrap();
-        let left: Vec<_> = watch.pending_hits(&b).into_iter().map(|(_, r)| r).collect();
-        assert_eq!(left, [hit(3)]);
-        assert_eq!(watch.pending_hits(&c).len(), 1);
-    }
-}
+mod tests;

@@ -229,9 +229,14 @@ pub fn parse_marking(s: &str) -> Result<Marking, Invalid> {
     pick("marking", s, MARKINGS, None)
 }
 
+/// JSON text that is not a notice: where and what, never quoted content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JsonError(String);
+
 /// Parses the JSON text of one notice. Errors carry line and column, never quoted content.
-pub fn parse(text: &str) -> Result<NoticeJson, String> {
-    serde_json::from_str(text).map_err(|e| scrub_json_error(&e))
+pub fn parse(text: &str) -> Result<NoticeJson, JsonError> {
+    serde_json::from_str(text).map_err(|e| JsonError(scrub_json_error(&e)))
 }
 
 /// A serde_json error with quoted content removed.
@@ -511,9 +516,10 @@ mod tests {
     #[test]
     fn json_errors_never_quote_content() {
         let err = parse(r#"{"denial": {"authority_reference": 5, "parties": [{"role": "x", "party": {"name": "SECRET NAME", "nme": 1}}]}}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("SECRET"), "{err}");
-        let err = parse(r#"{"serial": "ACME CORP" "#).unwrap_err();
+        let err = parse(r#"{"serial": "ACME CORP" "#).unwrap_err().to_string();
         assert!(!err.contains("ACME"), "{err}");
     }
 

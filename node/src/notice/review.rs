@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use tessera_proto::v1::{Alert, Match, Notice, NoticeStatus, notice::Body};
 use time::Date;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::dates;
 use super::issue::status_of;
-use super::store::NoticeStoreError;
-use crate::context::Context;
+use super::store::{NoticeStore, NoticeStoreError};
+use crate::alerts::{AlertKind, AlertSink};
+use crate::identity::AgencyId;
 
 /// Where a date stands as of today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,66 +64,74 @@ pub fn tracked_date(notice: &Notice) -> Option<String> {
     .filter(|d| !d.is_empty())
 }
 
-/// Raises the reminders due as of `today`; returns how many were new.
-pub fn remind(ctx: &Context, today: Date) -> Result<u32, NoticeStoreError> {
-    let warn_days = ctx.config.notices.review_warning_days;
-    let mut raised = 0;
-    for stored in ctx.notices.list_latest(Some(ctx.agency.as_str()))? {
-        let Some(notice) = stored
-            .envelope
-            .and_then(|e| <Notice as prost::Message>::decode(e.notice.as_slice()).ok())
-        else {
-            continue;
-        };
-        let Some(due) = tracked_date(&notice) else {
-            continue;
-        };
-        let Some(stage) = dates::parse(&due).and_then(|d| stage(d, today, warn_days)) else {
-            continue;
-        };
-        let alert = Alert {
-            kind: "review".into(),
-            reference: format!("{}/{}", notice.origin, notice.serial),
-            r#match: Some(Match {
-                origin: notice.origin.clone(),
-                serial: notice.serial.clone(),
-                action: stage.name().to_owned(),
-                decision_date: due.clone(),
-                ..Match::default()
-            }),
-            ..Alert::default()
-        };
-        let key = format!("{}\0{due}\0{}", notice.serial, stage.name());
-        match ctx.watch.alert_once(alert, &key) {
-            Ok(Some(a)) => {
-                raised += 1;
-                crate::telemetry::alert("review");
-                tracing::info!(alert = a.seq, serial = %notice.serial, due = %due, stage = stage.name(), "review reminder");
-            }
-            Ok(None) => {}
-            Err(error) => tracing::error!(%error, "cannot store a review reminder"),
-        }
-    }
-    Ok(raised)
+/// The review-date check over this agency's own notices.
+#[derive(Debug)]
+pub struct Reviewer {
+    pub agency: AgencyId,
+    pub notices: Arc<NoticeStore>,
+    pub alerts: AlertSink,
+    /// Days before a date at which the operator is reminded.
+    pub warn_days: u32,
+    pub wake: Arc<Notify>,
 }
 
-/// Checks review dates at start, every hour, and shortly after our own
-/// notices change (a burst of changes, such as an import, is one check).
-pub async fn run(ctx: Arc<Context>, stop: CancellationToken) {
-    loop {
-        let c = ctx.clone();
-        match tokio::task::spawn_blocking(move || remind(&c, dates::today())).await {
-            Ok(Err(error)) => tracing::error!(%error, "review reminders failed"),
-            Err(error) => tracing::error!(%error, "review reminders stopped"),
-            Ok(Ok(_)) => {}
+impl Reviewer {
+    /// Raises the reminders due as of `today`; returns how many were new.
+    pub fn remind(&self, today: Date) -> Result<u32, NoticeStoreError> {
+        let mut raised = 0;
+        for stored in self.notices.list_latest(Some(self.agency.as_str()))? {
+            let Some(notice) = stored
+                .envelope
+                .and_then(|e| <Notice as prost::Message>::decode(e.notice.as_slice()).ok())
+            else {
+                continue;
+            };
+            let Some(due) = tracked_date(&notice) else {
+                continue;
+            };
+            let Some(stage) = dates::parse(&due).and_then(|d| stage(d, today, self.warn_days))
+            else {
+                continue;
+            };
+            let alert = Alert {
+                kind: AlertKind::Review.as_str().into(),
+                reference: format!("{}/{}", notice.origin, notice.serial),
+                r#match: Some(Match {
+                    origin: notice.origin.clone(),
+                    serial: notice.serial.clone(),
+                    action: stage.name().to_owned(),
+                    decision_date: due.clone(),
+                    ..Match::default()
+                }),
+                ..Alert::default()
+            };
+            let key = format!("{}\0{due}\0{}", notice.serial, stage.name());
+            if let Some(a) = self.alerts.reminder(alert, &key)? {
+                raised += 1;
+                tracing::info!(alert = a.seq, serial = %notice.serial, due = %due, stage = stage.name(), "review reminder");
+            }
         }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(3_600)) => {}
-            () = ctx.review_wake.notified() => {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        Ok(raised)
+    }
+
+    /// Checks review dates at start, every hour, and shortly after our own
+    /// notices change (a burst of changes, such as an import, is one check).
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let this = self.clone();
+            match tokio::task::spawn_blocking(move || this.remind(dates::today())).await {
+                Ok(Err(error)) => tracing::error!(%error, "review reminders failed"),
+                Err(error) => tracing::error!(%error, "review reminders stopped"),
+                Ok(Ok(_)) => {}
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(3_600)) => {}
+                () = self.wake.notified() => {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
                 }
             }
         }
@@ -177,6 +187,43 @@ mod tests {
                 tessera_proto::v1::GrantNotice::default()
             ))),
             None
+        );
+    }
+
+    #[test]
+    fn each_stage_of_a_review_date_reminds_once() {
+        use crate::test_support::{agency, audit_on, org, signing_key, temp_store};
+        let (_dir, store) = temp_store();
+        let notices = Arc::new(NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
+        let mut n = crate::test_support::denial("DE-BAFA", "S-1", "all", &[org("X Ltd", "AE")]);
+        if let Some(Body::Denial(den)) = n.body.as_mut() {
+            den.review_due = "2027-01-31".into();
+        }
+        notices.writer().append_own(n, &[], &signing_key()).unwrap();
+        let alerts = Arc::new(crate::alerts::AlertStore::open(&store).unwrap());
+        let reviewer = Reviewer {
+            agency: agency("DE-BAFA"),
+            notices,
+            alerts: AlertSink::new(alerts.clone(), audit_on(&store)),
+            warn_days: 90,
+            wake: Arc::default(),
+        };
+        assert_eq!(reviewer.remind(d("2026-09-01")).unwrap(), 0);
+        assert_eq!(reviewer.remind(d("2026-11-10")).unwrap(), 1);
+        assert_eq!(reviewer.remind(d("2026-12-10")).unwrap(), 0);
+        assert_eq!(reviewer.remind(d("2027-02-01")).unwrap(), 1);
+        let stages: Vec<(String, String)> = alerts
+            .after(0)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.kind, a.r#match.unwrap_or_default().action))
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                ("review".to_owned(), "review-due-soon".to_owned()),
+                ("review".to_owned(), "review-overdue".to_owned())
+            ]
         );
     }
 }

@@ -28,6 +28,14 @@ pub struct Invalid {
     pub problem: String,
 }
 
+/// What the operator sent does not follow the rules: INVALID_ARGUMENT,
+/// naming the field.
+impl From<Invalid> for tonic::Status {
+    fn from(e: Invalid) -> Self {
+        Self::invalid_argument(e.to_string())
+    }
+}
+
 fn bad(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
     Invalid {
         field: field.into(),
@@ -295,4 +303,16 @@ fn enforcement(e: &EnforcementNotice) -> Result<(), Invalid> {
     date("enforcement.expires", &e.expires, false)?;
     text("enforcement.summary", &e.summary, false)?;
     enum_set::<tessera_proto::v1::NoticeStatus>("enforcement.status", e.status, "status")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_rule_is_invalid_argument_naming_the_field() {
+        let status = tonic::Status::from(bad("denial.destination", "not a country"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "denial.destination: not a country");
+    }
 }

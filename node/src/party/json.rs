@@ -1,4 +1,4 @@
-//! The `tessera keys` line contract (DESIGN.md): one JSON Lines party in, one JSON line
+//! The `tessera keys` line contract (docs/architecture.md): one JSON Lines party in, one JSON line
 //! out, `{"keys":[...]}` or `{"error":"..."}`. Error messages name the problem and where it
 //! is (column, position, a known field name), never a value or an unknown key from the
 //! line, so no party name is echoed.

@@ -1,6 +1,6 @@
 //! The plain party record that match keys are derived from.
 //!
-//! This is the JSON Lines form of DESIGN.md (`tessera keys`, `screen --file`,
+//! This is the JSON Lines form of docs/architecture.md ("The party line contract") (`tessera keys`, `screen --file`,
 //! `watch add`): only `name` is required. The notice model in `tessera-proto`
 //! converts into it, so keys never depend on the wire encoding.
 

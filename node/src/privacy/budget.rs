@@ -1,4 +1,4 @@
-//! A peer's query budget (DESIGN.md, point 7): a token bucket of `burst` keys that refills
+//! A peer's query budget (docs/architecture.md, "Private matching", point 7): a token bucket of `burst` keys that refills
 //! at `keys_per_day`. Every key a peer asks the holder to evaluate (screening or
 //! cardinality) takes one token; over budget, the caller answers RESOURCE_EXHAUSTED with
 //! the time to retry. Time is passed in, so tests drive it with `tokio::time::pause()`.

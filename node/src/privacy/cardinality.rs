@@ -1,4 +1,4 @@
-//! Overlap counting, PSI-cardinality (DESIGN.md, point 6): the querier Q learns how many of
+//! Overlap counting, PSI-cardinality (docs/architecture.md, "Private matching", point 6): the querier Q learns how many of
 //! its keys are in the holder H's list, not which; H learns how many keys Q sent.
 //!
 //! ## Protocol (one session)

@@ -1,4 +1,4 @@
-//! The labelled index a holder keeps for one served peer (DESIGN.md, point 2): for every
+//! The labelled index a holder keeps for one served peer (docs/architecture.md, "Private matching", point 2): for every
 //! match key `x` of every entry shared with the peer, `tag(y) -> AEAD(y, label)` with
 //! `y = OPRF(k_peer, x)`. [`build`] computes it on all cores; [`IndexEntry`] is one row, in
 //! the compact byte form that replication sends.

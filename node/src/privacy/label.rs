@@ -1,5 +1,5 @@
 //! The label: what a holder discloses to one peer for one index entry, at the disclosure
-//! level its policy grants that peer (DESIGN.md, "Distribution and disclosure"):
+//! level its policy grants that peer (docs/architecture.md, "Distribution and disclosure"):
 //! `pointer` (origin, reference, contact, match strength), `summary` (+ action, control
 //! entries, decision date, destination) or `full` (+ the notice body, opaque JSON).
 //!

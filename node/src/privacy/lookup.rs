@@ -1,4 +1,4 @@
-//! The querier's copy of a peer's index, for lookups by tag (DESIGN.md, points 3-4).
+//! The querier's copy of a peer's index, for lookups by tag (docs/architecture.md, "Private matching", points 3-4).
 //!
 //! Memory matters (a peer may list a million keys), so the rows live in three flat
 //! vectors rather than a map of small allocations: the tags sorted (16 bytes a row), the

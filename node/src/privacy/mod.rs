@@ -1,4 +1,4 @@
-//! Private matching, the crypto core (DESIGN.md, "Private matching"): the RFC 9497 OPRF in
+//! Private matching, the crypto core (docs/architecture.md, "Private matching"): the RFC 9497 OPRF in
 //! VOPRF mode over ristretto255-SHA512, the labelled index a holder builds for each peer it
 //! serves, the querier's lookup copy of that index, overlap counting (PSI-cardinality) and
 //! the per-peer query budget. Pure code: no networking, no storage, no clock of its own.

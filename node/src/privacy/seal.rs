@@ -1,4 +1,4 @@
-//! Sealing a label under an OPRF output `y` (DESIGN.md, point 2): the entry is found by
+//! Sealing a label under an OPRF output `y` (docs/architecture.md, "Private matching", point 2): the entry is found by
 //! `tag = y[0..16]` and its label encrypted with XChaCha20-Poly1305 under `y[16..48]`, with
 //! the tag as associated data (an entry cannot be moved to another tag) and a random 24-byte
 //! nonce per entry (one match key may label several entries under one key, so a fixed nonce

@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use tonic::{Request, Status};
 
-use crate::audit::Action;
-use crate::context::Context;
-use crate::identity::{Identity, Role};
+use crate::audit::{Action, AuditSink};
+use crate::identity::{AgencyId, Identity, Role};
 use crate::listener::ConnInfo;
+use crate::peers::PeerTable;
+use crate::tls::TlsState;
 
 /// The verified caller, placed in request extensions for handlers.
 #[derive(Debug, Clone)]
@@ -28,13 +29,32 @@ pub enum Surface {
 }
 
 /// Checks each request on one surface.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Guard {
-    pub surface: Surface,
-    pub ctx: Arc<Context>,
+    surface: Surface,
+    agency: AgencyId,
+    tls: Arc<TlsState>,
+    peers: Arc<PeerTable>,
+    audit: AuditSink,
 }
 
 impl Guard {
+    pub fn new(
+        surface: Surface,
+        agency: AgencyId,
+        tls: Arc<TlsState>,
+        peers: Arc<PeerTable>,
+        audit: AuditSink,
+    ) -> Self {
+        Self {
+            surface,
+            agency,
+            tls,
+            peers,
+            audit,
+        }
+    }
+
     pub fn check<T>(&self, mut request: Request<T>) -> Result<Request<T>, Status> {
         let caller = self.admit(request.extensions().get::<ConnInfo>())?;
         request.extensions_mut().insert(Caller(caller));
@@ -56,7 +76,7 @@ impl Guard {
             }
         };
         if let Some(cert) = &info.cert
-            && self.ctx.tls.current().material.is_revoked(cert)
+            && self.tls.current().material.is_revoked(cert)
         {
             return Err(self.refuse(
                 &identity.to_string(),
@@ -65,14 +85,14 @@ impl Guard {
         }
         match (self.surface, &identity.role) {
             (Surface::Federation, Role::Node) => {
-                if self.ctx.peers.contains(&identity.agency) {
+                if self.peers.contains(&identity.agency) {
                     Ok(identity)
                 } else {
                     Err(self.refuse(
                         &identity.to_string(),
                         Status::permission_denied(format!(
                             "{} is not a configured peer of {}",
-                            identity.agency, self.ctx.agency
+                            identity.agency, self.agency
                         )),
                     ))
                 }
@@ -84,14 +104,14 @@ impl Guard {
                 ),
             )),
             (Surface::Operator, Role::Operator { .. }) => {
-                if identity.agency == self.ctx.agency {
+                if identity.agency == self.agency {
                     Ok(identity)
                 } else {
                     Err(self.refuse(
                         &identity.to_string(),
                         Status::permission_denied(format!(
                             "an operator of {} cannot operate the node of {}",
-                            identity.agency, self.ctx.agency
+                            identity.agency, self.agency
                         )),
                     ))
                 }
@@ -107,7 +127,7 @@ impl Guard {
 
     fn refuse(&self, who: &str, status: Status) -> Status {
         tracing::warn!(surface = ?self.surface, caller = who, code = ?status.code(), reason = status.message(), "call refused");
-        self.ctx.audit_event(
+        self.audit.event(
             who,
             Action::CallRefused,
             match self.surface {

@@ -1,8 +1,21 @@
 //! The node's sled database and its trees.
 //!
 //! One typed wrapper per tree lives with the concern that owns it; this module
-//! opens the database, names the trees, and makes writes durable. A write that
-//! an RPC acknowledges has been flushed to disk first.
+//! opens the database, makes writes durable, and ([`keys`]) encodes and decodes
+//! every key and value, so that a storage failure always reaches the caller
+//! as a [`StoreError`] naming the tree and the kind of record. A write that an
+//! RPC acknowledges has been flushed to disk first.
+//!
+//! | tree | owner |
+//! |---|---|
+//! | `notices` | `notice::store` |
+//! | `holder_index` | `matching::holder` |
+//! | `peer_index` | `matching::replica` |
+//! | `watch` | `matching::watch` (watch list, outputs), `matching::deconflict` (hits), `alerts` (alerts) |
+//! | `consult` | `consult::store` |
+//! | `audit` | `audit` |
+
+pub mod keys;
 
 use std::path::Path;
 use std::sync::RwLock;
@@ -36,7 +49,8 @@ pub fn flush_blocking(db: &sled::Db) -> sled::Result<usize> {
     db.flush()
 }
 
-/// A storage failure. The message names the operation, never a stored value.
+/// A storage failure. The message names the operation or the tree and the
+/// kind of record, never a stored value or a key's bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage error while {op}: {source}")]
@@ -45,8 +59,26 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
-    #[error("stored record is corrupt in tree {tree}")]
-    Corrupt { tree: &'static str },
+    #[error("storage error on {record} in tree {tree}: {source}")]
+    Access {
+        tree: &'static str,
+        record: &'static str,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("stored {record} in tree {tree} is corrupt")]
+    Corrupt {
+        tree: &'static str,
+        record: &'static str,
+    },
+    #[error("the flush to disk did not finish (its task {0})")]
+    FlushTask(&'static str),
+}
+
+impl From<StoreError> for tonic::Status {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e.to_string())
+    }
 }
 
 impl StoreError {
@@ -93,8 +125,53 @@ impl Store {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || flush_blocking(&db))
             .await
-            .map_err(|_| StoreError::Corrupt { tree: "flush task" })?
+            .map_err(|e| {
+                StoreError::FlushTask(if e.is_panic() {
+                    "panicked"
+                } else {
+                    "was cancelled"
+                })
+            })?
             .map(|_| ())
             .map_err(StoreError::sled("flushing to disk"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_errors_reach_the_wire_as_internal_naming_tree_and_record() {
+        let status = tonic::Status::from(StoreError::Corrupt {
+            tree: "notices",
+            record: "feed entry",
+        });
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert_eq!(
+            status.message(),
+            "stored feed entry in tree notices is corrupt"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flush_makes_writes_durable_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.tree("t").unwrap().insert(b"k", b"v").unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .tree("t")
+                .unwrap()
+                .get(b"k")
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            b"v"
+        );
     }
 }

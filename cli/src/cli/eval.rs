@@ -1,0 +1,103 @@
+//! `tessera eval keys | screening`: measurements of matching on the public lists.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Match-key quality on the real lists: alias recall, cross-script agreement, collisions, speed.
+    Keys {
+        /// The folder of the public lists (default: ../shared/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+    },
+    /// Screening quality: precision and recall on labelled pairs built from the lists,
+    /// over the threshold, per family; the leakage below the threshold.
+    Screening {
+        /// The folder of the public lists (default: ../shared/data, else fixtures/lists).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Seed of the pair generator.
+        #[arg(long, default_value_t = 20_261_202)]
+        seed: u64,
+        /// Most pairs per family and split.
+        #[arg(long, default_value_t = 600)]
+        per_family: usize,
+        /// Write the generated pairs here (JSON Lines), to read them or re-use them.
+        #[arg(long)]
+        pairs_out: Option<PathBuf>,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+        /// Fuzzy-key parameters other than the spec's, `key=value,...` (tuning only).
+        #[arg(long, hide = true)]
+        params: Option<String>,
+        /// Write the pairs decided wrongly at the default threshold here (JSON Lines: the
+        /// pair and its scores), to see what the keys miss.
+        #[arg(long)]
+        errors_out: Option<PathBuf>,
+    },
+}
+
+fn write_json(
+    path: &PathBuf,
+    value: &impl serde::Serialize,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    writeln!(out, "figures written to {}", path.display())?;
+    Ok(())
+}
+
+pub fn run(cmd: &EvalCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    match cmd {
+        EvalCommand::Keys { data, json_out } => {
+            let dir = data
+                .clone()
+                .or_else(tessera_node::lists::shared_data_dir)
+                .ok_or_else(|| anyhow::anyhow!("no list data: pass --data DIR (the folder with us_csl/, ofac_sdn_2023-12-28/, un_consolidated/)"))?;
+            let report = crate::eval::keys::run(&dir);
+            write!(out, "{}", report.table())?;
+            if let Some(path) = json_out {
+                write_json(path, &report, out)?;
+            }
+        }
+        EvalCommand::Screening {
+            data,
+            seed,
+            per_family,
+            pairs_out,
+            json_out,
+            params,
+            errors_out,
+        } => {
+            let params = match params {
+                Some(spec) => tessera_node::party::FuzzyParams::parse(spec)
+                    .map_err(|e| anyhow::anyhow!("--params: {e}"))?,
+                None => tessera_node::party::FuzzyParams::default(),
+            };
+            let dir = data
+                .clone()
+                .or_else(tessera_node::lists::shared_data_dir)
+                .unwrap_or_else(|| PathBuf::from("fixtures/lists"));
+            let run = crate::eval::screening::Run {
+                dir,
+                seed: *seed,
+                per_family: *per_family,
+                params,
+            };
+            let report = run.report(pairs_out.as_deref(), errors_out.as_deref())?;
+            write!(out, "{}", report.table())?;
+            if let Some(path) = json_out {
+                write_json(path, &report, out)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The `tessera` command line: arguments, dispatch, output. Every command
+//! and flag is in docs/cli.md.
+//!
+//! Layout: this file holds the top-level arguments and hands each command to
+//! the file of its group, which declares the group's flags and runs it:
+//! [`certs`] (the dev PKI), [`notice`] (notices), [`matching`] (keys,
+//! screening, watch lists, alerts, deconfliction, overlaps, index keys),
+//! [`consult`] (consultations), [`admin`] (status, health, backups, the
+//! audit chain, evaluations, the demo). The party flags of `keys` and
+//! `screen` are one struct, `keys::PartyFlags`.
+
+mod admin;
+mod certs;
+mod consult;
+mod eval;
+mod matching;
+mod notice;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::CliConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Operate a Tessera node: share licence denials with peer agencies"
+)]
+struct Cli {
+    /// The CLI config (cli.toml) of your agency.
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Certificates: a development PKI, and revocation.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
+    /// Your node's identity and its peers: reachable, last seen, round trip.
+    Status,
+    /// Exit 0 if the node answers the gRPC health check as SERVING (for probes).
+    Health,
+    /// Licence denials and enforcement notices.
+    #[command(subcommand)]
+    Notice(notice::NoticeCommand),
+    /// Offline: the match keys of one party, or of JSON Lines parties on stdin
+    /// (without --name).
+    Keys(matching::KeysArgs),
+    /// Screen parties privately against every peer's denials and enforcement subjects.
+    Screen(matching::ScreenArgs),
+    /// Continuous screening: parties whose new matches at any peer raise alerts.
+    #[command(subcommand)]
+    Watch(matching::WatchCommand),
+    /// Alerts raised by the watch list and deconfliction.
+    Alerts {
+        /// Only alerts after this number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Investigation subjects matched privately against peers' enforcement subjects.
+    #[command(subcommand)]
+    Deconflict(matching::DeconflictCommand),
+    /// How many of our match keys are in a peer's list (a count, nothing else).
+    Overlap {
+        #[arg(long)]
+        peer: String,
+    },
+    /// Pairwise overlap counts of a group's members, optionally as an SVG heat map.
+    Harmonise {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// No-undercut consultations with the agency whose denial a licence would undercut.
+    #[command(subcommand)]
+    Consult(consult::ConsultCommand),
+    /// The labelled indexes this node serves.
+    #[command(subcommand)]
+    Index(matching::IndexCommand),
+    /// Copy the node's data while it runs (restore with `tessera-node restore`).
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The tamper-evident audit chain.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
+    /// Measurements on the public lists.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Three agencies on this machine: a guided run that exits 0.
+    Demo,
+}
+
+/// The whole `tessera` program.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tessera: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What every command that talks to our node reads from the top-level flags.
+struct Global {
+    config: Option<PathBuf>,
+    json: bool,
+}
+
+impl Global {
+    /// The CLI config: `--config` or `TESSERA_CONFIG`.
+    fn config(&self) -> anyhow::Result<CliConfig> {
+        let path = self.config.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no CLI config: pass --config DIR/AGENCY/cli.toml or set TESSERA_CONFIG"
+            )
+        })?;
+        CliConfig::load(&path)
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = Global {
+        config: cli.config,
+        json: cli.json,
+    };
+    let out = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Certs(cmd) => certs::run(&cmd, out),
+        Command::Status => admin::status(&global, out).await,
+        Command::Health => admin::health(&global, out).await,
+        Command::Notice(cmd) => notice::run(&cmd, &global, out).await,
+        Command::Keys(args) => matching::keys(&args, out),
+        Command::Screen(args) => matching::screen(&args, &global, out).await,
+        Command::Watch(cmd) => matching::watch(&cmd, &global, out).await,
+        Command::Alerts { after } => {
+            let cfg = global.config()?;
+            crate::matching::alerts(&cfg, after, global.json, out)
+                .await
+                .map(drop)
+        }
+        Command::Deconflict(cmd) => matching::deconflict(&cmd, &global, out).await,
+        Command::Overlap { peer } => {
+            let cfg = global.config()?;
+            crate::matching::overlap(&cfg, &peer, global.json, out).await
+        }
+        Command::Harmonise { group, svg } => {
+            let cfg = global.config()?;
+            crate::matching::harmonise(&cfg, &group, svg.as_deref(), global.json, out).await
+        }
+        Command::Consult(cmd) => consult::run(&cmd, &global, out).await,
+        Command::Index(cmd) => matching::index(&cmd, &global, out).await,
+        Command::Backup { out: path } => {
+            let cfg = global.config()?;
+            crate::backup::run(&cfg, &path, out).await.map(drop)
+        }
+        Command::Audit(cmd) => admin::audit(&cmd, &global, out).await,
+        Command::Eval(cmd) => eval::run(&cmd, out),
+        Command::Demo => admin::demo(out).await,
+    }
+}

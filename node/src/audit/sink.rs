@@ -1,0 +1,54 @@
+//! [`AuditSink`]: the handle through which the node's workers and services
+//! append to the chain. Appending never fails the operation being audited;
+//! a failure to append is logged as an error, never silent.
+
+use std::sync::Arc;
+
+use super::{Action, AuditError, AuditLog};
+
+/// Appends to the audit chain. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditSink(Arc<AuditLog>);
+
+impl AuditSink {
+    pub fn new(log: Arc<AuditLog>) -> Self {
+        Self(log)
+    }
+
+    /// The chain itself (verification, export, checkpoints).
+    pub fn log(&self) -> &AuditLog {
+        &self.0
+    }
+
+    /// Appends one entry; `details` carry counts, serials, agency ids and
+    /// hashes only (see the rule in `audit`).
+    pub fn event(&self, actor: &str, action: Action, object: &str, details: &serde_json::Value) {
+        if let Err(error) = self.0.record(actor, action, object, details) {
+            tracing::error!(%error, action = action.as_str(), "cannot append to the audit chain");
+        }
+    }
+}
+
+/// An audit chain that cannot be read, verified or exported is lost data
+/// as far as the operator is concerned.
+impl From<AuditError> for tonic::Status {
+    fn from(e: AuditError) -> Self {
+        Self::data_loss(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_chain_that_cannot_be_read_is_data_loss() {
+        let broken = AuditError::Broken {
+            seq: 3,
+            problem: "entry 3: hash mismatch".into(),
+        };
+        let status = tonic::Status::from(broken);
+        assert_eq!(status.code(), tonic::Code::DataLoss);
+        assert!(status.message().contains("entry 3"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Serving our own feed to a peer: a pull streams what the peer may see
+//! after its cursor (with a watermark when the walk passed notices not for
+//! it), and acknowledges our outbox up to that cursor; a get returns the
+//! newest version of one notice if the peer may see it.
+
+use std::sync::Arc;
+
+use futures::Stream;
+use tessera_proto::v1::{FeedItem, SignedNotice};
+
+use crate::identity::AgencyId;
+use crate::notice::store::{NoticeStore, NoticeStoreError};
+
+/// Feed entries read per batch (no sled iterator stays open while a slow
+/// peer holds up the stream: sled's readers and writers share one lock).
+const WALK_BATCH: usize = 256;
+/// Items buffered ahead of a slow peer.
+const STREAM_BUFFER: usize = 256;
+
+/// Why a feed request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Store(#[from] NoticeStoreError),
+    #[error("no such notice for you")]
+    NotFound,
+    #[error("the feed task stopped before it finished")]
+    Task,
+}
+
+impl From<FeedError> for tonic::Status {
+    fn from(e: FeedError) -> Self {
+        match e {
+            FeedError::Store(e) => e.into(),
+            FeedError::NotFound => Self::not_found(e.to_string()),
+            FeedError::Task => Self::internal(e.to_string()),
+        }
+    }
+}
+
+/// Our feed, as peers read it.
+#[derive(Debug, Clone)]
+pub struct FeedServer {
+    agency: AgencyId,
+    notices: Arc<NoticeStore>,
+}
+
+impl FeedServer {
+    pub fn new(agency: AgencyId, notices: Arc<NoticeStore>) -> Self {
+        Self { agency, notices }
+    }
+
+    /// A pull from `caller` after `after` (at most `limit` items, 0: all).
+    /// The caller advances its cursor only once what it pulled is on its
+    /// disk, so a pull from `after` acknowledges everything up to it: those
+    /// notices need not be pushed again.
+    pub async fn pull(
+        &self,
+        caller: &AgencyId,
+        after: u64,
+        limit: u32,
+    ) -> Result<impl Stream<Item = Result<FeedItem, FeedError>> + Send + use<>, FeedError> {
+        let limit = if limit == 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        };
+        if after > 0 {
+            let notices = self.notices.clone();
+            let peer = caller.clone();
+            let trimmed =
+                tokio::task::spawn_blocking(move || notices.outbox_ack_through(&peer, after))
+                    .await
+                    .map_err(|_| FeedError::Task)??;
+            if trimmed > 0 {
+                tracing::debug!(peer = %caller, trimmed, "outbox items acknowledged by a pull");
+            }
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        let notices = self.notices.clone();
+        let caller = caller.to_string();
+        // sled reads are blocking: the feed is walked off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut prev = after;
+            let mut cursor = after;
+            let mut sent = 0usize;
+            loop {
+                let batch: Vec<_> = notices.feed_after(cursor).take(WALK_BATCH).collect();
+                if batch.is_empty() {
+                    if cursor > prev {
+                        // A watermark: the entries walked since `prev` are
+                        // not for the caller.
+                        let _ = tx.blocking_send(Ok(FeedItem {
+                            seq: cursor,
+                            prev_seq: prev,
+                            notice: None,
+                        }));
+                    }
+                    return;
+                }
+                for entry in batch {
+                    let item = match entry {
+                        Ok((seq, stored)) => {
+                            cursor = seq;
+                            if !stored.recipients.contains(&caller) {
+                                continue;
+                            }
+                            let item = FeedItem {
+                                seq,
+                                prev_seq: prev,
+                                notice: stored.envelope,
+                            };
+                            prev = seq;
+                            Ok(item)
+                        }
+                        Err(e) => Err(FeedError::Store(e)),
+                    };
+                    let failed = item.is_err();
+                    if tx.blocking_send(item).is_err() || failed {
+                        return;
+                    }
+                    sent += 1;
+                    if sent >= limit {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
+    }
+
+    /// The newest version of our notice `serial`, if `caller` may see it.
+    pub fn get(&self, caller: &AgencyId, serial: &str) -> Result<SignedNotice, FeedError> {
+        let stored = self
+            .notices
+            .latest(self.agency.as_str(), serial)?
+            .ok_or(FeedError::NotFound)?;
+        if !stored.recipients.iter().any(|r| r == caller.as_str()) {
+            return Err(FeedError::NotFound);
+        }
+        stored.envelope.ok_or(FeedError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::test_support::{agency, denial, org, signing_key, temp_store};
+
+    #[tokio::test]
+    async fn a_peer_pulls_what_it_may_see_with_a_watermark_and_acknowledges_by_pulling() {
+        let (_dir, store) = temp_store();
+        let notices = Arc::new(NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
+        let key = signing_key();
+        let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
+        for (i, to) in [
+            vec![fr.clone()],
+            vec![us.clone()],
+            vec![fr.clone()],
+            vec![us.clone()],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let n = denial("DE-BAFA", &format!("S-{i}"), "all", &[org("X Ltd", "AE")]);
+            notices.writer().append_own(n, &to, &key).unwrap();
+        }
+        let feed = FeedServer::new(agency("DE-BAFA"), notices.clone());
+        let items: Vec<FeedItem> = feed
+            .pull(&fr, 0, 0)
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        let seen: Vec<(u64, u64, bool)> = items
+            .iter()
+            .map(|i| (i.seq, i.prev_seq, i.notice.is_some()))
+            .collect();
+        // Items 1 and 3, then a watermark over 4 (not for FR-SBDU).
+        assert_eq!(seen, [(1, 0, true), (3, 1, true), (4, 3, false)]);
+        assert_eq!(notices.outbox_len(&fr).unwrap(), 2);
+        let _: Vec<_> = feed.pull(&fr, 3, 0).await.unwrap().collect().await;
+        assert_eq!(
+            notices.outbox_len(&fr).unwrap(),
+            0,
+            "acknowledged by the pull"
+        );
+        assert_eq!(
+            notices.outbox_len(&us).unwrap(),
+            2,
+            "another peer's outbox stays"
+        );
+        assert!(feed.get(&fr, "S-0").is_ok());
+        let hidden = feed.get(&fr, "S-1").unwrap_err();
+        assert_eq!(tonic::Status::from(hidden).code(), tonic::Code::NotFound);
+    }
+}

@@ -1,0 +1,165 @@
+//! Tests of the holder's index.
+
+use tessera_proto::v1::{NoticeStatus, notice::Body};
+
+use super::*;
+use crate::test_support::{agency, denial, org, temp_store};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    notices: Arc<NoticeStore>,
+    holder: Arc<HolderIndex>,
+    indexer: Arc<Indexer>,
+    signing: Arc<crate::signing::SigningKey>,
+}
+
+/// DE-BAFA serving FR-SBDU (at summary level) and US-BIS (pointer).
+fn setup() -> Setup {
+    let (dir, store) = temp_store();
+    let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
+    let notices = Arc::new(NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
+    let keys = Arc::new(KeyRing::open(dir.path(), &[fr.clone(), us.clone()]).unwrap());
+    let holder = Arc::new(HolderIndex::open(&store).unwrap());
+    let indexer = Arc::new(Indexer {
+        holder: holder.clone(),
+        notices: notices.clone(),
+        keys,
+        policy: IndexPolicy {
+            levels: [
+                (fr, DisclosureLevel::Summary),
+                (us, DisclosureLevel::Pointer),
+            ]
+            .into(),
+            contact: "denials@bafa.example".into(),
+        },
+        agency: agency("DE-BAFA"),
+        store,
+        wakers: Wakers::default(),
+    });
+    Setup {
+        _dir: dir,
+        notices,
+        holder,
+        indexer,
+        signing: crate::test_support::signing_key(),
+    }
+}
+
+fn listed() -> Notice {
+    denial(
+        "DE-BAFA",
+        "S-1",
+        "peer:FR-SBDU",
+        &[org("Example Trading FZE", "AE")],
+    )
+}
+
+fn append(s: &Setup, notice: Notice, to: &[&str]) {
+    let to: Vec<AgencyId> = to.iter().map(|a| agency(a)).collect();
+    s.notices
+        .writer()
+        .append_own(notice, &to, &s.signing)
+        .unwrap();
+}
+
+fn deltas(s: &Setup, peer: &str) -> Vec<IndexDelta> {
+    s.holder
+        .deltas_after(&agency(peer), 0)
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_notice_is_indexed_for_its_recipients_only_at_their_disclosure_level() {
+    let s = setup();
+    append(&s, listed(), &["FR-SBDU"]);
+    assert_eq!(s.indexer.index_pending().unwrap(), 1);
+    assert_eq!(s.indexer.index_pending().unwrap(), 0, "the cursor moved");
+    let fr = deltas(&s, "FR-SBDU");
+    assert_eq!(fr.len(), 1);
+    let keys = labels::notice_keys(&listed());
+    assert_eq!(fr[0].adds.len(), keys.len());
+    assert!(deltas(&s, "US-BIS").is_empty());
+    assert_eq!(s.holder.live_rows(&agency("FR-SBDU")).unwrap(), keys.len());
+    // FR-SBDU opens a row with its key's output: the summary is there.
+    let key = s.indexer.keys.get(&agency("FR-SBDU")).unwrap();
+    let y = key.evaluate(keys[0].value.as_bytes()).unwrap();
+    let row = fr[0]
+        .adds
+        .iter()
+        .map(|a| IndexEntry::from_bytes(a).unwrap())
+        .find(|e| e.tag == privacy::tag_of(&y))
+        .unwrap();
+    let label = row.open(&y).unwrap();
+    assert_eq!(label.disclosure.level(), "summary");
+    assert_eq!(label.contact, "denials@bafa.example");
+    assert_eq!(
+        s.holder
+            .serial_for_tag(&agency("FR-SBDU"), &row.tag)
+            .unwrap()
+            .as_deref(),
+        Some("S-1")
+    );
+}
+
+#[test]
+fn a_revoked_version_removes_every_row() {
+    let s = setup();
+    append(&s, listed(), &["FR-SBDU"]);
+    s.indexer.index_pending().unwrap();
+    let mut revoked = listed();
+    revoked.version = 2;
+    if let Some(Body::Denial(d)) = revoked.body.as_mut() {
+        d.status = NoticeStatus::Revoked as i32;
+    }
+    append(&s, revoked, &["FR-SBDU"]);
+    s.indexer.index_pending().unwrap();
+    let fr = deltas(&s, "FR-SBDU");
+    assert_eq!(fr.len(), 2);
+    assert_eq!(fr[1].removes.len(), fr[0].adds.len());
+    assert!(fr[1].adds.is_empty());
+    assert_eq!(s.holder.live_rows(&agency("FR-SBDU")).unwrap(), 0);
+    assert_eq!(s.holder.last_pos(&agency("FR-SBDU")).unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_rotation_rebuilds_the_index_under_the_new_key_as_a_reset() {
+    let s = setup();
+    s.indexer.ensure_initial().unwrap();
+    for peer in ["FR-SBDU", "US-BIS"] {
+        let first = deltas(&s, peer);
+        assert!(first[0].reset && first[0].adds.is_empty(), "{peer}");
+    }
+    append(&s, listed(), &["FR-SBDU"]);
+    s.indexer.index_pending().unwrap();
+    let epoch = s.indexer.rotate(&agency("FR-SBDU")).await.unwrap();
+    assert_eq!(epoch, 2);
+    let fr = deltas(&s, "FR-SBDU");
+    let last = fr.last().unwrap();
+    assert!(last.reset);
+    assert_eq!(last.epoch, 2);
+    assert_eq!(last.adds.len(), labels::notice_keys(&listed()).len());
+    assert_eq!(
+        s.holder.live_rows(&agency("FR-SBDU")).unwrap(),
+        last.adds.len()
+    );
+    let err = s.indexer.rebuild_for(&agency("JP-METI")).unwrap_err();
+    assert_eq!(
+        tonic::Status::from(err).code(),
+        tonic::Code::InvalidArgument
+    );
+}
+
+#[test]
+fn an_unreadable_position_is_an_error_not_zero() {
+    let s = setup();
+    s.holder
+        .tree
+        .insert(last_pos_key(&agency("FR-SBDU")), vec![1u8, 2], "test")
+        .unwrap();
+    let err = s.holder.last_pos(&agency("FR-SBDU")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "stored last delta position in tree holder_index is corrupt"
+    );
+}

@@ -1,0 +1,240 @@
+//! Tests of overlap counts.
+
+use std::time::Duration;
+
+use super::*;
+use crate::exchange::fake::{FakePeer, FakePeers};
+use crate::test_support::{agency, audit_on, audited, denial, org, signing_key, temp_store};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    peers: FakePeers,
+    overlap: Arc<Overlap>,
+    audit: AuditSink,
+    /// The keys of our first party, which FR-SBDU also lists.
+    shared: Vec<String>,
+    ours: usize,
+}
+
+/// DE-BAFA with two denials; FR-SBDU lists the first party, US-BIS
+/// and JP-METI are scripted down; one group holds all but JP-METI.
+fn setup() -> Setup {
+    let (dir, store) = temp_store();
+    let notices = Arc::new(NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
+    let key = signing_key();
+    let first = denial("DE-BAFA", "S-1", "all", &[org("Example Trading FZE", "AE")]);
+    let second = denial(
+        "DE-BAFA",
+        "S-2",
+        "local",
+        &[org("Other Machines LLC", "RU")],
+    );
+    let all = [agency("FR-SBDU"), agency("US-BIS")];
+    notices
+        .writer()
+        .append_own(first.clone(), &all, &key)
+        .unwrap();
+    notices
+        .writer()
+        .append_own(second.clone(), &[], &key)
+        .unwrap();
+    let shared: Vec<String> = labels::notice_keys(&first)
+        .into_iter()
+        .map(|k| k.value)
+        .collect();
+    let ours = shared.len() + labels::notice_keys(&second).len();
+    let peers = FakePeers::new();
+    peers.add(
+        &agency("FR-SBDU"),
+        FakePeer {
+            set: [shared.clone(), vec!["mk1|name|unrelated".into()]].concat(),
+            overlaps: BTreeMap::from([("US-BIS".to_owned(), 7)]),
+            ..FakePeer::default()
+        },
+    );
+    for down in ["US-BIS", "JP-METI"] {
+        peers.add(
+            &agency(down),
+            FakePeer {
+                down: true,
+                ..FakePeer::default()
+            },
+        );
+    }
+    let audit = audit_on(&store);
+    let ids = vec![agency("FR-SBDU"), agency("US-BIS"), agency("JP-METI")];
+    let budgets = Arc::new(Budgets::new(
+        [(agency("FR-SBDU"), (86_400, 50))],
+        audit.clone(),
+    ));
+    let overlap = Arc::new(Overlap {
+        agency: agency("DE-BAFA"),
+        notices,
+        client: Arc::new(peers.clone()),
+        budgets,
+        audit: audit.clone(),
+        groups: BTreeMap::from([(
+            "eu".to_owned(),
+            vec!["DE-BAFA".into(), "FR-SBDU".into(), "US-BIS".into()],
+        )]),
+        peers: ids,
+    });
+    Setup {
+        _dir: dir,
+        peers,
+        overlap,
+        audit,
+        shared,
+        ours,
+    }
+}
+
+#[tokio::test]
+async fn the_count_is_the_keys_both_lists_hold_and_nothing_else() {
+    let s = setup();
+    let (count, keys) = s.overlap.with_peer(&agency("FR-SBDU")).await.unwrap();
+    assert_eq!(count as usize, s.shared.len());
+    assert_eq!(keys as usize, s.ours);
+    // What FR-SBDU may see of ours: the first notice only.
+    assert_eq!(
+        s.overlap.own_keys(Some(&agency("FR-SBDU"))).unwrap().len(),
+        s.shared.len()
+    );
+}
+
+#[tokio::test]
+async fn a_peer_down_lying_or_over_budget_is_unavailable_with_the_reason() {
+    let s = setup();
+    let status = |e: OverlapError| tonic::Status::from(e);
+    let down = s.overlap.with_peer(&agency("US-BIS")).await.unwrap_err();
+    assert!(
+        down.to_string().starts_with("US-BIS: connection refused"),
+        "{down}"
+    );
+    assert_eq!(status(down).code(), tonic::Code::Unavailable);
+
+    s.peers.update(&agency("FR-SBDU"), |p| {
+        p.on_cardinality = Some(Arc::new(|r: CardinalityRequest| {
+            Ok(CardinalityResponse {
+                holder_tags: vec![vec![1, 2, 3]],
+                evaluated: r.blinded,
+            })
+        }));
+    });
+    let lying = s.overlap.with_peer(&agency("FR-SBDU")).await.unwrap_err();
+    assert!(matches!(lying, OverlapError::Malformed), "{lying}");
+    assert_eq!(status(lying).code(), tonic::Code::Unavailable);
+
+    s.peers.update(&agency("FR-SBDU"), |p| {
+        p.on_cardinality = None;
+        p.refuse = Some((
+            tonic::Code::ResourceExhausted,
+            "query budget exhausted: 3 keys asked; retry in 60 s".into(),
+        ));
+    });
+    let over = s.overlap.with_peer(&agency("FR-SBDU")).await.unwrap_err();
+    assert!(
+        over.to_string().contains("query budget exhausted"),
+        "{over}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_peer_is_waited_for() {
+    let s = setup();
+    s.peers
+        .update(&agency("FR-SBDU"), |p| p.delay = Duration::from_secs(12));
+    let started = tokio::time::Instant::now();
+    let (count, _) = s.overlap.with_peer(&agency("FR-SBDU")).await.unwrap();
+    assert_eq!(count as usize, s.shared.len());
+    assert_eq!(started.elapsed(), Duration::from_secs(12));
+}
+
+#[tokio::test]
+async fn harmonising_counts_each_pair_and_names_the_pairs_it_could_not() {
+    let s = setup();
+    let r = s.overlap.harmonise("eu").await.unwrap();
+    assert_eq!(r.keys["DE-BAFA"] as usize, s.ours);
+    let cell = |a: &str, b: &str| {
+        r.cells
+            .iter()
+            .find(|c| c.a == a && c.b == b)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(cell("DE-BAFA", "FR-SBDU").count as usize, s.shared.len());
+    assert!(cell("DE-BAFA", "US-BIS").problem.starts_with("US-BIS: "));
+    assert_eq!(cell("FR-SBDU", "US-BIS").count, 7, "as FR-SBDU reported");
+    let unknown = s.overlap.harmonise("nato").await.unwrap_err();
+    assert_eq!(
+        tonic::Status::from(unknown).code(),
+        tonic::Code::InvalidArgument
+    );
+}
+
+#[tokio::test]
+async fn a_report_is_given_only_within_a_shared_group_and_is_audited() {
+    let s = setup();
+    let ask = |peer: &str| ReportOverlapRequest { peer: peer.into() };
+    // FR-SBDU asks for our count with US-BIS (down): unavailable.
+    let err = s
+        .overlap
+        .report_for(&agency("FR-SBDU"), &ask("US-BIS"))
+        .await
+        .unwrap_err();
+    assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
+    // US-BIS asks about FR-SBDU: counted and audited.
+    let r = s
+        .overlap
+        .report_for(&agency("US-BIS"), &ask("FR-SBDU"))
+        .await
+        .unwrap();
+    assert_eq!(r.count as usize, s.shared.len());
+    assert!(audited(&s.audit).contains(&"match_disclosed".to_owned()));
+    for (caller, other, code) in [
+        ("JP-METI", "FR-SBDU", tonic::Code::PermissionDenied),
+        ("FR-SBDU", "FR-SBDU", tonic::Code::PermissionDenied),
+        ("FR-SBDU", "XX-NOBODY", tonic::Code::PermissionDenied),
+        ("FR-SBDU", "nobody", tonic::Code::InvalidArgument),
+    ] {
+        let err = s
+            .overlap
+            .report_for(&agency(caller), &ask(other))
+            .await
+            .unwrap_err();
+        assert_eq!(tonic::Status::from(err).code(), code, "{caller} {other}");
+    }
+}
+
+#[tokio::test]
+async fn the_holder_side_checks_the_batch_charges_the_budget_and_audits_the_count() {
+    let s = setup();
+    let fr = agency("FR-SBDU");
+    let (_, blinded) = CardinalityQuery::blind(&[b"mk1|a".as_slice(), b"mk1|b"]).unwrap();
+    let request = |n: usize| CardinalityRequest {
+        blinded: blinded.iter().cycle().take(n).map(|b| b.to_vec()).collect(),
+    };
+    let r = s.overlap.cardinality(&fr, request(2)).await.unwrap();
+    assert_eq!(r.evaluated.len(), 2);
+    assert_eq!(r.holder_tags.len(), s.shared.len());
+    assert!(audited(&s.audit).contains(&"evaluation_served".to_owned()));
+    let empty = s.overlap.cardinality(&fr, request(0)).await.unwrap_err();
+    assert_eq!(
+        tonic::Status::from(empty).code(),
+        tonic::Code::InvalidArgument
+    );
+    let over = s.overlap.cardinality(&fr, request(60)).await.unwrap_err();
+    assert_eq!(
+        tonic::Status::from(over).code(),
+        tonic::Code::ResourceExhausted
+    );
+    let stranger = s
+        .overlap
+        .cardinality(&agency("JP-METI"), request(1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        tonic::Status::from(stranger).code(),
+        tonic::Code::PermissionDenied
+    );
+}

@@ -1,0 +1,180 @@
+//! Tests of screening.
+
+use std::time::Duration;
+
+use super::*;
+use crate::exchange::fake::FakePeers;
+use crate::policy::DisclosureLevel;
+use crate::privacy::OprfKey;
+use crate::test_support::{agency, denial, honest_peer, index_delta, org, temp_store};
+
+const LISTED: &str = "Example Trading FZE";
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    peers: FakePeers,
+    screener: Screener,
+    key: Arc<OprfKey>,
+}
+
+/// Our replicas of `with_index`'s indexes (each listing one denial of
+/// LISTED, at summary level) and a scripted peer for each of `peers`.
+fn setup(peers_named: &[&str], with_index: &[&str]) -> Setup {
+    let (dir, store) = temp_store();
+    let ids: Vec<AgencyId> = peers_named.iter().map(|p| agency(p)).collect();
+    let replicas = Arc::new(Replicas::open(&store, &ids).unwrap());
+    let key = Arc::new(OprfKey::generate(1));
+    let peers = FakePeers::new();
+    for id in &ids {
+        peers.add(id, honest_peer(&key));
+        if with_index.contains(&id.as_str()) {
+            let notice = denial(id.as_str(), "S-1", "all", &[org(LISTED, "AE")]);
+            let delta = index_delta(&key, &[notice], DisclosureLevel::Summary);
+            replicas.apply(id, &[delta]).unwrap();
+        }
+    }
+    let screener = Screener::new(replicas, Arc::new(peers.clone()), ids);
+    Setup {
+        _dir: dir,
+        peers,
+        screener,
+        key,
+    }
+}
+
+fn reasons(r: &ScreenResponse) -> Vec<(String, String)> {
+    r.unavailable
+        .iter()
+        .map(|p| (p.peer.clone(), p.reason.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_listed_party_matches_with_what_the_holder_discloses_and_others_are_clear() {
+    let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
+    let r = s
+        .screener
+        .screen(&[org(LISTED, "AE"), org("Unrelated Bakery GmbH", "DE")])
+        .await;
+    assert_eq!(r.screened_peers, ["FR-SBDU"]);
+    assert!(r.unavailable.is_empty());
+    let m = &r.results[0].matches;
+    assert_eq!(m.len(), 1, "one match per notice, however many keys hit");
+    assert_eq!(
+        (m[0].origin.as_str(), m[0].serial.as_str()),
+        ("FR-SBDU", "S-1")
+    );
+    assert_eq!(m[0].disclosure, "summary");
+    assert_eq!(m[0].control_entries, ["3A001"]);
+    assert_eq!(m[0].strength, "strong");
+    assert!(r.results[1].matches.is_empty());
+    // The peer learnt how many keys were asked, nothing else.
+    let asked: u32 = r.results.iter().map(|p| p.keys).sum();
+    assert_eq!(s.peers.peer(&agency("FR-SBDU")).evaluated, u64::from(asked));
+}
+
+#[tokio::test]
+async fn a_peer_down_is_reported_as_unscreened_never_as_clear() {
+    let s = setup(&["FR-SBDU", "US-BIS"], &["FR-SBDU", "US-BIS"]);
+    s.peers.update(&agency("US-BIS"), |p| p.down = true);
+    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    assert_eq!(r.screened_peers, ["FR-SBDU"]);
+    let down = reasons(&r);
+    assert_eq!(down.len(), 1);
+    assert_eq!(down[0].0, "US-BIS");
+    assert!(
+        down[0].1.starts_with("unreachable: connection refused"),
+        "{down:?}"
+    );
+    assert_eq!(r.results[0].matches.len(), 1, "FR-SBDU's match stands");
+}
+
+#[tokio::test]
+async fn a_peer_that_evaluates_with_another_key_is_refused() {
+    let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
+    let other = Arc::new(OprfKey::generate(s.key.epoch()));
+    s.peers.add(&agency("FR-SBDU"), honest_peer(&other));
+    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    assert!(r.screened_peers.is_empty());
+    assert!(
+        reasons(&r)[0]
+            .1
+            .contains("does not verify against the key its index was built with"),
+        "{:?}",
+        reasons(&r)
+    );
+    assert!(r.results[0].matches.is_empty());
+}
+
+#[tokio::test]
+async fn a_peer_answering_under_another_epoch_or_without_an_index_is_named() {
+    let s = setup(&["FR-SBDU", "US-BIS"], &["FR-SBDU"]);
+    // FR-SBDU rotated its key: our replica is of epoch 1.
+    s.peers.add(
+        &agency("FR-SBDU"),
+        honest_peer(&Arc::new(OprfKey::generate(2))),
+    );
+    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    let why = reasons(&r);
+    assert!(
+        why.iter()
+            .any(|(p, w)| p == "FR-SBDU" && w.starts_with("refused:")),
+        "{why:?}"
+    );
+    assert!(
+        why.iter()
+            .any(|(p, w)| p == "US-BIS" && w == "no index received from this peer yet"),
+        "{why:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_over_our_budget_says_so() {
+    let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
+    s.peers.update(&agency("FR-SBDU"), |p| p.budget = Some(1));
+    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    assert!(
+        reasons(&r)[0].1.starts_with("over its query budget: "),
+        "{:?}",
+        reasons(&r)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_peers_are_asked_at_once_not_one_after_the_other() {
+    let s = setup(&["FR-SBDU", "US-BIS"], &["FR-SBDU", "US-BIS"]);
+    s.peers
+        .update(&agency("FR-SBDU"), |p| p.delay = Duration::from_secs(3));
+    s.peers
+        .update(&agency("US-BIS"), |p| p.delay = Duration::from_secs(5));
+    let started = tokio::time::Instant::now();
+    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert_eq!(r.screened_peers.len(), 2);
+    assert_eq!(r.results[0].matches.len(), 2);
+}
+
+#[test]
+fn matches_keep_the_strongest_key_and_every_kind() {
+    let mut label = crate::privacy::Label {
+        origin: "FR-SBDU".into(),
+        serial: "S-1".into(),
+        authority_ref: "R".into(),
+        contact: "c".into(),
+        key_kind: "phonetic".into(),
+        strength: "weak".into(),
+        disclosure: Disclosure::Pointer,
+    };
+    let peer = agency("FR-SBDU");
+    let mut matches = BTreeMap::new();
+    add_match(&mut matches, &peer, &label);
+    label.key_kind = "name_country".into();
+    label.strength = "strong".into();
+    add_match(&mut matches, &peer, &label);
+    label.key_kind = "name".into();
+    label.strength = "medium".into();
+    add_match(&mut matches, &peer, &label);
+    let m = matches.into_values().next().unwrap();
+    assert_eq!(m.strength, "strong");
+    assert_eq!(m.key_kinds, ["phonetic", "name_country", "name"]);
+}
