@@ -47,7 +47,7 @@ fn one_line_out_per_line_in_and_errors_continue() {
         assert!(!ks.is_empty());
         for k in ks {
             assert!(
-                k["value"].as_str().expect("value").starts_with("mk1|"),
+                k["value"].as_str().expect("value").starts_with("mk2|"),
                 "{k}"
             );
             assert!(

@@ -211,9 +211,7 @@ async fn screening_finds_every_key_kind_and_nothing_else() {
         "{kinds:?}"
     );
     assert!(
-        kinds[3]
-            .iter()
-            .any(|k| k.starts_with("phonetic") || k == "name_pair"),
+        kinds[3].iter().any(|k| k == "sound" || k == "name_pair"),
         "{kinds:?}"
     );
 

@@ -332,10 +332,11 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
     // Persons sharing a surname (the last written token).
     let mut by_surname: BTreeMap<(Split, &str), Vec<usize>> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
-        if e.1.party.kind == PartyKind::Person && e.2.len() >= 2 {
-            if let Some(last) = e.2.last() {
-                by_surname.entry((e.0, last.as_str())).or_default().push(i);
-            }
+        if e.1.party.kind == PartyKind::Person
+            && e.2.len() >= 2
+            && let Some(last) = e.2.last()
+        {
+            by_surname.entry((e.0, last.as_str())).or_default().push(i);
         }
     }
     let mut family = Vec::new();
@@ -448,10 +449,10 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
             tessera_node::party::party_keys_with(&query, tessera_node::party::Side::Query, &params);
         let mut candidates: BTreeSet<usize> = BTreeSet::new();
         for v in q.all_values() {
-            if let Some(list) = by_alternative.get(v) {
-                if list.len() <= 500 {
-                    candidates.extend(list.iter().copied());
-                }
+            if let Some(list) = by_alternative.get(v)
+                && list.len() <= 500
+            {
+                candidates.extend(list.iter().copied());
             }
         }
         let best = candidates

@@ -167,4 +167,9 @@ impl Leakage {
     pub fn len(&self) -> usize {
         self.names.len()
     }
+
+    /// Whether no listed name was indexed.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
 }

@@ -58,6 +58,7 @@ impl Relation {
     }
 
     /// The weaker of two sides' relations (what the pair of alternatives says).
+    #[must_use]
     pub fn combine(self, other: Self) -> Self {
         self.max(other)
     }
@@ -217,13 +218,12 @@ impl FuzzyParams {
             return 0;
         }
         let table = &self.thresholds;
-        let t = match table.get(n - 1) {
-            Some(t) => *t,
-            None => {
-                let last = table.len();
-                let allowance = last.saturating_sub(table.last().copied().unwrap_or(last));
-                n.saturating_sub(allowance + (n - last) / 4)
-            }
+        let t = if let Some(t) = table.get(n - 1) {
+            *t
+        } else {
+            let last = table.len();
+            let allowance = last.saturating_sub(table.last().copied().unwrap_or(last));
+            n.saturating_sub(allowance + (n - last) / 4)
         };
         t.clamp(1, n)
     }
@@ -310,6 +310,10 @@ fn unvocalised(token: &str, script: bool) -> bool {
                 .any(|b| matches!(b, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y')))
 }
 
+/// Tokens longer than this offer no one-letter deletions (no real name part is; a hostile
+/// one would otherwise cost its length squared).
+pub const MAX_DELETION_LEN: usize = 32;
+
 /// One-letter deletions of `token`.
 pub fn deletions(token: &str) -> impl Iterator<Item = String> + '_ {
     (0..token.len()).map(move |k| {
@@ -352,7 +356,7 @@ fn alternatives(
             push(Relation::Joined, SPELLED, &format!("{token}{next}"));
         }
     }
-    if token.len() >= params.deletion_min_len {
+    if (params.deletion_min_len..=MAX_DELETION_LEN).contains(&token.len()) {
         for del in deletions(token) {
             push(Relation::Spelling, SPELLED, &del);
         }
@@ -394,7 +398,7 @@ fn alternatives(
                 ),
                 // ...and a queried initial asks for it.
                 Side::Query if single => {
-                    push(Relation::Initial, INITIAL, &format!("{token}|{other}"))
+                    push(Relation::Initial, INITIAL, &format!("{token}|{other}"));
                 }
                 Side::Query => {}
             }

@@ -52,6 +52,12 @@ pub enum KeyKind {
     Name,
     /// The tokens of a name of two or more tokens written together in order.
     Joined,
+    /// The vowel-aware sound codes of a name of two or more tokens, sorted between
+    /// patronymic particles (`TYURIN` and `TIURIN`, `ALEXEYEVICH` and `ALEKSEYEVICH` agree).
+    Sound,
+    /// Two distinctive name parts by sound, of a name with three or more of them (a
+    /// middle name dropped or added).
+    NamePair,
     /// The consonant skeletons of a name, where one side is written without vowels
     /// (Arabic or Hebrew script): sorted (`consonants`) and in order (`consonant_seq`).
     Consonants,
@@ -66,6 +72,8 @@ impl KeyKind {
             Self::NameBirthYear => "name_birth_year",
             Self::Name => "name",
             Self::Joined => "joined",
+            Self::Sound => "sound",
+            Self::NamePair => "name_pair",
             Self::Consonants => "consonants",
             Self::ConsonantSeq => "consonant_seq",
         }
@@ -102,6 +110,10 @@ impl MatchKey {
 pub const MIN_NAME_CHARS: usize = 4;
 /// The joined key needs this many letters and digits (spec K4).
 pub const MIN_JOINED_CHARS: usize = 6;
+
+/// Fuzzy and consonant keys are derived from the first this many tokens of a name (no
+/// real name has more; a hostile one would otherwise cost its token count squared).
+pub const MAX_NAME_TOKENS: usize = 16;
 
 /// The year of a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` birth date (anything after the first
 /// four digits must start with `-`); `None` otherwise.
@@ -181,8 +193,41 @@ fn name_keys(
             Strength::Medium,
             &[&tokens.concat()],
         ));
+        let codes: Vec<String> = tokens
+            .iter()
+            .map(|t| {
+                if PARTICLES.contains(&t.as_str()) {
+                    t.clone()
+                } else {
+                    super::fuzzy::sound_code(t)
+                }
+            })
+            .collect();
+        push(MatchKey::new(
+            KeyKind::Sound,
+            Strength::Weak,
+            &[&sorted_name(&codes)],
+        ));
+    }
+    let mut parts: Vec<String> = tokens
+        .iter()
+        .take(MAX_NAME_TOKENS)
+        .filter(|t| t.len() >= MIN_PAIR_TOKEN_CHARS && !super::fuzzy::is_common(t))
+        .map(|t| super::fuzzy::sound_code(t))
+        .collect();
+    parts.sort_unstable();
+    parts.dedup();
+    if parts.len() >= 3 {
+        for (i, a) in parts.iter().enumerate() {
+            for b in &parts[i + 1..] {
+                push(MatchKey::new(KeyKind::NamePair, Strength::Weak, &[a, b]));
+            }
+        }
     }
 }
+
+/// A name part counts for name-pair keys from this many letters on.
+pub const MIN_PAIR_TOKEN_CHARS: usize = 4;
 
 /// All exact match keys of `party`: deduplicated, strongest first, then by value.
 pub fn match_keys(party: &Party) -> Vec<MatchKey> {
@@ -234,7 +279,8 @@ pub fn party_keys_with(party: &Party, side: Side, params: &FuzzyParams) -> Party
     let mut seen: Vec<Vec<String>> = Vec::new();
     let mut exact = match_keys(party);
     for (i, name) in names_of(party).enumerate() {
-        let tokens = name_tokens_with(name, party.kind, Backend::AnyAscii);
+        let mut tokens = name_tokens_with(name, party.kind, Backend::AnyAscii);
+        tokens.truncate(MAX_NAME_TOKENS);
         if tokens.is_empty() || seen.contains(&tokens) {
             continue;
         }
@@ -281,9 +327,8 @@ fn consonant_keys(tokens: &[String], script: bool, side: Side, out: &mut Vec<Mat
                 .any(|b| matches!(b, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y'))
         });
     let prefixes: &[&str] = match (side, bare) {
-        (Side::Listed, false) => &["k"],
         (Side::Listed, true) => &["k", "u"],
-        (Side::Query, true) => &["k"],
+        (Side::Listed, false) | (Side::Query, true) => &["k"],
         (Side::Query, false) => &["u"],
     };
     for p in prefixes {

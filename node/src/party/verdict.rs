@@ -70,6 +70,8 @@ fn exact(key: &MatchKey) -> (f64, String) {
         (KeyKind::Name, Strength::Medium | Strength::Strong) => (0.97, "exact name".to_owned()),
         (KeyKind::Name, Strength::Weak) => (0.9, "exact short name".to_owned()),
         (KeyKind::Joined, _) => (0.95, "same name, words joined".to_owned()),
+        (KeyKind::Sound, _) => (0.88, "same name by sound".to_owned()),
+        (KeyKind::NamePair, _) => (0.8, "two name parts alike".to_owned()),
         (KeyKind::Consonants | KeyKind::ConsonantSeq, _) => (
             0.8,
             "same consonants (one name written without vowels)".to_owned(),
@@ -97,9 +99,9 @@ fn fuzzy_words(m: &NameMatch) -> String {
 pub fn verdict(hits: &[&MatchKey], names: &[NameEvidence], threshold: f64) -> Option<Verdict> {
     let mut best: Option<(f64, Strength, String)> = None;
     let mut consider = |score: f64, strength: Strength, why: String| {
-        let better = best.as_ref().is_none_or(|(s, st, _)| {
-            (score, strength) > (*s, *st) || (score == *s && strength > *st)
-        });
+        let better = best
+            .as_ref()
+            .is_none_or(|(s, st, _)| (score, strength) > (*s, *st));
         if better {
             best = Some((score, strength, why));
         }
