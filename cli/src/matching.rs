@@ -9,7 +9,7 @@ use serde::Serialize;
 use tessera_node::notice::json::party_to_wire;
 use tessera_node::party::Party;
 use tessera_proto::v1::{
-    Alert, AlertsRequest, HarmoniseRequest, HarmoniseResponse, Match, OverlapRequest,
+    Alert, AlertsRequest, HarmoniseRequest, HarmoniseResponse, Match, OverlapRequest, PartyResult,
     RotateKeyRequest, ScreenRequest, ScreenResponse, WatchAddRequest, WatchListRequest,
     WatchRemoveRequest,
 };
@@ -84,6 +84,46 @@ fn match_json(m: &Match) -> MatchJson<'_> {
     }
 }
 
+/// A party's screening status: `match`, `clear` (every peer answered, none matched),
+/// `not_fully_screened` (some peer did not answer) or `not_screened` (no key, or no peer
+/// answered).
+pub fn status(result: &PartyResult, r: &ScreenResponse) -> &'static str {
+    if !result.matches.is_empty() {
+        "match"
+    } else if result.keys == 0 || r.screened_peers.is_empty() {
+        "not_screened"
+    } else if !r.unavailable.is_empty() {
+        "not_fully_screened"
+    } else {
+        "clear"
+    }
+}
+
+/// Orders strengths for output: strongest first.
+fn strength_rank(strength: &str) -> u8 {
+    match strength {
+        "strong" => 3,
+        "medium" => 2,
+        "weak" => 1,
+        _ => 0,
+    }
+}
+
+/// A key kind in plain words (docs/match-keys.md).
+fn key_kind_words(kind: &str) -> &str {
+    match kind {
+        "id" => "same identifier",
+        "name_country" => "exact name + country",
+        "name_birth_year" => "exact name + birth year",
+        "name" => "exact name",
+        "joined" => "same name, words joined",
+        "sound" => "same name by sound",
+        "name_pair" => "two name parts alike",
+        "consonants" | "consonant_seq" => "same consonants (one name written without vowels)",
+        other => other,
+    }
+}
+
 /// One line per match, for people.
 pub fn describe_match(m: &Match) -> String {
     let mut s = format!(
@@ -94,7 +134,11 @@ pub fn describe_match(m: &Match) -> String {
         m.authority_reference,
         m.disclosure,
         m.strength,
-        m.key_kinds.join("+"),
+        m.key_kinds
+            .iter()
+            .map(|k| key_kind_words(k))
+            .collect::<Vec<_>>()
+            .join(" and "),
         if m.contact.is_empty() {
             "-"
         } else {
@@ -137,6 +181,7 @@ pub async fn screen(
                 "{}",
                 serde_json::json!({
                     "party": result.index,
+                    "status": status(result, &r),
                     "keys": result.keys,
                     "matches": matches,
                     "unavailable": r.unavailable.iter().map(|u| serde_json::json!({"peer": u.peer, "reason": u.reason})).collect::<Vec<_>>(),
@@ -145,27 +190,41 @@ pub async fn screen(
         }
         return Ok(r);
     }
+    let answered = r.screened_peers.len();
+    let missing: Vec<&str> = r.unavailable.iter().map(|u| u.peer.as_str()).collect();
     for result in &r.results {
         let name = parties
             .get(result.index as usize)
             .map_or("?", |p| p.name.as_str());
-        if result.matches.is_empty() {
+        let head = format!("party {} ({name})", result.index + 1);
+        if !result.matches.is_empty() {
+            writeln!(out, "{head}: MATCH, {} notice(s)", result.matches.len())?;
+            let mut matches: Vec<&Match> = result.matches.iter().collect();
+            matches.sort_by_key(|m| std::cmp::Reverse(strength_rank(&m.strength)));
+            for m in matches {
+                writeln!(out, "  {}", describe_match(m))?;
+            }
+            if !missing.is_empty() {
+                writeln!(out, "  not screened against {}", missing.join(", "))?;
+            }
+        } else if result.keys == 0 {
             writeln!(
                 out,
-                "party {} ({name}): no match among {} peer(s) screened",
-                result.index + 1,
-                r.screened_peers.len()
+                "{head}: NOT SCREENED: no match key could be derived from what was given"
+            )?;
+        } else if answered == 0 {
+            writeln!(out, "{head}: NOT SCREENED: no peer answered")?;
+        } else if !missing.is_empty() {
+            writeln!(
+                out,
+                "{head}: NOT FULLY SCREENED: no match at the {answered} peer(s) that answered; not screened against {}",
+                missing.join(", ")
             )?;
         } else {
             writeln!(
                 out,
-                "party {} ({name}): {} match(es)",
-                result.index + 1,
-                result.matches.len()
+                "{head}: clear: no match at any of the {answered} peer(s), all of which answered"
             )?;
-            for m in &result.matches {
-                writeln!(out, "  {}", describe_match(m))?;
-            }
         }
     }
     for u in &r.unavailable {

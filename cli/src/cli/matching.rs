@@ -92,6 +92,10 @@ pub async fn screen(
     if !r.unavailable.is_empty() {
         anyhow::bail!("{} peer(s) could not be screened", r.unavailable.len());
     }
+    let keyless = r.results.iter().filter(|p| p.keys == 0).count();
+    if keyless > 0 {
+        anyhow::bail!("{keyless} part(ies) could not be screened: no match key");
+    }
     Ok(())
 }
 
