@@ -483,6 +483,13 @@ pub async fn harmonise(
             writeln!(out, "heat map written to {}", path.display())?;
         }
     }
+    let failed = r.cells.iter().filter(|c| !c.problem.is_empty()).count();
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} pair(s) have no figure; the matrix is incomplete",
+            r.cells.len()
+        );
+    }
     Ok(())
 }
 

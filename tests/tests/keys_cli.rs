@@ -80,3 +80,33 @@ fn one_line_out_per_line_in_and_errors_continue() {
     let by_flags: serde_json::Value = serde_json::from_slice(&by_flags.stdout).expect("json");
     assert_eq!(by_flags, out[0]);
 }
+
+/// A reader that stops early (`tessera keys | head -1`) ends the command quietly, with
+/// success: what it read was whole.
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(cli_binary!())
+        .arg("keys")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tessera keys");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let line = "{\"name\":\"Example Widget Trading Corp\"}\n".repeat(20_000);
+        // The child may stop reading once its reader is gone: a failed write is expected.
+        let _ = stdin.write_all(line.as_bytes());
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("first line");
+    assert!(first.starts_with("{\"keys\""), "{first}");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
