@@ -26,13 +26,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use prost::Message;
 use tessera_proto::v1::{
-    Alert, DeconflictHitRequest, PeerProblem, WatchEntry, WatchKeyRecord, WatchKeyRecords,
+    Alert, DeconflictHitRequest, Match, PeerProblem, WatchEntry, WatchKeyRecord, WatchKeyRecords,
 };
 
 use super::deconflict::HitQueue;
 use super::labels;
 use super::replica::{PeerReplica, Replicas};
-use super::screen::{ScreenError, evaluate_at, problem, to_match};
+use super::screen::{ScreenError, add_match, evaluate_at, problem};
 use crate::alerts::{AlertKind, AlertSink};
 use crate::exchange::client::PeerClient;
 use crate::identity::AgencyId;
@@ -244,6 +244,29 @@ fn keys_of(entries: &[WatchEntry]) -> (Vec<String>, Vec<(u64, String, String)>) 
     (keys, meta)
 }
 
+/// A watch record's output that opened a row.
+struct Hit {
+    watch_id: u64,
+    label: Label,
+    entry: IndexEntry,
+}
+
+/// Opens `entry` with each record's output; a label that opens is a hit.
+fn opened(records: &[WatchKeyRecord], entry: &IndexEntry, out: &mut Vec<Hit>) {
+    for r in records {
+        let Ok(y) = <OprfOutput>::try_from(r.y.as_slice()) else {
+            continue;
+        };
+        if let Ok(label) = entry.open(&y) {
+            out.push(Hit {
+                watch_id: r.watch_id,
+                label,
+                entry: entry.clone(),
+            });
+        }
+    }
+}
+
 /// The watch-list worker: evaluates entries at the peers and raises an
 /// alert for each of their rows that one of our outputs opens.
 #[derive(Debug)]
@@ -290,14 +313,15 @@ impl Watcher {
                     strength,
                 });
         }
-        let mut raised = 0;
+        let mut hits = Vec::new();
         for (tag, records) in by_tag {
             self.watch
                 .add_records(peer, replica.epoch, &tag, records.clone())?;
             for entry in replica.lookup.get(&tag) {
-                raised += self.alert_on(peer, &records, &entry.to_entry())?;
+                opened(&records, &entry.to_entry(), &mut hits);
             }
         }
+        let raised = self.raise_all(peer, hits)?;
         self.store.flush().await?;
         Ok(raised)
     }
@@ -353,33 +377,44 @@ impl Watcher {
             }
             return Ok(());
         }
+        let mut hits = Vec::new();
         for entry in adds {
             let records = self.watch.records(peer, replica.epoch, &entry.tag)?;
             if !records.is_empty() {
-                self.alert_on(peer, &records, entry)?;
+                opened(&records, entry, &mut hits);
             }
         }
+        self.raise_all(peer, hits)?;
         Ok(())
     }
 
-    /// Opens `entry` with each record's output; a label that opens is a hit.
-    fn alert_on(
-        &self,
-        peer: &AgencyId,
-        records: &[WatchKeyRecord],
-        entry: &IndexEntry,
-    ) -> Result<u32, WatchError> {
+    /// Raises one alert per watch entry and notice for `hits`, with what all of that
+    /// notice's rows say together: its strongest key and every key kind that matched (a
+    /// strong match never alerts as weak because a weak row was opened first).
+    fn raise_all(&self, peer: &AgencyId, hits: Vec<Hit>) -> Result<u32, WatchError> {
+        type Group = (Label, IndexEntry, BTreeMap<(String, String, String), Match>);
+        let mut groups: BTreeMap<(u64, String, String), Group> = BTreeMap::new();
+        for hit in hits {
+            let key = (
+                hit.watch_id,
+                hit.label.origin.clone(),
+                hit.label.serial.clone(),
+            );
+            let group = groups
+                .entry(key)
+                .or_insert_with(|| (hit.label.clone(), hit.entry.clone(), BTreeMap::new()));
+            add_match(&mut group.2, peer, &hit.label);
+        }
         let mut raised = 0;
-        for r in records {
-            let Ok(y) = <OprfOutput>::try_from(r.y.as_slice()) else {
-                continue;
-            };
-            let Ok(label) = entry.open(&y) else { continue };
+        for ((watch_id, _, _), (label, entry, merged)) in groups {
             // An entry removed since: its outputs no longer match.
-            let Some(watched) = self.watch.get(r.watch_id)? else {
+            let Some(watched) = self.watch.get(watch_id)? else {
                 continue;
             };
-            if self.raise(peer, &watched, &label, entry)? {
+            let Some(m) = merged.into_values().next() else {
+                continue;
+            };
+            if self.raise(peer, &watched, &label, m, &entry)? {
                 raised += 1;
             }
         }
@@ -391,6 +426,7 @@ impl Watcher {
         peer: &AgencyId,
         watched: &WatchEntry,
         label: &Label,
+        m: Match,
         entry: &IndexEntry,
     ) -> Result<bool, WatchError> {
         let purpose: WatchPurpose = watched.purpose.parse().unwrap_or_default();
@@ -403,7 +439,7 @@ impl Watcher {
         let alert = Alert {
             watch_id: watched.id,
             reference: watched.reference.clone(),
-            r#match: Some(to_match(peer, label)),
+            r#match: Some(m),
             kind: kind.as_str().to_owned(),
             ..Alert::default()
         };

@@ -125,6 +125,35 @@ async fn a_party_already_listed_alerts_at_once_and_a_removed_entry_stops_matchin
     assert!(w.watcher.store().list().unwrap().is_empty());
 }
 
+/// One alert per notice says what all its rows say together, whichever row opened
+/// first, and the same when the rows arrive later in a delta.
+#[tokio::test]
+async fn a_watch_alert_carries_the_strongest_key_and_every_kind() {
+    for already_listed in [true, false] {
+        let w = matching_world(&["FR-SBDU"]);
+        let key = Arc::new(OprfKey::generate(1));
+        let first = if already_listed {
+            listed(&key, 1)
+        } else {
+            empty_index(&key)
+        };
+        peer_with(&w, &key, first).await;
+        add(&w, WatchPurpose::Watch, "").await;
+        if !already_listed {
+            w.peers
+                .update(&agency("FR-SBDU"), |p| p.index.push(listed(&key, 2)));
+            w.sync.pull(&agency("FR-SBDU")).await.unwrap();
+        }
+        let alerts = w.alerts.after(0).unwrap();
+        assert_eq!(alerts.len(), 1, "one alert per notice");
+        let m = alerts[0].r#match.clone().unwrap();
+        assert_eq!(m.strength, "strong", "{m:?}");
+        for kind in ["name_country", "name", "sound"] {
+            assert!(m.key_kinds.iter().any(|k| k == kind), "{kind}: {m:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn peers_down_lying_or_over_budget_are_named_and_the_entry_is_kept() {
     let w = matching_world(&["FR-SBDU", "US-BIS", "JP-METI"]);
