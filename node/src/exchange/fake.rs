@@ -238,6 +238,7 @@ impl PeerClient for FakePeers {
                 epoch: key.epoch(),
                 evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
                 proof: proof.to_vec(),
+                index_position: p.index.iter().map(|d| d.pos).max().unwrap_or(0),
             })
         })
         .await

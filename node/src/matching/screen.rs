@@ -30,6 +30,10 @@ const EVALUATE_IN_FLIGHT: usize = 4;
 pub enum ScreenError {
     #[error("no index received from this peer yet")]
     NoReplica,
+    #[error(
+        "screened against an out-of-date copy of its index ({0} change(s) behind the peer's); matches shown are real but a clear is not: screen again once replication catches up"
+    )]
+    Behind(u64),
     #[error("{}", describe_refusal(.0))]
     Peer(PeerError),
     #[error("the peer answered under another key epoch; its index will be pulled again")]
@@ -71,12 +75,20 @@ pub fn problem(peer: &AgencyId, reason: impl Into<String>) -> PeerProblem {
 }
 
 /// Has `peer` evaluate `keys` (in order) and verifies every answer.
+/// A holder's evaluation of our keys: the outputs, in key order, and the newest
+/// position of its index for us when it answered.
+#[derive(Debug)]
+pub struct Evaluated {
+    pub outputs: Vec<OprfOutput>,
+    pub index_position: u64,
+}
+
 pub async fn evaluate_at(
     client: &dyn PeerClient,
     peer: &AgencyId,
     replica: &PeerReplica,
     keys: &[String],
-) -> Result<Vec<OprfOutput>, ScreenError> {
+) -> Result<Evaluated, ScreenError> {
     let epoch = replica.epoch;
     let public_key = replica.public_key;
     // Chunks go out concurrently, so that blinding, the peer's evaluation
@@ -94,7 +106,8 @@ pub async fn evaluate_at(
         if response.epoch != epoch {
             return Err(ScreenError::OtherEpoch);
         }
-        tokio::task::spawn_blocking(move || {
+        let position = response.index_position;
+        let outputs = tokio::task::spawn_blocking(move || {
             privacy::finalize(state, &response.evaluated, &response.proof, &public_key)
         })
         .await
@@ -102,17 +115,23 @@ pub async fn evaluate_at(
         .map_err(|e| match e {
             PrivacyError::ProofInvalid => ScreenError::Unverified,
             other => ScreenError::Malformed(other),
-        })
+        })?;
+        Ok((outputs, position))
     });
-    let results: Vec<Result<Vec<OprfOutput>, ScreenError>> = futures::stream::iter(calls)
+    let results: Vec<Result<(Vec<OprfOutput>, u64), ScreenError>> = futures::stream::iter(calls)
         .buffered(EVALUATE_IN_FLIGHT)
         .collect()
         .await;
-    let mut outputs = Vec::with_capacity(keys.len());
+    let mut evaluated = Evaluated {
+        outputs: Vec::with_capacity(keys.len()),
+        index_position: 0,
+    };
     for r in results {
-        outputs.extend(r?);
+        let (outputs, position) = r?;
+        evaluated.outputs.extend(outputs);
+        evaluated.index_position = evaluated.index_position.max(position);
     }
-    Ok(outputs)
+    Ok(evaluated)
 }
 
 /// Blinds `keys` into the Evaluate request sent to a holder: the request
@@ -225,18 +244,22 @@ impl Screener {
         }
     }
 
-    /// One peer's hits for `keys`.
+    /// One peer's hits for `keys`, and how far our copy of its index is behind the
+    /// holder's (0: current).
     async fn at(
         &self,
         peer: &AgencyId,
         keys: &[String],
-    ) -> Result<Vec<(usize, Label)>, ScreenError> {
+    ) -> Result<(Vec<(usize, Label)>, u64), ScreenError> {
         let replica = self.replicas.get(peer).ok_or(ScreenError::NoReplica)?;
         if keys.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let ys = evaluate_at(self.client.as_ref(), peer, &replica, keys).await?;
-        Ok(hits(&replica, &ys))
+        // An unreadable cursor counts as nothing applied: never as current.
+        let applied = self.replicas.cursor(peer).unwrap_or(0);
+        let behind = ys.index_position.saturating_sub(applied);
+        Ok((hits(&replica, &ys.outputs), behind))
     }
 
     /// Screens `parties` against every peer, concurrently.
@@ -270,8 +293,16 @@ impl Screener {
         let mut response = ScreenResponse::default();
         for (peer, answer) in answers {
             match answer {
-                Ok(hits) => {
-                    response.screened_peers.push(peer.to_string());
+                Ok((hits, behind)) => {
+                    // Matches against an old copy are real; its silence is not a clear.
+                    if behind == 0 {
+                        response.screened_peers.push(peer.to_string());
+                    } else {
+                        tracing::warn!(peer = %peer, behind, "screened against a replica that is behind");
+                        response
+                            .unavailable
+                            .push(problem(peer, ScreenError::Behind(behind).to_string()));
+                    }
                     for (key, label) in hits {
                         for &p in &owners[key] {
                             add_match(&mut matches[p], peer, &label);

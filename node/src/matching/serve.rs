@@ -139,6 +139,7 @@ impl IndexServer {
             return Err(ServeError::BadBatch);
         }
         let n = blinded.len();
+        let index_position = self.holder.last_pos(caller)?;
         self.budgets.charge(caller, n)?;
         let (evaluated, proof) =
             tokio::task::spawn_blocking(move || privacy::evaluate_blinded(&key, &blinded))
@@ -157,6 +158,7 @@ impl IndexServer {
             epoch,
             evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
             proof: proof.to_vec(),
+            index_position,
         })
     }
 }

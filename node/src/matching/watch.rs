@@ -300,7 +300,10 @@ impl Watcher {
         if keys.is_empty() {
             return Ok(0);
         }
-        let ys = evaluate_at(self.client.as_ref(), peer, &replica, &keys).await?;
+        // Rows the replica lacks yet are checked as they arrive (`check_new_rows`).
+        let ys = evaluate_at(self.client.as_ref(), peer, &replica, &keys)
+            .await?
+            .outputs;
         let mut by_tag: BTreeMap<privacy::Tag, Vec<WatchKeyRecord>> = BTreeMap::new();
         for (y, (id, kind, strength)) in ys.iter().zip(meta) {
             by_tag

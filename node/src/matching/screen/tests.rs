@@ -178,3 +178,35 @@ fn matches_keep_the_strongest_key_and_every_kind() {
     assert_eq!(m.strength, "strong");
     assert_eq!(m.key_kinds, ["phonetic", "name_country", "name"]);
 }
+
+/// A peer whose index has moved on since our copy: its matches are kept, but its
+/// silence is no clear; it is named as behind, by how much.
+#[tokio::test]
+async fn a_replica_behind_the_holder_keeps_its_matches_but_is_no_clear() {
+    let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
+    let later = |pos: u64| {
+        let mut d = index_delta(&s.key, &[], DisclosureLevel::Summary);
+        d.pos = pos;
+        d.reset = false;
+        d
+    };
+    s.peers
+        .update(&agency("FR-SBDU"), |p| p.index = vec![later(2), later(3)]);
+    let r = s
+        .screener
+        .screen(&[org(LISTED, "AE"), org("Unrelated Bakery GmbH", "DE")])
+        .await;
+    assert!(r.screened_peers.is_empty(), "{:?}", r.screened_peers);
+    let why = reasons(&r);
+    assert_eq!(why.len(), 1);
+    assert!(why[0].1.contains("2 change(s) behind"), "{why:?}");
+    assert_eq!(r.results[0].matches.len(), 1, "the match is kept");
+    // Once our copy has caught up, the same screening is a clear for the other party.
+    s.screener
+        .replicas
+        .apply(&agency("FR-SBDU"), &[later(2), later(3)])
+        .unwrap();
+    let r = s.screener.screen(&[org("Unrelated Bakery GmbH", "DE")]).await;
+    assert_eq!(r.screened_peers, ["FR-SBDU"]);
+    assert!(r.unavailable.is_empty());
+}
