@@ -588,9 +588,14 @@ impl Node {
         health
             .set_serving::<OperatorServer<OperatorService>>()
             .await;
+        // Both reflection versions: v1, and v1alpha for the clients that speak only it
+        // (Python's grpcio-reflection, several GUI clients).
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
             .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
         let op_guard = self.operator_guard;
         let operator = Server::builder()
             .layer(tonic::service::InterceptorLayer::new(move |r| {
@@ -599,6 +604,7 @@ impl Node {
             .add_service(OperatorServer::new(self.operator_service))
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     "operator",

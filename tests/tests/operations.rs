@@ -255,3 +255,66 @@ async fn backup_while_streaming_restores_and_resumes_without_duplicates() {
     assert!(drained, "A's outbox not drained");
     assert_eq!(stored_from(fed.operator(1), A).await, N as u64);
 }
+
+/// The operator port answers gRPC reflection in both versions clients speak: v1 and
+/// v1alpha, each listing the operator service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_answers_in_v1_and_v1alpha() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let mut fed = ProcFederation::new(node_binary!(), &[A], |_| {});
+    fed.start(0);
+    fed.ready(0).await;
+
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(fed.operator(0));
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1 reflection")
+        .into_inner();
+    let answer = answers.message().await.expect("v1 answer").expect("one");
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("v1: not a service list: {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "tessera.v1.Operator"),
+        "{names:?}"
+    );
+
+    let mut client =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(fed.operator(0));
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1alpha reflection")
+        .into_inner();
+    let answer = answers
+        .message()
+        .await
+        .expect("v1alpha answer")
+        .expect("one");
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("v1alpha: not a service list: {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "tessera.v1.Operator"),
+        "{names:?}"
+    );
+}

@@ -206,7 +206,10 @@ async fn a_replica_behind_the_holder_keeps_its_matches_but_is_no_clear() {
         .replicas
         .apply(&agency("FR-SBDU"), &[later(2), later(3)])
         .unwrap();
-    let r = s.screener.screen(&[org("Unrelated Bakery GmbH", "DE")]).await;
+    let r = s
+        .screener
+        .screen(&[org("Unrelated Bakery GmbH", "DE")])
+        .await;
     assert_eq!(r.screened_peers, ["FR-SBDU"]);
     assert!(r.unavailable.is_empty());
 }
