@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditSink;
@@ -62,7 +62,58 @@ pub fn install(addr: SocketAddr) -> Result<(), MetricsError> {
         )
         .map_err(MetricsError::Buckets)?
         .install()
-        .map_err(|source| MetricsError::Serve { addr, source })
+        .map_err(|source| MetricsError::Serve { addr, source })?;
+    describe();
+    Ok(())
+}
+
+/// The HELP line of every metric.
+fn describe() {
+    describe_gauge!("tessera_peers_reachable", "Peers reachable now.");
+    describe_gauge!(
+        "tessera_peer_reachable",
+        "Whether this peer is reachable now (1) or not (0)."
+    );
+    describe_counter!(
+        "tessera_notices_sent_total",
+        "Notice versions delivered to this peer and acknowledged."
+    );
+    describe_counter!(
+        "tessera_notices_received_total",
+        "Notice versions received from this peer and stored after verification."
+    );
+    describe_counter!(
+        "tessera_notices_refused_total",
+        "Notice versions from this peer refused (bad signature, wrong origin, malformed)."
+    );
+    describe_gauge!(
+        "tessera_sync_lag_notices",
+        "Outbox backlog: notice versions waiting for delivery to this peer."
+    );
+    describe_counter!(
+        "tessera_evaluations_total",
+        "Match keys this node evaluated for this peer (charged to its budget)."
+    );
+    describe_counter!(
+        "tessera_budget_refusals_total",
+        "Evaluation requests from this peer refused for its query budget."
+    );
+    describe_histogram!(
+        "tessera_screening_seconds",
+        metrics::Unit::Seconds,
+        "Time to screen one request against every peer."
+    );
+    describe_gauge!(
+        "tessera_index_rows",
+        "Rows of the labelled index this node serves to this peer."
+    );
+    describe_gauge!(
+        "tessera_replica_rows",
+        "Rows of this peer's index held here."
+    );
+    describe_counter!("tessera_alerts_total", "Alerts raised, by kind.");
+    describe_gauge!("tessera_consultations", "Consultations, by state.");
+    describe_gauge!("tessera_audit_entries", "Entries in the audit chain.");
 }
 
 pub fn notices_sent(peer: &AgencyId, n: u64) {
@@ -145,8 +196,21 @@ impl Sampler {
         }
     }
 
-    /// Samples the gauges every few seconds until `stop`.
+    /// Samples the gauges every few seconds until `stop`. Every per-peer counter is
+    /// exported from the start, at 0, so a rate has a first point.
     pub async fn run(self, stop: CancellationToken) {
+        for (peer, _, _) in self.peers.snapshot() {
+            let p = peer.to_string();
+            for name in [
+                "tessera_notices_sent_total",
+                "tessera_notices_received_total",
+                "tessera_notices_refused_total",
+                "tessera_evaluations_total",
+                "tessera_budget_refusals_total",
+            ] {
+                counter!(name, "peer" => p.clone()).increment(0);
+            }
+        }
         loop {
             self.sample();
             tokio::select! {

@@ -84,6 +84,23 @@ async fn metrics_count_a_sync() {
     fed.start(1);
     fed.ready(0).await;
     fed.ready(1).await;
+    // Before anything happened: every counter is there at 0, with its HELP line.
+    let at_start = eventually(Duration::from_secs(10), || async {
+        metric(
+            &scrape(ports[1]),
+            &format!("tessera_budget_refusals_total{{peer=\"{A}\"}}"),
+        ) == Some(0)
+    })
+    .await;
+    let b = scrape(ports[1]);
+    assert!(at_start, "counters not exported from the start:\n{b}");
+    for name in [
+        "tessera_notices_received_total",
+        "tessera_budget_refusals_total",
+        "tessera_sync_lag_notices",
+    ] {
+        assert!(b.contains(&format!("# HELP {name} ")), "{name}:\n{b}");
+    }
     import(fed.operator(0), 0..300).await;
     assert!(
         eventually(Duration::from_secs(30), || async {
