@@ -442,7 +442,7 @@ async fn overlap_returns_the_count_and_nothing_else() {
 
     let keys = |ps: &[Party]| {
         ps.iter()
-            .flat_map(party::match_keys)
+            .flat_map(|p| party::exact_keys(p, party::Side::Listed))
             .map(|k| k.value)
             .collect::<BTreeSet<_>>()
     };

@@ -76,7 +76,7 @@ pub fn notice_keys(notice: &Notice) -> Vec<MatchKey> {
     let mut best: BTreeMap<String, MatchKey> = BTreeMap::new();
     for rp in parties {
         let Some(p) = &rp.party else { continue };
-        for key in party::match_keys(&party_from_wire(p)) {
+        for key in party::exact_keys(&party_from_wire(p), party::Side::Listed) {
             match best.get(&key.value) {
                 Some(k) if k.strength >= key.strength => {}
                 _ => {

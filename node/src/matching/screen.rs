@@ -269,7 +269,7 @@ impl Screener {
         let mut index: BTreeMap<String, usize> = BTreeMap::new();
         let mut per_party = vec![0u32; parties.len()];
         for (p, party) in parties.iter().enumerate() {
-            for k in party::match_keys(party) {
+            for k in party::exact_keys(party, party::Side::Query) {
                 per_party[p] += 1;
                 let i = *index.entry(k.value.clone()).or_insert_with(|| {
                     keys.push(k.value.clone());

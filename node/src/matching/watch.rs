@@ -226,7 +226,7 @@ fn keys_of(entries: &[WatchEntry]) -> (Vec<String>, Vec<(u64, String, String)>) 
     for e in entries {
         let Some(p) = &e.party else { continue };
         let purpose: WatchPurpose = e.purpose.parse().unwrap_or_default();
-        for k in party::match_keys(&party_from_wire(p)) {
+        for k in party::exact_keys(&party_from_wire(p), party::Side::Query) {
             let meta_row = (
                 e.id,
                 k.kind.as_str().to_owned(),

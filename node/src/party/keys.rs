@@ -268,6 +268,35 @@ fn names_of(party: &Party) -> impl Iterator<Item = &String> {
         .chain(&party.original_script_names)
 }
 
+/// The exact keys of `party` for `side`: [`match_keys`] and the whole-name consonant keys
+/// (which differ by side). These are the keys of the private path: the holder's index
+/// (`Side::Listed`) and screening and watch lists (`Side::Query`).
+pub fn exact_keys(party: &Party, side: Side) -> Vec<MatchKey> {
+    let mut exact = match_keys(party);
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for name in names_of(party) {
+        let mut tokens = name_tokens_with(name, party.kind, Backend::AnyAscii);
+        tokens.truncate(MAX_NAME_TOKENS);
+        if tokens.is_empty() || seen.contains(&tokens) {
+            continue;
+        }
+        consonant_keys(&tokens, unvocalised_script(name), side, &mut exact);
+        seen.push(tokens);
+    }
+    sort_keys(&mut exact);
+    exact
+}
+
+/// Strongest first, then by value; one key per value.
+fn sort_keys(keys: &mut Vec<MatchKey>) {
+    keys.sort_by(|a, b| {
+        b.strength
+            .cmp(&a.strength)
+            .then_with(|| a.value.cmp(&b.value))
+    });
+    keys.dedup_by(|a, b| a.value == b.value);
+}
+
 /// Exact keys and fuzzy names of `party`, for `side` (spec sections K and F).
 pub fn party_keys(party: &Party, side: Side) -> PartyKeys {
     party_keys_with(party, side, &FuzzyParams::default())
@@ -294,12 +323,7 @@ pub fn party_keys_with(party: &Party, side: Side, params: &FuzzyParams) -> Party
             names.push(fuzzy);
         }
     }
-    exact.sort_by(|a, b| {
-        b.strength
-            .cmp(&a.strength)
-            .then_with(|| a.value.cmp(&b.value))
-    });
-    exact.dedup_by(|a, b| a.value == b.value);
+    sort_keys(&mut exact);
     PartyKeys { exact, names }
 }
 

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::normalise::{basic_tokens, name_tokens};
 use super::translit::Backend;
-use super::{MatchKey, Party, PartyKeys, PartyKind, Side, keys_json_line, match_keys, party_keys};
+use super::{
+    KeyKind, MatchKey, Party, PartyKeys, PartyKind, Side, keys_json_line, match_keys, party_keys,
+};
 
 /// The published vectors: one `{"party":{...},"keys":[...]}` a line.
 const VECTORS: &str = include_str!("../../../docs/match-keys.vectors.jsonl");
@@ -280,5 +282,40 @@ fn whole_sdn_list_derives_keys() {
         with_keys * 100 >= parties.len() * 99,
         "{with_keys} of {}",
         parties.len()
+    );
+}
+
+/// The private path's keys meet across scripts by consonants: a name written in Arabic
+/// script, screened against the same name listed in Latin letters, shares a consonant
+/// key; two names written with vowels never meet on consonants alone.
+#[test]
+fn exact_keys_meet_across_scripts_by_consonants() {
+    let person = |name: &str| Party {
+        kind: PartyKind::Person,
+        name: name.into(),
+        ..Party::default()
+    };
+    let shared = |listed: &Party, query: &Party| -> Vec<KeyKind> {
+        let offered = crate::party::exact_keys(listed, Side::Listed);
+        crate::party::exact_keys(query, Side::Query)
+            .into_iter()
+            .filter(|q| offered.iter().any(|l| l.value == q.value))
+            .map(|k| k.kind)
+            .collect()
+    };
+    let latin = person("AIMAN MUHAMMED RABI AL-ZAWAHIRI");
+    let arabic = person("أيمن محمد ربيع الظواهري");
+    let kinds = shared(&latin, &arabic);
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, KeyKind::Consonants | KeyKind::ConsonantSeq)),
+        "{kinds:?}"
+    );
+    let other = person("AMIN MAHMOUD RABIA ZUHAIRI");
+    assert!(
+        !shared(&latin, &other)
+            .iter()
+            .any(|k| matches!(k, KeyKind::Consonants | KeyKind::ConsonantSeq))
     );
 }
