@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use tessera_node::lists::{self, Format, ListRecord};
 use tessera_node::party::translit::Backend;
-use tessera_node::party::{KEY_VERSION, KeyKind, MatchKey, Party, Strength, match_keys_with};
+use tessera_node::party::{
+    KEY_VERSION, KeyKind, MatchKey, Party, Side, Strength, exact_keys, match_keys_with,
+};
 
 /// Everything `tessera eval keys` prints and writes as JSON.
 #[derive(Debug, Clone, Serialize)]
@@ -131,6 +133,16 @@ fn exact_names(p: &Party) -> Vec<MatchKey> {
     match_keys_with(&names, Backend::AnyAscii)
 }
 
+/// The keys of the private path (`exact_keys`): what a screening asks for...
+fn private_query(p: &Party) -> Vec<MatchKey> {
+    exact_keys(p, Side::Query)
+}
+
+/// ...and what a holder's index offers (side-aware consonant keys).
+fn private_listed(p: &Party) -> Vec<MatchKey> {
+    exact_keys(p, Side::Listed)
+}
+
 fn exact_deunicode(p: &Party) -> Vec<MatchKey> {
     match_keys_with(p, Backend::Deunicode)
 }
@@ -238,13 +250,22 @@ pub fn run_on(
         }
     }
     let mut cross_script = Vec::new();
-    for (name, method) in [
-        ("any_ascii", exact as Method),
-        ("deunicode", exact_deunicode as Method),
-        ("baseline", baseline as Method),
+    for (name, query, listed) in [
+        (
+            "private_path",
+            private_query as Method,
+            private_listed as Method,
+        ),
+        ("any_ascii", exact as Method, exact as Method),
+        (
+            "deunicode",
+            exact_deunicode as Method,
+            exact_deunicode as Method,
+        ),
+        ("baseline", baseline as Method, baseline as Method),
     ] {
         for all in [false, true] {
-            cross_script.extend(cross(un_pairs, name, method, all));
+            cross_script.extend(cross(un_pairs, name, query, listed, all));
         }
     }
     let csl_own: Vec<&ListRecord> = csl.iter().filter(|r| !r.list.contains("SDN")).collect();
@@ -353,7 +374,14 @@ fn script_of(s: &str) -> &'static str {
     "other"
 }
 
-fn cross(pairs: &[(Party, String)], name: &str, method: Method, all: bool) -> Vec<CrossScriptRow> {
+/// The original-script name screened (`query`) against the Latin names listed (`listed`).
+fn cross(
+    pairs: &[(Party, String)],
+    name: &str,
+    query: Method,
+    listed: Method,
+    all: bool,
+) -> Vec<CrossScriptRow> {
     let mut rows: Vec<CrossScriptRow> = Vec::new();
     for (p, original) in pairs {
         let latin = Party {
@@ -367,7 +395,7 @@ fn cross(pairs: &[(Party, String)], name: &str, method: Method, all: bool) -> Ve
             name: original.clone(),
             ..Party::default()
         };
-        let best = best_shared(&method(&orig), &method(&latin));
+        let best = best_shared(&query(&orig), &listed(&latin));
         for script in ["all", script_of(original)] {
             let i = if let Some(i) = rows.iter().position(|r| r.script == script) {
                 i
