@@ -88,11 +88,12 @@ fn match_json(m: &Match) -> MatchJson<'_> {
 /// `not_fully_screened` (some peer did not answer) or `not_screened` (no key, or no peer
 /// answered).
 pub fn status(result: &PartyResult, r: &ScreenResponse) -> &'static str {
+    let peers = r.screened_peers.len() + r.unavailable.len();
     if !result.matches.is_empty() {
         "match"
-    } else if result.keys == 0 || r.screened_peers.is_empty() {
+    } else if result.keys == 0 || result.unscreened.len() >= peers {
         "not_screened"
-    } else if !r.unavailable.is_empty() {
+    } else if !result.unscreened.is_empty() {
         "not_fully_screened"
     } else {
         "clear"
@@ -184,47 +185,48 @@ pub async fn screen(
                     "status": status(result, &r),
                     "keys": result.keys,
                     "matches": matches,
+                    "unscreened": result.unscreened,
                     "unavailable": r.unavailable.iter().map(|u| serde_json::json!({"peer": u.peer, "reason": u.reason})).collect::<Vec<_>>(),
                 })
             )?;
         }
         return Ok(r);
     }
-    let answered = r.screened_peers.len();
-    let missing: Vec<&str> = r.unavailable.iter().map(|u| u.peer.as_str()).collect();
     for result in &r.results {
         let name = parties
             .get(result.index as usize)
             .map_or("?", |p| p.name.as_str());
         let head = format!("party {} ({name})", result.index + 1);
-        if !result.matches.is_empty() {
-            writeln!(out, "{head}: MATCH, {} notice(s)", result.matches.len())?;
-            let mut matches: Vec<&Match> = result.matches.iter().collect();
-            matches.sort_by_key(|m| std::cmp::Reverse(strength_rank(&m.strength)));
-            for m in matches {
-                writeln!(out, "  {}", describe_match(m))?;
+        let missing = result.unscreened.join(", ");
+        match status(result, &r) {
+            "match" => {
+                writeln!(out, "{head}: MATCH, {} notice(s)", result.matches.len())?;
+                let mut matches: Vec<&Match> = result.matches.iter().collect();
+                matches.sort_by_key(|m| std::cmp::Reverse(strength_rank(&m.strength)));
+                for m in matches {
+                    writeln!(out, "  {}", describe_match(m))?;
+                }
+                if !result.unscreened.is_empty() {
+                    writeln!(out, "  not screened against {missing}")?;
+                }
             }
-            if !missing.is_empty() {
-                writeln!(out, "  not screened against {}", missing.join(", "))?;
-            }
-        } else if result.keys == 0 {
-            writeln!(
+            "not_screened" if result.keys == 0 => writeln!(
                 out,
                 "{head}: NOT SCREENED: no match key could be derived from what was given"
-            )?;
-        } else if answered == 0 {
-            writeln!(out, "{head}: NOT SCREENED: no peer answered")?;
-        } else if !missing.is_empty() {
-            writeln!(
+            )?,
+            "not_screened" => writeln!(
                 out,
-                "{head}: NOT FULLY SCREENED: no match at the {answered} peer(s) that answered; not screened against {}",
-                missing.join(", ")
-            )?;
-        } else {
-            writeln!(
+                "{head}: NOT SCREENED: no peer answered for it (see below)"
+            )?,
+            "not_fully_screened" => writeln!(
                 out,
-                "{head}: clear: no match at any of the {answered} peer(s), all of which answered"
-            )?;
+                "{head}: NOT FULLY SCREENED: no match at the peers that answered; not screened against {missing}"
+            )?,
+            _ => writeln!(
+                out,
+                "{head}: clear: no match at any of the {} peer(s), each of which answered for every key",
+                r.screened_peers.len() + r.unavailable.len()
+            )?,
         }
     }
     for u in &r.unavailable {

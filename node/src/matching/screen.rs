@@ -34,6 +34,14 @@ pub enum ScreenError {
         "screened against an out-of-date copy of its index ({0} change(s) behind the peer's); matches shown are real but a clear is not: screen again once replication catches up"
     )]
     Behind(u64),
+    #[error(
+        "answered {answered} of {asked} keys, then: {reason}; the parties of the keys not answered are not screened here"
+    )]
+    Partial {
+        answered: usize,
+        asked: usize,
+        reason: Box<ScreenError>,
+    },
     #[error("{}", describe_refusal(.0))]
     Peer(PeerError),
     #[error("the peer answered under another key epoch; its index will be pulled again")]
@@ -74,7 +82,6 @@ pub fn problem(peer: &AgencyId, reason: impl Into<String>) -> PeerProblem {
     }
 }
 
-/// Has `peer` evaluate `keys` (in order) and verifies every answer.
 /// A holder's evaluation of our keys: the outputs, in key order, and the newest
 /// position of its index for us when it answered.
 #[derive(Debug)]
@@ -83,12 +90,37 @@ pub struct Evaluated {
     pub index_position: u64,
 }
 
+/// Has `peer` evaluate `keys` (in order) and verifies every answer; all or nothing.
 pub async fn evaluate_at(
     client: &dyn PeerClient,
     peer: &AgencyId,
     replica: &PeerReplica,
     keys: &[String],
 ) -> Result<Evaluated, ScreenError> {
+    let mut evaluated = Evaluated {
+        outputs: Vec::with_capacity(keys.len()),
+        index_position: 0,
+    };
+    for chunk in evaluate_chunks(client, peer, replica, keys).await {
+        let (outputs, position) = chunk?;
+        evaluated.outputs.extend(outputs);
+        evaluated.index_position = evaluated.index_position.max(position);
+    }
+    Ok(evaluated)
+}
+
+/// One chunk's answer: its outputs and the holder's index position.
+type ChunkAnswer = Result<(Vec<OprfOutput>, u64), ScreenError>;
+
+/// Has `peer` evaluate `keys` in chunks of [`EVALUATE_CHUNK`], verifying every answer;
+/// one result per chunk, in order, so that the chunks a peer did answer (before its
+/// budget ran out, say) are kept.
+pub async fn evaluate_chunks(
+    client: &dyn PeerClient,
+    peer: &AgencyId,
+    replica: &PeerReplica,
+    keys: &[String],
+) -> Vec<ChunkAnswer> {
     let epoch = replica.epoch;
     let public_key = replica.public_key;
     // Chunks go out concurrently, so that blinding, the peer's evaluation
@@ -118,20 +150,10 @@ pub async fn evaluate_at(
         })?;
         Ok((outputs, position))
     });
-    let results: Vec<Result<(Vec<OprfOutput>, u64), ScreenError>> = futures::stream::iter(calls)
+    futures::stream::iter(calls)
         .buffered(EVALUATE_IN_FLIGHT)
         .collect()
-        .await;
-    let mut evaluated = Evaluated {
-        outputs: Vec::with_capacity(keys.len()),
-        index_position: 0,
-    };
-    for r in results {
-        let (outputs, position) = r?;
-        evaluated.outputs.extend(outputs);
-        evaluated.index_position = evaluated.index_position.max(position);
-    }
-    Ok(evaluated)
+        .await
 }
 
 /// Blinds `keys` into the Evaluate request sent to a holder: the request
@@ -226,6 +248,15 @@ pub fn hits(replica: &PeerReplica, outputs: &[OprfOutput]) -> Vec<(usize, Label)
     out
 }
 
+/// What one peer answered: hits (key index, label), the keys it did not answer, and why
+/// its answer is not a full one (none: every key, against a current copy).
+#[derive(Debug, Default)]
+struct PeerAnswer {
+    hits: Vec<(usize, Label)>,
+    missing: Vec<usize>,
+    problem: Option<ScreenError>,
+}
+
 /// Screens parties against every peer's replica, through the peers'
 /// evaluations.
 #[derive(Debug)]
@@ -244,22 +275,55 @@ impl Screener {
         }
     }
 
-    /// One peer's hits for `keys`, and how far our copy of its index is behind the
-    /// holder's (0: current).
-    async fn at(
-        &self,
-        peer: &AgencyId,
-        keys: &[String],
-    ) -> Result<(Vec<(usize, Label)>, u64), ScreenError> {
+    /// One peer's answer for `keys`.
+    async fn at(&self, peer: &AgencyId, keys: &[String]) -> Result<PeerAnswer, ScreenError> {
         let replica = self.replicas.get(peer).ok_or(ScreenError::NoReplica)?;
+        let mut answer = PeerAnswer::default();
         if keys.is_empty() {
-            return Ok((Vec::new(), 0));
+            return Ok(answer);
         }
-        let ys = evaluate_at(self.client.as_ref(), peer, &replica, keys).await?;
-        // An unreadable cursor counts as nothing applied: never as current.
-        let applied = self.replicas.cursor(peer).unwrap_or(0);
-        let behind = ys.index_position.saturating_sub(applied);
-        Ok((hits(&replica, &ys.outputs), behind))
+        let mut position = 0;
+        let mut answered = 0;
+        for (c, chunk) in evaluate_chunks(self.client.as_ref(), peer, &replica, keys)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let start = c * EVALUATE_CHUNK;
+            match chunk {
+                Ok((outputs, at)) => {
+                    position = position.max(at);
+                    answered += outputs.len();
+                    for (i, label) in hits(&replica, &outputs) {
+                        answer.hits.push((start + i, label));
+                    }
+                }
+                Err(e) => {
+                    let end = (start + EVALUATE_CHUNK).min(keys.len());
+                    answer.missing.extend(start..end);
+                    answer.problem.get_or_insert(e);
+                }
+            }
+        }
+        // Nothing answered: the peer's reason alone, as before.
+        if answered == 0 {
+            return Err(answer.problem.unwrap_or(ScreenError::Task));
+        }
+        if let Some(e) = answer.problem.take() {
+            answer.problem = Some(ScreenError::Partial {
+                answered,
+                asked: keys.len(),
+                reason: Box::new(e),
+            });
+        } else {
+            // An unreadable cursor counts as nothing applied: never as current.
+            let applied = self.replicas.cursor(peer).unwrap_or(0);
+            let behind = position.saturating_sub(applied);
+            if behind > 0 {
+                answer.problem = Some(ScreenError::Behind(behind));
+            }
+        }
+        Ok(answer)
     }
 
     /// Screens `parties` against every peer, concurrently.
@@ -291,19 +355,35 @@ impl Screener {
         let mut matches: Vec<BTreeMap<(String, String, String), Match>> =
             vec![BTreeMap::new(); parties.len()];
         let mut response = ScreenResponse::default();
+        let mut unscreened: Vec<Vec<String>> = vec![Vec::new(); parties.len()];
         for (peer, answer) in answers {
             match answer {
-                Ok((hits, behind)) => {
-                    // Matches against an old copy are real; its silence is not a clear.
-                    if behind == 0 {
-                        response.screened_peers.push(peer.to_string());
-                    } else {
-                        tracing::warn!(peer = %peer, behind, "screened against a replica that is behind");
-                        response
-                            .unavailable
-                            .push(problem(peer, ScreenError::Behind(behind).to_string()));
+                Ok(answer) => {
+                    // Matches found are real; a peer's silence is a clear only when it
+                    // answered every key against a current copy of its index.
+                    match &answer.problem {
+                        None => response.screened_peers.push(peer.to_string()),
+                        Some(ScreenError::Behind(_)) => {
+                            tracing::warn!(peer = %peer, "screened against a replica that is behind");
+                            for p in &mut unscreened {
+                                p.push(peer.to_string());
+                            }
+                        }
+                        Some(_) => {
+                            tracing::warn!(peer = %peer, missing = answer.missing.len(), "peer answered part of the keys");
+                            for &key in &answer.missing {
+                                for &p in &owners[key] {
+                                    if !unscreened[p].iter().any(|u| u == peer.as_str()) {
+                                        unscreened[p].push(peer.to_string());
+                                    }
+                                }
+                            }
+                        }
                     }
-                    for (key, label) in hits {
+                    if let Some(reason) = &answer.problem {
+                        response.unavailable.push(problem(peer, reason.to_string()));
+                    }
+                    for (key, label) in answer.hits {
                         for &p in &owners[key] {
                             add_match(&mut matches[p], peer, &label);
                         }
@@ -311,6 +391,9 @@ impl Screener {
                 }
                 Err(reason) => {
                     tracing::warn!(peer = %peer, %reason, "peer not screened");
+                    for p in &mut unscreened {
+                        p.push(peer.to_string());
+                    }
                     response.unavailable.push(problem(peer, reason.to_string()));
                 }
             }
@@ -318,10 +401,12 @@ impl Screener {
         response.results = matches
             .into_iter()
             .enumerate()
-            .map(|(i, m)| PartyResult {
+            .zip(unscreened)
+            .map(|((i, m), unscreened)| PartyResult {
                 index: i as u32,
                 keys: per_party[i],
                 matches: m.into_values().collect(),
+                unscreened,
             })
             .collect();
         let total: usize = response.results.iter().map(|r| r.matches.len()).sum();

@@ -213,3 +213,47 @@ async fn a_replica_behind_the_holder_keeps_its_matches_but_is_no_clear() {
     assert_eq!(r.screened_peers, ["FR-SBDU"]);
     assert!(r.unavailable.is_empty());
 }
+
+/// A batch larger than the peer's budget: the chunks it answered count, the parties
+/// whose keys it did not answer name it as unscreened, and no party is cleared by it
+/// that it never screened.
+#[tokio::test]
+async fn a_batch_over_budget_keeps_the_answered_part_and_names_the_rest() {
+    let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
+    // Names that share no word and no sound: consonants spelled from the number.
+    let letter = |n: usize| char::from(b"BDFGKLMNPRSTVZ"[n % 14]);
+    let parties: Vec<Party> = (0..400)
+        .map(|i| {
+            let (a, b, c) = (letter(i), letter(i / 14), letter(i / 196));
+            org(&format!("{a}a{b}o{c}e {c}i{a}u{b}a"), "DE")
+        })
+        .collect();
+    let asked: usize = parties
+        .iter()
+        .map(|p| crate::party::exact_keys(p, crate::party::Side::Query).len())
+        .sum();
+    assert!(
+        asked > 2 * EVALUATE_CHUNK,
+        "{asked} keys: too few for three chunks"
+    );
+    s.peers.update(&agency("FR-SBDU"), |p| {
+        p.budget = Some(EVALUATE_CHUNK as u64);
+    });
+    let r = s.screener.screen(&parties).await;
+    assert!(r.screened_peers.is_empty());
+    let why = reasons(&r);
+    assert_eq!(why.len(), 1, "{why:?}");
+    // Chunks go out concurrently: which one the budget covers is not fixed.
+    assert!(
+        why[0].1.starts_with("answered ") && why[0].1.contains("then: over its query budget"),
+        "{why:?}"
+    );
+    let unscreened = r
+        .results
+        .iter()
+        .filter(|p| p.unscreened == ["FR-SBDU"])
+        .count();
+    let screened = r.results.iter().filter(|p| p.unscreened.is_empty()).count();
+    assert!(unscreened > 0 && screened > 0, "{unscreened} / {screened}");
+    assert_eq!(unscreened + screened, parties.len());
+}
