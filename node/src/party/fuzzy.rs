@@ -183,18 +183,32 @@ pub enum Side {
     Query,
 }
 
+/// Why a `--params` string was refused (evaluation only: it never holds party data).
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    #[error("{0}: expected key=value")]
+    NotKeyValue(String),
+    #[error("{0}: not a number")]
+    NotANumber(String),
+    #[error("unknown parameter {0}")]
+    Unknown(String),
+}
+
 impl FuzzyParams {
     /// Parameters from `key=value,...` (evaluation only): `deletion_min_len`, `sound`,
     /// `joins`, `skip_common`, `initials`, `consonants` (0 or 1), `thresholds` (as
     /// `1-2-3`).
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, ParamsError> {
         let mut p = Self::default();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (k, v) = item
                 .split_once('=')
-                .ok_or_else(|| format!("{item}: expected key=value"))?;
+                .ok_or_else(|| ParamsError::NotKeyValue(item.to_owned()))?;
             let flag = |v: &str| v == "1" || v == "true";
-            let num = |v: &str| v.parse::<usize>().map_err(|_| format!("{k}: not a number"));
+            let num = |v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| ParamsError::NotANumber(k.to_owned()))
+            };
             match k {
                 "deletion_min_len" => p.deletion_min_len = num(v)?,
                 "sound_min_codes" => p.sound_min_codes = num(v)?,
@@ -206,7 +220,7 @@ impl FuzzyParams {
                 "thresholds" => {
                     p.thresholds = v.split('-').map(num).collect::<Result<Vec<_>, _>>()?;
                 }
-                other => return Err(format!("unknown parameter {other}")),
+                other => return Err(ParamsError::Unknown(other.to_owned())),
             }
         }
         Ok(p)

@@ -42,13 +42,30 @@ pub fn keys_json_line(line: &str) -> String {
                 names: &keys.names,
             })
         }
-        Err(e) => serde_json::to_string(&Error { error: &e }),
+        Err(e) => serde_json::to_string(&Error { error: &e.0 }),
     };
     // Serialising plain strings and enums cannot fail.
     out.unwrap_or_else(|_| r#"{"error":"internal: cannot serialise"}"#.to_owned())
 }
 
-fn parse(line: &str) -> Result<Party, String> {
+/// Why a party line was refused: a message that never quotes the line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct LineError(String);
+
+impl From<String> for LineError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for LineError {
+    fn from(message: &str) -> Self {
+        Self(message.to_owned())
+    }
+}
+
+fn parse(line: &str) -> Result<Party, LineError> {
     let line = line.trim_start_matches('\u{feff}').trim();
     if line.is_empty() {
         return Err("empty line: expected a JSON object with at least \"name\"".into());
@@ -69,12 +86,13 @@ fn parse(line: &str) -> Result<Party, String> {
             "unknown field (field {} of the object, name not shown); expected only {}",
             i + 1,
             FIELDS.join(", ")
-        ));
+        )
+        .into());
     }
     if !obj.get("name").is_some_and(Value::is_string) {
         return Err("missing or non-string field \"name\"".into());
     }
-    serde_json::from_value::<Party>(value).map_err(|e| {
+    serde_json::from_value::<Party>(value).map_err(|e| -> LineError {
         // serde messages can quote values ("invalid value: string ..."), so only the
         // category is reported, with the field it most likely concerns.
         let msg = e.to_string();
@@ -83,7 +101,7 @@ fn parse(line: &str) -> Result<Party, String> {
             .find(|f| msg.contains(&format!("`{f}`")))
             .copied();
         match field {
-            Some(f) => format!("field \"{f}\" has the wrong type or value"),
+            Some(f) => format!("field \"{f}\" has the wrong type or value").into(),
             None => "a field has the wrong type or value (kind must be person, organisation, \
                      vessel or aircraft; aliases, countries, addresses and \
                      original_script_names lists of strings; ids a list of {\"type\",\"value\"})"
