@@ -248,8 +248,9 @@ pub fn hits(replica: &PeerReplica, outputs: &[OprfOutput]) -> Vec<(usize, Label)
     out
 }
 
-/// What one peer answered: hits (key index, label), the keys it did not answer, and why
-/// its answer is not a full one (none: every key, against a current copy).
+/// What one peer answered: hits (key index, label), the keys whose silence is no clear
+/// (not answered, or every key when our copy of its index is behind), and why its answer
+/// is not a full one (none: every key, against a current copy).
 #[derive(Debug, Default)]
 struct PeerAnswer {
     hits: Vec<(usize, Label)>,
@@ -315,13 +316,14 @@ impl Screener {
                 asked: keys.len(),
                 reason: Box::new(e),
             });
-        } else {
-            // An unreadable cursor counts as nothing applied: never as current.
-            let applied = self.replicas.cursor(peer).unwrap_or(0);
-            let behind = position.saturating_sub(applied);
-            if behind > 0 {
-                answer.problem = Some(ScreenError::Behind(behind));
-            }
+        }
+        // Against a copy behind the holder's index no key's silence counts, whether or
+        // not every chunk was answered. An unreadable cursor counts as nothing applied.
+        let applied = self.replicas.cursor(peer).unwrap_or(0);
+        let behind = position.saturating_sub(applied);
+        if behind > 0 {
+            answer.missing = (0..keys.len()).collect();
+            answer.problem.get_or_insert(ScreenError::Behind(behind));
         }
         Ok(answer)
     }
@@ -361,22 +363,15 @@ impl Screener {
                 Ok(answer) => {
                     // Matches found are real; a peer's silence is a clear only when it
                     // answered every key against a current copy of its index.
-                    match &answer.problem {
-                        None => response.screened_peers.push(peer.to_string()),
-                        Some(ScreenError::Behind(_)) => {
-                            tracing::warn!(peer = %peer, "screened against a replica that is behind");
-                            for p in &mut unscreened {
-                                p.push(peer.to_string());
-                            }
-                        }
-                        Some(_) => {
-                            tracing::warn!(peer = %peer, missing = answer.missing.len(), "peer answered part of the keys");
-                            for &key in &answer.missing {
-                                for &p in &owners[key] {
-                                    if !unscreened[p].iter().any(|u| u == peer.as_str()) {
-                                        unscreened[p].push(peer.to_string());
-                                    }
-                                }
+                    if answer.problem.is_none() {
+                        response.screened_peers.push(peer.to_string());
+                    } else {
+                        tracing::warn!(peer = %peer, missing = answer.missing.len(), "peer did not answer every key against a current index");
+                    }
+                    for &key in &answer.missing {
+                        for &p in &owners[key] {
+                            if !unscreened[p].iter().any(|u| u == peer.as_str()) {
+                                unscreened[p].push(peer.to_string());
                             }
                         }
                     }
