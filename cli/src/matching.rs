@@ -50,7 +50,12 @@ struct MatchJson<'a> {
     authority_reference: &'a str,
     contact: &'a str,
     strength: &'a str,
+    score: f64,
+    why: &'a str,
     key_kinds: &'a [String],
+    query_names: &'a [u32],
+    /// A notice of this node's own lists.
+    own: bool,
     disclosure: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     action: &'a str,
@@ -72,7 +77,11 @@ fn match_json(m: &Match) -> MatchJson<'_> {
         authority_reference: &m.authority_reference,
         contact: &m.contact,
         strength: &m.strength,
+        score: (m.score * 1000.0).round() / 1000.0,
+        why: &m.why,
         key_kinds: &m.key_kinds,
+        query_names: &m.query_names,
+        own: m.own,
         disclosure: &m.disclosure,
         action: &m.action,
         control_entries: &m.control_entries,
@@ -119,7 +128,6 @@ fn key_kind_words(kind: &str) -> &str {
         "name" => "exact name",
         "joined" => "same name, words joined",
         "sound" => "same name by sound",
-        "name_pair" => "two name parts alike",
         "consonants" | "consonant_seq" => "same consonants (one name written without vowels)",
         other => other,
     }
@@ -127,19 +135,37 @@ fn key_kind_words(kind: &str) -> &str {
 
 /// One line per match, for people.
 pub fn describe_match(m: &Match) -> String {
+    let why = if m.why.is_empty() {
+        m.key_kinds
+            .iter()
+            .map(|k| key_kind_words(k))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    } else {
+        format!("{} (score {:.2})", m.why, m.score)
+    };
+    let names = match m.query_names.as_slice() {
+        [] | [0] => String::new(),
+        many => format!(
+            " of name(s) {}",
+            many.iter()
+                .map(|n| if *n == 0 {
+                    "primary".to_owned()
+                } else {
+                    format!("#{n}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let mut s = format!(
-        "{} {}/{} (ref {}) via {}: {} match on {}; contact: {}",
-        m.peer,
+        "{} {}/{} (ref {}) via {}: {} match on {why}{names}; contact: {}",
+        if m.own { "own list" } else { m.peer.as_str() },
         m.origin,
         m.serial,
         m.authority_reference,
         m.disclosure,
         m.strength,
-        m.key_kinds
-            .iter()
-            .map(|k| key_kind_words(k))
-            .collect::<Vec<_>>()
-            .join(" and "),
         if m.contact.is_empty() {
             "-"
         } else {
@@ -170,6 +196,7 @@ pub async fn screen(
         .operator()?
         .screen(ScreenRequest {
             parties: parties.iter().map(party_to_wire).collect(),
+            threshold: 0.0,
         })
         .await
         .map_err(|s| explain_call(cfg, &s))?
@@ -202,7 +229,11 @@ pub async fn screen(
             "match" => {
                 writeln!(out, "{head}: MATCH, {} notice(s)", result.matches.len())?;
                 let mut matches: Vec<&Match> = result.matches.iter().collect();
-                matches.sort_by_key(|m| std::cmp::Reverse(strength_rank(&m.strength)));
+                matches.sort_by(|a, b| {
+                    strength_rank(&b.strength)
+                        .cmp(&strength_rank(&a.strength))
+                        .then(b.score.total_cmp(&a.score))
+                });
                 for m in matches {
                     writeln!(out, "  {}", describe_match(m))?;
                 }

@@ -288,10 +288,11 @@ pub struct PrivacyConfig {
     /// The contact pointer in this agency's labels (who to call about a match).
     #[serde(default)]
     pub contact: String,
-    /// Keys a peer may have evaluated per day. Default: 200000.
+    /// Keys a peer may have evaluated per day. Default: 1000000 (about 25,000 parties at
+    /// some 40 keys each with fuzzy names).
     #[serde(default = "default_keys_per_day")]
     pub keys_per_day: u64,
-    /// Most keys a peer may have evaluated at once. Default: 20000.
+    /// Most keys a peer may have evaluated at once. Default: 50000.
     #[serde(default = "default_burst")]
     pub burst: u64,
 }
@@ -399,10 +400,10 @@ fn default_checkpoint_every() -> u64 {
     1_000
 }
 fn default_keys_per_day() -> u64 {
-    200_000
+    1_000_000
 }
 fn default_burst() -> u64 {
-    20_000
+    50_000
 }
 fn default_to() -> String {
     "local".into()

@@ -97,14 +97,14 @@ use crate::matching::holder::{HolderIndex, IndexPolicy, Indexer};
 use crate::matching::keys::KeyRing;
 use crate::matching::overlap::Overlap;
 use crate::matching::replica::{ReplicaSync, Replicas};
-use crate::matching::screen::Screener;
+use crate::matching::screen::{OwnIndex, Screener};
 use crate::matching::serve::IndexServer;
 use crate::matching::watch::{WatchStore, Watcher};
 use crate::notice::issue::Issuer;
 use crate::notice::review::Reviewer;
 use crate::notice::store::NoticeStore;
 use crate::peers::{PeerTable, PinnedKeys};
-use crate::policy::Policy;
+use crate::policy::{DisclosureLevel, Policy};
 use crate::service::federation::FederationService;
 use crate::service::guard::{Guard, Surface};
 use crate::service::operator::OperatorService;
@@ -286,9 +286,16 @@ impl Node {
         // Stores.
         let store = Store::open(&config.data_dir)?;
         let notices = Arc::new(NoticeStore::open(&store, agency.clone())?);
-        let keys = Arc::new(KeyRing::open(&config.data_dir, &peer_ids)?);
+        // Our own notices are indexed for us too (a key and a copy like a peer's), so that
+        // screening also checks our own lists (`matching::screen::OwnIndex`).
+        let indexed: Vec<AgencyId> = peer_ids
+            .iter()
+            .cloned()
+            .chain(std::iter::once(agency.clone()))
+            .collect();
+        let keys = Arc::new(KeyRing::open(&config.data_dir, &indexed)?);
         let holder = Arc::new(HolderIndex::open(&store)?);
-        let replicas = Arc::new(Replicas::open(&store, &peer_ids)?);
+        let replicas = Arc::new(Replicas::open(&store, &indexed)?);
         let watch = Arc::new(WatchStore::open(&store)?);
         let hits = Arc::new(HitQueue::open(&store)?);
         let alert_store = Arc::new(AlertStore::open(&store)?);
@@ -335,6 +342,7 @@ impl Node {
                 levels: peer_ids
                     .iter()
                     .map(|p| (p.clone(), config.disclosure_for(p)))
+                    .chain(std::iter::once((agency.clone(), DisclosureLevel::Full)))
                     .collect(),
                 contact: config.privacy.contact.clone(),
             },
@@ -366,11 +374,13 @@ impl Node {
             replicas: replicas.clone(),
             wakers: wakers.clone(),
         });
-        let screener = Arc::new(Screener::new(
-            replicas.clone(),
-            client.clone(),
-            peer_ids.clone(),
-        ));
+        let screener = Arc::new(
+            Screener::new(replicas.clone(), client.clone(), peer_ids.clone()).with_own(OwnIndex {
+                agency: agency.clone(),
+                keys: keys.clone(),
+                holder: holder.clone(),
+            }),
+        );
         let overlap = Arc::new(Overlap {
             agency: agency.clone(),
             notices: notices.clone(),

@@ -19,6 +19,19 @@ pub fn signing_key() -> Arc<SigningKey> {
 }
 
 /// A sled store in a temporary directory (kept while the guard lives).
+/// Opens the store at `path` again after a drop: sled's background flusher may hold the
+/// lock file for a moment after the last handle went, so a reopen retries briefly.
+pub fn reopen(path: &std::path::Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open(path) {
+            Ok(store) => return store,
+            Err(e) if std::time::Instant::now() > deadline => panic!("reopen: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
 pub fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path()).expect("a store");
@@ -98,6 +111,9 @@ pub fn denial(
     }
 }
 
+/// The peer [`index_delta`] builds rows for.
+const TEST_PEER: &str = "XX-TEST";
+
 /// The first delta of a holder's index for one peer: every row of
 /// `notices` at `level`, built under `key`, at position 1.
 pub fn index_delta(
@@ -105,11 +121,15 @@ pub fn index_delta(
     notices: &[tessera_proto::v1::Notice],
     level: crate::policy::DisclosureLevel,
 ) -> tessera_proto::v1::IndexDelta {
-    let rows: Vec<(String, crate::privacy::Label)> = notices
-        .iter()
-        .flat_map(|n| crate::matching::labels::rows(n, level, "desk@example"))
-        .collect();
-    let entries = crate::privacy::build(key, &rows).expect("rows build");
+    let mut rows: Vec<crate::privacy::RowSource> = Vec::new();
+    for n in notices {
+        let to: Vec<String> = vec![TEST_PEER.to_owned()];
+        rows.extend(
+            crate::matching::labels::sources_for_peer(n, &to, TEST_PEER, level, "desk@example")
+                .expect("rows"),
+        );
+    }
+    let entries = crate::privacy::build_sources(key, &rows).expect("rows build");
     tessera_proto::v1::IndexDelta {
         pos: 1,
         epoch: key.epoch(),

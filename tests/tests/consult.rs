@@ -259,6 +259,7 @@ async fn deconfliction_alerts_both_units_with_contact_pointers_only() {
             .expect("op")
             .screen(tessera_proto::v1::ScreenRequest {
                 parties: vec![party_to_wire(&subject)],
+                threshold: 0.0,
             })
             .await
             .expect("screen")

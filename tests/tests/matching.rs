@@ -88,6 +88,7 @@ async fn screen(node: &LocalNode, parties: &[Party]) -> ScreenResponse {
         .expect("op")
         .screen(ScreenRequest {
             parties: parties.iter().map(party_to_wire).collect(),
+            threshold: 0.0,
         })
         .await
         .expect("screen")
@@ -211,7 +212,7 @@ async fn screening_finds_every_key_kind_and_nothing_else() {
         "{kinds:?}"
     );
     assert!(
-        kinds[3].iter().any(|k| k == "sound" || k == "name_pair"),
+        kinds[3].iter().any(|k| k == "sound" || k == "fuzzy_name"),
         "{kinds:?}"
     );
 
@@ -308,7 +309,7 @@ async fn blinded_requests_carry_no_key_and_a_wrong_key_is_detected() {
         .expect("evaluate")
         .into_inner();
     let ys =
-        tessera_node::privacy::finalize(state, &answer.evaluated, &answer.proof, &info.public_key)
+        tessera_node::privacy::finalize(&state, &answer.evaluated, &answer.proof, &info.public_key)
             .expect("A's proof verifies");
     assert_eq!(ys.len(), keys.len());
 
@@ -321,7 +322,7 @@ async fn blinded_requests_carry_no_key_and_a_wrong_key_is_detected() {
         .expect("evaluate at C")
         .into_inner();
     let err =
-        tessera_node::privacy::finalize(state, &other.evaluated, &other.proof, &info.public_key)
+        tessera_node::privacy::finalize(&state, &other.evaluated, &other.proof, &info.public_key)
             .expect_err("another key must be detected");
     assert_eq!(err, tessera_node::privacy::PrivacyError::ProofInvalid);
     fed.shutdown().await.expect("shutdown");
@@ -459,4 +460,59 @@ async fn overlap_returns_the_count_and_nothing_else() {
     assert_eq!(r.count, expected);
     assert!(expected > 0);
     fed.shutdown().await.expect("shutdown");
+}
+
+/// An agency's own lists are screened too, with the same keys and scoring, and reported
+/// as its own: a denial kept at home (never shared) is found by its own officers under a
+/// misspelt name, and by no peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_lists_are_screened_with_the_same_scoring_and_marked_as_own() {
+    let fed = federation().await;
+    let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
+    issue(a, denial("OWN-1", "local", &[company()])).await;
+    let misspelt = Party {
+        kind: PartyKind::Organisation,
+        name: "Polotsk Steklovolokna".into(),
+        ..Party::default()
+    };
+    let found = eventually(Duration::from_secs(15), || async {
+        screen(a, std::slice::from_ref(&misspelt)).await.results[0]
+            .matches
+            .iter()
+            .any(|m| m.serial == "OWN-1")
+    })
+    .await;
+    assert!(found, "own denial not found by its own officers");
+    let r = screen(a, &[misspelt.clone(), company()]).await;
+    let fuzzy = r.results[0]
+        .matches
+        .iter()
+        .find(|m| m.serial == "OWN-1")
+        .expect("own match");
+    assert!(
+        fuzzy.own && fuzzy.origin == A && fuzzy.peer == A,
+        "{fuzzy:?}"
+    );
+    assert!(
+        fuzzy.key_kinds.iter().any(|k| k == "fuzzy_name"),
+        "{fuzzy:?}"
+    );
+    assert!(fuzzy.why.contains("name parts"), "{fuzzy:?}");
+    let exact = r.results[1]
+        .matches
+        .iter()
+        .find(|m| m.serial == "OWN-1")
+        .expect("own exact match");
+    assert_eq!(
+        (exact.strength.as_str(), exact.why.as_str()),
+        ("strong", "same LEI")
+    );
+    assert_eq!(exact.disclosure, "full", "own notices are shown whole");
+    // A peer never sees it.
+    let r = screen(b, &[company()]).await;
+    assert!(
+        r.results[0].matches.iter().all(|m| m.serial != "OWN-1"),
+        "{:?}",
+        r.results[0].matches
+    );
 }

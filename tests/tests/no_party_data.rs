@@ -141,6 +141,7 @@ async fn no_party_name_or_identifier_in_logs_or_audit() {
             .expect("op")
             .screen(ScreenRequest {
                 parties: secrets.iter().map(party_to_wire).collect(),
+                threshold: 0.0,
             })
             .await
             .is_ok_and(|r| {

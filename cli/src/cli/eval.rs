@@ -41,6 +41,11 @@ pub enum EvalCommand {
         /// pair and its scores), to see what the keys miss.
         #[arg(long)]
         errors_out: Option<PathBuf>,
+        /// Also screen this many of the pairs (spread over every family) through the
+        /// private path of two real nodes on this machine, and compare each answer with
+        /// the clear computation; 0 skips it.
+        #[arg(long, default_value_t = 400)]
+        private: usize,
     },
 }
 
@@ -55,7 +60,7 @@ fn write_json(
     Ok(())
 }
 
-pub fn run(cmd: &EvalCommand, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(cmd: &EvalCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         EvalCommand::Keys { data, json_out } => {
             let dir = data
@@ -76,6 +81,7 @@ pub fn run(cmd: &EvalCommand, out: &mut impl Write) -> anyhow::Result<()> {
             json_out,
             params,
             errors_out,
+            private,
         } => {
             let params = match params {
                 Some(spec) => tessera_node::party::FuzzyParams::parse(spec)
@@ -92,7 +98,9 @@ pub fn run(cmd: &EvalCommand, out: &mut impl Write) -> anyhow::Result<()> {
                 per_family: *per_family,
                 params,
             };
-            let report = run.report(pairs_out.as_deref(), errors_out.as_deref())?;
+            let report = run
+                .report(pairs_out.as_deref(), errors_out.as_deref(), *private)
+                .await?;
             write!(out, "{}", report.table())?;
             if let Some(path) = json_out {
                 write_json(path, &report, out)?;

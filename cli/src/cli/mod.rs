@@ -189,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::backup::run(&cfg, &path, out).await.map(drop)
         }
         Command::Audit(cmd) => admin::audit(&cmd, &global, out).await,
-        Command::Eval(cmd) => eval::run(&cmd, out),
+        Command::Eval(cmd) => eval::run(&cmd, out).await,
         Command::Demo => admin::demo(out).await,
     }
 }

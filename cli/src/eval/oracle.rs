@@ -60,15 +60,7 @@ pub fn evidence<'a>(
 
 /// Scores `listed` for `query` if the querier covers enough of its slots to open it.
 pub fn open(query: &FuzzyName, listed: &FuzzyName) -> Option<fuzzy::NameMatch> {
-    let agreements = fuzzy::coverage(query, listed);
-    fuzzy::score(
-        &agreements,
-        &|used| fuzzy::common_agreements(query, used, &listed.common),
-        query.tokens,
-        listed.tokens,
-        listed.slots.len(),
-        listed.threshold,
-    )
+    fuzzy::open_clear(query, listed)
 }
 
 /// Scores one pair with the fuzzy parameters `params`.

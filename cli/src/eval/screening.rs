@@ -32,7 +32,7 @@ pub struct Quality {
 }
 
 impl Quality {
-    fn of(outcomes: &[(bool, bool)], threshold: f64) -> Self {
+    pub fn of(outcomes: &[(bool, bool)], threshold: f64) -> Self {
         let positives = outcomes.iter().filter(|(p, _)| *p).count();
         let negatives = outcomes.len() - positives;
         let tp = outcomes.iter().filter(|(p, r)| *p && *r).count();
@@ -430,11 +430,12 @@ pub struct Run {
 
 impl Run {
     /// Builds the pairs, optionally writes them and the pairs decided wrongly, and
-    /// measures.
-    pub fn report(
+    /// measures; with `private` > 0, screens that many pairs through two real nodes.
+    pub async fn report(
         &self,
         pairs_out: Option<&std::path::Path>,
         errors_out: Option<&std::path::Path>,
+        private: usize,
     ) -> anyhow::Result<ScreeningReport> {
         let sources = super::dataset::Sources::read(&self.dir);
         let pairs = super::dataset::generate(
@@ -469,6 +470,12 @@ impl Run {
             }
             write_lines(path, lines)?;
         }
-        Ok(report(&sources, &pairs, self.seed, &self.params, None))
+        let private = if private > 0 {
+            let sample = super::private::sample(&pairs, private);
+            Some(super::private::run(&sample).await?)
+        } else {
+            None
+        };
+        Ok(report(&sources, &pairs, self.seed, &self.params, private))
     }
 }

@@ -5,7 +5,7 @@
 //! `list` is `UN`, `list_id` the `DATAID`, `reference` the `REFERENCE_NUMBER`
 //! (`QDi.006`), `programs` the `UN_LIST_TYPE`, `start_date` `LISTED_ON`,
 //! `updated` the latest `LAST_DAY_UPDATED`. The name joins `FIRST_NAME` ..
-//! `FOURTH_NAME`; aliases are every non-empty `ALIAS_NAME` (good and low
+//! `FOURTH_NAME`; aliases are every non-empty `ALIAS_NAME`, split at `;` (good and low
 //! quality); `NAME_ORIGINAL_SCRIPT` goes to `original_script_names`;
 //! countries from `NATIONALITY` and the address countries (names, as given);
 //! ids from `INDIVIDUAL_DOCUMENT` (type mapped by `ids`); the birth date is
@@ -74,10 +74,13 @@ fn record(number: u64, node: &Node) -> Result<ListRecord, RowError> {
     let prefix = if individual { "INDIVIDUAL" } else { "ENTITY" };
 
     for alias in node.all(&format!("{prefix}_ALIAS")) {
-        if let Some(a) = alias.text_of("ALIAS_NAME") {
-            let a = text::squash_spaces(a);
-            if a != party.name {
-                text::push_unique(&mut party.aliases, &a);
+        // One ALIAS_NAME may hold several names joined by "; ".
+        if let Some(all) = alias.text_of("ALIAS_NAME") {
+            for a in text::split_multi(all, ";") {
+                let a = text::squash_spaces(a);
+                if a != party.name {
+                    text::push_unique(&mut party.aliases, &a);
+                }
             }
         }
     }
@@ -188,6 +191,22 @@ mod tests {
             .filter(|r| !r.party.original_script_names.is_empty())
             .count();
         assert_eq!(scripts, 3);
+    }
+
+    #[test]
+    fn an_alias_field_of_several_names_gives_one_alias_each() {
+        let xml = "<CONSOLIDATED_LIST><INDIVIDUALS><INDIVIDUAL><DATAID>1</DATAID>\
+                   <FIRST_NAME>Haleh</FIRST_NAME><SECOND_NAME>BAKHTIARI</SECOND_NAME>\
+                   <INDIVIDUAL_ALIAS><QUALITY>Good</QUALITY>\
+                   <ALIAS_NAME>Halen Bakhtiar; Haleh Bakhtiari;  Haleh Bakhtiyar ;</ALIAS_NAME>\
+                   </INDIVIDUAL_ALIAS></INDIVIDUAL></INDIVIDUALS></CONSOLIDATED_LIST>";
+        let path = temp_file("un.xml", xml.as_bytes());
+        let (ok, bad) = split(read(&path).expect("readable"));
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(
+            ok[0].party.aliases,
+            ["Halen Bakhtiar", "Haleh Bakhtiari", "Haleh Bakhtiyar"]
+        );
     }
 
     #[test]

@@ -242,7 +242,7 @@ mod tests {
             hits.done(&pending[0].0).unwrap();
             store.db().flush().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::test_support::reopen(dir.path());
         let hits = HitQueue::open(&store).unwrap();
         let left: Vec<_> = hits
             .pending(&b)

@@ -1,18 +1,20 @@
-//! What goes into a peer's index for one notice: a row per match key of
-//! every party, labelled with what this agency discloses to that peer.
+//! What goes into a peer's index for one notice: a row per exact match key of
+//! every party, labelled with what this agency discloses to that peer, and
+//! each party name sealed t-of-n under its fuzzy keys (`findings`).
 //!
 //! Only notices in force (in force, amended, renewed) are indexed; a revoked
 //! or expired notice has no rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tessera_proto::v1::{EnforcementType, Notice, NoticeStatus, notice::Body};
 
+use super::findings;
 use crate::notice::issue::status_of;
 use crate::notice::json::{NoticeJson, action_word, enforcement_word, party_from_wire};
-use crate::party::{self, MatchKey};
+use crate::party::{self, MatchKey, Strength};
 use crate::policy::DisclosureLevel;
-use crate::privacy::{Disclosure, Label, Summary};
+use crate::privacy::{self, Disclosure, Label, PrivacyError, RowSource, Summary};
 
 /// Whether a notice should be matchable.
 pub fn active(notice: &Notice) -> bool {
@@ -68,15 +70,9 @@ pub fn rows_for_peer(
 
 /// The match keys of every party of a notice, strongest per value.
 pub fn notice_keys(notice: &Notice) -> Vec<MatchKey> {
-    let parties = match &notice.body {
-        Some(Body::Denial(d)) => &d.parties,
-        Some(Body::Enforcement(e)) => &e.parties,
-        Some(Body::Grant(_)) | None => return Vec::new(),
-    };
     let mut best: BTreeMap<String, MatchKey> = BTreeMap::new();
-    for rp in parties {
-        let Some(p) = &rp.party else { continue };
-        for key in party::exact_keys(&party_from_wire(p), party::Side::Listed) {
+    for p in notice_parties(notice) {
+        for key in party::exact_keys(&p, party::Side::Listed) {
             match best.get(&key.value) {
                 Some(k) if k.strength >= key.strength => {}
                 _ => {
@@ -88,10 +84,97 @@ pub fn notice_keys(notice: &Notice) -> Vec<MatchKey> {
     best.into_values().collect()
 }
 
+/// Every row of `notice` for `peer` to build: its exact keys' labels and its parties'
+/// fuzzy names sealed t-of-n (`findings::name_rows`); none if the peer may not see it.
+/// Investigations kept at home carry both under the deconfliction prefix.
+pub fn sources_for_peer(
+    notice: &Notice,
+    recipients: &[String],
+    peer: &str,
+    level: DisclosureLevel,
+    contact: &str,
+) -> Result<Vec<RowSource>, PrivacyError> {
+    let (prefix, level) = if is_local_investigation(notice) {
+        (DECONFLICT_PREFIX, DisclosureLevel::Pointer)
+    } else if recipients.iter().any(|r| r == peer) {
+        ("", level)
+    } else {
+        return Ok(Vec::new());
+    };
+    let Some(base) = base_label(notice, level, contact) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for key in notice_keys(notice) {
+        let label = Label {
+            key_kind: key.kind.as_str().to_owned(),
+            strength: key.strength.as_str().to_owned(),
+            ..base.clone()
+        };
+        out.push(RowSource::Keyed {
+            input: format!("{prefix}{}", key.value),
+            body: privacy::label_bytes::encode(&label)?,
+        });
+    }
+    let fuzzy = Label {
+        key_kind: FUZZY_KIND.to_owned(),
+        strength: Strength::Weak.as_str().to_owned(),
+        ..base
+    };
+    let mut seen: BTreeSet<(Vec<String>, Vec<String>)> = BTreeSet::new();
+    for p in notice_parties(notice) {
+        for name in party::party_keys(&p, party::Side::Listed).names {
+            let tokens = (
+                name.slots.iter().map(|s| s.token.clone()).collect(),
+                name.common.clone(),
+            );
+            if seen.insert(tokens) {
+                out.extend(findings::name_rows(&name, &fuzzy, prefix)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The key kind of a fuzzy name's label.
+pub const FUZZY_KIND: &str = "fuzzy_name";
+
+/// The parties of a denial or enforcement notice.
+fn notice_parties(notice: &Notice) -> Vec<party::Party> {
+    let parties = match &notice.body {
+        Some(Body::Denial(d)) => &d.parties,
+        Some(Body::Enforcement(e)) => &e.parties,
+        Some(Body::Grant(_)) | None => return Vec::new(),
+    };
+    parties
+        .iter()
+        .filter_map(|rp| rp.party.as_ref().map(party_from_wire))
+        .collect()
+}
+
 /// The rows of `notice` for a peer with disclosure level `level`.
 pub fn rows(notice: &Notice, level: DisclosureLevel, contact: &str) -> Vec<(String, Label)> {
-    if !active(notice) {
+    let Some(base) = base_label(notice, level, contact) else {
         return Vec::new();
+    };
+    notice_keys(notice)
+        .into_iter()
+        .map(|k| {
+            let label = Label {
+                key_kind: k.kind.as_str().to_owned(),
+                strength: k.strength.as_str().to_owned(),
+                ..base.clone()
+            };
+            (k.value, label)
+        })
+        .collect()
+}
+
+/// What every row of `notice` discloses at `level`, key kind and strength left empty;
+/// none for a notice not in force or with nothing to match.
+fn base_label(notice: &Notice, level: DisclosureLevel, contact: &str) -> Option<Label> {
+    if !active(notice) {
+        return None;
     }
     let (reference, contact, summary) = match &notice.body {
         Some(Body::Denial(d)) => (
@@ -114,7 +197,7 @@ pub fn rows(notice: &Notice, level: DisclosureLevel, contact: &str) -> Vec<(Stri
                 destination: e.route.last().cloned().unwrap_or_default(),
             },
         ),
-        Some(Body::Grant(_)) | None => return Vec::new(),
+        Some(Body::Grant(_)) | None => return None,
     };
     let disclosure = match level {
         DisclosureLevel::Full => Disclosure::Full {
@@ -124,21 +207,15 @@ pub fn rows(notice: &Notice, level: DisclosureLevel, contact: &str) -> Vec<(Stri
         DisclosureLevel::Summary => Disclosure::Summary(summary),
         DisclosureLevel::Pointer => Disclosure::Pointer,
     };
-    notice_keys(notice)
-        .into_iter()
-        .map(|k| {
-            let label = Label {
-                origin: notice.origin.clone(),
-                serial: notice.serial.clone(),
-                authority_ref: reference.clone(),
-                contact: contact.clone(),
-                key_kind: k.kind.as_str().to_owned(),
-                strength: k.strength.as_str().to_owned(),
-                disclosure: disclosure.clone(),
-            };
-            (k.value, label)
-        })
-        .collect()
+    Some(Label {
+        origin: notice.origin.clone(),
+        serial: notice.serial.clone(),
+        authority_ref: reference,
+        contact,
+        key_kind: String::new(),
+        strength: String::new(),
+        disclosure,
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod budgets;
 pub mod deconflict;
+pub mod findings;
 pub mod holder;
 pub mod keys;
 pub mod labels;

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tessera_proto::v1::{EvaluateRequest, Match, PartyResult, PeerProblem, ScreenResponse};
 
+use super::findings::{self, Finding, QueryKeys};
 use super::replica::{PeerReplica, Replicas};
 use crate::exchange::client::{PeerClient, PeerError};
 use crate::identity::AgencyId;
-use crate::party::{self, Party, Strength};
+use crate::party::{Party, Strength};
 use crate::privacy::{self, Disclosure, Label, OprfOutput, PrivacyError};
 
 /// Keys sent per Evaluate call.
@@ -97,11 +98,12 @@ pub async fn evaluate_at(
     replica: &PeerReplica,
     keys: &[String],
 ) -> Result<Evaluated, ScreenError> {
+    let blinded = blind_chunks(keys).await?;
     let mut evaluated = Evaluated {
         outputs: Vec::with_capacity(keys.len()),
         index_position: 0,
     };
-    for chunk in evaluate_chunks(client, peer, replica, keys).await {
+    for chunk in evaluate_chunks(client, peer, replica, &blinded).await {
         let (outputs, position) = chunk?;
         evaluated.outputs.extend(outputs);
         evaluated.index_position = evaluated.index_position.max(position);
@@ -112,35 +114,60 @@ pub async fn evaluate_at(
 /// One chunk's answer: its outputs and the holder's index position.
 type ChunkAnswer = Result<(Vec<OprfOutput>, u64), ScreenError>;
 
-/// Has `peer` evaluate `keys` in chunks of [`EVALUATE_CHUNK`], verifying every answer;
-/// one result per chunk, in order, so that the chunks a peer did answer (before its
-/// budget ran out, say) are kept.
-pub async fn evaluate_chunks(
-    client: &dyn PeerClient,
-    peer: &AgencyId,
-    replica: &PeerReplica,
-    keys: &[String],
-) -> Vec<ChunkAnswer> {
-    let epoch = replica.epoch;
-    let public_key = replica.public_key;
-    // Chunks go out concurrently, so that blinding, the peer's evaluation
-    // and finalising of different chunks overlap on all cores.
+/// Keys blinded in chunks of [`EVALUATE_CHUNK`], once for every peer: each chunk's blind
+/// state and the blinded elements sent to each peer.
+///
+/// Every peer receives the same blinded elements. Peers that compare what they received
+/// can tell that they were asked the same keys by the same querier; they learn nothing of
+/// the keys (each element is a fresh uniformly random group element).
+pub type BlindedChunks = Vec<(Arc<privacy::BlindState>, Arc<Vec<Vec<u8>>>)>;
+
+/// Blinds `keys` in chunks, on the blocking pool.
+pub async fn blind_chunks(keys: &[String]) -> Result<BlindedChunks, ScreenError> {
     let chunks: Vec<Vec<String>> = keys
         .chunks(EVALUATE_CHUNK)
         .map(<[String]>::to_vec)
         .collect();
-    let calls = chunks.into_iter().map(|chunk| async move {
-        let (state, request) = tokio::task::spawn_blocking(move || blind_request(&chunk, epoch))
-            .await
-            .map_err(|_| ScreenError::Task)?
-            .map_err(ScreenError::Blind)?;
+    tokio::task::spawn_blocking(move || {
+        chunks
+            .iter()
+            .map(|chunk| {
+                let refs: Vec<&[u8]> = chunk.iter().map(String::as_bytes).collect();
+                let (state, blinded) = privacy::blind(&refs).map_err(ScreenError::Blind)?;
+                let blinded = blinded.iter().map(|b| b.to_vec()).collect();
+                Ok((Arc::new(state), Arc::new(blinded)))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|_| ScreenError::Task)?
+}
+
+/// Has `peer` evaluate the `blinded` chunks, verifying every answer; one result per
+/// chunk, in order, so that the chunks a peer did answer (before its budget ran out, say)
+/// are kept.
+pub async fn evaluate_chunks(
+    client: &dyn PeerClient,
+    peer: &AgencyId,
+    replica: &PeerReplica,
+    blinded: &BlindedChunks,
+) -> Vec<ChunkAnswer> {
+    let epoch = replica.epoch;
+    let public_key = replica.public_key;
+    // Chunks go out concurrently, so that the peer's evaluation and our finalising of
+    // different chunks overlap on all cores.
+    let calls = blinded.iter().cloned().map(|(state, elements)| async move {
+        let request = EvaluateRequest {
+            epoch,
+            blinded: elements.as_ref().clone(),
+        };
         let response = client.evaluate(peer, request).await?;
         if response.epoch != epoch {
             return Err(ScreenError::OtherEpoch);
         }
         let position = response.index_position;
         let outputs = tokio::task::spawn_blocking(move || {
-            privacy::finalize(state, &response.evaluated, &response.proof, &public_key)
+            privacy::finalize(&state, &response.evaluated, &response.proof, &public_key)
         })
         .await
         .map_err(|_| ScreenError::Task)?
@@ -248,23 +275,46 @@ pub fn hits(replica: &PeerReplica, outputs: &[OprfOutput]) -> Vec<(usize, Label)
     out
 }
 
-/// What one peer answered: hits (key index, label), the keys whose silence is no clear
-/// (not answered, or every key when our copy of its index is behind), and why its answer
-/// is not a full one (none: every key, against a current copy).
+/// What one peer answered: outputs (key index, output), the keys whose silence is no
+/// clear (not answered, or every key when our copy of its index is behind), and why its
+/// answer is not a full one (none: every key, against a current copy).
 #[derive(Debug, Default)]
 struct PeerAnswer {
-    hits: Vec<(usize, Label)>,
+    outputs: Vec<(usize, OprfOutput)>,
     missing: Vec<usize>,
     problem: Option<ScreenError>,
 }
 
+/// A finding as the operator API shows it: the label's disclosure, the verdict's
+/// strength, score and words.
+pub fn finding_match(peer: &AgencyId, f: &Finding) -> Match {
+    let mut m = to_match(peer, &f.label);
+    f.verdict.strength.as_str().clone_into(&mut m.strength);
+    m.key_kinds.clone_from(&f.kinds);
+    m.why.clone_from(&f.verdict.why);
+    m.score = f.verdict.score;
+    m.query_names = f.verdict.query_names.iter().map(|&n| n as u32).collect();
+    m
+}
+
+/// Our own notices, indexed for us like for a peer (`holder` keeps the deltas under our
+/// own agency id, `keys` our own key): screening evaluates our keys with it directly and
+/// reads the same rows a peer would, so our own lists are scored exactly as a peer's.
+#[derive(Debug, Clone)]
+pub struct OwnIndex {
+    pub agency: AgencyId,
+    pub keys: Arc<super::keys::KeyRing>,
+    pub holder: Arc<super::holder::HolderIndex>,
+}
+
 /// Screens parties against every peer's replica, through the peers'
-/// evaluations.
+/// evaluations, and against our own lists.
 #[derive(Debug)]
 pub struct Screener {
     replicas: Arc<Replicas>,
     client: Arc<dyn PeerClient>,
     peers: Vec<AgencyId>,
+    own: Option<OwnIndex>,
 }
 
 impl Screener {
@@ -273,19 +323,76 @@ impl Screener {
             replicas,
             client,
             peers,
+            own: None,
         }
     }
 
-    /// One peer's answer for `keys`.
-    async fn at(&self, peer: &AgencyId, keys: &[String]) -> Result<PeerAnswer, ScreenError> {
+    /// Also screens against our own notices.
+    #[must_use]
+    pub fn with_own(mut self, own: OwnIndex) -> Self {
+        self.own = Some(own);
+        self
+    }
+
+    /// What our own index finds for `keys` (none when we index nothing of our own yet).
+    async fn own_findings(
+        &self,
+        keys: &Arc<QueryKeys>,
+        threshold: f64,
+    ) -> Result<Vec<Vec<Finding>>, ScreenError> {
+        let Some(own) = self.own.clone() else {
+            return Ok(Vec::new());
+        };
+        let replicas = self.replicas.clone();
+        let keys = keys.clone();
+        tokio::task::spawn_blocking(move || {
+            // Bring our copy up to what the indexer has written.
+            let after = replicas.cursor(&own.agency).unwrap_or(0);
+            let deltas: Vec<_> = own
+                .holder
+                .deltas_after(&own.agency, after)
+                .collect::<Result<_, _>>()
+                .map_err(|_| ScreenError::NoReplica)?;
+            if !deltas.is_empty() {
+                replicas
+                    .apply(&own.agency, &deltas)
+                    .map_err(|_| ScreenError::NoReplica)?;
+            }
+            let (Some(replica), Some(key)) = (replicas.get(&own.agency), own.keys.get(&own.agency))
+            else {
+                return Ok(Vec::new());
+            };
+            if replica.epoch != key.epoch() {
+                return Err(ScreenError::OtherEpoch);
+            }
+            use rayon::prelude::*;
+            let outputs: Vec<(usize, OprfOutput)> = keys
+                .values
+                .par_iter()
+                .enumerate()
+                .filter_map(|(i, v)| key.evaluate(v.as_bytes()).ok().map(|y| (i, y)))
+                .collect();
+            Ok(findings::find(&replica.lookup, &keys, &outputs, threshold))
+        })
+        .await
+        .map_err(|_| ScreenError::Task)?
+    }
+
+    /// One peer's answer for `keys`, blinded as `blinded`.
+    async fn at(
+        &self,
+        peer: &AgencyId,
+        keys: &[String],
+        blinded: &BlindedChunks,
+    ) -> Result<(Arc<PeerReplica>, PeerAnswer), ScreenError> {
         let replica = self.replicas.get(peer).ok_or(ScreenError::NoReplica)?;
         let mut answer = PeerAnswer::default();
         if keys.is_empty() {
-            return Ok(answer);
+            return Ok((replica, answer));
         }
         let mut position = 0;
         let mut answered = 0;
-        for (c, chunk) in evaluate_chunks(self.client.as_ref(), peer, &replica, keys)
+        for (c, chunk) in evaluate_chunks(self.client.as_ref(), peer, &replica, blinded)
             .await
             .into_iter()
             .enumerate()
@@ -295,9 +402,9 @@ impl Screener {
                 Ok((outputs, at)) => {
                     position = position.max(at);
                     answered += outputs.len();
-                    for (i, label) in hits(&replica, &outputs) {
-                        answer.hits.push((start + i, label));
-                    }
+                    answer
+                        .outputs
+                        .extend(outputs.into_iter().enumerate().map(|(i, y)| (start + i, y)));
                 }
                 Err(e) => {
                     let end = (start + EVALUATE_CHUNK).min(keys.len());
@@ -325,42 +432,69 @@ impl Screener {
             answer.missing = (0..keys.len()).collect();
             answer.problem.get_or_insert(ScreenError::Behind(behind));
         }
-        Ok(answer)
+        Ok((replica, answer))
     }
 
-    /// Screens `parties` against every peer, concurrently.
-    pub async fn screen(&self, parties: &[Party]) -> ScreenResponse {
-        let mut keys: Vec<String> = Vec::new();
-        let mut owners: Vec<Vec<usize>> = Vec::new();
-        let mut index: BTreeMap<String, usize> = BTreeMap::new();
-        let mut per_party = vec![0u32; parties.len()];
-        for (p, party) in parties.iter().enumerate() {
-            for k in party::exact_keys(party, party::Side::Query) {
-                per_party[p] += 1;
-                let i = *index.entry(k.value.clone()).or_insert_with(|| {
-                    keys.push(k.value.clone());
-                    owners.push(Vec::new());
-                    keys.len() - 1
-                });
-                if !owners[i].contains(&p) {
-                    owners[i].push(p);
-                }
+    /// Screens `parties` against every peer, concurrently, reporting fuzzy names from
+    /// `threshold` on.
+    pub async fn screen(&self, parties: &[Party], threshold: f64) -> ScreenResponse {
+        let keys = Arc::new(QueryKeys::of(parties, ""));
+        let values = &keys.values;
+        // Blinded once for every peer.
+        let blinded = match blind_chunks(values).await {
+            Ok(b) => b,
+            Err(e) => {
+                let peers: Vec<String> = self.peers.iter().map(ToString::to_string).collect();
+                return ScreenResponse {
+                    unavailable: self
+                        .peers
+                        .iter()
+                        .map(|peer| problem(peer, e.to_string()))
+                        .collect(),
+                    results: (0..parties.len())
+                        .map(|i| PartyResult {
+                            index: i as u32,
+                            keys: keys.per_party[i],
+                            matches: Vec::new(),
+                            unscreened: peers.clone(),
+                        })
+                        .collect(),
+                    ..ScreenResponse::default()
+                };
             }
-        }
-        let keys = &keys;
+        };
+        let blinded = &blinded;
         let answers = futures::future::join_all(
             self.peers
                 .iter()
-                .map(|peer| async move { (peer, self.at(peer, keys).await) }),
+                .map(|peer| async move { (peer, self.at(peer, values, blinded).await) }),
         )
         .await;
-        let mut matches: Vec<BTreeMap<(String, String, String), Match>> =
-            vec![BTreeMap::new(); parties.len()];
+        let mut matches: Vec<Vec<Match>> = vec![Vec::new(); parties.len()];
         let mut response = ScreenResponse::default();
+        if let Some(own) = &self.own {
+            match self.own_findings(&keys, threshold).await {
+                Ok(found) => {
+                    for (p, list) in found.into_iter().enumerate() {
+                        matches[p].extend(list.iter().map(|f| {
+                            let mut m = finding_match(&own.agency, f);
+                            m.own = true;
+                            m
+                        }));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "own lists not screened");
+                    response
+                        .unavailable
+                        .push(problem(&own.agency, format!("own lists: {e}")));
+                }
+            }
+        }
         let mut unscreened: Vec<Vec<String>> = vec![Vec::new(); parties.len()];
         for (peer, answer) in answers {
             match answer {
-                Ok(answer) => {
+                Ok((replica, answer)) => {
                     // Matches found are real; a peer's silence is a clear only when it
                     // answered every key against a current copy of its index.
                     if answer.problem.is_none() {
@@ -369,7 +503,7 @@ impl Screener {
                         tracing::warn!(peer = %peer, missing = answer.missing.len(), "peer did not answer every key against a current index");
                     }
                     for &key in &answer.missing {
-                        for &p in &owners[key] {
+                        for p in keys.owners(key) {
                             if !unscreened[p].iter().any(|u| u == peer.as_str()) {
                                 unscreened[p].push(peer.to_string());
                             }
@@ -378,10 +512,15 @@ impl Screener {
                     if let Some(reason) = &answer.problem {
                         response.unavailable.push(problem(peer, reason.to_string()));
                     }
-                    for (key, label) in answer.hits {
-                        for &p in &owners[key] {
-                            add_match(&mut matches[p], peer, &label);
-                        }
+                    let all = keys.clone();
+                    let outputs = answer.outputs;
+                    let found = tokio::task::spawn_blocking(move || {
+                        findings::find(&replica.lookup, &all, &outputs, threshold)
+                    })
+                    .await
+                    .unwrap_or_default();
+                    for (p, list) in found.into_iter().enumerate() {
+                        matches[p].extend(list.iter().map(|f| finding_match(peer, f)));
                     }
                 }
                 Err(reason) => {
@@ -397,22 +536,35 @@ impl Screener {
             .into_iter()
             .enumerate()
             .zip(unscreened)
-            .map(|((i, m), unscreened)| PartyResult {
-                index: i as u32,
-                keys: per_party[i],
-                matches: m.into_values().collect(),
-                unscreened,
+            .map(|((i, mut m), unscreened)| {
+                sort_matches(&mut m);
+                PartyResult {
+                    index: i as u32,
+                    keys: keys.per_party[i],
+                    matches: m,
+                    unscreened,
+                }
             })
             .collect();
         let total: usize = response.results.iter().map(|r| r.matches.len()).sum();
         tracing::info!(
             parties = parties.len(),
-            keys = keys.len(),
+            keys = values.len(),
             matches = total,
             "screened"
         );
         response
     }
+}
+
+/// Strongest first: by strength, then score, then peer and serial.
+pub fn sort_matches(m: &mut [Match]) {
+    m.sort_by(|a, b| {
+        strength(&b.strength)
+            .cmp(&strength(&a.strength))
+            .then(b.score.total_cmp(&a.score))
+            .then_with(|| (&a.peer, &a.origin, &a.serial).cmp(&(&b.peer, &b.origin, &b.serial)))
+    });
 }
 
 #[cfg(test)]

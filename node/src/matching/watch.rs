@@ -15,31 +15,33 @@
 //! w id:be64                         -> WatchEntry
 //! n                                 -> last id:be64
 //! y peer 0 epoch:be32 tag:16        -> WatchKeyRecords (our outputs for that tag)
+//! o peer 0 epoch:be32 id:be64        -> WatchKeyRecords (all outputs of an entry)
 //! ```
 //!
 //! Log lines and alerts name watch ids, peers and serials, never the party.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use prost::Message;
 use tessera_proto::v1::{
-    Alert, DeconflictHitRequest, Match, PeerProblem, WatchEntry, WatchKeyRecord, WatchKeyRecords,
+    Alert, DeconflictHitRequest, PeerProblem, WatchEntry, WatchKeyRecord, WatchKeyRecords,
 };
 
 use super::deconflict::HitQueue;
+use super::findings::{self, Finding, QueryKeys};
 use super::labels;
 use super::replica::{PeerReplica, Replicas};
-use super::screen::{ScreenError, add_match, evaluate_at, problem};
+use super::screen::{ScreenError, evaluate_at, finding_match, problem};
 use crate::alerts::{AlertKind, AlertSink};
 use crate::exchange::client::PeerClient;
 use crate::identity::AgencyId;
 use crate::notice::json::party_from_wire;
-use crate::party;
+use crate::party::verdict::DEFAULT_THRESHOLD;
 use crate::peers::now_ms;
-use crate::privacy::{self, IndexEntry, Label, OprfOutput};
+use crate::privacy::{self, IndexEntry, OprfOutput};
 use crate::store::keys::{Key, Tree};
 use crate::store::{Store, StoreError};
 use crate::wake::Wakers;
@@ -129,6 +131,10 @@ fn outputs_key(peer: &AgencyId, epoch: u32, tag: &[u8]) -> Key {
     Key::tag(b'y').field(peer.as_str()).u32(epoch).bytes(tag)
 }
 
+fn entry_outputs_key(peer: &AgencyId, epoch: u32, id: u64) -> Key {
+    Key::tag(b'o').field(peer.as_str()).u32(epoch).u64(id)
+}
+
 /// The watch list and our stored outputs.
 pub struct WatchStore {
     tree: Tree,
@@ -204,6 +210,41 @@ impl WatchStore {
         Ok(())
     }
 
+    /// All of an entry's outputs at `peer`'s key `epoch`, by key position.
+    fn set_outputs(
+        &self,
+        peer: &AgencyId,
+        epoch: u32,
+        id: u64,
+        records: Vec<WatchKeyRecord>,
+    ) -> Result<(), StoreError> {
+        let all = WatchKeyRecords { records };
+        self.tree.insert(
+            entry_outputs_key(peer, epoch, id),
+            all.encode_to_vec(),
+            OUTPUTS,
+        )?;
+        Ok(())
+    }
+
+    /// [`WatchStore::set_outputs`]'s records as (key position, output).
+    fn outputs(
+        &self,
+        peer: &AgencyId,
+        epoch: u32,
+        id: u64,
+    ) -> Result<Vec<(usize, OprfOutput)>, StoreError> {
+        let records = self
+            .tree
+            .message::<WatchKeyRecords>(entry_outputs_key(peer, epoch, id), OUTPUTS)?
+            .map(|r| r.records)
+            .unwrap_or_default();
+        Ok(records
+            .iter()
+            .filter_map(|r| Some((r.key as usize, OprfOutput::try_from(r.y.as_slice()).ok()?)))
+            .collect())
+    }
+
     /// Our outputs for `tag` at `peer`'s key `epoch`.
     fn records(
         &self,
@@ -219,50 +260,27 @@ impl WatchStore {
     }
 }
 
-/// Match keys of watch entries, with the (entry, kind, strength) each comes from.
-fn keys_of(entries: &[WatchEntry]) -> (Vec<String>, Vec<(u64, String, String)>) {
-    let mut keys = Vec::new();
-    let mut meta = Vec::new();
-    for e in entries {
-        let Some(p) = &e.party else { continue };
-        let purpose: WatchPurpose = e.purpose.parse().unwrap_or_default();
-        for k in party::exact_keys(&party_from_wire(p), party::Side::Query) {
-            let meta_row = (
-                e.id,
-                k.kind.as_str().to_owned(),
-                k.strength.as_str().to_owned(),
-            );
-            if purpose == WatchPurpose::Investigation {
-                // Also against the peers' own investigation subjects.
-                keys.push(format!("{}{}", labels::DECONFLICT_PREFIX, k.value));
-                meta.push(meta_row.clone());
-            }
-            keys.push(k.value);
-            meta.push(meta_row);
-        }
-    }
-    (keys, meta)
+/// The keys of a watch entry: its party's exact keys and fuzzy alternatives, and for an
+/// investigation subject the same again in the deconfliction domain.
+fn entry_keys(e: &WatchEntry) -> Option<QueryKeys> {
+    let party = party_from_wire(e.party.as_ref()?);
+    let purpose: WatchPurpose = e.purpose.parse().unwrap_or_default();
+    let prefixes: &[&str] = if purpose == WatchPurpose::Investigation {
+        &["", labels::DECONFLICT_PREFIX]
+    } else {
+        &[""]
+    };
+    Some(QueryKeys::with_prefixes(&[party], prefixes))
 }
 
-/// A watch record's output that opened a row.
-struct Hit {
-    watch_id: u64,
-    label: Label,
-    entry: IndexEntry,
-}
-
-/// Opens `entry` with each record's output; a label that opens is a hit.
-fn opened(records: &[WatchKeyRecord], entry: &IndexEntry, out: &mut Vec<Hit>) {
+/// Whether one of `records` opens `entry`: the watch ids it concerns.
+fn touched(records: &[WatchKeyRecord], entry: &IndexEntry, out: &mut BTreeSet<u64>) {
     for r in records {
         let Ok(y) = <OprfOutput>::try_from(r.y.as_slice()) else {
             continue;
         };
-        if let Ok(label) = entry.open(&y) {
-            out.push(Hit {
-                watch_id: r.watch_id,
-                label,
-                entry: entry.clone(),
-            });
+        if entry.open_record(&y).is_ok() {
+            out.insert(r.watch_id);
         }
     }
 }
@@ -296,36 +314,72 @@ impl Watcher {
         let Some(replica) = self.replicas.get(peer) else {
             return Err(WatchError::NoReplica);
         };
-        let (keys, meta) = keys_of(entries);
-        if keys.is_empty() {
+        let keyed: Vec<(&WatchEntry, QueryKeys)> = entries
+            .iter()
+            .filter_map(|e| entry_keys(e).map(|k| (e, k)))
+            .collect();
+        let all: Vec<String> = keyed
+            .iter()
+            .flat_map(|(_, k)| k.values.iter().cloned())
+            .collect();
+        if all.is_empty() {
             return Ok(0);
         }
         // Rows the replica lacks yet are checked as they arrive (`check_new_rows`).
-        let ys = evaluate_at(self.client.as_ref(), peer, &replica, &keys)
+        let ys = evaluate_at(self.client.as_ref(), peer, &replica, &all)
             .await?
             .outputs;
         let mut by_tag: BTreeMap<privacy::Tag, Vec<WatchKeyRecord>> = BTreeMap::new();
-        for (y, (id, kind, strength)) in ys.iter().zip(meta) {
-            by_tag
-                .entry(privacy::tag_of(y))
-                .or_default()
-                .push(WatchKeyRecord {
-                    watch_id: id,
+        let mut raised = 0;
+        let mut rest = ys.as_slice();
+        for (entry, keys) in &keyed {
+            let (mine, after) = rest.split_at(keys.values.len().min(rest.len()));
+            rest = after;
+            let outputs: Vec<(usize, OprfOutput)> = mine.iter().copied().enumerate().collect();
+            let records: Vec<WatchKeyRecord> = outputs
+                .iter()
+                .map(|(i, y)| WatchKeyRecord {
+                    watch_id: entry.id,
                     y: y.to_vec(),
-                    key_kind: kind,
-                    strength,
-                });
-        }
-        let mut hits = Vec::new();
-        for (tag, records) in by_tag {
+                    key: *i as u32,
+                    ..WatchKeyRecord::default()
+                })
+                .collect();
+            for r in &records {
+                if let Ok(y) = <OprfOutput>::try_from(r.y.as_slice()) {
+                    by_tag
+                        .entry(privacy::tag_of(&y))
+                        .or_default()
+                        .push(r.clone());
+                }
+            }
             self.watch
-                .add_records(peer, replica.epoch, &tag, records.clone())?;
-            for entry in replica.lookup.get(&tag) {
-                opened(&records, &entry.to_entry(), &mut hits);
+                .set_outputs(peer, replica.epoch, entry.id, records)?;
+            raised += self.raise_found(peer, &replica, entry, keys, &outputs)?;
+        }
+        for (tag, records) in by_tag {
+            self.watch.add_records(peer, replica.epoch, &tag, records)?;
+        }
+        self.store.flush().await?;
+        Ok(raised)
+    }
+
+    /// Raises an alert for each notice `outputs` find for `entry` in `replica`.
+    fn raise_found(
+        &self,
+        peer: &AgencyId,
+        replica: &PeerReplica,
+        entry: &WatchEntry,
+        keys: &QueryKeys,
+        outputs: &[(usize, OprfOutput)],
+    ) -> Result<u32, WatchError> {
+        let found = findings::find(&replica.lookup, keys, outputs, DEFAULT_THRESHOLD);
+        let mut raised = 0;
+        for f in found.into_iter().flatten() {
+            if self.raise(peer, entry, &f)? {
+                raised += 1;
             }
         }
-        let raised = self.raise_all(peer, hits)?;
-        self.store.flush().await?;
         Ok(raised)
     }
 
@@ -380,58 +434,36 @@ impl Watcher {
             }
             return Ok(());
         }
-        let mut hits = Vec::new();
+        let mut ids = BTreeSet::new();
         for entry in adds {
             let records = self.watch.records(peer, replica.epoch, &entry.tag)?;
             if !records.is_empty() {
-                opened(&records, entry, &mut hits);
+                touched(&records, entry, &mut ids);
             }
         }
-        self.raise_all(peer, hits)?;
-        Ok(())
-    }
-
-    /// Raises one alert per watch entry and notice for `hits`, with what all of that
-    /// notice's rows say together: its strongest key and every key kind that matched (a
-    /// strong match never alerts as weak because a weak row was opened first).
-    fn raise_all(&self, peer: &AgencyId, hits: Vec<Hit>) -> Result<u32, WatchError> {
-        type Group = (Label, IndexEntry, BTreeMap<(String, String, String), Match>);
-        let mut groups: BTreeMap<(u64, String, String), Group> = BTreeMap::new();
-        for hit in hits {
-            let key = (
-                hit.watch_id,
-                hit.label.origin.clone(),
-                hit.label.serial.clone(),
-            );
-            let group = groups
-                .entry(key)
-                .or_insert_with(|| (hit.label.clone(), hit.entry.clone(), BTreeMap::new()));
-            add_match(&mut group.2, peer, &hit.label);
-        }
-        let mut raised = 0;
-        for ((watch_id, _, _), (label, entry, merged)) in groups {
+        // An entry a new row concerns is scored again against the whole replica: a new
+        // share may complete a name whose other shares came before.
+        for id in ids {
             // An entry removed since: its outputs no longer match.
-            let Some(watched) = self.watch.get(watch_id)? else {
+            let Some(watched) = self.watch.get(id)? else {
                 continue;
             };
-            let Some(m) = merged.into_values().next() else {
+            let Some(keys) = entry_keys(&watched) else {
                 continue;
             };
-            if self.raise(peer, &watched, &label, m, &entry)? {
-                raised += 1;
-            }
+            let outputs = self.watch.outputs(peer, replica.epoch, id)?;
+            self.raise_found(peer, replica, &watched, &keys, &outputs)?;
         }
-        Ok(raised)
+        Ok(())
     }
 
     fn raise(
         &self,
         peer: &AgencyId,
         watched: &WatchEntry,
-        label: &Label,
-        m: Match,
-        entry: &IndexEntry,
+        found: &Finding,
     ) -> Result<bool, WatchError> {
+        let label = &found.label;
         let purpose: WatchPurpose = watched.purpose.parse().unwrap_or_default();
         let deconflict = purpose == WatchPurpose::Investigation && labels::is_investigation(label);
         let kind = if deconflict {
@@ -442,7 +474,7 @@ impl Watcher {
         let alert = Alert {
             watch_id: watched.id,
             reference: watched.reference.clone(),
-            r#match: Some(m),
+            r#match: Some(finding_match(peer, found)),
             kind: kind.as_str().to_owned(),
             ..Alert::default()
         };
@@ -455,7 +487,7 @@ impl Watcher {
             peer = %peer,
             origin = %label.origin,
             serial = %label.serial,
-            strength = %label.strength,
+            strength = found.verdict.strength.as_str(),
             kind = %a.kind,
             "watch-list match"
         );
@@ -463,7 +495,7 @@ impl Watcher {
             // The peer's unit gets our pointer as we got theirs: queued
             // durably, delivered and retried by `deconflict::HitDelivery`.
             let request = DeconflictHitRequest {
-                tag: entry.tag.to_vec(),
+                tag: found.tag.to_vec(),
                 contact: watched.contact.clone(),
             };
             self.hits.queue(peer, &request)?;

@@ -478,7 +478,7 @@ pub fn common_relation(query: &str, listed: &str) -> Option<Relation> {
     if sound_code(query) == sound_code(listed) {
         return Some(Relation::Sound);
     }
-    if query.len() >= 4 && listed.len() >= 4 {
+    if spelled_common(query) && spelled_common(listed) {
         let q: BTreeSet<String> = deletions(query).chain([query.to_owned()]).collect();
         if deletions(listed)
             .chain([listed.to_owned()])
@@ -490,6 +490,12 @@ pub fn common_relation(query: &str, listed: &str) -> Option<Relation> {
     None
 }
 
+/// Whether a common token takes part in the spelling relation: 4 to
+/// [`MAX_DELETION_LEN`] characters.
+pub fn spelled_common(token: &str) -> bool {
+    (4..=MAX_DELETION_LEN).contains(&token.len())
+}
+
 /// Agreements between tokens of the queried name that no slot agreement used and the
 /// listed name's common tokens ([`common_relation`]).
 /// `used` are the queried slots already assigned.
@@ -497,6 +503,17 @@ pub fn common_agreements(
     query: &FuzzyName,
     used: &BTreeSet<usize>,
     listed_common: &[String],
+) -> Vec<Relation> {
+    common_agreements_by(query, used, listed_common, |q, c| common_relation(q, c))
+}
+
+/// [`common_agreements`] against listed common tokens known only through `relation`
+/// (the private path knows their digests, not the tokens).
+pub fn common_agreements_by<C>(
+    query: &FuzzyName,
+    used: &BTreeSet<usize>,
+    listed_common: &[C],
+    relation: impl Fn(&str, &C) -> Option<Relation>,
 ) -> Vec<Relation> {
     let mut free: Vec<&str> = query
         .slots
@@ -511,7 +528,7 @@ pub fn common_agreements(
         let best = free
             .iter()
             .enumerate()
-            .filter_map(|(at, t)| common_relation(t, c).map(|r| (r, at)))
+            .filter_map(|(at, t)| relation(t, c).map(|r| (r, at)))
             .min();
         if let Some((relation, at)) = best {
             free.swap_remove(at);
@@ -636,6 +653,19 @@ pub fn score(
     })
 }
 
+/// Scores `listed` for `query` in the clear, if the querier covers enough of its slots to
+/// open it: what the private path computes from the shares it opens.
+pub fn open_clear(query: &FuzzyName, listed: &FuzzyName) -> Option<NameMatch> {
+    score(
+        &coverage(query, listed),
+        &|used| common_agreements(query, used, &listed.common),
+        query.tokens,
+        listed.tokens,
+        listed.slots.len(),
+        listed.threshold,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,16 +685,7 @@ mod tests {
     fn sim(q: &str, l: &str, kind: PartyKind) -> Option<f64> {
         let q = fname(q, kind, Side::Query);
         let l = fname(l, kind, Side::Listed);
-        let agreements = coverage(&q, &l);
-        score(
-            &agreements,
-            &|used| common_agreements(&q, used, &l.common),
-            q.tokens,
-            l.tokens,
-            l.slots.len(),
-            l.threshold,
-        )
-        .map(|m| m.similarity)
+        open_clear(&q, &l).map(|m| m.similarity)
     }
 
     #[test]

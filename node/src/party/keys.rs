@@ -55,9 +55,6 @@ pub enum KeyKind {
     /// The vowel-aware sound codes of a name of two or more tokens, sorted between
     /// patronymic particles (`TYURIN` and `TIURIN`, `ALEXEYEVICH` and `ALEKSEYEVICH` agree).
     Sound,
-    /// Two distinctive name parts by sound, of a name with three or more of them (a
-    /// middle name dropped or added).
-    NamePair,
     /// The consonant skeletons of a name, where one side is written without vowels
     /// (Arabic or Hebrew script): sorted (`consonants`) and in order (`consonant_seq`).
     Consonants,
@@ -73,7 +70,6 @@ impl KeyKind {
             Self::Name => "name",
             Self::Joined => "joined",
             Self::Sound => "sound",
-            Self::NamePair => "name_pair",
             Self::Consonants => "consonants",
             Self::ConsonantSeq => "consonant_seq",
         }
@@ -209,25 +205,7 @@ fn name_keys(
             &[&sorted_name(&codes)],
         ));
     }
-    let mut parts: Vec<String> = tokens
-        .iter()
-        .take(MAX_NAME_TOKENS)
-        .filter(|t| t.len() >= MIN_PAIR_TOKEN_CHARS && !super::fuzzy::is_common(t))
-        .map(|t| super::fuzzy::sound_code(t))
-        .collect();
-    parts.sort_unstable();
-    parts.dedup();
-    if parts.len() >= 3 {
-        for (i, a) in parts.iter().enumerate() {
-            for b in &parts[i + 1..] {
-                push(MatchKey::new(KeyKind::NamePair, Strength::Weak, &[a, b]));
-            }
-        }
-    }
 }
-
-/// A name part counts for name-pair keys from this many letters on.
-pub const MIN_PAIR_TOKEN_CHARS: usize = 4;
 
 /// All exact match keys of `party`: deduplicated, strongest first, then by value.
 pub fn match_keys(party: &Party) -> Vec<MatchKey> {

@@ -16,7 +16,7 @@ pub const MEDIUM_SIMILARITY: f64 = 0.85;
 /// The default reporting threshold: fuzzy matches scoring below it are not reported
 /// (exact-key matches always are). Chosen from the precision/recall frontier of
 /// `tessera eval screening` (see BENCHMARKS.md).
-pub const DEFAULT_THRESHOLD: f64 = 0.75;
+pub const DEFAULT_THRESHOLD: f64 = 0.70;
 
 /// One opened listed name, as the querier scored it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,7 +71,6 @@ fn exact(key: &MatchKey) -> (f64, String) {
         (KeyKind::Name, Strength::Weak) => (0.9, "exact short name".to_owned()),
         (KeyKind::Joined, _) => (0.95, "same name, words joined".to_owned()),
         (KeyKind::Sound, _) => (0.88, "same name by sound".to_owned()),
-        (KeyKind::NamePair, _) => (0.8, "two name parts alike".to_owned()),
         (KeyKind::Consonants | KeyKind::ConsonantSeq, _) => (
             0.8,
             "same consonants (one name written without vowels)".to_owned(),

@@ -9,6 +9,7 @@ use super::PrivacyError;
 use super::label::Label;
 use super::oprf::{OprfKey, OprfOutput};
 use super::seal::{self, AEAD_OVERHEAD, NONCE_LEN, TAG_LEN, Tag};
+use super::threshold::Record;
 
 /// One row of a peer's index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +55,44 @@ impl IndexEntry {
     pub fn open(&self, y: &OprfOutput) -> Result<Label, PrivacyError> {
         seal::open(y, &self.tag, &self.nonce, &self.sealed)
     }
+
+    /// Opens this entry's record (a label, a share or a name record) with `y`.
+    pub fn open_record(&self, y: &OprfOutput) -> Result<Record, PrivacyError> {
+        Record::decode(&seal::open_bytes(y, &self.tag, &self.nonce, &self.sealed)?)
+    }
+}
+
+/// One row to build: a record sealed under the OPRF output of a key string, or under 64
+/// bytes derived otherwise (a fuzzy name's label row, under its secret).
+#[derive(Clone)]
+pub enum RowSource {
+    Keyed { input: String, body: Vec<u8> },
+    Derived { y: Box<OprfOutput>, body: Vec<u8> },
+}
+
+impl std::fmt::Debug for RowSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Keyed { .. } => "RowSource::Keyed",
+            Self::Derived { .. } => "RowSource::Derived",
+        })
+    }
+}
+
+/// Builds one row per source, in input order, on all cores.
+pub fn build_sources(key: &OprfKey, rows: &[RowSource]) -> Result<Vec<IndexEntry>, PrivacyError> {
+    rows.par_iter()
+        .enumerate()
+        .map(|(index, row)| match row {
+            RowSource::Keyed { input, body } => {
+                let y = key
+                    .evaluate(input.as_bytes())
+                    .map_err(|_| PrivacyError::BadInput { index })?;
+                Ok(seal::seal_bytes(body, &y))
+            }
+            RowSource::Derived { y, body } => Ok(seal::seal_bytes(body, y)),
+        })
+        .collect()
 }
 
 /// Builds the index rows for `(match key value, label)` pairs, one row per pair, in input
@@ -117,7 +156,7 @@ mod tests {
         ];
         let (state, blinded) = blind(&queries).unwrap();
         let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
-        let ys = finalize(state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
+        let ys = finalize(&state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
 
         let mut serials: Vec<String> = index
             .get(&tag_of(&ys[0]))

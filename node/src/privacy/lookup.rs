@@ -38,6 +38,11 @@ impl EntryRef<'_> {
         seal::open(y, self.tag, self.nonce, self.sealed)
     }
 
+    /// Opens the row's record (a label, a share, a name record) with `y`.
+    pub fn open_record(&self, y: &OprfOutput) -> Result<super::Record, PrivacyError> {
+        super::Record::decode(&seal::open_bytes(y, self.tag, self.nonce, self.sealed)?)
+    }
+
     /// An owned copy.
     pub fn to_entry(&self) -> IndexEntry {
         IndexEntry {

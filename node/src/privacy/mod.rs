@@ -10,6 +10,7 @@
 //!   compact byte form.
 //! * [`seal`]: sealing a label under an OPRF output (tag, XChaCha20-Poly1305).
 //! * [`index`]: index entries and the parallel index build.
+//! * [`threshold`]: t-of-n sealing of fuzzy names (Shamir shares, name records).
 //! * [`lookup`]: the querier's compact `tag -> entries` copy of a peer's index.
 //! * [`cardinality`]: overlap counting with one shared blind and a shuffled answer.
 //! * [`budget`]: the per-peer token bucket (keys per day, burst).
@@ -31,17 +32,19 @@ pub mod label_bytes;
 pub mod lookup;
 pub mod oprf;
 pub mod seal;
+pub mod threshold;
 
 pub use budget::{OverBudget, QueryBudget};
 pub use cardinality::{CardinalityHolder, CardinalityQuery, HolderSet};
-pub use index::{IndexEntry, build};
+pub use index::{IndexEntry, RowSource, build, build_sources};
 pub use label::{Disclosure, Label, Summary};
 pub use lookup::{EntryRef, IndexLookup, IndexLookupBuilder};
 pub use oprf::{
     BlindState, ELEMENT_LEN, Element, MAX_BATCH, OprfKey, OprfOutput, PROOF_LEN, Proof, blind,
     evaluate_blinded, finalize,
 };
-pub use seal::{NONCE_LEN, TAG_LEN, Tag, seal, tag_of};
+pub use seal::{NONCE_LEN, TAG_LEN, Tag, seal, seal_bytes, tag_of};
+pub use threshold::{NameRecord, Record, ShareRecord};
 
 /// Errors of private matching. Positions are named; contents never are.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -73,6 +76,10 @@ pub enum PrivacyError {
     LabelMalformed { offset: usize },
     #[error("index entry bytes are malformed ({len} bytes)")]
     BadIndexEntry { len: usize },
+    #[error("threshold {t} of {n} shares: need 1 <= t <= n <= 255")]
+    BadThreshold { t: usize, n: usize },
+    #[error("an opened index record is malformed at offset {offset}")]
+    RecordMalformed { offset: usize },
     #[error("index too large for the lookup structure (arena over 4 GiB)")]
     IndexTooLarge,
 }

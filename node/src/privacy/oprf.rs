@@ -10,9 +10,13 @@
 
 use std::fmt;
 
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
 use rand::rngs::OsRng;
-use voprf::{BlindedElement, EvaluationElement, Group, Ristretto255, VoprfClient, VoprfServer};
-use zeroize::Zeroizing;
+use sha2::{Digest, Sha512};
+use voprf::{BlindedElement, Group, Ristretto255, VoprfClient, VoprfServer};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::PrivacyError;
 
@@ -107,11 +111,19 @@ impl fmt::Debug for OprfKey {
     }
 }
 
-/// What the querier keeps between [`blind`] and [`finalize`]: the blinds and the inputs.
-/// Secret: `Debug` shows the batch size only.
+/// What the querier keeps between [`blind`] and [`finalize`]: the blinds, the blinded
+/// elements and the inputs. Secret: `Debug` shows the batch size only. One state may
+/// serve the answers of several holders (the same blinded elements sent to each).
 pub struct BlindState {
-    clients: Vec<VoprfClient<Suite>>,
+    blinds: Vec<Scalar>,
+    blinded: Vec<(RistrettoPoint, Element)>,
     inputs: Vec<Vec<u8>>,
+}
+
+impl Drop for BlindState {
+    fn drop(&mut self) {
+        self.blinds.zeroize();
+    }
 }
 
 impl BlindState {
@@ -134,19 +146,39 @@ impl fmt::Debug for BlindState {
     }
 }
 
-/// Querier: blinds each input with its own random scalar. The elements go to the holder.
+/// Querier: blinds each input with its own random scalar (RFC 9497 `Blind`, through
+/// `voprf` with a blind drawn here). The elements go to the holder.
 pub fn blind(inputs: &[&[u8]]) -> Result<(BlindState, Vec<Element>), PrivacyError> {
     check_batch(inputs.len())?;
-    let mut clients = Vec::with_capacity(inputs.len());
+    let mut blinds = Vec::with_capacity(inputs.len());
+    let mut blinded = Vec::with_capacity(inputs.len());
     let mut elements = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.iter().enumerate() {
-        let blinded = VoprfClient::<Suite>::blind(input, &mut OsRng)
+        let r = loop {
+            let r = Scalar::random(&mut OsRng);
+            if r != Scalar::ZERO {
+                break r;
+            }
+        };
+        let result = VoprfClient::<Suite>::deterministic_blind_unchecked(input, r)
             .map_err(|_| PrivacyError::BadInput { index })?;
-        elements.push(to_array(&blinded.message.serialize()));
-        clients.push(blinded.state);
+        let bytes: Element = to_array(&result.message.serialize());
+        let point = CompressedRistretto(bytes)
+            .decompress()
+            .ok_or(PrivacyError::BadInput { index })?;
+        blinds.push(r);
+        blinded.push((point, bytes));
+        elements.push(bytes);
     }
     let inputs = inputs.iter().map(|i| i.to_vec()).collect();
-    Ok((BlindState { clients, inputs }, elements))
+    Ok((
+        BlindState {
+            blinds,
+            blinded,
+            inputs,
+        },
+        elements,
+    ))
 }
 
 /// Holder: evaluates a batch of blinded elements from a peer with `key`, with one proof.
@@ -177,14 +209,16 @@ pub fn evaluate_blinded<E: AsRef<[u8]>>(
     Ok((elements, to_array(&result.proof.serialize())))
 }
 
-/// Querier: verifies the holder's proof against its published `public_key` and unblinds.
-/// Outputs are in the order of the inputs given to [`blind`].
-#[allow(
-    clippy::needless_pass_by_value,
-    reason = "a blind state serves one answer: taking it by value ends its life there"
-)]
+/// Querier: verifies the holder's batch proof against its published `public_key` and
+/// unblinds (RFC 9497 `Finalize` in VOPRF mode). Outputs are in the order of the inputs
+/// given to [`blind`].
+///
+/// The proof is checked as the RFC says, with the two composites `M = Σ dᵢ·Cᵢ` and
+/// `Z = Σ dᵢ·Dᵢ` each computed as one multiscalar multiplication over the points this
+/// side already holds, instead of one scalar multiplication per element: the same check
+/// at about a third of the cost (`voprf` verifies element by element).
 pub fn finalize<E: AsRef<[u8]>>(
-    state: BlindState,
+    state: &BlindState,
     evaluated: &[E],
     proof: &[u8],
     public_key: &[u8],
@@ -195,32 +229,142 @@ pub fn finalize<E: AsRef<[u8]>>(
             got: evaluated.len(),
         });
     }
-    let messages = evaluated
-        .iter()
-        .enumerate()
-        .map(|(index, e)| {
-            let bytes = element_bytes(index, e.as_ref())?;
-            EvaluationElement::<Suite>::deserialize(bytes)
-                .map_err(|_| PrivacyError::BadElement { index })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut points = Vec::with_capacity(evaluated.len());
+    for (index, e) in evaluated.iter().enumerate() {
+        let bytes: Element = to_array(element_bytes(index, e.as_ref())?);
+        let point = CompressedRistretto(bytes)
+            .decompress()
+            .filter(|p| *p != RistrettoPoint::identity())
+            .ok_or(PrivacyError::BadElement { index })?;
+        points.push((point, bytes));
+    }
     if proof.len() != PROOF_LEN {
         return Err(PrivacyError::BadProof);
     }
-    let proof = voprf::Proof::<Suite>::deserialize(proof).map_err(|_| PrivacyError::BadProof)?;
+    let scalar = |b: &[u8]| {
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(to_array(b)))
+            .ok_or(PrivacyError::BadProof)
+    };
+    let (c, s) = (scalar(&proof[..32])?, scalar(&proof[32..])?);
     if public_key.len() != ELEMENT_LEN {
         return Err(PrivacyError::BadPublicKey);
     }
-    let pk = Suite::deserialize_elem(public_key).map_err(|_| PrivacyError::BadPublicKey)?;
-    let outputs = VoprfClient::batch_finalize(&state.inputs, &state.clients, &messages, &proof, pk)
-        .map_err(|_| PrivacyError::ProofInvalid)?;
-    outputs
-        .enumerate()
-        .map(|(index, out)| {
-            out.map(|y| to_array(&y))
-                .map_err(|_| PrivacyError::BadInput { index })
+    let pk_bytes: Element = to_array(public_key);
+    let pk = CompressedRistretto(pk_bytes)
+        .decompress()
+        .filter(|p| *p != RistrettoPoint::identity())
+        .ok_or(PrivacyError::BadPublicKey)?;
+    if !proof_holds(&pk, &pk_bytes, &state.blinded, &points, c, s) {
+        return Err(PrivacyError::ProofInvalid);
+    }
+    let outputs = state
+        .inputs
+        .iter()
+        .zip(&state.blinds)
+        .zip(&points)
+        .map(|((input, r), (d, _))| {
+            let unblinded = (r.invert() * d).compress();
+            let mut h = Sha512::new();
+            h.update(u16_be(input.len()));
+            h.update(input);
+            h.update(u16_be(ELEMENT_LEN));
+            h.update(unblinded.as_bytes());
+            h.update(b"Finalize");
+            h.finalize().into()
         })
-        .collect()
+        .collect();
+    Ok(outputs)
+}
+
+/// The RFC 9497 context string of VOPRF mode with ristretto255-SHA512.
+const CONTEXT: &[u8] = b"OPRFV1-\x01-ristretto255-SHA512";
+
+fn u16_be(n: usize) -> [u8; 2] {
+    // Every length here is at most 65535 (inputs are checked by `blind`).
+    u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes()
+}
+
+/// RFC 9380 `expand_message_xmd` with SHA-512 for 64 bytes (one block: `ell` = 1).
+fn expand_64(msg: &[&[u8]], dst: &[&[u8]]) -> [u8; 64] {
+    let dst_len: usize = dst.iter().map(|d| d.len()).sum();
+    let dst_len = u8::try_from(dst_len).unwrap_or(u8::MAX);
+    let mut h = Sha512::new();
+    h.update([0u8; 128]);
+    for m in msg {
+        h.update(m);
+    }
+    h.update(64u16.to_be_bytes());
+    h.update([0u8]);
+    for d in dst {
+        h.update(d);
+    }
+    h.update([dst_len]);
+    let b0 = h.finalize();
+    let mut h = Sha512::new();
+    h.update(b0);
+    h.update([1u8]);
+    for d in dst {
+        h.update(d);
+    }
+    h.update([dst_len]);
+    h.finalize().into()
+}
+
+/// RFC 9497 `HashToScalar` of ristretto255-SHA512 in VOPRF mode.
+fn hash_to_scalar(msg: &[&[u8]]) -> Scalar {
+    Scalar::from_bytes_mod_order_wide(&expand_64(msg, &[b"HashToScalar-", CONTEXT]))
+}
+
+/// RFC 9497 `VerifyProof` with `A` the generator, `B` the public key, `Cs` our blinded
+/// elements and `Ds` the holder's answers.
+fn proof_holds(
+    pk: &RistrettoPoint,
+    pk_bytes: &Element,
+    cs: &[(RistrettoPoint, Element)],
+    ds: &[(RistrettoPoint, Element)],
+    c: Scalar,
+    s: Scalar,
+) -> bool {
+    let len = u16_be(ELEMENT_LEN);
+    let seed_dst: [&[u8]; 2] = [b"Seed-", CONTEXT];
+    let seed_dst_len = u16_be(seed_dst.iter().map(|d| d.len()).sum());
+    let mut h = Sha512::new();
+    h.update(len);
+    h.update(pk_bytes);
+    h.update(seed_dst_len);
+    for d in seed_dst {
+        h.update(d);
+    }
+    let seed = h.finalize();
+    let seed_len = u16_be(seed.len());
+    let weights: Vec<Scalar> = cs
+        .iter()
+        .zip(ds)
+        .enumerate()
+        .map(|(i, ((_, ci), (_, di)))| {
+            let i = u16_be(i);
+            hash_to_scalar(&[&seed_len, &seed, &i, &len, ci, &len, di, b"Composite"])
+        })
+        .collect();
+    let m = RistrettoPoint::vartime_multiscalar_mul(&weights, cs.iter().map(|(p, _)| p));
+    let z = RistrettoPoint::vartime_multiscalar_mul(&weights, ds.iter().map(|(p, _)| p));
+    let t2 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&c, pk, &s);
+    let t3 = RistrettoPoint::vartime_multiscalar_mul([s, c], [m, z]);
+    let expected = hash_to_scalar(&[
+        &len,
+        pk_bytes,
+        &len,
+        m.compress().as_bytes(),
+        &len,
+        z.compress().as_bytes(),
+        &len,
+        t2.compress().as_bytes(),
+        &len,
+        t3.compress().as_bytes(),
+        b"Challenge",
+    ]);
+    // `Scalar`'s equality is constant-time.
+    expected == c
 }
 
 pub(crate) fn check_batch(len: usize) -> Result<(), PrivacyError> {
@@ -264,12 +408,36 @@ mod tests {
         INPUTS.iter().map(|s| s.as_bytes()).collect()
     }
 
+    /// The batch check is bound to every element and its position: answers swapped, or
+    /// a proof of another batch, do not verify; one state serves several holders.
+    #[test]
+    fn the_batch_proof_binds_each_answer_to_its_element() {
+        let key = OprfKey::generate(1);
+        let (state, blinded) = blind(&inputs()).unwrap();
+        let (mut evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
+        let other = OprfKey::generate(1);
+        let (evaluated_b, proof_b) = evaluate_blinded(&other, &blinded).unwrap();
+        let ys = finalize(&state, &evaluated_b, &proof_b, &other.public_key_bytes()).unwrap();
+        assert_eq!(ys[0], other.evaluate(inputs()[0]).unwrap());
+        let (_, proof_other_batch) = evaluate_blinded(&key, &blinded[..2]).unwrap();
+        let pk = key.public_key_bytes();
+        assert_eq!(
+            finalize(&state, &evaluated, &proof_other_batch, &pk).unwrap_err(),
+            PrivacyError::ProofInvalid
+        );
+        evaluated.swap(0, 1);
+        assert_eq!(
+            finalize(&state, &evaluated, &proof, &pk).unwrap_err(),
+            PrivacyError::ProofInvalid
+        );
+    }
+
     #[test]
     fn round_trip_equals_direct_prf() {
         let key = OprfKey::generate(1);
         let (state, blinded) = blind(&inputs()).unwrap();
         let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
-        let outputs = finalize(state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
+        let outputs = finalize(&state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
         for (input, y) in inputs().iter().zip(&outputs) {
             assert_eq!(*y, key.evaluate(input).unwrap());
         }
@@ -282,7 +450,7 @@ mod tests {
         let other = OprfKey::generate(1);
         let (state, blinded) = blind(&inputs()).unwrap();
         let (evaluated, proof) = evaluate_blinded(&other, &blinded).unwrap();
-        let err = finalize(state, &evaluated, &proof, &published.public_key_bytes()).unwrap_err();
+        let err = finalize(&state, &evaluated, &proof, &published.public_key_bytes()).unwrap_err();
         assert_eq!(err, PrivacyError::ProofInvalid);
     }
 
@@ -292,7 +460,7 @@ mod tests {
         let (state, blinded) = blind(&inputs()).unwrap();
         let (mut evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
         evaluated.swap(0, 1);
-        let err = finalize(state, &evaluated, &proof, &key.public_key_bytes()).unwrap_err();
+        let err = finalize(&state, &evaluated, &proof, &key.public_key_bytes()).unwrap_err();
         assert_eq!(err, PrivacyError::ProofInvalid);
     }
 
@@ -340,7 +508,7 @@ mod tests {
         let key = OprfKey::generate(1);
         let (state, blinded) = blind(&inputs()).unwrap();
         let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
-        let err = finalize(state, &evaluated[..2], &proof, &key.public_key_bytes()).unwrap_err();
+        let err = finalize(&state, &evaluated[..2], &proof, &key.public_key_bytes()).unwrap_err();
         assert_eq!(
             err,
             PrivacyError::CountMismatch {
@@ -350,11 +518,11 @@ mod tests {
         );
 
         let (state, _) = blind(&inputs()).unwrap();
-        let err = finalize(state, &evaluated, &proof[..63], &key.public_key_bytes()).unwrap_err();
+        let err = finalize(&state, &evaluated, &proof[..63], &key.public_key_bytes()).unwrap_err();
         assert_eq!(err, PrivacyError::BadProof);
 
         let (state, _) = blind(&inputs()).unwrap();
-        let err = finalize(state, &evaluated, &proof, &[0xff; 32]).unwrap_err();
+        let err = finalize(&state, &evaluated, &proof, &[0xff; 32]).unwrap_err();
         assert_eq!(err, PrivacyError::BadPublicKey);
     }
 

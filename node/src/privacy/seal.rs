@@ -38,7 +38,11 @@ fn cipher(y: &OprfOutput) -> XChaCha20Poly1305 {
 
 /// Seals `label` for the index entry of the match key whose OPRF output is `y`.
 pub fn seal(label: &Label, y: &OprfOutput) -> Result<IndexEntry, PrivacyError> {
-    let plaintext = label_bytes::encode(label)?;
+    Ok(seal_bytes(&label_bytes::encode(label)?, y))
+}
+
+/// Seals a record's bytes (a label, a share, a name record) under `y`.
+pub fn seal_bytes(plaintext: &[u8], y: &OprfOutput) -> IndexEntry {
     let tag = tag_of(y);
     let mut nonce = [0u8; NONCE_LEN];
     // ThreadRng: ChaCha12 seeded and periodically reseeded from the OS, a CSPRNG without a
@@ -48,14 +52,14 @@ pub fn seal(label: &Label, y: &OprfOutput) -> Result<IndexEntry, PrivacyError> {
         .encrypt(
             XNonce::from_slice(&nonce),
             Payload {
-                msg: &plaintext,
+                msg: plaintext,
                 aad: &tag,
             },
         )
-        // XChaCha20-Poly1305 fails only for plaintexts over 256 GiB; labels are bounded
+        // XChaCha20-Poly1305 fails only for plaintexts over 256 GiB; records are bounded
         // by their u16/u32 length prefixes.
-        .expect("label within the AEAD's size limit");
-    Ok(IndexEntry { tag, nonce, sealed })
+        .expect("record within the AEAD's size limit");
+    IndexEntry { tag, nonce, sealed }
 }
 
 /// Opens an entry (`tag`, `nonce`, `sealed`, e.g. from a peer's replicated index) with the
@@ -67,7 +71,17 @@ pub fn open(
     nonce: &[u8; NONCE_LEN],
     sealed: &[u8],
 ) -> Result<Label, PrivacyError> {
-    let plaintext = cipher(y)
+    label_bytes::decode(&open_bytes(y, tag, nonce, sealed)?)
+}
+
+/// Opens an entry's record bytes with `y` (see [`open`]).
+pub fn open_bytes(
+    y: &OprfOutput,
+    tag: &Tag,
+    nonce: &[u8; NONCE_LEN],
+    sealed: &[u8],
+) -> Result<Vec<u8>, PrivacyError> {
+    cipher(y)
         .decrypt(
             XNonce::from_slice(nonce),
             Payload {
@@ -75,8 +89,7 @@ pub fn open(
                 aad: tag,
             },
         )
-        .map_err(|_| PrivacyError::LabelOpen)?;
-    label_bytes::decode(&plaintext)
+        .map_err(|_| PrivacyError::LabelOpen)
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ mod tests {
             store.tree("t").unwrap().insert(b"k", b"v").unwrap();
             store.flush().await.unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::test_support::reopen(dir.path());
         assert_eq!(
             store
                 .tree("t")

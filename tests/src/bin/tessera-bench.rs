@@ -385,7 +385,7 @@ async fn matching(scale: f64, sizes: &Sizes) -> anyhow::Result<Report> {
     let (evaluated, proof) = privacy::evaluate_blinded(&key, &blinded)?;
     let eval_us = t.elapsed().as_secs_f64() * 1e6 / raw_n as f64;
     let t = Instant::now();
-    let _ = privacy::finalize(state, &evaluated, &proof, &key.public_key_bytes())?;
+    let _ = privacy::finalize(&state, &evaluated, &proof, &key.public_key_bytes())?;
     let fin_us = t.elapsed().as_secs_f64() * 1e6 / raw_n as f64;
     let t = Instant::now();
     for i in &inputs {
@@ -608,6 +608,7 @@ async fn matching(scale: f64, sizes: &Sizes) -> anyhow::Result<Report> {
             .max_decoding_message_size(256 << 20)
             .screen(ScreenRequest {
                 parties: query_parties.iter().map(party_to_wire).collect(),
+                threshold: 0.0,
             })
             .await?
             .into_inner();
@@ -679,6 +680,7 @@ async fn matching(scale: f64, sizes: &Sizes) -> anyhow::Result<Report> {
         let res = client
             .screen(ScreenRequest {
                 parties: vec![party_to_wire(&party)],
+                threshold: 0.0,
             })
             .await?
             .into_inner();

@@ -1,6 +1,6 @@
 //! Tests of the holder's index.
 
-use tessera_proto::v1::{NoticeStatus, notice::Body};
+use tessera_proto::v1::{Notice, NoticeStatus, notice::Body};
 
 use super::*;
 use crate::test_support::{agency, denial, org, temp_store};
@@ -62,6 +62,14 @@ fn append(s: &Setup, notice: Notice, to: &[&str]) {
         .unwrap();
 }
 
+/// Rows a notice gives a recipient: exact keys, shares and name records.
+fn rows_of(n: &Notice) -> usize {
+    let to = vec!["FR-SBDU".to_owned()];
+    labels::sources_for_peer(n, &to, "FR-SBDU", DisclosureLevel::Pointer, "")
+        .unwrap()
+        .len()
+}
+
 fn deltas(s: &Setup, peer: &str) -> Vec<IndexDelta> {
     s.holder
         .deltas_after(&agency(peer), 0)
@@ -78,9 +86,13 @@ fn a_notice_is_indexed_for_its_recipients_only_at_their_disclosure_level() {
     let fr = deltas(&s, "FR-SBDU");
     assert_eq!(fr.len(), 1);
     let keys = labels::notice_keys(&listed());
-    assert_eq!(fr[0].adds.len(), keys.len());
+    assert_eq!(fr[0].adds.len(), rows_of(&listed()));
+    assert!(fr[0].adds.len() > keys.len(), "fuzzy names are sealed too");
     assert!(deltas(&s, "US-BIS").is_empty());
-    assert_eq!(s.holder.live_rows(&agency("FR-SBDU")).unwrap(), keys.len());
+    assert_eq!(
+        s.holder.live_rows(&agency("FR-SBDU")).unwrap(),
+        rows_of(&listed())
+    );
     // FR-SBDU opens a row with its key's output: the summary is there.
     let key = s.indexer.keys.get(&agency("FR-SBDU")).unwrap();
     let y = key.evaluate(keys[0].value.as_bytes()).unwrap();
@@ -138,7 +150,7 @@ async fn a_rotation_rebuilds_the_index_under_the_new_key_as_a_reset() {
     let last = fr.last().unwrap();
     assert!(last.reset);
     assert_eq!(last.epoch, 2);
-    assert_eq!(last.adds.len(), labels::notice_keys(&listed()).len());
+    assert_eq!(last.adds.len(), rows_of(&listed()));
     assert_eq!(
         s.holder.live_rows(&agency("FR-SBDU")).unwrap(),
         last.adds.len()

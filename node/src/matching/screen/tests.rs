@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::exchange::fake::FakePeers;
+use crate::party::verdict::DEFAULT_THRESHOLD;
 use crate::policy::DisclosureLevel;
 use crate::privacy::OprfKey;
 use crate::test_support::{agency, denial, honest_peer, index_delta, org, temp_store};
@@ -54,7 +55,10 @@ async fn a_listed_party_matches_with_what_the_holder_discloses_and_others_are_cl
     let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
     let r = s
         .screener
-        .screen(&[org(LISTED, "AE"), org("Unrelated Bakery GmbH", "DE")])
+        .screen(
+            &[org(LISTED, "AE"), org("Unrelated Bakery GmbH", "DE")],
+            DEFAULT_THRESHOLD,
+        )
         .await;
     assert_eq!(r.screened_peers, ["FR-SBDU"]);
     assert!(r.unavailable.is_empty());
@@ -77,7 +81,10 @@ async fn a_listed_party_matches_with_what_the_holder_discloses_and_others_are_cl
 async fn a_peer_down_is_reported_as_unscreened_never_as_clear() {
     let s = setup(&["FR-SBDU", "US-BIS"], &["FR-SBDU", "US-BIS"]);
     s.peers.update(&agency("US-BIS"), |p| p.down = true);
-    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    let r = s
+        .screener
+        .screen(&[org(LISTED, "AE")], DEFAULT_THRESHOLD)
+        .await;
     assert_eq!(r.screened_peers, ["FR-SBDU"]);
     let down = reasons(&r);
     assert_eq!(down.len(), 1);
@@ -94,7 +101,10 @@ async fn a_peer_that_evaluates_with_another_key_is_refused() {
     let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
     let other = Arc::new(OprfKey::generate(s.key.epoch()));
     s.peers.add(&agency("FR-SBDU"), honest_peer(&other));
-    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    let r = s
+        .screener
+        .screen(&[org(LISTED, "AE")], DEFAULT_THRESHOLD)
+        .await;
     assert!(r.screened_peers.is_empty());
     assert!(
         reasons(&r)[0]
@@ -114,7 +124,10 @@ async fn a_peer_answering_under_another_epoch_or_without_an_index_is_named() {
         &agency("FR-SBDU"),
         honest_peer(&Arc::new(OprfKey::generate(2))),
     );
-    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    let r = s
+        .screener
+        .screen(&[org(LISTED, "AE")], DEFAULT_THRESHOLD)
+        .await;
     let why = reasons(&r);
     assert!(
         why.iter()
@@ -132,7 +145,10 @@ async fn a_peer_answering_under_another_epoch_or_without_an_index_is_named() {
 async fn a_peer_over_our_budget_says_so() {
     let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
     s.peers.update(&agency("FR-SBDU"), |p| p.budget = Some(1));
-    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    let r = s
+        .screener
+        .screen(&[org(LISTED, "AE")], DEFAULT_THRESHOLD)
+        .await;
     assert!(
         reasons(&r)[0].1.starts_with("over its query budget: "),
         "{:?}",
@@ -148,7 +164,10 @@ async fn slow_peers_are_asked_at_once_not_one_after_the_other() {
     s.peers
         .update(&agency("US-BIS"), |p| p.delay = Duration::from_secs(5));
     let started = tokio::time::Instant::now();
-    let r = s.screener.screen(&[org(LISTED, "AE")]).await;
+    let r = s
+        .screener
+        .screen(&[org(LISTED, "AE")], DEFAULT_THRESHOLD)
+        .await;
     assert_eq!(started.elapsed(), Duration::from_secs(5));
     assert_eq!(r.screened_peers.len(), 2);
     assert_eq!(r.results[0].matches.len(), 2);
@@ -194,7 +213,10 @@ async fn a_replica_behind_the_holder_keeps_its_matches_but_is_no_clear() {
         .update(&agency("FR-SBDU"), |p| p.index = vec![later(2), later(3)]);
     let r = s
         .screener
-        .screen(&[org(LISTED, "AE"), org("Unrelated Bakery GmbH", "DE")])
+        .screen(
+            &[org(LISTED, "AE"), org("Unrelated Bakery GmbH", "DE")],
+            DEFAULT_THRESHOLD,
+        )
         .await;
     assert!(r.screened_peers.is_empty(), "{:?}", r.screened_peers);
     let why = reasons(&r);
@@ -208,7 +230,7 @@ async fn a_replica_behind_the_holder_keeps_its_matches_but_is_no_clear() {
         .unwrap();
     let r = s
         .screener
-        .screen(&[org("Unrelated Bakery GmbH", "DE")])
+        .screen(&[org("Unrelated Bakery GmbH", "DE")], DEFAULT_THRESHOLD)
         .await;
     assert_eq!(r.screened_peers, ["FR-SBDU"]);
     assert!(r.unavailable.is_empty());
@@ -220,18 +242,16 @@ async fn a_replica_behind_the_holder_keeps_its_matches_but_is_no_clear() {
 #[tokio::test]
 async fn a_batch_over_budget_keeps_the_answered_part_and_names_the_rest() {
     let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
-    // Names that share no word and no sound: consonants spelled from the number.
+    // Names that share no key: consonants spelled from the number, each syllable twice
+    // so that no two names are one letter apart.
     let letter = |n: usize| char::from(b"BDFGKLMNPRSTVZ"[n % 14]);
     let parties: Vec<Party> = (0..400)
         .map(|i| {
             let (a, b, c) = (letter(i), letter(i / 14), letter(i / 196));
-            org(&format!("{a}a{b}o{c}e {c}i{a}u{b}a"), "DE")
+            org(&format!("{a}a{a}a{b}o{b}o{c}e{c}e Trading"), "DE")
         })
         .collect();
-    let asked: usize = parties
-        .iter()
-        .map(|p| crate::party::exact_keys(p, crate::party::Side::Query).len())
-        .sum();
+    let asked = QueryKeys::of(&parties, "").values.len();
     assert!(
         asked > 2 * EVALUATE_CHUNK,
         "{asked} keys: too few for three chunks"
@@ -239,7 +259,7 @@ async fn a_batch_over_budget_keeps_the_answered_part_and_names_the_rest() {
     s.peers.update(&agency("FR-SBDU"), |p| {
         p.budget = Some(EVALUATE_CHUNK as u64);
     });
-    let r = s.screener.screen(&parties).await;
+    let r = s.screener.screen(&parties, DEFAULT_THRESHOLD).await;
     assert!(r.screened_peers.is_empty());
     let why = reasons(&r);
     assert_eq!(why.len(), 1, "{why:?}");

@@ -296,3 +296,93 @@ async fn an_unreadable_entry_is_an_error_not_an_empty_list() {
         tonic::Code::Internal
     );
 }
+
+/// Continuous screening reports what screening reports: for a party matched exactly and
+/// one matched only as a fuzzy name, the alert's strength, score, words and key kinds equal
+/// those of a screen of the same party, whether the rows came before or after the entry.
+#[tokio::test]
+async fn watch_and_screen_give_the_same_answer_for_the_same_party() {
+    use crate::matching::screen::Screener;
+    use crate::party::{Party, PartyKind};
+    let listed_person = Party {
+        kind: PartyKind::Person,
+        name: "Artem Viktorovich SAMOYLOV".into(),
+        ..Party::default()
+    };
+    let watched = [
+        org(LISTED, "AE"),
+        Party {
+            kind: PartyKind::Person,
+            name: "Artyom SAMOILOV Viktorovich".into(),
+            ..Party::default()
+        },
+    ];
+    for already_listed in [true, false] {
+        let w = matching_world(&["FR-SBDU"]);
+        let key = Arc::new(OprfKey::generate(1));
+        let mut rows = index_delta(
+            &key,
+            &[
+                denial("FR-SBDU", "S-1", "all", &[org(LISTED, "AE")]),
+                denial(
+                    "FR-SBDU",
+                    "S-2",
+                    "all",
+                    std::slice::from_ref(&listed_person),
+                ),
+            ],
+            DisclosureLevel::Pointer,
+        );
+        if already_listed {
+            peer_with(&w, &key, rows.clone()).await;
+        } else {
+            peer_with(&w, &key, empty_index(&key)).await;
+        }
+        let entries = watched
+            .iter()
+            .map(|p| WatchEntry {
+                party: Some(crate::notice::json::party_to_wire(p)),
+                reference: "APP-1".into(),
+                ..WatchEntry::default()
+            })
+            .collect();
+        w.watcher.add(entries).await.unwrap();
+        if !already_listed {
+            rows.pos = 2;
+            rows.reset = false;
+            w.peers.update(&agency("FR-SBDU"), |p| p.index.push(rows));
+            w.sync.pull(&agency("FR-SBDU")).await.unwrap();
+        }
+        let screener = Screener::new(
+            w.replicas.clone(),
+            Arc::new(w.peers.clone()),
+            vec![agency("FR-SBDU")],
+        );
+        let screened = screener
+            .screen(&watched, crate::party::verdict::DEFAULT_THRESHOLD)
+            .await;
+        let alerts = w.alerts.after(0).unwrap();
+        assert_eq!(alerts.len(), 2, "already listed: {already_listed}");
+        for (i, result) in screened.results.iter().enumerate() {
+            assert_eq!(result.matches.len(), 1, "party {i}");
+            let s = &result.matches[0];
+            let a = alerts
+                .iter()
+                .filter_map(|a| a.r#match.as_ref())
+                .find(|m| m.serial == s.serial)
+                .expect("an alert for the same notice");
+            assert_eq!(
+                (&a.strength, a.score, &a.why, &a.key_kinds, &a.query_names),
+                (&s.strength, s.score, &s.why, &s.key_kinds, &s.query_names),
+                "party {i}"
+            );
+        }
+        let fuzzy = &screened.results[1].matches[0];
+        assert!(
+            fuzzy.key_kinds.iter().any(|k| k == "fuzzy_name"),
+            "{fuzzy:?}"
+        );
+        assert!(fuzzy.why.contains("name parts"), "{fuzzy:?}");
+        assert_eq!(screened.results[0].matches[0].strength, "strong");
+    }
+}

@@ -75,8 +75,15 @@ impl MatchingDesk {
 
     pub async fn screen(&self, request: &ScreenRequest) -> Result<ScreenResponse, Status> {
         let parties = parties_of(&request.parties)?;
+        let threshold = if request.threshold == 0.0 {
+            crate::party::verdict::DEFAULT_THRESHOLD
+        } else if (0.0..=1.0).contains(&request.threshold) {
+            request.threshold
+        } else {
+            return Err(Status::invalid_argument("threshold: a number from 0 to 1"));
+        };
         let started = std::time::Instant::now();
-        let response = self.screener.screen(&parties).await;
+        let response = self.screener.screen(&parties, threshold).await;
         crate::telemetry::screening(started.elapsed());
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
