@@ -15,7 +15,7 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha512};
-use voprf::{BlindedElement, Group, Ristretto255, VoprfClient, VoprfServer};
+use voprf::{Group, Ristretto255, VoprfClient, VoprfServer};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::PrivacyError;
@@ -42,7 +42,19 @@ pub type OprfOutput = [u8; 64];
 /// key prefix only.
 pub struct OprfKey {
     server: VoprfServer<Suite>,
+    /// The same secret as a scalar, for the batch evaluation (zeroised on drop).
+    k: Zeroizing<Scalar>,
     epoch: u32,
+}
+
+/// The secret scalar of a `voprf` server (its serialisation starts with it).
+fn secret_of(server: &VoprfServer<Suite>) -> Zeroizing<Scalar> {
+    let both = Zeroizing::new(server.serialize());
+    let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(to_array(&both[..32]));
+    // `voprf` keeps a canonical non-zero scalar: its own bytes always read back.
+    Zeroizing::new(
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes)).unwrap_or(Scalar::ZERO),
+    )
 }
 
 impl OprfKey {
@@ -51,7 +63,11 @@ impl OprfKey {
         // `VoprfServer::new` derives the key from 32 random bytes with empty info; it fails
         // only when every one of 256 derivation attempts yields zero (probability ~2^-64000).
         let server = VoprfServer::new(&mut OsRng).expect("key derivation from a 32-byte seed");
-        Self { server, epoch }
+        Self {
+            k: secret_of(&server),
+            server,
+            epoch,
+        }
     }
 
     /// The key's epoch (a rotation starts a new one).
@@ -78,6 +94,7 @@ impl OprfKey {
         epoch.copy_from_slice(&bytes[..4]);
         let server = VoprfServer::new_with_key(&bytes[4..]).map_err(|_| PrivacyError::BadKey)?;
         Ok(Self {
+            k: secret_of(&server),
             server,
             epoch: u32::from_be_bytes(epoch),
         })
@@ -115,14 +132,15 @@ impl fmt::Debug for OprfKey {
 /// elements and the inputs. Secret: `Debug` shows the batch size only. One state may
 /// serve the answers of several holders (the same blinded elements sent to each).
 pub struct BlindState {
-    blinds: Vec<Scalar>,
+    /// The inverses of the blinds (what unblinding multiplies by).
+    unblinds: Vec<Scalar>,
     blinded: Vec<(RistrettoPoint, Element)>,
     inputs: Vec<Vec<u8>>,
 }
 
 impl Drop for BlindState {
     fn drop(&mut self) {
-        self.blinds.zeroize();
+        self.unblinds.zeroize();
     }
 }
 
@@ -171,9 +189,12 @@ pub fn blind(inputs: &[&[u8]]) -> Result<(BlindState, Vec<Element>), PrivacyErro
         elements.push(bytes);
     }
     let inputs = inputs.iter().map(|i| i.to_vec()).collect();
+    // One inversion for the whole batch, once for every holder that will answer it.
+    let mut unblinds = blinds;
+    Scalar::batch_invert(&mut unblinds);
     Ok((
         BlindState {
-            blinds,
+            unblinds,
             blinded,
             inputs,
         },
@@ -183,30 +204,41 @@ pub fn blind(inputs: &[&[u8]]) -> Result<(BlindState, Vec<Element>), PrivacyErro
 
 /// Holder: evaluates a batch of blinded elements from a peer with `key`, with one proof.
 /// Any element of the wrong length, not a point, or the identity is an error naming it.
+///
+/// RFC 9497 `BlindEvaluateBatch` with `GenerateProof`, the composite `M = Σ dᵢ·Cᵢ` computed
+/// as one multiscalar multiplication (and `Z = k·M`, as the RFC allows the prover). The
+/// tests check the proof with `voprf`'s own verifier.
 pub fn evaluate_blinded<E: AsRef<[u8]>>(
     key: &OprfKey,
     blinded: &[E],
 ) -> Result<(Vec<Element>, Proof), PrivacyError> {
     check_batch(blinded.len())?;
-    let parsed = blinded
-        .iter()
-        .enumerate()
-        .map(|(index, e)| {
-            let bytes = element_bytes(index, e.as_ref())?;
-            BlindedElement::<Suite>::deserialize(bytes)
-                .map_err(|_| PrivacyError::BadElement { index })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let result = key
-        .server
-        .batch_blind_evaluate(&mut OsRng, &parsed)
-        .map_err(|_| PrivacyError::BatchSize { len: blinded.len() })?;
-    let elements = result
-        .messages
-        .iter()
-        .map(|m| to_array(&m.serialize()))
-        .collect();
-    Ok((elements, to_array(&result.proof.serialize())))
+    let k: &Scalar = &key.k;
+    let mut cs = Vec::with_capacity(blinded.len());
+    let mut ds = Vec::with_capacity(blinded.len());
+    for (index, e) in blinded.iter().enumerate() {
+        let bytes: Element = to_array(element_bytes(index, e.as_ref())?);
+        let point = CompressedRistretto(bytes)
+            .decompress()
+            .filter(|p| *p != RistrettoPoint::identity())
+            .ok_or(PrivacyError::BadElement { index })?;
+        let evaluated = k * point;
+        ds.push((evaluated, evaluated.compress().to_bytes()));
+        cs.push((point, bytes));
+    }
+    let pk_bytes = key.public_key_bytes();
+    let weights = composite_weights(&pk_bytes, &cs, &ds);
+    let m = RistrettoPoint::vartime_multiscalar_mul(&weights, cs.iter().map(|(p, _)| p));
+    let z = k * m;
+    let r = Scalar::random(&mut OsRng);
+    let t2 = RistrettoPoint::mul_base(&r);
+    let t3 = r * m;
+    let c = challenge(&pk_bytes, &m, &z, &t2, &t3);
+    let s = r - c * k;
+    let mut proof = [0u8; PROOF_LEN];
+    proof[..32].copy_from_slice(c.as_bytes());
+    proof[32..].copy_from_slice(s.as_bytes());
+    Ok((ds.into_iter().map(|(_, b)| b).collect(), proof))
 }
 
 /// Querier: verifies the holder's batch proof against its published `public_key` and
@@ -260,10 +292,10 @@ pub fn finalize<E: AsRef<[u8]>>(
     let outputs = state
         .inputs
         .iter()
-        .zip(&state.blinds)
+        .zip(&state.unblinds)
         .zip(&points)
-        .map(|((input, r), (d, _))| {
-            let unblinded = (r.invert() * d).compress();
+        .map(|((input, r_inv), (d, _))| {
+            let unblinded = (r_inv * d).compress();
             let mut h = Sha512::new();
             h.update(u16_be(input.len()));
             h.update(input);
@@ -315,16 +347,13 @@ fn hash_to_scalar(msg: &[&[u8]]) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&expand_64(msg, &[b"HashToScalar-", CONTEXT]))
 }
 
-/// RFC 9497 `VerifyProof` with `A` the generator, `B` the public key, `Cs` our blinded
-/// elements and `Ds` the holder's answers.
-fn proof_holds(
-    pk: &RistrettoPoint,
+/// RFC 9497 `ComputeComposites` weights `dᵢ` for the public key `pk_bytes` (`B`), the
+/// blinded elements `cs` and the evaluated elements `ds`.
+fn composite_weights(
     pk_bytes: &Element,
     cs: &[(RistrettoPoint, Element)],
     ds: &[(RistrettoPoint, Element)],
-    c: Scalar,
-    s: Scalar,
-) -> bool {
+) -> Vec<Scalar> {
     let len = u16_be(ELEMENT_LEN);
     let seed_dst: [&[u8]; 2] = [b"Seed-", CONTEXT];
     let seed_dst_len = u16_be(seed_dst.iter().map(|d| d.len()).sum());
@@ -337,20 +366,26 @@ fn proof_holds(
     }
     let seed = h.finalize();
     let seed_len = u16_be(seed.len());
-    let weights: Vec<Scalar> = cs
-        .iter()
+    cs.iter()
         .zip(ds)
         .enumerate()
         .map(|(i, ((_, ci), (_, di)))| {
             let i = u16_be(i);
             hash_to_scalar(&[&seed_len, &seed, &i, &len, ci, &len, di, b"Composite"])
         })
-        .collect();
-    let m = RistrettoPoint::vartime_multiscalar_mul(&weights, cs.iter().map(|(p, _)| p));
-    let z = RistrettoPoint::vartime_multiscalar_mul(&weights, ds.iter().map(|(p, _)| p));
-    let t2 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&c, pk, &s);
-    let t3 = RistrettoPoint::vartime_multiscalar_mul([s, c], [m, z]);
-    let expected = hash_to_scalar(&[
+        .collect()
+}
+
+/// RFC 9497 proof challenge over `B = pk`, `M`, `Z`, `t2`, `t3`.
+fn challenge(
+    pk_bytes: &Element,
+    m: &RistrettoPoint,
+    z: &RistrettoPoint,
+    t2: &RistrettoPoint,
+    t3: &RistrettoPoint,
+) -> Scalar {
+    let len = u16_be(ELEMENT_LEN);
+    hash_to_scalar(&[
         &len,
         pk_bytes,
         &len,
@@ -362,9 +397,26 @@ fn proof_holds(
         &len,
         t3.compress().as_bytes(),
         b"Challenge",
-    ]);
+    ])
+}
+
+/// RFC 9497 `VerifyProof` with `A` the generator, `B` the public key, `Cs` our blinded
+/// elements and `Ds` the holder's answers.
+fn proof_holds(
+    pk: &RistrettoPoint,
+    pk_bytes: &Element,
+    cs: &[(RistrettoPoint, Element)],
+    ds: &[(RistrettoPoint, Element)],
+    c: Scalar,
+    s: Scalar,
+) -> bool {
+    let weights = composite_weights(pk_bytes, cs, ds);
+    let m = RistrettoPoint::vartime_multiscalar_mul(&weights, cs.iter().map(|(p, _)| p));
+    let z = RistrettoPoint::vartime_multiscalar_mul(&weights, ds.iter().map(|(p, _)| p));
+    let t2 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&c, pk, &s);
+    let t3 = RistrettoPoint::vartime_multiscalar_mul([s, c], [m, z]);
     // `Scalar`'s equality is constant-time.
-    expected == c
+    challenge(pk_bytes, &m, &z, &t2, &t3) == c
 }
 
 pub(crate) fn check_batch(len: usize) -> Result<(), PrivacyError> {
@@ -430,6 +482,36 @@ mod tests {
             finalize(&state, &evaluated, &proof, &pk).unwrap_err(),
             PrivacyError::ProofInvalid
         );
+    }
+
+    /// The holder's proof is the RFC's: `voprf`'s own client accepts it and finalises to
+    /// the same outputs as ours.
+    #[test]
+    fn proofs_verify_with_the_reference_implementation() {
+        let key = OprfKey::generate(1);
+        let blinds: Vec<Scalar> = (1..=3u64).map(|i| Scalar::from(1_000 + i)).collect();
+        let mut clients = Vec::new();
+        let mut blinded = Vec::new();
+        for (input, r) in inputs().iter().zip(&blinds) {
+            let b = VoprfClient::<Suite>::deterministic_blind_unchecked(input, *r).unwrap();
+            blinded.push(to_array::<ELEMENT_LEN>(&b.message.serialize()));
+            clients.push(b.state);
+        }
+        let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
+        let messages: Vec<_> = evaluated
+            .iter()
+            .map(|e| voprf::EvaluationElement::<Suite>::deserialize(e).unwrap())
+            .collect();
+        let proof = voprf::Proof::<Suite>::deserialize(&proof).unwrap();
+        let pk = Suite::deserialize_elem(&key.public_key_bytes()).unwrap();
+        let reference: Vec<OprfOutput> =
+            VoprfClient::batch_finalize(&inputs(), &clients, &messages, &proof, pk)
+                .unwrap()
+                .map(|y| to_array(&y.unwrap()))
+                .collect();
+        for (input, y) in inputs().iter().zip(&reference) {
+            assert_eq!(*y, key.evaluate(input).unwrap());
+        }
     }
 
     #[test]
