@@ -224,10 +224,18 @@ async fn screen_and_consult(
             countries: end_user.countries.clone(),
             ..Party::default()
         },
+        // The same end user misspelt, without its country: found as a fuzzy name.
+        Party {
+            name: end_user
+                .name
+                .replace("Example", "Exampel")
+                .replace("Engineering", "Enginering"),
+            ..Party::default()
+        },
     ];
     writeln!(
         out,
-        "\n7. FR-SBDU screens the three parties of a licence application against every peer"
+        "\n7. FR-SBDU screens the four parties of a licence application against every peer"
     )?;
     writeln!(
         out,
