@@ -387,7 +387,7 @@ pub async fn alerts(
             writeln!(
                 out,
                 "{}",
-                serde_json::json!({"seq": a.seq, "at_ms": a.at_ms, "kind": a.kind, "watch_id": a.watch_id, "reference": a.reference, "match": match_json(&m)})
+                serde_json::json!({"seq": a.seq, "at_ms": a.at_ms, "kind": a.kind, "update": a.update, "watch_id": a.watch_id, "reference": a.reference, "match": match_json(&m)})
             )?;
         } else {
             let when = time::OffsetDateTime::from_unix_timestamp(a.at_ms / 1000)
@@ -412,6 +412,23 @@ pub async fn alerts(
                     },
                     m.decision_date,
                     a.reference
+                )?,
+                "watch_update" => writeln!(
+                    out,
+                    "#{} {} [watch update] watch {} ({}): {}/{} at {} {}",
+                    a.seq,
+                    when,
+                    a.watch_id,
+                    a.reference,
+                    m.origin,
+                    m.serial,
+                    m.peer,
+                    if a.update == "ended" {
+                        "is no longer in force or no longer shared (revoked, expired or withdrawn)"
+                            .to_owned()
+                    } else {
+                        format!("was amended or renewed; now: {}", describe_match(&m))
+                    }
                 )?,
                 "deconfliction" if a.watch_id == 0 => writeln!(
                     out,

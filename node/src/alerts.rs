@@ -45,15 +45,19 @@ pub enum AlertKind {
     Consultation,
     /// One of our notices nears or passed its review date.
     Review,
+    /// A notice a watch entry matched was amended or renewed, or ended (revoked, expired,
+    /// no longer shared).
+    WatchUpdate,
 }
 
 impl AlertKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Watch,
         Self::Investigation,
         Self::Deconfliction,
         Self::Consultation,
         Self::Review,
+        Self::WatchUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +67,7 @@ impl AlertKind {
             Self::Deconfliction => "deconfliction",
             Self::Consultation => "consultation",
             Self::Review => "review",
+            Self::WatchUpdate => "watch_update",
         }
     }
 }

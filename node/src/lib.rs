@@ -478,12 +478,10 @@ impl Node {
             greeter: greeter.clone(),
             receiver,
             feed: FeedServer::new(agency.clone(), notices.clone()),
-            index: Arc::new(IndexServer::new(
-                holder.clone(),
-                keys,
-                budgets,
-                audit.clone(),
-            )),
+            index: Arc::new(
+                IndexServer::new(holder.clone(), keys, budgets, audit.clone())
+                    .with_feed(notices.clone()),
+            ),
             overlap: overlap.clone(),
             deconfliction: Arc::new(Deconfliction::new(agency.clone(), holder.clone(), alerts)),
             consultations: consultations.clone(),

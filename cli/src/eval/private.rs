@@ -153,8 +153,20 @@ async fn measure(fed: &LocalFederation, pairs: &[&Pair]) -> anyhow::Result<Priva
     let probe = queries.iter().take(1).cloned().collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
+        // Every row of every pair's notice indexed and held by the querier, and the
+        // holder's position reached (a screening then names no peer as behind).
+        let held = querier
+            .status()
+            .await?
+            .peers
+            .iter()
+            .find(|p| p.agency == HOLDER)
+            .map_or(0, |p| p.index_rows);
         let r = screen(probe.clone()).await?;
-        if r.unavailable.is_empty() && r.screened_peers.iter().any(|p| p == HOLDER) {
+        if held >= rows as u64
+            && r.unavailable.is_empty()
+            && r.screened_peers.iter().any(|p| p == HOLDER)
+        {
             break;
         }
         anyhow::ensure!(

@@ -43,6 +43,8 @@ pub struct FakePeer {
     pub key: Option<Arc<OprfKey>>,
     /// Keys the peer still evaluates for us; beyond, RESOURCE_EXHAUSTED.
     pub budget: Option<u64>,
+    /// Own notices not yet indexed, as its evaluations report them.
+    pub pending: u64,
     /// The peer's set for overlap counting (its match keys).
     pub set: Vec<String>,
     /// What ReportOverlap answers, by the other peer named.
@@ -239,6 +241,7 @@ impl PeerClient for FakePeers {
                 evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
                 proof: proof.to_vec(),
                 index_position: p.index.iter().map(|d| d.pos).max().unwrap_or(0),
+                pending_notices: p.pending,
             })
         })
         .await

@@ -45,6 +45,10 @@ pub enum ScreenError {
     },
     #[error("{}", describe_refusal(.0))]
     Peer(PeerError),
+    #[error(
+        "its index is still being built ({0} of its notices not indexed yet); matches shown are real but a clear is not: screen again shortly"
+    )]
+    Indexing(u64),
     #[error("the peer answered under another key epoch; its index will be pulled again")]
     OtherEpoch,
     #[error(
@@ -104,15 +108,16 @@ pub async fn evaluate_at(
         index_position: 0,
     };
     for chunk in evaluate_chunks(client, peer, replica, &blinded).await {
-        let (outputs, position) = chunk?;
+        let (outputs, position, _) = chunk?;
         evaluated.outputs.extend(outputs);
         evaluated.index_position = evaluated.index_position.max(position);
     }
     Ok(evaluated)
 }
 
-/// One chunk's answer: its outputs and the holder's index position.
-type ChunkAnswer = Result<(Vec<OprfOutput>, u64), ScreenError>;
+/// One chunk's answer: its outputs, the holder's index position and its notices not yet
+/// indexed.
+type ChunkAnswer = Result<(Vec<OprfOutput>, u64, u64), ScreenError>;
 
 /// Keys blinded in chunks of [`EVALUATE_CHUNK`], once for every peer: each chunk's blind
 /// state and the blinded elements sent to each peer.
@@ -166,6 +171,7 @@ pub async fn evaluate_chunks(
             return Err(ScreenError::OtherEpoch);
         }
         let position = response.index_position;
+        let pending = response.pending_notices;
         let outputs = tokio::task::spawn_blocking(move || {
             privacy::finalize(&state, &response.evaluated, &response.proof, &public_key)
         })
@@ -175,7 +181,7 @@ pub async fn evaluate_chunks(
             PrivacyError::ProofInvalid => ScreenError::Unverified,
             other => ScreenError::Malformed(other),
         })?;
-        Ok((outputs, position))
+        Ok((outputs, position, pending))
     });
     futures::stream::iter(calls)
         .buffered(EVALUATE_IN_FLIGHT)
@@ -391,6 +397,7 @@ impl Screener {
             return Ok((replica, answer));
         }
         let mut position = 0;
+        let mut pending = 0;
         let mut answered = 0;
         for (c, chunk) in evaluate_chunks(self.client.as_ref(), peer, &replica, blinded)
             .await
@@ -399,8 +406,9 @@ impl Screener {
         {
             let start = c * EVALUATE_CHUNK;
             match chunk {
-                Ok((outputs, at)) => {
+                Ok((outputs, at, not_indexed)) => {
                     position = position.max(at);
+                    pending = pending.max(not_indexed);
                     answered += outputs.len();
                     answer
                         .outputs
@@ -431,6 +439,9 @@ impl Screener {
         if behind > 0 {
             answer.missing = (0..keys.len()).collect();
             answer.problem.get_or_insert(ScreenError::Behind(behind));
+        } else if pending > 0 {
+            answer.missing = (0..keys.len()).collect();
+            answer.problem.get_or_insert(ScreenError::Indexing(pending));
         }
         Ok((replica, answer))
     }

@@ -60,6 +60,8 @@ pub struct IndexServer {
     keys: Arc<KeyRing>,
     budgets: Arc<Budgets>,
     audit: AuditSink,
+    /// Our own feed, to tell callers how much of it is not indexed yet.
+    feed: Option<Arc<crate::notice::store::NoticeStore>>,
 }
 
 impl IndexServer {
@@ -70,6 +72,7 @@ impl IndexServer {
         audit: AuditSink,
     ) -> Self {
         Self {
+            feed: None,
             holder,
             keys,
             budgets,
@@ -140,6 +143,17 @@ impl IndexServer {
         }
         let n = blinded.len();
         let index_position = self.holder.last_pos(caller)?;
+        let pending_notices = match &self.feed {
+            Some(feed) => {
+                let last = match feed.last_seq() {
+                    Ok(n) => n,
+                    Err(crate::notice::store::NoticeStoreError::Store(e)) => return Err(e.into()),
+                    Err(_) => 0,
+                };
+                last.saturating_sub(self.holder.indexed_through()?)
+            }
+            None => 0,
+        };
         self.budgets.charge(caller, n)?;
         let (evaluated, proof) =
             tokio::task::spawn_blocking(move || privacy::evaluate_blinded(&key, &blinded))
@@ -159,7 +173,15 @@ impl IndexServer {
             evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
             proof: proof.to_vec(),
             index_position,
+            pending_notices,
         })
+    }
+
+    /// Also reports how much of our own feed is not indexed yet.
+    #[must_use]
+    pub fn with_feed(mut self, feed: Arc<crate::notice::store::NoticeStore>) -> Self {
+        self.feed = Some(feed);
+        self
     }
 }
 

@@ -16,6 +16,7 @@
 //! n                                 -> last id:be64
 //! y peer 0 epoch:be32 tag:16        -> WatchKeyRecords (our outputs for that tag)
 //! o peer 0 epoch:be32 id:be64        -> WatchKeyRecords (all outputs of an entry)
+//! q peer 0 id:be64                   -> WatchMatched (its matches there when last checked)
 //! ```
 //!
 //! Log lines and alerts name watch ids, peers and serials, never the party.
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use prost::Message;
 use tessera_proto::v1::{
     Alert, DeconflictHitRequest, PeerProblem, WatchEntry, WatchKeyRecord, WatchKeyRecords,
+    WatchMatched,
 };
 
 use super::deconflict::HitQueue;
@@ -133,6 +135,28 @@ fn outputs_key(peer: &AgencyId, epoch: u32, tag: &[u8]) -> Key {
 
 fn entry_outputs_key(peer: &AgencyId, epoch: u32, id: u64) -> Key {
     Key::tag(b'o').field(peer.as_str()).u32(epoch).u64(id)
+}
+
+fn matched_prefix(peer: &AgencyId) -> Key {
+    Key::tag(b'q').field(peer.as_str())
+}
+
+fn matched_key(peer: &AgencyId, id: u64) -> Key {
+    matched_prefix(peer).u64(id)
+}
+
+const MATCHED: &str = "watch matches";
+
+/// What a finding discloses, without how it was found: an amended notice changes it.
+fn fingerprint(label: &privacy::Label) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let plain = privacy::Label {
+        key_kind: String::new(),
+        strength: String::new(),
+        ..label.clone()
+    };
+    let bytes = privacy::label_bytes::encode(&plain).unwrap_or_default();
+    Sha256::digest(bytes)[..16].to_vec()
 }
 
 /// The watch list and our stored outputs.
@@ -243,6 +267,40 @@ impl WatchStore {
             .iter()
             .filter_map(|r| Some((r.key as usize, OprfOutput::try_from(r.y.as_slice()).ok()?)))
             .collect())
+    }
+
+    /// The notices entry `id` matched at `peer` when last checked.
+    fn matched(&self, peer: &AgencyId, id: u64) -> Result<WatchMatched, StoreError> {
+        Ok(self
+            .tree
+            .message::<WatchMatched>(matched_key(peer, id), MATCHED)?
+            .unwrap_or_default())
+    }
+
+    fn set_matched(&self, peer: &AgencyId, id: u64, m: &WatchMatched) -> Result<(), StoreError> {
+        self.tree
+            .insert(matched_key(peer, id), m.encode_to_vec(), MATCHED)?;
+        Ok(())
+    }
+
+    /// Entries that matched something at `peer` when last checked.
+    fn with_matches(&self, peer: &AgencyId) -> Result<Vec<u64>, StoreError> {
+        let prefix = matched_prefix(peer);
+        let mut ids = Vec::new();
+        for kv in self.tree.scan(&prefix, MATCHED) {
+            let (k, v) = kv?;
+            let m: WatchMatched = self.tree.decode(&v, MATCHED)?;
+            if m.matches.is_empty() {
+                continue;
+            }
+            let id = k
+                .get(prefix.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| self.tree.corrupt(MATCHED))?;
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// Our outputs for `tag` at `peer`'s key `epoch`.
@@ -373,14 +431,86 @@ impl Watcher {
         keys: &QueryKeys,
         outputs: &[(usize, OprfOutput)],
     ) -> Result<u32, WatchError> {
-        let found = findings::find(&replica.lookup, keys, outputs, DEFAULT_THRESHOLD);
+        let found: Vec<Finding> = findings::find(&replica.lookup, keys, outputs, DEFAULT_THRESHOLD)
+            .into_iter()
+            .flatten()
+            .collect();
         let mut raised = 0;
-        for f in found.into_iter().flatten() {
-            if self.raise(peer, entry, &f)? {
+        let before = self.watch.matched(peer, entry.id)?;
+        let mut now = WatchMatched::default();
+        for f in &found {
+            let m = finding_match(peer, f);
+            let print = fingerprint(&f.label);
+            let earlier = before
+                .matches
+                .iter()
+                .zip(&before.fingerprints)
+                .find(|(b, _)| b.origin == m.origin && b.serial == m.serial);
+            if let Some((_, old)) = earlier
+                && *old != print
+                && self.update(peer, entry, &m, &print, "changed")?
+            {
+                raised += 1;
+            }
+            if self.raise(peer, entry, f)? {
+                raised += 1;
+            }
+            now.matches.push(m);
+            now.fingerprints.push(print);
+        }
+        for (b, print) in before.matches.iter().zip(&before.fingerprints) {
+            let gone = !now
+                .matches
+                .iter()
+                .any(|m| m.origin == b.origin && m.serial == b.serial);
+            if gone && self.update(peer, entry, b, print, "ended")? {
                 raised += 1;
             }
         }
+        if now != before {
+            self.watch.set_matched(peer, entry.id, &now)?;
+        }
         Ok(raised)
+    }
+
+    /// A `watch_update` alert: the notice `m` an entry matched has `what` ("changed",
+    /// "ended"); once per notice, fingerprint and kind of update.
+    fn update(
+        &self,
+        peer: &AgencyId,
+        entry: &WatchEntry,
+        m: &tessera_proto::v1::Match,
+        print: &[u8],
+        what: &str,
+    ) -> Result<bool, WatchError> {
+        let alert = Alert {
+            watch_id: entry.id,
+            reference: entry.reference.clone(),
+            r#match: Some(m.clone()),
+            kind: AlertKind::WatchUpdate.as_str().to_owned(),
+            update: what.to_owned(),
+            ..Alert::default()
+        };
+        let once = format!(
+            "watch_update|{what}|{}|{peer}|{}|{}|{}",
+            entry.id,
+            m.origin,
+            m.serial,
+            hex::encode(print)
+        );
+        let Some(a) = self.alerts.reminder(alert, &once)? else {
+            return Ok(false);
+        };
+        tracing::warn!(
+            alert = a.seq,
+            watch = entry.id,
+            peer = %peer,
+            origin = %m.origin,
+            serial = %m.serial,
+            update = what,
+            "a watched match's notice changed"
+        );
+        Ok(true)
     }
 
     /// Adds entries to the watch list and evaluates them at every peer.
@@ -434,7 +564,9 @@ impl Watcher {
             }
             return Ok(());
         }
-        let mut ids = BTreeSet::new();
+        // Entries that matched here before are checked again whatever the delta holds: a
+        // revoked notice only removes rows.
+        let mut ids: BTreeSet<u64> = self.watch.with_matches(peer)?.into_iter().collect();
         for entry in adds {
             let records = self.watch.records(peer, replica.epoch, &entry.tag)?;
             if !records.is_empty() {

@@ -277,3 +277,32 @@ async fn a_batch_over_budget_keeps_the_answered_part_and_names_the_rest() {
     assert!(unscreened > 0 && screened > 0, "{unscreened} / {screened}");
     assert_eq!(unscreened + screened, parties.len());
 }
+
+/// A holder still indexing an import: its matches are kept, but no party is clear there
+/// until its index is complete, and the reason says so.
+#[tokio::test]
+async fn a_holder_still_indexing_keeps_its_matches_but_is_no_clear() {
+    let s = setup(&["FR-SBDU"], &["FR-SBDU"]);
+    s.peers.update(&agency("FR-SBDU"), |p| p.pending = 3);
+    let r = s
+        .screener
+        .screen(
+            &[org(LISTED, "AE"), org("Unrelated Bakery GmbH", "DE")],
+            DEFAULT_THRESHOLD,
+        )
+        .await;
+    assert!(r.screened_peers.is_empty());
+    let why = reasons(&r);
+    assert!(
+        why[0].1.contains("still being built (3 of its notices"),
+        "{why:?}"
+    );
+    assert_eq!(r.results[0].matches.len(), 1, "the match is kept");
+    assert_eq!(r.results[1].unscreened, ["FR-SBDU"]);
+    s.peers.update(&agency("FR-SBDU"), |p| p.pending = 0);
+    let r = s
+        .screener
+        .screen(&[org("Unrelated Bakery GmbH", "DE")], DEFAULT_THRESHOLD)
+        .await;
+    assert_eq!(r.screened_peers, ["FR-SBDU"]);
+}

@@ -386,3 +386,69 @@ async fn watch_and_screen_give_the_same_answer_for_the_same_party() {
         assert_eq!(screened.results[0].matches[0].strength, "strong");
     }
 }
+
+/// A watch hit follows its notice: an amended version (new rows, another summary) raises a
+/// `watch_update` "changed" alert with the new match, a revocation (its rows removed, none
+/// added) an "ended" one; each once.
+#[tokio::test]
+async fn a_watch_hit_follows_its_notice_through_amendment_and_revocation() {
+    let w = matching_world(&["FR-SBDU"]);
+    let key = Arc::new(OprfKey::generate(1));
+    let notice = denial("FR-SBDU", "S-1", "all", &[org(LISTED, "AE")]);
+    let first = index_delta(
+        &key,
+        std::slice::from_ref(&notice),
+        DisclosureLevel::Summary,
+    );
+    let ids = |d: &IndexDelta| d.adds.iter().map(|a| a[..40].to_vec()).collect::<Vec<_>>();
+    peer_with(&w, &key, first.clone()).await;
+    let (_, alerts, _) = add(&w, WatchPurpose::Watch, "").await;
+    assert_eq!(alerts, 1);
+
+    let mut amended = notice.clone();
+    if let Some(tessera_proto::v1::notice::Body::Denial(d)) = amended.body.as_mut() {
+        d.items[0].control_entry = "3A002".into();
+    }
+    let mut second = index_delta(&key, &[amended], DisclosureLevel::Summary);
+    second.pos = 2;
+    second.reset = false;
+    second.removes = ids(&first);
+    let mut third = index_delta(&key, &[], DisclosureLevel::Summary);
+    third.pos = 3;
+    third.reset = false;
+    third.removes = ids(&second);
+    w.peers
+        .update(&agency("FR-SBDU"), |p| p.index.push(second.clone()));
+    w.sync.pull(&agency("FR-SBDU")).await.unwrap();
+    w.peers.update(&agency("FR-SBDU"), |p| p.index.push(third));
+    w.sync.pull(&agency("FR-SBDU")).await.unwrap();
+    // Checking again changes nothing.
+    w.watcher
+        .check_new_rows(
+            &agency("FR-SBDU"),
+            &w.replicas.get(&agency("FR-SBDU")).unwrap(),
+            &[],
+            false,
+        )
+        .await;
+    let alerts = w.alerts.after(0).unwrap();
+    let seen: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|a| (a.kind.as_str(), a.update.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("watch", ""),
+            ("watch_update", "changed"),
+            ("watch_update", "ended")
+        ]
+    );
+    let changed = alerts[1].r#match.as_ref().unwrap();
+    assert_eq!(
+        changed.control_entries,
+        ["3A002"],
+        "the new version's summary"
+    );
+    assert_eq!(alerts[2].r#match.as_ref().unwrap().serial, "S-1");
+}
