@@ -238,6 +238,17 @@ struct Bucket<'a> {
 /// Opened shares of one listed name: (key index, share).
 type Group = Vec<(usize, ShareRecord)>;
 
+/// Rows read under one tag at most. A real list puts a few thousand names under its most
+/// frequent name part; a hostile holder could put millions under a tag it knows we ask for
+/// (it can compute any output), and make every screening open them all.
+pub const MAX_ROWS_PER_TAG: usize = 20_000;
+
+/// Shares of a name with more slots than any name can have are not the holder's honest
+/// work (and would cost the square of their count to interpolate): refused.
+fn plausible(share: &ShareRecord) -> bool {
+    usize::from(share.n) <= party::MAX_NAME_TOKENS
+}
+
 /// Interpolates a name from its shares and opens its label row.
 fn open_name(
     lookup: &dyn Rows,
@@ -285,7 +296,7 @@ pub fn find(
         (0..parties).map(|_| BTreeMap::new()).collect();
     let mut groups: BTreeMap<Handle, Group> = BTreeMap::new();
     for (i, y) in outputs {
-        for entry in lookup.rows(&tag_of(y)) {
+        for entry in lookup.rows(&tag_of(y)).into_iter().take(MAX_ROWS_PER_TAG) {
             // A row under our tag that does not open is not ours to read.
             match entry.open_record(y) {
                 Ok(Record::Label(label)) => {
@@ -297,9 +308,10 @@ pub fn find(
                         b.label.get_or_insert_with(|| (label.clone(), *entry.tag));
                     }
                 }
-                Ok(Record::Share(share)) => {
+                Ok(Record::Share(share)) if plausible(&share) => {
                     groups.entry(share.handle).or_default().push((*i, share));
                 }
+                Ok(Record::Share(_)) => {}
                 Ok(Record::Name(_)) | Err(_) => {}
             }
         }

@@ -244,3 +244,42 @@ fn common_tokens_count_through_their_digests_only() {
     let key2 = NameKey::derive(&other, &threshold::handle());
     assert_eq!(sealed_relation(&key2, "TRADING", &trading), None);
 }
+
+/// A hostile holder's rows cost bounded work: shares claiming more slots than a name can
+/// have are ignored, and at most `MAX_ROWS_PER_TAG` rows are read under one tag.
+#[test]
+fn a_hostile_holders_rows_cost_bounded_work() {
+    let key = OprfKey::generate(1);
+    let listed = person("Artem Viktorovich SAMOYLOV");
+    let mut rows = Vec::new();
+    let n = denial("DE-BAFA", "S-0", "all", std::slice::from_ref(&listed));
+    let to = vec!["FR-SBDU".to_owned()];
+    rows.extend(
+        labels::sources_for_peer(&n, &to, "FR-SBDU", DisclosureLevel::Pointer, "desk").unwrap(),
+    );
+    // 200 shares of one planted name of 200 slots under a tag the querier asks for.
+    let (_, shares) = threshold::split(200, 200).unwrap();
+    let handle = threshold::handle();
+    for (i, share) in shares.iter().enumerate() {
+        let record = ShareRecord {
+            handle,
+            x: u8::try_from(i + 1).unwrap(),
+            t: 200,
+            n: 200,
+            relation: 0,
+            share: *share,
+        };
+        rows.push(RowSource::Keyed {
+            input: "mk2|t|SAMOYLOV".into(),
+            body: record.encode(),
+        });
+    }
+    let lookup = IndexLookup::from_entries(privacy::build_sources(&key, &rows).unwrap()).unwrap();
+    let found = screen(&key, &lookup, &listed);
+    assert_eq!(found.len(), 1, "the real name is still found");
+    assert_eq!(found[0].label.serial, "S-0");
+    assert!(
+        MAX_ROWS_PER_TAG >= 10_000,
+        "a real list's common name parts fit"
+    );
+}
