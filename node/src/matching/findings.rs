@@ -311,8 +311,7 @@ pub fn find(
                 Ok(Record::Share(share)) if plausible(&share) => {
                     groups.entry(share.handle).or_default().push((*i, share));
                 }
-                Ok(Record::Share(_)) => {}
-                Ok(Record::Name(_)) | Err(_) => {}
+                Ok(Record::Share(_) | Record::Name(_)) | Err(_) => {}
             }
         }
     }

@@ -278,8 +278,4 @@ fn a_hostile_holders_rows_cost_bounded_work() {
     let found = screen(&key, &lookup, &listed);
     assert_eq!(found.len(), 1, "the real name is still found");
     assert_eq!(found[0].label.serial, "S-0");
-    assert!(
-        MAX_ROWS_PER_TAG >= 10_000,
-        "a real list's common name parts fit"
-    );
 }
