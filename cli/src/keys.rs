@@ -20,7 +20,8 @@ pub struct PartyFlags {
     /// A country code or name; repeat for more.
     #[arg(long = "country")]
     pub countries: Vec<String>,
-    /// An identifier as TYPE:VALUE (LEI, IMO, PASSPORT, ...); repeat for more.
+    /// An identifier as TYPE:VALUE or TYPE:COUNTRY:VALUE (LEI, IMO, PASSPORT, REG:CN:...);
+    /// repeat for more.
     #[arg(long = "id")]
     pub ids: Vec<String>,
     /// YYYY, YYYY-MM or YYYY-MM-DD.
@@ -45,19 +46,7 @@ impl PartyFlags {
         let ids = self
             .ids
             .iter()
-            .map(|s| {
-                let (t, v) = s
-                    .split_once(':')
-                    .filter(|(t, v)| !t.is_empty() && !v.is_empty())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("--id: use TYPE:VALUE, e.g. LEI:529900T8BM49AURSDO55")
-                    })?;
-                Ok(PartyId {
-                    id_type: t.to_owned(),
-                    value: v.to_owned(),
-                    country: None,
-                })
-            })
+            .map(|s| parse_id(s))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Party {
             kind,
@@ -69,6 +58,38 @@ impl PartyFlags {
             ..Party::default()
         })
     }
+}
+
+/// `--id`: `TYPE:VALUE`, or `TYPE:CC:VALUE` with the issuing country (a national id, a
+/// passport, a registration number are only strong keys with their country).
+pub fn parse_id(s: &str) -> anyhow::Result<PartyId> {
+    let usage = || {
+        anyhow::anyhow!(
+            "--id: use TYPE:VALUE or TYPE:COUNTRY:VALUE, e.g. LEI:529900T8BM49AURSDO55 or REG:CN:91310000EXAMPLE001"
+        )
+    };
+    let (t, rest) = s
+        .split_once(':')
+        .filter(|(t, v)| !t.is_empty() && !v.is_empty())
+        .ok_or_else(usage)?;
+    let (country, value) = match rest.split_once(':') {
+        Some((cc, v))
+            if cc.len() == 2
+                && cc.bytes().all(|b| b.is_ascii_alphabetic())
+                && tessera_node::party::country_code(cc).is_some() =>
+        {
+            (Some(cc.to_ascii_uppercase()), v)
+        }
+        _ => (None, rest),
+    };
+    if value.is_empty() {
+        return Err(usage());
+    }
+    Ok(PartyId {
+        id_type: t.to_owned(),
+        value: value.to_owned(),
+        country,
+    })
 }
 
 /// Keys of one party as the JSON line `tessera keys` prints.
@@ -97,4 +118,33 @@ pub fn stream(input: impl BufRead, out: &mut impl Write) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id;
+
+    #[test]
+    fn ids_take_an_optional_issuing_country() {
+        let id = parse_id("REG:CN:91310000EXAMPLE001").unwrap();
+        assert_eq!(
+            (
+                id.id_type.as_str(),
+                id.country.as_deref(),
+                id.value.as_str()
+            ),
+            ("REG", Some("CN"), "91310000EXAMPLE001")
+        );
+        let id = parse_id("LEI:529900T8BM49AURSDO55").unwrap();
+        assert_eq!(
+            (id.country, id.value.as_str()),
+            (None, "529900T8BM49AURSDO55")
+        );
+        // Not a country: the value keeps its colon.
+        let id = parse_id("TAIL:XX1:23").unwrap();
+        assert_eq!((id.country, id.value.as_str()), (None, "XX1:23"));
+        for bad in ["LEI", "LEI:", ":X", "REG:CN:"] {
+            assert!(parse_id(bad).is_err(), "{bad}");
+        }
+    }
 }

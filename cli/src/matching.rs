@@ -390,8 +390,13 @@ pub async fn alerts(
                 serde_json::json!({"seq": a.seq, "at_ms": a.at_ms, "kind": a.kind, "update": a.update, "watch_id": a.watch_id, "reference": a.reference, "match": match_json(&m)})
             )?;
         } else {
+            // ISO 8601 with the zone (UTC), to the second.
             let when = time::OffsetDateTime::from_unix_timestamp(a.at_ms / 1000)
-                .map(|t| t.to_string())
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
                 .unwrap_or_default();
             match a.kind.as_str() {
                 "consultation" => writeln!(

@@ -286,7 +286,15 @@ pub async fn list(
                 d.authority_reference.clone(),
             ),
             (_, Some(e)) => (e.status.clone(), e.event_date.clone(), e.kind.clone()),
-            _ => ("-".into(), String::new(), String::new()),
+            // A grant after a consultation: its answer, date and the denial it concerns.
+            _ => match &row.notice.grant {
+                Some(g) => (
+                    format!("granted ({})", g.answer),
+                    g.decision_date.clone(),
+                    format!("after {}", g.denial),
+                ),
+                None => ("-".into(), String::new(), String::new()),
+            },
         };
         table.push([
             format!("{}/{}", row.origin, row.serial),
@@ -299,7 +307,7 @@ pub async fn list(
             } else {
                 decided
             },
-            reference.chars().take(32).collect(),
+            reference.chars().take(40).collect(),
             row.notice.to.clone().unwrap_or_default(),
         ]);
     }
