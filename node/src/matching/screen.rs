@@ -371,6 +371,10 @@ impl Screener {
             if replica.epoch != key.epoch() {
                 return Err(ScreenError::OtherEpoch);
             }
+            // Nothing of our own indexed: nothing to evaluate.
+            if replica.lookup.is_empty() {
+                return Ok(Vec::new());
+            }
             use rayon::prelude::*;
             let outputs: Vec<(usize, OprfOutput)> = keys
                 .values
@@ -475,16 +479,30 @@ impl Screener {
             }
         };
         let blinded = &blinded;
-        let answers = futures::future::join_all(
-            self.peers
-                .iter()
-                .map(|peer| async move { (peer, self.at(peer, values, blinded).await) }),
-        )
-        .await;
+        // Every peer's answer, each opened as soon as it arrives, and our own lists, all
+        // at once.
+        let keys_ref = &keys;
+        let peers = futures::future::join_all(self.peers.iter().map(|peer| async move {
+            let answer = self.at(peer, values, blinded).await;
+            let found = match &answer {
+                Ok((replica, answer)) => {
+                    let (replica, all) = (replica.clone(), keys_ref.clone());
+                    let outputs = answer.outputs.clone();
+                    tokio::task::spawn_blocking(move || {
+                        findings::find(&replica.lookup, &all, &outputs, threshold)
+                    })
+                    .await
+                    .unwrap_or_default()
+                }
+                Err(_) => Vec::new(),
+            };
+            (peer, answer, found)
+        }));
+        let (answers, own_found) = futures::join!(peers, self.own_findings(&keys, threshold));
         let mut matches: Vec<Vec<Match>> = vec![Vec::new(); parties.len()];
         let mut response = ScreenResponse::default();
         if let Some(own) = &self.own {
-            match self.own_findings(&keys, threshold).await {
+            match own_found {
                 Ok(found) => {
                     for (p, list) in found.into_iter().enumerate() {
                         matches[p].extend(list.iter().map(|f| {
@@ -503,9 +521,9 @@ impl Screener {
             }
         }
         let mut unscreened: Vec<Vec<String>> = vec![Vec::new(); parties.len()];
-        for (peer, answer) in answers {
+        for (peer, answer, found) in answers {
             match answer {
-                Ok((replica, answer)) => {
+                Ok((_, answer)) => {
                     // Matches found are real; a peer's silence is a clear only when it
                     // answered every key against a current copy of its index.
                     if answer.problem.is_none() {
@@ -523,13 +541,6 @@ impl Screener {
                     if let Some(reason) = &answer.problem {
                         response.unavailable.push(problem(peer, reason.to_string()));
                     }
-                    let all = keys.clone();
-                    let outputs = answer.outputs;
-                    let found = tokio::task::spawn_blocking(move || {
-                        findings::find(&replica.lookup, &all, &outputs, threshold)
-                    })
-                    .await
-                    .unwrap_or_default();
                     for (p, list) in found.into_iter().enumerate() {
                         matches[p].extend(list.iter().map(|f| finding_match(peer, f)));
                     }
