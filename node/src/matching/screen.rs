@@ -483,11 +483,11 @@ impl Screener {
         // at once.
         let keys_ref = &keys;
         let peers = futures::future::join_all(self.peers.iter().map(|peer| async move {
-            let answer = self.at(peer, values, blinded).await;
-            let found = match &answer {
+            let mut answer = self.at(peer, values, blinded).await;
+            let found = match &mut answer {
                 Ok((replica, answer)) => {
                     let (replica, all) = (replica.clone(), keys_ref.clone());
-                    let outputs = answer.outputs.clone();
+                    let outputs = std::mem::take(&mut answer.outputs);
                     tokio::task::spawn_blocking(move || {
                         findings::find(&replica.lookup, &all, &outputs, threshold)
                     })
@@ -501,6 +501,7 @@ impl Screener {
         let (answers, own_found) = futures::join!(peers, self.own_findings(&keys, threshold));
         let mut matches: Vec<Vec<Match>> = vec![Vec::new(); parties.len()];
         let mut response = ScreenResponse::default();
+        let mut unscreened: Vec<Vec<String>> = vec![Vec::new(); parties.len()];
         if let Some(own) = &self.own {
             match own_found {
                 Ok(found) => {
@@ -513,14 +514,17 @@ impl Screener {
                     }
                 }
                 Err(e) => {
+                    // Our own lists unread: no party is clear.
                     tracing::warn!(error = %e, "own lists not screened");
                     response
                         .unavailable
                         .push(problem(&own.agency, format!("own lists: {e}")));
+                    for p in &mut unscreened {
+                        p.push(own.agency.to_string());
+                    }
                 }
             }
         }
-        let mut unscreened: Vec<Vec<String>> = vec![Vec::new(); parties.len()];
         for (peer, answer, found) in answers {
             match answer {
                 Ok((_, answer)) => {

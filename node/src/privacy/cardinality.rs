@@ -38,7 +38,7 @@
 //! `curve25519-dalek` 4 (the version `voprf` uses) directly, with `voprf`'s public
 //! `Group::hash_to_curve` for the hash-to-group.
 
-use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
 use rand::rngs::OsRng;
@@ -49,7 +49,7 @@ use voprf::{Group, Ristretto255};
 use zeroize::Zeroize;
 
 use super::PrivacyError;
-use super::oprf::{ELEMENT_LEN, Element, element_bytes};
+use super::oprf::Element;
 
 const HASH_DST: &[u8] = b"tessera-cardinality-v1-HashToGroup-ristretto255-SHA512";
 const TAG_DST: &[u8] = b"tessera-cardinality-v1-SetTag";
@@ -237,13 +237,7 @@ fn hash_to_point(index: usize, input: &[u8]) -> Result<RistrettoPoint, PrivacyEr
 }
 
 fn decode_point(index: usize, bytes: &[u8]) -> Result<RistrettoPoint, PrivacyError> {
-    let bytes = element_bytes(index, bytes)?;
-    let mut array = [0u8; ELEMENT_LEN];
-    array.copy_from_slice(bytes);
-    CompressedRistretto(array)
-        .decompress()
-        .filter(|p| *p != RistrettoPoint::identity())
-        .ok_or(PrivacyError::BadElement { index })
+    super::oprf::decode_element(index, bytes).map(|(point, _)| point)
 }
 
 fn set_tag(point: &RistrettoPoint) -> SetTag {
@@ -259,6 +253,7 @@ fn set_tag(point: &RistrettoPoint) -> SetTag {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curve25519_dalek::ristretto::CompressedRistretto;
 
     fn keys(prefix: &str, n: usize) -> Vec<String> {
         (0..n).map(|i| format!("mk1|name|{prefix} {i}")).collect()

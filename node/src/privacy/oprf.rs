@@ -47,14 +47,14 @@ pub struct OprfKey {
     epoch: u32,
 }
 
-/// The secret scalar of a `voprf` server (its serialisation starts with it).
-fn secret_of(server: &VoprfServer<Suite>) -> Zeroizing<Scalar> {
+/// The secret scalar of a `voprf` server (its serialisation starts with it); none if it is
+/// not a canonical non-zero scalar.
+fn secret_of(server: &VoprfServer<Suite>) -> Option<Zeroizing<Scalar>> {
     let both = Zeroizing::new(server.serialize());
     let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(to_array(&both[..32]));
-    // `voprf` keeps a canonical non-zero scalar: its own bytes always read back.
-    Zeroizing::new(
-        Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes)).unwrap_or(Scalar::ZERO),
-    )
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes))
+        .filter(|k| *k != Scalar::ZERO)
+        .map(Zeroizing::new)
 }
 
 impl OprfKey {
@@ -63,11 +63,9 @@ impl OprfKey {
         // `VoprfServer::new` derives the key from 32 random bytes with empty info; it fails
         // only when every one of 256 derivation attempts yields zero (probability ~2^-64000).
         let server = VoprfServer::new(&mut OsRng).expect("key derivation from a 32-byte seed");
-        Self {
-            k: secret_of(&server),
-            server,
-            epoch,
-        }
+        // `voprf` derives a canonical non-zero scalar, which is what its serialisation holds.
+        let k = secret_of(&server).expect("voprf keeps a canonical non-zero secret scalar");
+        Self { server, k, epoch }
     }
 
     /// The key's epoch (a rotation starts a new one).
@@ -94,7 +92,7 @@ impl OprfKey {
         epoch.copy_from_slice(&bytes[..4]);
         let server = VoprfServer::new_with_key(&bytes[4..]).map_err(|_| PrivacyError::BadKey)?;
         Ok(Self {
-            k: secret_of(&server),
+            k: secret_of(&server).ok_or(PrivacyError::BadKey)?,
             server,
             epoch: u32::from_be_bytes(epoch),
         })
@@ -217,11 +215,7 @@ pub fn evaluate_blinded<E: AsRef<[u8]>>(
     let mut cs = Vec::with_capacity(blinded.len());
     let mut ds = Vec::with_capacity(blinded.len());
     for (index, e) in blinded.iter().enumerate() {
-        let bytes: Element = to_array(element_bytes(index, e.as_ref())?);
-        let point = CompressedRistretto(bytes)
-            .decompress()
-            .filter(|p| *p != RistrettoPoint::identity())
-            .ok_or(PrivacyError::BadElement { index })?;
+        let (point, bytes) = decode_element(index, e.as_ref())?;
         let evaluated = k * point;
         ds.push((evaluated, evaluated.compress().to_bytes()));
         cs.push((point, bytes));
@@ -263,11 +257,7 @@ pub fn finalize<E: AsRef<[u8]>>(
     }
     let mut points = Vec::with_capacity(evaluated.len());
     for (index, e) in evaluated.iter().enumerate() {
-        let bytes: Element = to_array(element_bytes(index, e.as_ref())?);
-        let point = CompressedRistretto(bytes)
-            .decompress()
-            .filter(|p| *p != RistrettoPoint::identity())
-            .ok_or(PrivacyError::BadElement { index })?;
+        let (point, bytes) = decode_element(index, e.as_ref())?;
         points.push((point, bytes));
     }
     if proof.len() != PROOF_LEN {
@@ -417,6 +407,20 @@ fn proof_holds(
     let t3 = RistrettoPoint::vartime_multiscalar_mul([s, c], [m, z]);
     // `Scalar`'s equality is constant-time.
     challenge(pk_bytes, &m, &z, &t2, &t3) == c
+}
+
+/// Element `index` from a peer: 32 bytes of a valid, non-identity ristretto255 point, or an
+/// error naming its position.
+pub(crate) fn decode_element(
+    index: usize,
+    bytes: &[u8],
+) -> Result<(RistrettoPoint, Element), PrivacyError> {
+    let bytes: Element = to_array(element_bytes(index, bytes)?);
+    let point = CompressedRistretto(bytes)
+        .decompress()
+        .filter(|p| *p != RistrettoPoint::identity())
+        .ok_or(PrivacyError::BadElement { index })?;
+    Ok((point, bytes))
 }
 
 pub(crate) fn check_batch(len: usize) -> Result<(), PrivacyError> {
