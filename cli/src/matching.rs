@@ -428,11 +428,14 @@ pub async fn alerts(
                     m.origin,
                     m.serial,
                     m.peer,
-                    if a.update == "ended" {
-                        "is no longer in force or no longer shared (revoked, expired or withdrawn)"
-                            .to_owned()
-                    } else {
-                        format!("was amended or renewed; now: {}", describe_match(&m))
+                    match a.update.as_str() {
+                        "ended" => "is no longer in force or no longer shared (revoked, expired or withdrawn)"
+                            .to_owned(),
+                        "reinstated" => format!(
+                            "is back in force or shared again; now: {}",
+                            describe_match(&m)
+                        ),
+                        _ => format!("was amended or renewed; now: {}", describe_match(&m)),
                     }
                 )?,
                 "deconfliction" if a.watch_id == 0 => writeln!(

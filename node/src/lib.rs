@@ -96,8 +96,9 @@ use crate::matching::deconflict::{Deconfliction, HitDelivery, HitQueue};
 use crate::matching::holder::{HolderIndex, IndexPolicy, Indexer};
 use crate::matching::keys::KeyRing;
 use crate::matching::overlap::Overlap;
+use crate::matching::own::{OwnIndex, OwnLists};
 use crate::matching::replica::{ReplicaSync, Replicas};
-use crate::matching::screen::{OwnIndex, Screener};
+use crate::matching::screen::Screener;
 use crate::matching::serve::IndexServer;
 use crate::matching::watch::{WatchStore, Watcher};
 use crate::notice::issue::Issuer;
@@ -160,6 +161,7 @@ pub enum NodeError {
 struct Workers {
     greeter: Arc<Greeter>,
     indexer: Arc<Indexer>,
+    own_lists: Arc<OwnLists>,
     consultations: Arc<Consultations>,
     reviewer: Arc<Reviewer>,
     sampler: Option<Sampler>,
@@ -179,6 +181,7 @@ impl Workers {
         let mut tasks = vec![
             tokio::spawn(self.greeter.run(stop.clone())),
             tokio::spawn(self.indexer.run(stop.clone())),
+            tokio::spawn(self.own_lists.run(stop.clone())),
             tokio::spawn(self.consultations.reminders(stop.clone())),
             tokio::spawn(self.reviewer.run(stop.clone())),
         ];
@@ -287,7 +290,7 @@ impl Node {
         let store = Store::open(&config.data_dir)?;
         let notices = Arc::new(NoticeStore::open(&store, agency.clone())?);
         // Our own notices are indexed for us too (a key and a copy like a peer's), so that
-        // screening also checks our own lists (`matching::screen::OwnIndex`).
+        // screening and the watch list also check our own lists (`matching::own`).
         let indexed: Vec<AgencyId> = peer_ids
             .iter()
             .cloned()
@@ -350,6 +353,11 @@ impl Node {
             store: store.clone(),
             wakers: wakers.clone(),
         });
+        let own_index = OwnIndex {
+            agency: agency.clone(),
+            keys: keys.clone(),
+            holder: holder.clone(),
+        };
         let watcher = Arc::new(Watcher {
             watch,
             replicas: replicas.clone(),
@@ -359,7 +367,14 @@ impl Node {
             wakers: wakers.clone(),
             store: store.clone(),
             peers: peer_ids.clone(),
+            own: Some(own_index.clone()),
         });
+        let own_lists = Arc::new(OwnLists::new(
+            own_index,
+            replicas.clone(),
+            watcher.clone(),
+            wakers.own_index(),
+        ));
         let replica_sync = Arc::new(ReplicaSync::new(
             replicas.clone(),
             client.clone(),
@@ -375,11 +390,8 @@ impl Node {
             wakers: wakers.clone(),
         });
         let screener = Arc::new(
-            Screener::new(replicas.clone(), client.clone(), peer_ids.clone()).with_own(OwnIndex {
-                agency: agency.clone(),
-                keys: keys.clone(),
-                holder: holder.clone(),
-            }),
+            Screener::new(replicas.clone(), client.clone(), peer_ids.clone())
+                .with_own(own_lists.clone()),
         );
         let overlap = Arc::new(Overlap {
             agency: agency.clone(),
@@ -546,6 +558,7 @@ impl Node {
             workers: Workers {
                 greeter,
                 indexer,
+                own_lists,
                 consultations,
                 reviewer,
                 sampler,

@@ -200,6 +200,7 @@ pub fn matching_world(peers: &[&str]) -> MatchingWorld {
         wakers: wakers.clone(),
         store: store.clone(),
         peers: ids,
+        own: None,
     });
     let sync = replica::ReplicaSync::new(replicas.clone(), client, store.clone(), watcher.clone());
     MatchingWorld {

@@ -28,6 +28,7 @@ pub struct PeerWake {
 pub struct Wakers {
     peers: Arc<BTreeMap<AgencyId, Arc<PeerWake>>>,
     indexer: Arc<Notify>,
+    own_index: Arc<Notify>,
     review: Arc<Notify>,
 }
 
@@ -88,6 +89,16 @@ impl Wakers {
     /// What the indexer waits on.
     pub fn indexer(&self) -> Arc<Notify> {
         self.indexer.clone()
+    }
+
+    /// The indexer wrote rows of our own index.
+    pub fn own_indexed(&self) {
+        self.own_index.notify_one();
+    }
+
+    /// What our own lists' catch-up waits on.
+    pub fn own_index(&self) -> Arc<Notify> {
+        self.own_index.clone()
     }
 
     /// What the review check waits on.

@@ -516,3 +516,48 @@ async fn own_lists_are_screened_with_the_same_scoring_and_marked_as_own() {
         r.results[0].matches
     );
 }
+
+/// The watch list covers our own lists too: a denial our agency issues after a party was
+/// put on its watch list raises an alert marked as our own, with no screening in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_denials_raise_watch_alerts_marked_as_own() {
+    let fed = federation().await;
+    let a = &fed.nodes[0];
+    let added = a
+        .operator()
+        .expect("op")
+        .watch_add(WatchAddRequest {
+            parties: vec![party_to_wire(&company())],
+            reference: "APP-OWN-1".into(),
+            purpose: "watch".into(),
+            contact: String::new(),
+        })
+        .await
+        .expect("watch add")
+        .into_inner();
+    assert_eq!(added.alerts, 0);
+    assert!(
+        added.unavailable.iter().all(|p| p.peer != A),
+        "own lists reported as a problem: {:?}",
+        added.unavailable
+    );
+    issue(a, denial("OWN-W1", "local", &[company()])).await;
+    let alert = eventually(Duration::from_secs(15), || async {
+        a.operator()
+            .expect("op")
+            .alerts(AlertsRequest { after: 0 })
+            .await
+            .is_ok_and(|r| {
+                r.into_inner().alerts.iter().any(|al| {
+                    al.reference == "APP-OWN-1"
+                        && al
+                            .r#match
+                            .as_ref()
+                            .is_some_and(|m| m.serial == "OWN-W1" && m.own && m.peer == A)
+                })
+            })
+    })
+    .await;
+    assert!(alert, "no watch alert for our own new denial");
+    fed.shutdown().await.expect("shutdown");
+}

@@ -455,6 +455,7 @@ impl Indexer {
                             tracing::error!(%error, "cannot flush the index");
                         }
                         self.wakers.push_all();
+                        self.wakers.own_indexed();
                     }
                     Ok(Err(error)) => {
                         tracing::error!(%error, "indexing failed; will retry");

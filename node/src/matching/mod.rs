@@ -14,6 +14,7 @@ pub mod holder;
 pub mod keys;
 pub mod labels;
 pub mod overlap;
+pub mod own;
 pub mod replica;
 pub mod screen;
 pub mod serve;

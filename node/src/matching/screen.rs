@@ -14,6 +14,7 @@ use futures::StreamExt;
 use tessera_proto::v1::{EvaluateRequest, Match, PartyResult, PeerProblem, ScreenResponse};
 
 use super::findings::{self, Finding, QueryKeys};
+use super::own::OwnLists;
 use super::replica::{PeerReplica, Replicas};
 use crate::exchange::client::{PeerClient, PeerError};
 use crate::identity::AgencyId;
@@ -303,16 +304,6 @@ pub fn finding_match(peer: &AgencyId, f: &Finding) -> Match {
     m
 }
 
-/// Our own notices, indexed for us like for a peer (`holder` keeps the deltas under our
-/// own agency id, `keys` our own key): screening evaluates our keys with it directly and
-/// reads the same rows a peer would, so our own lists are scored exactly as a peer's.
-#[derive(Debug, Clone)]
-pub struct OwnIndex {
-    pub agency: AgencyId,
-    pub keys: Arc<super::keys::KeyRing>,
-    pub holder: Arc<super::holder::HolderIndex>,
-}
-
 /// Screens parties against every peer's replica, through the peers'
 /// evaluations, and against our own lists.
 #[derive(Debug)]
@@ -320,7 +311,7 @@ pub struct Screener {
     replicas: Arc<Replicas>,
     client: Arc<dyn PeerClient>,
     peers: Vec<AgencyId>,
-    own: Option<OwnIndex>,
+    own: Option<Arc<OwnLists>>,
 }
 
 impl Screener {
@@ -335,7 +326,7 @@ impl Screener {
 
     /// Also screens against our own notices.
     #[must_use]
-    pub fn with_own(mut self, own: OwnIndex) -> Self {
+    pub fn with_own(mut self, own: Arc<OwnLists>) -> Self {
         self.own = Some(own);
         self
     }
@@ -349,39 +340,21 @@ impl Screener {
         let Some(own) = self.own.clone() else {
             return Ok(Vec::new());
         };
-        let replicas = self.replicas.clone();
+        // Our copy up to what the indexer has written (a screen right after an import
+        // sees all of it).
+        let Some(replica) = own.catch_up().await? else {
+            return Ok(Vec::new());
+        };
+        // Nothing of our own indexed: nothing to evaluate.
+        if replica.lookup.is_empty() {
+            return Ok(Vec::new());
+        }
         let keys = keys.clone();
         tokio::task::spawn_blocking(move || {
-            // Bring our copy up to what the indexer has written.
-            let after = replicas.cursor(&own.agency).unwrap_or(0);
-            let deltas: Vec<_> = own
-                .holder
-                .deltas_after(&own.agency, after)
-                .collect::<Result<_, _>>()
-                .map_err(|_| ScreenError::NoReplica)?;
-            if !deltas.is_empty() {
-                replicas
-                    .apply(&own.agency, &deltas)
-                    .map_err(|_| ScreenError::NoReplica)?;
-            }
-            let (Some(replica), Some(key)) = (replicas.get(&own.agency), own.keys.get(&own.agency))
-            else {
-                return Ok(Vec::new());
-            };
-            if replica.epoch != key.epoch() {
+            let (epoch, outputs) = own.index.evaluate(&keys.values)?;
+            if replica.epoch != epoch {
                 return Err(ScreenError::OtherEpoch);
             }
-            // Nothing of our own indexed: nothing to evaluate.
-            if replica.lookup.is_empty() {
-                return Ok(Vec::new());
-            }
-            use rayon::prelude::*;
-            let outputs: Vec<(usize, OprfOutput)> = keys
-                .values
-                .par_iter()
-                .enumerate()
-                .filter_map(|(i, v)| key.evaluate(v.as_bytes()).ok().map(|y| (i, y)))
-                .collect();
             Ok(findings::find(&replica.lookup, &keys, &outputs, threshold))
         })
         .await
@@ -507,7 +480,7 @@ impl Screener {
                 Ok(found) => {
                     for (p, list) in found.into_iter().enumerate() {
                         matches[p].extend(list.iter().map(|f| {
-                            let mut m = finding_match(&own.agency, f);
+                            let mut m = finding_match(&own.index.agency, f);
                             m.own = true;
                             m
                         }));
@@ -518,9 +491,9 @@ impl Screener {
                     tracing::warn!(error = %e, "own lists not screened");
                     response
                         .unavailable
-                        .push(problem(&own.agency, format!("own lists: {e}")));
+                        .push(problem(&own.index.agency, format!("own lists: {e}")));
                     for p in &mut unscreened {
-                        p.push(own.agency.to_string());
+                        p.push(own.index.agency.to_string());
                     }
                 }
             }

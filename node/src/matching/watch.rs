@@ -35,6 +35,7 @@ use tessera_proto::v1::{
 use super::deconflict::HitQueue;
 use super::findings::{self, Finding, QueryKeys};
 use super::labels;
+use super::own::OwnIndex;
 use super::replica::{PeerReplica, Replicas};
 use super::screen::{ScreenError, evaluate_at, finding_match, problem};
 use crate::alerts::{AlertKind, AlertSink};
@@ -157,6 +158,37 @@ fn fingerprint(label: &privacy::Label) -> Vec<u8> {
     };
     let bytes = privacy::label_bytes::encode(&plain).unwrap_or_default();
     Sha256::digest(bytes)[..16].to_vec()
+}
+
+/// Matches of a watch entry that ended, and came back.
+trait Ended {
+    /// Records that `m` ended: how many times it has now.
+    fn end(&mut self, m: &tessera_proto::v1::Match) -> u32;
+    /// `m` is back: how many times it had ended (none if it never did).
+    fn back(&self, m: &tessera_proto::v1::Match) -> Option<u32>;
+}
+
+impl Ended for WatchMatched {
+    fn end(&mut self, m: &tessera_proto::v1::Match) -> u32 {
+        let key = format!("{}/{}", m.origin, m.serial);
+        match self.ended.iter().position(|e| *e == key) {
+            Some(i) if i < self.ended_times.len() => {
+                self.ended_times[i] = self.ended_times[i].saturating_add(1);
+                self.ended_times[i]
+            }
+            _ => {
+                self.ended.push(key);
+                self.ended_times.push(1);
+                1
+            }
+        }
+    }
+
+    fn back(&self, m: &tessera_proto::v1::Match) -> Option<u32> {
+        let key = format!("{}/{}", m.origin, m.serial);
+        let i = self.ended.iter().position(|e| *e == key)?;
+        self.ended_times.get(i).copied()
+    }
 }
 
 /// The watch list and our stored outputs.
@@ -355,6 +387,8 @@ pub struct Watcher {
     pub wakers: Wakers,
     pub store: Store,
     pub peers: Vec<AgencyId>,
+    /// Our own index, watched like a peer's (its rows come through `own::OwnLists`).
+    pub own: Option<OwnIndex>,
 }
 
 impl Watcher {
@@ -384,9 +418,7 @@ impl Watcher {
             return Ok(0);
         }
         // Rows the replica lacks yet are checked as they arrive (`check_new_rows`).
-        let ys = evaluate_at(self.client.as_ref(), peer, &replica, &all)
-            .await?
-            .outputs;
+        let ys = self.outputs_at(peer, &replica, all).await?;
         let mut by_tag: BTreeMap<privacy::Tag, Vec<WatchKeyRecord>> = BTreeMap::new();
         let mut raised = 0;
         let mut rest = ys.as_slice();
@@ -422,6 +454,37 @@ impl Watcher {
         Ok(raised)
     }
 
+    /// A finding as alerts show it, marked as our own list's when it is.
+    fn to_match(&self, peer: &AgencyId, f: &Finding) -> tessera_proto::v1::Match {
+        let mut m = finding_match(peer, f);
+        m.own = self.own.as_ref().is_some_and(|o| &o.agency == peer);
+        m
+    }
+
+    /// Our outputs for `all` at `peer` (at our own key for our own lists), in order.
+    async fn outputs_at(
+        &self,
+        peer: &AgencyId,
+        replica: &PeerReplica,
+        all: Vec<String>,
+    ) -> Result<Vec<OprfOutput>, WatchError> {
+        let Some(own) = self.own.clone().filter(|o| &o.agency == peer) else {
+            return Ok(evaluate_at(self.client.as_ref(), peer, replica, &all)
+                .await?
+                .outputs);
+        };
+        let epoch = replica.epoch;
+        tokio::task::spawn_blocking(move || {
+            let (at, outputs) = own.evaluate(&all)?;
+            if at != epoch || outputs.len() != all.len() {
+                return Err(ScreenError::OtherEpoch.into());
+            }
+            Ok(outputs.into_iter().map(|(_, y)| y).collect())
+        })
+        .await
+        .map_err(|_| WatchError::Screen(ScreenError::Task))?
+    }
+
     /// Raises an alert for each notice `outputs` find for `entry` in `replica`.
     fn raise_found(
         &self,
@@ -437,9 +500,13 @@ impl Watcher {
             .collect();
         let mut raised = 0;
         let before = self.watch.matched(peer, entry.id)?;
-        let mut now = WatchMatched::default();
+        let mut now = WatchMatched {
+            ended: before.ended.clone(),
+            ended_times: before.ended_times.clone(),
+            ..WatchMatched::default()
+        };
         for f in &found {
-            let m = finding_match(peer, f);
+            let m = self.to_match(peer, f);
             let print = fingerprint(&f.label);
             let earlier = before
                 .matches
@@ -454,6 +521,12 @@ impl Watcher {
             }
             if self.raise(peer, entry, f)? {
                 raised += 1;
+            } else if earlier.is_none()
+                && let Some(times) = now.back(&m)
+                && self.update(peer, entry, &m, &times.to_be_bytes(), "reinstated")?
+            {
+                // Alerted before, ended since, and back.
+                raised += 1;
             }
             now.matches.push(m);
             now.fingerprints.push(print);
@@ -463,8 +536,18 @@ impl Watcher {
                 .matches
                 .iter()
                 .any(|m| m.origin == b.origin && m.serial == b.serial);
-            if gone && self.update(peer, entry, b, print, "ended")? {
-                raised += 1;
+            if gone {
+                // Once per ending: a notice may end, come back and end again.
+                let times = now.end(b).to_be_bytes();
+                if self.update(
+                    peer,
+                    entry,
+                    b,
+                    &[print.as_slice(), &times].concat(),
+                    "ended",
+                )? {
+                    raised += 1;
+                }
             }
         }
         if now != before {
@@ -526,10 +609,13 @@ impl Watcher {
         let ids = entries.iter().map(|e| e.id).collect();
         let mut alerts = 0;
         let mut problems = Vec::new();
-        for peer in &self.peers {
+        let own = self.own.as_ref().map(|o| &o.agency);
+        for peer in self.peers.iter().chain(own) {
             match self.evaluate_entries(peer, &entries).await {
                 Ok(n) => alerts += n,
                 Err(WatchError::Store(e)) => return Err(e.into()),
+                // Nothing of our own indexed yet: the first rows are checked as they come.
+                Err(WatchError::NoReplica) if Some(peer) == own => {}
                 Err(reason) => problems.push(problem(peer, reason.to_string())),
             }
         }
@@ -606,7 +692,7 @@ impl Watcher {
         let alert = Alert {
             watch_id: watched.id,
             reference: watched.reference.clone(),
-            r#match: Some(finding_match(peer, found)),
+            r#match: Some(self.to_match(peer, found)),
             kind: kind.as_str().to_owned(),
             ..Alert::default()
         };

@@ -389,7 +389,8 @@ async fn watch_and_screen_give_the_same_answer_for_the_same_party() {
 
 /// A watch hit follows its notice: an amended version (new rows, another summary) raises a
 /// `watch_update` "changed" alert with the new match, a revocation (its rows removed, none
-/// added) an "ended" one; each once.
+/// added) an "ended" one, a reissue a "reinstated" one, and a second revocation a second
+/// "ended"; each once.
 #[tokio::test]
 async fn a_watch_hit_follows_its_notice_through_amendment_and_revocation() {
     let w = matching_world(&["FR-SBDU"]);
@@ -417,11 +418,22 @@ async fn a_watch_hit_follows_its_notice_through_amendment_and_revocation() {
     third.pos = 3;
     third.reset = false;
     third.removes = ids(&second);
-    w.peers
-        .update(&agency("FR-SBDU"), |p| p.index.push(second.clone()));
-    w.sync.pull(&agency("FR-SBDU")).await.unwrap();
-    w.peers.update(&agency("FR-SBDU"), |p| p.index.push(third));
-    w.sync.pull(&agency("FR-SBDU")).await.unwrap();
+    let mut fourth = index_delta(
+        &key,
+        std::slice::from_ref(&notice),
+        DisclosureLevel::Summary,
+    );
+    fourth.pos = 4;
+    fourth.reset = false;
+    let mut fifth = index_delta(&key, &[], DisclosureLevel::Summary);
+    fifth.pos = 5;
+    fifth.reset = false;
+    fifth.removes = ids(&fourth);
+    for delta in [second.clone(), third, fourth, fifth] {
+        w.peers
+            .update(&agency("FR-SBDU"), |p| p.index.push(delta.clone()));
+        w.sync.pull(&agency("FR-SBDU")).await.unwrap();
+    }
     // Checking again changes nothing.
     w.watcher
         .check_new_rows(
@@ -441,6 +453,8 @@ async fn a_watch_hit_follows_its_notice_through_amendment_and_revocation() {
         [
             ("watch", ""),
             ("watch_update", "changed"),
+            ("watch_update", "ended"),
+            ("watch_update", "reinstated"),
             ("watch_update", "ended")
         ]
     );
