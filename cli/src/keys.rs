@@ -48,6 +48,13 @@ impl PartyFlags {
             .iter()
             .map(|s| parse_id(s))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        for c in &self.countries {
+            if tessera_node::party::country_code(c).is_none() {
+                eprintln!(
+                    "tessera: warning: --country {c:?} is not a country code or name known here; it adds no country to the keys"
+                );
+            }
+        }
         Ok(Party {
             kind,
             name,
@@ -79,6 +86,12 @@ pub fn parse_id(s: &str) -> anyhow::Result<PartyId> {
                 && tessera_node::party::country_code(cc).is_some() =>
         {
             (Some(cc.to_ascii_uppercase()), v)
+        }
+        Some((cc, _)) if cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            eprintln!(
+                "tessera: warning: --id {t}:{cc}:…: {cc:?} is not a country code known here; read as part of the value"
+            );
+            (None, rest)
         }
         _ => (None, rest),
     };

@@ -110,3 +110,38 @@ fn a_closed_pipe_is_not_an_error() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// A country that is not known is said on stderr, not silently dropped; an `--id` whose
+/// middle part looks like a country code but is none is said to be read as the value.
+#[test]
+fn unknown_countries_are_warned_about() {
+    let out = Command::new(cli_binary!())
+        .args([
+            "keys",
+            "--name",
+            "Acme Trading",
+            "--country",
+            "Atlantis",
+            "--country",
+            "DE",
+            "--id",
+            "REG:QQ:12345",
+        ])
+        .output()
+        .expect("run tessera keys");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: --country \"Atlantis\" is not a country"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\"DE\""), "{stderr}");
+    assert!(
+        stderr.contains("\"QQ\" is not a country code known here; read as part of the value"),
+        "{stderr}"
+    );
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap_or_default())
+            .expect("JSON line");
+    assert!(line.get("keys").is_some(), "{line}");
+}
