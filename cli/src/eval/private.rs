@@ -11,7 +11,7 @@ use tessera_node::matching::labels::sources_for_peer;
 use tessera_node::notice::json::{self, party_to_wire};
 use tessera_node::party::verdict::{DEFAULT_THRESHOLD, MEDIUM_SIMILARITY};
 use tessera_node::policy::DisclosureLevel;
-use tessera_node::privacy::{IndexEntry, RowSource};
+use tessera_node::privacy::RowSource;
 use tessera_proto::v1::notice::Body;
 use tessera_proto::v1::{
     IssueNoticeRequest, Match, PartyRole, RoledParty, ScreenRequest, ScreenResponse,
@@ -119,14 +119,7 @@ async fn measure(fed: &LocalFederation, pairs: &[&Pair]) -> anyhow::Result<Priva
             "",
         )?;
         rows += sources.len();
-        bytes += sources
-            .iter()
-            .map(|s| match s {
-                RowSource::Keyed { body, .. } | RowSource::Derived { body, .. } => {
-                    body.len() + IndexEntry::MIN_BYTES
-                }
-            })
-            .sum::<usize>();
+        bytes += sources.iter().map(RowSource::wire_len).sum::<usize>();
         let issued = op
             .issue_notice(IssueNoticeRequest {
                 notice: Some(notice),

@@ -1,8 +1,9 @@
 //! Fuzzy names on the private path, both sides (docs/private-matching.md §2.2, §3.1).
 //!
 //! The holder ([`name_rows`]) seals each listed name t-of-n: one Shamir share per slot
-//! under every alternative of the slot, the name's label (with its token counts and
-//! digests of its common tokens) under a key derived from the name's secret.
+//! under a random slot key, a pointer to that key under every alternative of the slot,
+//! the name's label (with its token counts and digests of its common tokens) under a key
+//! derived from the name's secret.
 //!
 //! The querier ([`QueryKeys`], [`find`]) evaluates the exact keys and every alternative of
 //! its parties, opens what its outputs find, interpolates each name whose shares reach the
@@ -108,18 +109,24 @@ pub fn name_rows(
     let (t, n8) = (small(name.threshold)?, small(n)?);
     let mut rows = Vec::new();
     for (i, (slot, share)) in name.slots.iter().zip(&shares).enumerate() {
+        // The share once, under its slot's key; a pointer to that key per alternative.
+        let slot_key = threshold::slot_key();
+        let record = ShareRecord {
+            handle,
+            x: small(i + 1)?,
+            t,
+            n: n8,
+            share: *share,
+        };
+        rows.push(RowSource::Derived {
+            y: Box::new(threshold::slot_row_key(&slot_key)),
+            body: record.encode(),
+        });
         for alt in &slot.alternatives {
-            let record = ShareRecord {
-                handle,
-                x: small(i + 1)?,
-                t,
-                n: n8,
-                relation: alt.relation.code(),
-                share: *share,
-            };
-            rows.push(RowSource::Keyed {
+            rows.push(RowSource::Pointer {
                 input: format!("{prefix}{}", alt.value),
-                body: record.encode(),
+                slot: slot_key,
+                relation: alt.relation.code(),
             });
         }
     }
@@ -235,8 +242,8 @@ struct Bucket<'a> {
     names: Vec<NameEvidence>,
 }
 
-/// Opened shares of one listed name: (key index, share).
-type Group = Vec<(usize, ShareRecord)>;
+/// Opened shares of one listed name: (key index, relation of the alternative, share).
+type Group = Vec<(usize, u8, ShareRecord)>;
 
 /// Rows read under one tag at most. A real list puts a few thousand names under its most
 /// frequent name part; a hostile holder could put millions under a tag it knows we ask for
@@ -255,9 +262,9 @@ fn open_name(
     handle: &Handle,
     group: &Group,
 ) -> Option<(NameKey, NameRecord, Tag)> {
-    let (t, n) = (group[0].1.t, group[0].1.n);
+    let (t, n) = (group[0].2.t, group[0].2.n);
     let mut points: BTreeMap<u8, Scalar> = BTreeMap::new();
-    for (_, s) in group {
+    for (_, _, s) in group {
         // Shares of one name that disagree on the threshold are not the holder's.
         if (s.t, s.n) != (t, n) {
             return None;
@@ -280,6 +287,20 @@ fn open_name(
             _ => None,
         })?;
     Some((key, record, tag))
+}
+
+/// The share a pointer's slot key opens (none if no row under it opens as a plausible
+/// share).
+pub fn follow(lookup: &dyn Rows, slot: &threshold::SlotKey) -> Option<ShareRecord> {
+    let y = threshold::slot_row_key(slot);
+    lookup
+        .rows(&tag_of(&y))
+        .into_iter()
+        .take(MAX_ROWS_PER_TAG)
+        .find_map(|entry| match entry.open_record(&y) {
+            Ok(Record::Share(share)) if plausible(&share) => Some(share),
+            _ => None,
+        })
 }
 
 /// What `outputs` (key index, output) find in `lookup` for the parties of `keys`: per
@@ -308,9 +329,16 @@ pub fn find(
                         b.label.get_or_insert_with(|| (label.clone(), *entry.tag));
                     }
                 }
-                Ok(Record::Share(share)) if plausible(&share) => {
-                    groups.entry(share.handle).or_default().push((*i, share));
+                Ok(Record::Pointer { slot, relation }) => {
+                    if let Some(share) = follow(lookup, &slot) {
+                        groups
+                            .entry(share.handle)
+                            .or_default()
+                            .push((*i, relation, share));
+                    }
                 }
+                // A share or a name record is reached through its pointer or secret, never
+                // found by a key's output.
                 Ok(Record::Share(_) | Record::Name(_)) | Err(_) => {}
             }
         }
@@ -363,12 +391,12 @@ fn score_opened<'a>(
     tag: Tag,
     buckets: &mut [BTreeMap<(String, String), Bucket<'a>>],
 ) {
-    let t = usize::from(group[0].1.t);
+    let t = usize::from(group[0].2.t);
     // (party, query name) -> (query slot, listed slot) -> strongest relation.
     let mut agreements: BTreeMap<(usize, usize), BTreeMap<(usize, usize), Relation>> =
         BTreeMap::new();
-    for (i, share) in group {
-        let Some(listed) = Relation::from_code(share.relation) else {
+    for (i, relation, share) in group {
+        let Some(listed) = Relation::from_code(*relation) else {
             continue;
         };
         for &(p, n, s, relation) in &keys.uses[*i].alternatives {

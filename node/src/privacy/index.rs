@@ -1,7 +1,8 @@
 //! The labelled index a holder keeps for one served peer (docs/architecture.md, "Private matching", point 2): for every
 //! match key `x` of every entry shared with the peer, `tag(y) -> AEAD(y, label)` with
 //! `y = OPRF(k_peer, x)`. [`build`] computes it on all cores; [`IndexEntry`] is one row, in
-//! the compact byte form that replication sends.
+//! the compact byte form that replication sends. A fuzzy alternative's row is a pointer
+//! (`threshold::mask_pointer`): the tag and 24 masked bytes, no ciphertext.
 
 use rayon::prelude::*;
 
@@ -9,7 +10,7 @@ use super::PrivacyError;
 use super::label::Label;
 use super::oprf::{OprfKey, OprfOutput};
 use super::seal::{self, AEAD_OVERHEAD, NONCE_LEN, TAG_LEN, Tag};
-use super::threshold::Record;
+use super::threshold::{self, Record, SlotKey};
 
 /// One row of a peer's index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +22,9 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
-    /// Smallest valid encoding: tag, nonce and an AEAD tag over an empty plaintext.
-    pub const MIN_BYTES: usize = TAG_LEN + NONCE_LEN + AEAD_OVERHEAD;
+    /// Smallest valid encoding: a pointer row (tag and 24 masked bytes). A sealed row
+    /// has at least an AEAD tag more.
+    pub const MIN_BYTES: usize = TAG_LEN + NONCE_LEN;
 
     /// `tag ‖ nonce ‖ sealed`; the length is the framing's business (a protobuf `bytes`).
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -40,6 +42,9 @@ impl IndexEntry {
         }
         let (tag_bytes, rest) = bytes.split_at(TAG_LEN);
         let (nonce_bytes, sealed) = rest.split_at(NONCE_LEN);
+        if !sealed.is_empty() && sealed.len() < AEAD_OVERHEAD {
+            return Err(PrivacyError::BadIndexEntry { len: bytes.len() });
+        }
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(tag_bytes);
         let mut nonce = [0u8; NONCE_LEN];
@@ -56,18 +61,60 @@ impl IndexEntry {
         seal::open(y, &self.tag, &self.nonce, &self.sealed)
     }
 
-    /// Opens this entry's record (a label, a share or a name record) with `y`.
+    /// Opens this entry's record (a label, a pointer, a share or a name record) with `y`.
     pub fn open_record(&self, y: &OprfOutput) -> Result<Record, PrivacyError> {
-        Record::decode(&seal::open_bytes(y, &self.tag, &self.nonce, &self.sealed)?)
+        open_row(y, &self.tag, &self.nonce, &self.sealed)
     }
 }
 
+/// Opens a row found under `tag` with the output `y` that found it: a pointer row (no
+/// ciphertext) is unmasked, a sealed row decrypted and decoded. A row that is not ours to
+/// read fails with [`PrivacyError::LabelOpen`].
+pub fn open_row(
+    y: &OprfOutput,
+    tag: &Tag,
+    nonce: &[u8; NONCE_LEN],
+    sealed: &[u8],
+) -> Result<Record, PrivacyError> {
+    if sealed.is_empty() {
+        if *tag != seal::tag_of(y) {
+            return Err(PrivacyError::LabelOpen);
+        }
+        return threshold::unmask_pointer(nonce, y).ok_or(PrivacyError::LabelOpen);
+    }
+    Record::decode(&seal::open_bytes(y, tag, nonce, sealed)?)
+}
+
 /// One row to build: a record sealed under the OPRF output of a key string, or under 64
-/// bytes derived otherwise (a fuzzy name's label row, under its secret).
+/// bytes derived otherwise (a fuzzy name's label row under its secret, a share under its
+/// slot key), or a pointer to a slot key under the OPRF output of a key string.
 #[derive(Clone)]
 pub enum RowSource {
-    Keyed { input: String, body: Vec<u8> },
-    Derived { y: Box<OprfOutput>, body: Vec<u8> },
+    Keyed {
+        input: String,
+        body: Vec<u8>,
+    },
+    Derived {
+        y: Box<OprfOutput>,
+        body: Vec<u8>,
+    },
+    Pointer {
+        input: String,
+        slot: SlotKey,
+        relation: u8,
+    },
+}
+
+impl RowSource {
+    /// Bytes of the row on the wire.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Self::Keyed { body, .. } | Self::Derived { body, .. } => {
+                IndexEntry::MIN_BYTES + body.len() + AEAD_OVERHEAD
+            }
+            Self::Pointer { .. } => IndexEntry::MIN_BYTES,
+        }
+    }
 }
 
 impl std::fmt::Debug for RowSource {
@@ -75,6 +122,7 @@ impl std::fmt::Debug for RowSource {
         f.write_str(match self {
             Self::Keyed { .. } => "RowSource::Keyed",
             Self::Derived { .. } => "RowSource::Derived",
+            Self::Pointer { .. } => "RowSource::Pointer",
         })
     }
 }
@@ -91,6 +139,20 @@ pub fn build_sources(key: &OprfKey, rows: &[RowSource]) -> Result<Vec<IndexEntry
                 Ok(seal::seal_bytes(body, &y))
             }
             RowSource::Derived { y, body } => Ok(seal::seal_bytes(body, y)),
+            RowSource::Pointer {
+                input,
+                slot,
+                relation,
+            } => {
+                let y = key
+                    .evaluate(input.as_bytes())
+                    .map_err(|_| PrivacyError::BadInput { index })?;
+                Ok(IndexEntry {
+                    tag: seal::tag_of(&y),
+                    nonce: threshold::mask_pointer(slot, *relation, &y),
+                    sealed: Vec::new(),
+                })
+            }
         })
         .collect()
 }
@@ -186,7 +248,10 @@ mod tests {
         let entry = build(&key, &rows).unwrap().remove(0);
         let bytes = entry.to_bytes();
         assert_eq!(IndexEntry::from_bytes(&bytes).unwrap(), entry);
-        for cut in 0..IndexEntry::MIN_BYTES {
+        // Shorter than a pointer row, or a ciphertext shorter than its AEAD tag.
+        for cut in
+            (0..IndexEntry::MIN_BYTES).chain(IndexEntry::MIN_BYTES + 1..IndexEntry::MIN_BYTES + 16)
+        {
             assert_eq!(
                 IndexEntry::from_bytes(&bytes[..cut]).unwrap_err(),
                 PrivacyError::BadIndexEntry { len: cut }

@@ -38,9 +38,9 @@ impl EntryRef<'_> {
         seal::open(y, self.tag, self.nonce, self.sealed)
     }
 
-    /// Opens the row's record (a label, a share, a name record) with `y`.
+    /// Opens the row's record (a label, a pointer, a share, a name record) with `y`.
     pub fn open_record(&self, y: &OprfOutput) -> Result<super::Record, PrivacyError> {
-        super::Record::decode(&seal::open_bytes(y, self.tag, self.nonce, self.sealed)?)
+        super::index::open_row(y, self.tag, self.nonce, self.sealed)
     }
 
     /// An owned copy.

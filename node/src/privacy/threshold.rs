@@ -1,18 +1,24 @@
 //! Threshold sealing of fuzzy names (docs/private-matching.md §2.2): a listed name's
 //! secret `s` is split t-of-n with Shamir's scheme over ristretto255's scalar field, one
-//! share per slot; each share is sealed under the OPRF output of every alternative of its
-//! slot, and the name's label under a key derived from `s`. A querier holding `t` slots'
+//! share per slot; each share is sealed once under a random slot key, the slot key is
+//! given by a short pointer row under the OPRF output of every alternative of its slot, and
+//! the name's label is sealed under a key derived from `s`. A querier holding `t` slots'
 //! alternatives interpolates `s` and opens the label; with fewer it holds points of a
 //! random polynomial of degree `t − 1`, which say nothing of `s`.
 //!
-//! Record bytes (the plaintext of an index row, told apart by their first byte):
+//! Record bytes (the plaintext of a sealed index row, told apart by their first byte):
 //!
 //! ```text
 //! 1  label (label_bytes)                        an exact key's row
-//! 2  handle:16 · x:u8 · t:u8 · n:u8 · relation:u8 · share:32     one share of a name
+//! 2  handle:16 · x:u8 · t:u8 · n:u8 · share:32   one share of a name (under its slot key)
 //! 3  tokens:u8 · slots:u8 · count:u8 · count × common · label    a name's label
 //!    common = exact:8 · sound:8 · m:u8 · m × spelling:8 (sorted)
 //! ```
+//!
+//! A pointer row is not sealed: its 24 bytes (where a sealed row has its nonce, with no
+//! ciphertext after them) are `slot key:16 · relation:u8 · 0:7` XOR `y[16..40]`. Only the
+//! holder of `y` finds the row (its tag is `y[0..16]`) and unmasks it; the seven zero bytes
+//! tell a pointer from a row that is not one.
 //!
 //! Pure code: no party data is logged, nothing panics on bytes from a peer.
 
@@ -35,9 +41,14 @@ pub const MAX_SLOTS: usize = 255;
 const RECORD_LABEL: u8 = 1;
 const RECORD_SHARE: u8 = 2;
 const RECORD_NAME: u8 = 3;
-const SHARE_LEN: usize = 1 + HANDLE_LEN + 4 + 32;
+const SHARE_LEN: usize = 1 + HANDLE_LEN + 3 + 32;
+/// Bytes of a slot key.
+pub const SLOT_KEY_LEN: usize = 16;
+/// Bytes of a pointer row's body (the length of a sealed row's nonce).
+pub const POINTER_LEN: usize = 24;
 
 pub type Handle = [u8; HANDLE_LEN];
+pub type SlotKey = [u8; SLOT_KEY_LEN];
 pub type CommonDigest = [u8; DIGEST_LEN];
 
 fn random_scalar(rng: &mut impl RngCore) -> Scalar {
@@ -90,7 +101,7 @@ pub fn interpolate(points: &[(u8, Scalar)]) -> Option<Scalar> {
     Some(secret)
 }
 
-/// One share of a listed name, as sealed under an alternative's OPRF output.
+/// One share of a listed name, as sealed under its slot key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ShareRecord {
     pub handle: Handle,
@@ -98,8 +109,6 @@ pub struct ShareRecord {
     pub x: u8,
     pub t: u8,
     pub n: u8,
-    /// How the alternative relates to its slot's token (`fuzzy::Relation::code`).
-    pub relation: u8,
     pub share: Scalar,
 }
 
@@ -118,7 +127,7 @@ impl ShareRecord {
         let mut out = Vec::with_capacity(SHARE_LEN);
         out.push(RECORD_SHARE);
         out.extend_from_slice(&self.handle);
-        out.extend_from_slice(&[self.x, self.t, self.n, self.relation]);
+        out.extend_from_slice(&[self.x, self.t, self.n]);
         out.extend_from_slice(self.share.as_bytes());
         out
     }
@@ -129,20 +138,19 @@ impl ShareRecord {
         }
         let mut handle = [0u8; HANDLE_LEN];
         handle.copy_from_slice(&bytes[1..=HANDLE_LEN]);
-        let [x, t, n, relation] = [17, 18, 19, 20].map(|i| bytes[i]);
+        let [x, t, n] = [17, 18, 19].map(|i| bytes[i]);
         if x == 0 || x > n || t == 0 || t > n {
             return Err(PrivacyError::RecordMalformed { offset: 17 });
         }
         let mut share = [0u8; 32];
-        share.copy_from_slice(&bytes[21..]);
+        share.copy_from_slice(&bytes[20..]);
         let share = Option::<Scalar>::from(Scalar::from_canonical_bytes(share))
-            .ok_or(PrivacyError::RecordMalformed { offset: 21 })?;
+            .ok_or(PrivacyError::RecordMalformed { offset: 20 })?;
         Ok(Self {
             handle,
             x,
             t,
             n,
-            relation,
             share,
         })
     }
@@ -234,6 +242,9 @@ impl NameRecord {
 pub enum Record {
     /// An exact key's label.
     Label(Label),
+    /// A fuzzy alternative's pointer: the key of its slot's share, and how the alternative
+    /// relates to the slot's token (`fuzzy::Relation::code`).
+    Pointer { slot: SlotKey, relation: u8 },
     /// One share of a fuzzy name.
     Share(ShareRecord),
     /// A fuzzy name's label.
@@ -250,6 +261,50 @@ impl Record {
             _ => Err(PrivacyError::RecordMalformed { offset: 0 }),
         }
     }
+}
+
+/// A fresh random slot key.
+pub fn slot_key() -> SlotKey {
+    let mut k = [0u8; SLOT_KEY_LEN];
+    rand::thread_rng().fill_bytes(&mut k);
+    k
+}
+
+/// The 64 bytes that tag and seal a slot's share row, as an OPRF output would.
+pub fn slot_row_key(slot: &SlotKey) -> OprfOutput {
+    let mut h = Sha512::new();
+    h.update(b"tessera-mk2-slot-v1");
+    h.update(slot);
+    h.finalize().into()
+}
+
+/// A pointer row's body: `slot ‖ relation ‖ 0^7` masked with `y[16..40]`.
+pub fn mask_pointer(slot: &SlotKey, relation: u8, y: &OprfOutput) -> [u8; POINTER_LEN] {
+    let mut body = [0u8; POINTER_LEN];
+    body[..SLOT_KEY_LEN].copy_from_slice(slot);
+    body[SLOT_KEY_LEN] = relation;
+    for (b, m) in body.iter_mut().zip(&y[16..16 + POINTER_LEN]) {
+        *b ^= m;
+    }
+    body
+}
+
+/// Unmasks a pointer row's body with the output that found it; none when the zero bytes
+/// are not zero (not a pointer, or not ours to read).
+pub fn unmask_pointer(body: &[u8; POINTER_LEN], y: &OprfOutput) -> Option<Record> {
+    let mut plain = *body;
+    for (b, m) in plain.iter_mut().zip(&y[16..16 + POINTER_LEN]) {
+        *b ^= m;
+    }
+    if plain[SLOT_KEY_LEN + 1..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    let mut slot = [0u8; SLOT_KEY_LEN];
+    slot.copy_from_slice(&plain[..SLOT_KEY_LEN]);
+    Some(Record::Pointer {
+        slot,
+        relation: plain[SLOT_KEY_LEN],
+    })
 }
 
 /// The keys a name's secret gives: where its label row is and what seals it, and the
@@ -331,7 +386,6 @@ mod tests {
             x: 2,
             t: 2,
             n: 3,
-            relation: 4,
             share: shares[1],
         };
         let bytes = share.encode();
@@ -358,5 +412,19 @@ mod tests {
             assert!(Record::decode(&bytes[..cut]).is_err(), "cut {cut}");
         }
         assert!(Record::decode(&[9, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn pointers_unmask_only_with_their_output() {
+        let y: OprfOutput = [7u8; 64];
+        let other: OprfOutput = [8u8; 64];
+        let slot = slot_key();
+        let body = mask_pointer(&slot, 3, &y);
+        assert!(matches!(
+            unmask_pointer(&body, &y),
+            Some(Record::Pointer { slot: s, relation: 3 }) if s == slot
+        ));
+        assert!(unmask_pointer(&body, &other).is_none());
+        assert_ne!(&body[..SLOT_KEY_LEN], &slot[..], "the slot key is masked");
     }
 }

@@ -130,8 +130,10 @@ fn below_the_threshold_no_combination_of_answers_opens_a_name() {
         let keys = only_slots(&listed, &slots);
         for (i, y) in outputs_of(&key, &keys) {
             for entry in lookup.rows(&tag_of(&y)) {
-                if let Ok(Record::Share(s)) = entry.open_record(&y) {
-                    groups.entry(s.handle).or_default().push((i, s));
+                if let Ok(Record::Pointer { slot, relation }) = entry.open_record(&y)
+                    && let Some(s) = follow(&lookup, &slot)
+                {
+                    groups.entry(s.handle).or_default().push((i, relation, s));
                 }
             }
         }
@@ -139,15 +141,15 @@ fn below_the_threshold_no_combination_of_answers_opens_a_name() {
     assert_eq!(groups.len(), 1);
     let group = groups.values().next().unwrap();
     let handle = groups.keys().next().unwrap();
-    let xs: BTreeSet<u8> = group.iter().map(|(_, s)| s.x).collect();
+    let xs: BTreeSet<u8> = group.iter().map(|(_, _, s)| s.x).collect();
     assert_eq!(xs.len(), 2);
     assert!(open_name(&lookup, handle, group).is_none());
     // Every interpolation of the points held gives no key of any row.
     let points: Vec<(u8, Scalar)> = xs
         .iter()
         .map(|x| {
-            let s = group.iter().find(|(_, s)| s.x == *x).unwrap();
-            (*x, s.1.share)
+            let s = group.iter().find(|(_, _, s)| s.x == *x).unwrap();
+            (*x, s.2.share)
         })
         .collect();
     for subset in [&points[..1], &points[1..], &points[..]] {
@@ -266,12 +268,17 @@ fn a_hostile_holders_rows_cost_bounded_work() {
             x: u8::try_from(i + 1).unwrap(),
             t: 200,
             n: 200,
-            relation: 0,
             share: *share,
         };
-        rows.push(RowSource::Keyed {
-            input: "mk2|t|SAMOYLOV".into(),
+        let slot = threshold::slot_key();
+        rows.push(RowSource::Derived {
+            y: Box::new(threshold::slot_row_key(&slot)),
             body: record.encode(),
+        });
+        rows.push(RowSource::Pointer {
+            input: "mk2|t|SAMOYLOV".into(),
+            slot,
+            relation: 0,
         });
     }
     let lookup = IndexLookup::from_entries(privacy::build_sources(&key, &rows).unwrap()).unwrap();
