@@ -18,6 +18,8 @@ use tessera_proto::v1::{HelloRequest, HelloResponse, NodeInfo, StatusRequest, St
 use tonic::Status;
 use tonic::transport::Channel;
 
+pub mod synthetic;
+
 pub use tessera_cli::federation::{LocalFederation, LocalNode};
 
 /// Writes a leaf's certificate and key into `dir` as `<name>.pem` / `<name>.key`.
@@ -231,6 +233,11 @@ impl ProcFederation {
             .spawn()
             .expect("spawn tessera-node");
         self.children[i] = Some(child);
+    }
+
+    /// The process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children[i].as_ref().map(std::process::Child::id)
     }
 
     /// SIGKILL: the node gets no chance to drain or flush.

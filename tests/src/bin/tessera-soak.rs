@@ -1,0 +1,450 @@
+//! `tessera-soak [--minutes M] [--notices N] [--json FILE]`: two honest nodes and one hostile
+//! peer, as separate `tessera-node` processes over mutual TLS on loopback.
+//!
+//! DE-BAFA imports N denials (default 100,000) for FR-SBDU while FR-SBDU screens one party
+//! without pause; XX-HOSTILE, a configured peer with a real certificate, floods both honest
+//! nodes for M minutes (default 10) with everything the federation port offers: idle TCP
+//! sockets, PullNotices and PullIndex streams it never reads, oversized and junk Evaluate
+//! and Cardinality batches, deconfliction hits on made-up tags, overlap reports, pushes of
+//! junk notices, unknown serials, consultation messages that do not verify, and Hello.
+//!
+//! At the end: every notice delivered exactly once (FR-SBDU holds N notice versions from
+//! DE-BAFA, no more), both audit chains verify, honest screening p99 under flood against its
+//! idle value (target < 3x), and the peak resident memory of each honest node. Prints a table
+//! and writes JSON (default `bench-results/soak.json`). Exit 1 when a check fails.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::json;
+use tessera_node::notice::json::party_to_wire;
+use tessera_node::party::Party;
+use tessera_proto::v1::federation_client::FederationClient;
+use tessera_proto::v1::operator_client::OperatorClient;
+use tessera_proto::v1::{
+    AuditVerifyRequest, CardinalityRequest, DeconflictHitRequest, EvaluateRequest, FeedItem,
+    GetNoticeRequest, HelloRequest, ImportNoticesRequest, NodeInfo, PullIndexRequest,
+    PullNoticesRequest, PushNoticesRequest, ReportOverlapRequest, ScreenRequest, SignedMessage,
+};
+use tessera_tests::synthetic::{bench_name, notice, peak_rss_kib_of, rss_kib_of};
+use tessera_tests::{ProcFederation, channel, client_with_cert, stored_from};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+const HONEST: [&str; 2] = ["DE-BAFA", "FR-SBDU"];
+const HOSTILE: &str = "XX-HOSTILE";
+/// The bound this soak holds each honest node's peak resident memory to.
+const MEMORY_BOUND_MIB: u64 = 1024;
+
+struct Args {
+    minutes: f64,
+    notices: usize,
+    json: PathBuf,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut out = Args {
+        minutes: 10.0,
+        notices: 100_000,
+        json: PathBuf::from("bench-results/soak.json"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--minutes" => out.minutes = value()?.parse().context("--minutes")?,
+            "--notices" => out.notices = value()?.parse().context("--notices")?,
+            "--json" => out.json = value()?.into(),
+            _ => anyhow::bail!(
+                "usage: tessera-soak [--minutes M] [--notices N] [--json FILE] (unknown {a})"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The `tessera-node` program beside this one (`cargo build --release` builds both).
+fn node_binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me.parent().context("no directory")?;
+    for name in ["tessera-node", "node-under-test"] {
+        let p = dir.join(name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!(
+        "no tessera-node beside {}: run cargo build --release first",
+        me.display()
+    )
+}
+
+fn screened_party() -> Party {
+    Party {
+        name: bench_name(7, 0),
+        countries: vec!["AE".into()],
+        ..Party::default()
+    }
+}
+
+/// Screening latencies of FR-SBDU for one listed party, until `stop`.
+async fn screen_loop(op: Channel, stop: CancellationToken, errors: Arc<AtomicU64>) -> Vec<f64> {
+    let mut client = OperatorClient::new(op);
+    let request = ScreenRequest {
+        parties: vec![party_to_wire(&screened_party())],
+        threshold: 0.0,
+    };
+    let mut lat = Vec::new();
+    while !stop.is_cancelled() {
+        let t = Instant::now();
+        if client.screen(request.clone()).await.is_ok() {
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        } else {
+            errors.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    lat
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// One hostile flood against one honest node's federation port: every RPC in turn, and
+/// the resources an attacker can hold (sockets, unread streams).
+async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Arc<AtomicU64>) {
+    // Idle TCP sockets that never start a handshake, renewed as the node closes them.
+    let sockets = {
+        let stop = stop.clone();
+        let addr = fed_addr.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while !stop.is_cancelled() {
+                held.retain(|s: &tokio::net::TcpStream| s.peer_addr().is_ok());
+                while held.len() < 300 {
+                    match tokio::net::TcpStream::connect(&addr).await {
+                        Ok(s) => held.push(s),
+                        Err(_) => break,
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    // Streams opened and never read.
+    let mut unread = Vec::new();
+    let mut unread_index = Vec::new();
+    let mut client = FederationClient::new(ch.clone());
+    for _ in 0..200 {
+        let pull = client.pull_notices(PullNoticesRequest { after: 0, limit: 0 });
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), pull).await {
+            unread.push(s.into_inner());
+        }
+        let index = client.pull_index(PullIndexRequest { after: 0 });
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), index).await {
+            unread_index.push(s.into_inner());
+        }
+    }
+    // Every call, round after round.
+    let junk = |n: usize| -> Vec<Vec<u8>> { (0..n).map(|i| vec![(i % 251) as u8; 32]).collect() };
+    let mut round = 0u64;
+    while !stop.is_cancelled() {
+        round += 1;
+        let mut c = FederationClient::new(ch.clone());
+        let call = async {
+            let _ = c
+                .evaluate(EvaluateRequest {
+                    epoch: 1,
+                    blinded: junk(65_535),
+                })
+                .await;
+            let _ = c
+                .cardinality(CardinalityRequest {
+                    blinded: junk(10_000),
+                })
+                .await;
+            let _ = c
+                .deconflict_hit(DeconflictHitRequest {
+                    tag: round.to_be_bytes().repeat(2),
+                    contact: "call me".into(),
+                })
+                .await;
+            let _ = c
+                .report_overlap(ReportOverlapRequest {
+                    peer: HONEST[1].into(),
+                })
+                .await;
+            let _ = c
+                .push_notices(PushNoticesRequest {
+                    items: vec![FeedItem {
+                        seq: round,
+                        ..Default::default()
+                    }],
+                    index_pos: u64::MAX,
+                })
+                .await;
+            let _ = c
+                .get_notice(GetNoticeRequest {
+                    serial: format!("NOPE-{round}"),
+                })
+                .await;
+            let _ = c
+                .consult(SignedMessage {
+                    ..Default::default()
+                })
+                .await;
+            let _ = c
+                .hello(HelloRequest {
+                    node: Some(NodeInfo {
+                        agency: HOSTILE.into(),
+                        software_version: "soak".into(),
+                        protocol_version: 1,
+                        ..Default::default()
+                    }),
+                })
+                .await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), call).await;
+        calls.fetch_add(8, Ordering::Relaxed);
+    }
+    drop((unread, unread_index));
+    sockets.abort();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let binary = node_binary()?;
+    println!(
+        "soak: {} notices, {} min, hostile peer {HOSTILE} flooding both honest nodes",
+        args.notices, args.minutes
+    );
+    let mut fed = ProcFederation::new(binary, &[HONEST[0], HONEST[1], HOSTILE], |cfg| {
+        // The defaults a deployment runs with, but for a faster greeting.
+        cfg.sync.pull_interval_ms = 5_000;
+        cfg.log.level = "warn".into();
+    });
+    fed.start(0);
+    fed.start(1);
+    fed.ready(0).await;
+    fed.ready(1).await;
+    let (a_op, b_op) = (fed.operator(0), fed.operator(1));
+
+    // A small list first, for the idle screening figure.
+    let seed: Vec<_> = (0..200).map(|i| notice(i, 1)).collect();
+    OperatorClient::new(a_op.clone())
+        .import_notices(ImportNoticesRequest { notices: seed })
+        .await?;
+    let t = Instant::now();
+    while stored_from(b_op.clone(), HONEST[0]).await < 200 {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(120),
+            "the first notices did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Wait until FR-SBDU's copy of DE-BAFA's index holds the screened party.
+    let t = Instant::now();
+    loop {
+        let r = OperatorClient::new(b_op.clone())
+            .screen(ScreenRequest {
+                parties: vec![party_to_wire(&screened_party())],
+                threshold: 0.0,
+            })
+            .await?
+            .into_inner();
+        if r.results.first().is_some_and(|p| !p.matches.is_empty()) {
+            break;
+        }
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(120),
+            "index not replicated"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let idle_stop = CancellationToken::new();
+    let errors = Arc::new(AtomicU64::new(0));
+    let idle = tokio::spawn(screen_loop(b_op.clone(), idle_stop.clone(), errors.clone()));
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    idle_stop.cancel();
+    let idle = sorted(idle.await?);
+    let idle_p99 = percentile(&idle, 0.99);
+    println!(
+        "  idle screening: {} calls, p50 {:.1} ms, p99 {:.1} ms",
+        idle.len(),
+        percentile(&idle, 0.5),
+        idle_p99
+    );
+
+    // The flood, the import and the screening, together.
+    let stop = CancellationToken::new();
+    let calls = Arc::new(AtomicU64::new(0));
+    let hostile = &fed.agencies[2];
+    let mut floods = Vec::new();
+    for (i, honest) in fed.agencies[..2].iter().enumerate() {
+        let cfg = client_with_cert(
+            fed.root(),
+            &hostile.dir.join("node.pem"),
+            &hostile.dir.join("node.key"),
+            HONEST[i],
+        );
+        let addr = format!("127.0.0.1:{}", honest.federation_port);
+        let ch = channel(&addr, cfg);
+        floods.push(tokio::spawn(flood(addr, ch, stop.clone(), calls.clone())));
+    }
+    let screen_errors = Arc::new(AtomicU64::new(0));
+    let screening = tokio::spawn(screen_loop(
+        b_op.clone(),
+        stop.clone(),
+        screen_errors.clone(),
+    ));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(args.minutes * 60.0);
+    let mut import = OperatorClient::new(a_op.clone());
+    let mut sent = 200usize;
+    let mut peak = [0u64; 2];
+    let mut delivered_at = None;
+    let total = args.notices.max(200);
+    loop {
+        if sent < total {
+            let batch: Vec<_> = (sent..(sent + 1_000).min(total))
+                .map(|i| notice(i, 1))
+                .collect();
+            let n = batch.len();
+            match import
+                .import_notices(ImportNoticesRequest { notices: batch })
+                .await
+            {
+                Ok(_) => sent += n,
+                Err(e) => println!("  import batch refused: {}", e.message()),
+            }
+        } else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        for (i, p) in peak.iter_mut().enumerate() {
+            if let Some(pid) = fed.pid(i) {
+                *p = (*p).max(rss_kib_of(&pid.to_string()));
+            }
+        }
+        if delivered_at.is_none()
+            && sent >= total
+            && stored_from(b_op.clone(), HONEST[0]).await >= total as u64
+        {
+            delivered_at = Some(started.elapsed());
+            println!(
+                "  all {total} notices at FR-SBDU after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if Instant::now() >= deadline
+            && (delivered_at.is_some() || Instant::now() >= deadline + Duration::from_secs(600))
+        {
+            break;
+        }
+    }
+    stop.cancel();
+    let busy = sorted(screening.await?);
+    for f in floods {
+        let _ = f.await;
+    }
+    let busy_p99 = percentile(&busy, 0.99);
+    let stored = stored_from(b_op.clone(), HONEST[0]).await;
+    let mut audit_ok = [false; 2];
+    for (i, op) in [a_op.clone(), b_op.clone()].into_iter().enumerate() {
+        audit_ok[i] = OperatorClient::new(op)
+            .audit_verify(AuditVerifyRequest {})
+            .await
+            .is_ok();
+    }
+    for (i, p) in peak.iter_mut().enumerate() {
+        if let Some(pid) = fed.pid(i) {
+            *p = (*p).max(peak_rss_kib_of(&pid.to_string()));
+        }
+    }
+    let ratio = busy_p99 / idle_p99;
+    let checks = [
+        (
+            "every notice delivered exactly once",
+            stored == total as u64,
+        ),
+        ("both audit chains intact", audit_ok.iter().all(|ok| *ok)),
+        ("screening p99 under flood < 3x idle", ratio < 3.0),
+        (
+            "peak memory of each honest node under the bound",
+            peak.iter().all(|kib| kib / 1024 < MEMORY_BOUND_MIB),
+        ),
+    ];
+    println!("\n| measure | figure |\n|---|---:|");
+    println!(
+        "| run | {:.1} min |",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    println!("| notices imported at DE-BAFA / held by FR-SBDU | {total} / {stored} |");
+    if let Some(d) = delivered_at {
+        println!("| all notices delivered after | {:.1} s |", d.as_secs_f64());
+    }
+    println!("| hostile calls made | {} |", calls.load(Ordering::Relaxed));
+    println!(
+        "| screening idle: calls, p50 / p99 | {}, {:.1} / {:.1} ms |",
+        idle.len(),
+        percentile(&idle, 0.5),
+        idle_p99
+    );
+    println!(
+        "| screening under flood: calls, p50 / p99 | {}, {:.1} / {:.1} ms ({ratio:.2}x idle p99) |",
+        busy.len(),
+        percentile(&busy, 0.5),
+        busy_p99
+    );
+    println!(
+        "| screening calls that failed under flood | {} |",
+        screen_errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "| peak resident memory DE-BAFA / FR-SBDU | {:.0} / {:.0} MiB (bound {MEMORY_BOUND_MIB} MiB) |",
+        peak[0] as f64 / 1024.0,
+        peak[1] as f64 / 1024.0
+    );
+    for (what, ok) in &checks {
+        println!("{} {what}", if *ok { "ok  " } else { "FAIL" });
+    }
+    let doc = json!({
+        "bench": "soak",
+        "minutes": started.elapsed().as_secs_f64() / 60.0,
+        "notices": total,
+        "stored": stored,
+        "delivered_after_s": delivered_at.map(|d| d.as_secs_f64()),
+        "hostile_calls": calls.load(Ordering::Relaxed),
+        "idle": { "calls": idle.len(), "p50_ms": percentile(&idle, 0.5), "p99_ms": idle_p99 },
+        "flood": { "calls": busy.len(), "p50_ms": percentile(&busy, 0.5), "p99_ms": busy_p99,
+                   "failed": screen_errors.load(Ordering::Relaxed), "p99_ratio": ratio },
+        "peak_rss_mib": { HONEST[0]: peak[0] / 1024, HONEST[1]: peak[1] / 1024 },
+        "memory_bound_mib": MEMORY_BOUND_MIB,
+        "audit_intact": audit_ok,
+        "checks": checks.iter().map(|(w, ok)| json!({"check": w, "ok": ok})).collect::<Vec<_>>(),
+    });
+    if let Some(dir) = args.json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.json, serde_json::to_vec_pretty(&doc)?)?;
+    println!("figures written to {}", args.json.display());
+    drop(fed);
+    if checks.iter().all(|(_, ok)| *ok) {
+        Ok(())
+    } else {
+        anyhow::bail!("a soak check failed")
+    }
+}
