@@ -5,6 +5,8 @@ use std::io::{BufRead, Write};
 
 use tessera_node::party::{self, Party, PartyId, PartyKind};
 
+use crate::usage::usage;
+
 /// A party given by flags (`tessera keys`, `tessera screen`).
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct PartyFlags {
@@ -33,14 +35,11 @@ impl PartyFlags {
     /// The party record, or a plain error naming the flag. `missing` is
     /// what to say when no name was given.
     pub fn to_party(&self, missing: &str) -> anyhow::Result<Party> {
-        let name = self
-            .name
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("{missing}"))?;
+        let name = self.name.clone().ok_or_else(|| usage(missing))?;
         let kind = match &self.kind {
             Some(k) => k
                 .parse::<PartyKind>()
-                .map_err(|e| anyhow::anyhow!("--kind: {e}"))?,
+                .map_err(|e| usage(format!("--kind: {e}")))?,
             None => PartyKind::default(),
         };
         let ids = self
@@ -70,15 +69,15 @@ impl PartyFlags {
 /// `--id`: `TYPE:VALUE`, or `TYPE:CC:VALUE` with the issuing country (a national id, a
 /// passport, a registration number are only strong keys with their country).
 pub fn parse_id(s: &str) -> anyhow::Result<PartyId> {
-    let usage = || {
-        anyhow::anyhow!(
-            "--id: use TYPE:VALUE or TYPE:COUNTRY:VALUE, e.g. LEI:529900T8BM49AURSDO55 or REG:CN:91310000EXAMPLE001"
+    let bad = || {
+        usage(
+            "--id: use TYPE:VALUE or TYPE:COUNTRY:VALUE, e.g. LEI:529900T8BM49AURSDO55 or REG:CN:91310000EXAMPLE001",
         )
     };
     let (t, rest) = s
         .split_once(':')
         .filter(|(t, v)| !t.is_empty() && !v.is_empty())
-        .ok_or_else(usage)?;
+        .ok_or_else(bad)?;
     let (country, value) = match rest.split_once(':') {
         Some((cc, v))
             if cc.len() == 2
@@ -96,7 +95,7 @@ pub fn parse_id(s: &str) -> anyhow::Result<PartyId> {
         _ => (None, rest),
     };
     if value.is_empty() {
-        return Err(usage());
+        return Err(bad());
     }
     Ok(PartyId {
         id_type: t.to_owned(),

@@ -19,3 +19,4 @@ pub mod notices;
 pub mod pki;
 pub mod status;
 pub mod table;
+pub mod usage;

@@ -417,6 +417,8 @@ pub fn parse_format(s: &str) -> anyhow::Result<Format> {
         "jsonl" => Ok(Format::Jsonl),
         "ftm" => Ok(Format::Ftm),
         "un" => Ok(Format::Un),
-        other => anyhow::bail!("--format {other:?}: use csl, dpl, sdn, jsonl, ftm or un"),
+        other => Err(crate::usage::usage(format!(
+            "--format {other:?}: use csl, dpl, sdn, jsonl, ftm or un"
+        ))),
     }
 }

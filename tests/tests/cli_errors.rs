@@ -129,3 +129,32 @@ async fn status_and_its_errors() {
 
     fed.shutdown().await.expect("shutdown");
 }
+
+/// A command line that is wrong exits 2 (docs/cli.md, "Exit status"), whether clap sees it
+/// (a missing flag) or the command does (no party name, an unknown list format, a bad
+/// `--id`), with one sentence naming the flag; a node that cannot be reached is not asked.
+#[test]
+fn usage_errors_exit_2() {
+    let config = Path::new("/nonexistent/cli.toml");
+    for args in [
+        &["screen"][..],
+        &["screen", "--name", "Acme", "--id", "LEI"],
+        &["screen", "--name", "Acme", "--kind", "spaceship"],
+        &["notice", "import", "--format", "bogus", "list.csv"],
+        &["keys", "--name", "Acme", "--id", "LEI"],
+        &["overlap"],
+    ] {
+        let out = Command::new(cli_binary!())
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("run tessera");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("no CLI config") && !stderr.contains("cannot read CLI config"),
+            "{args:?} reached for the config first: {stderr}"
+        );
+    }
+}

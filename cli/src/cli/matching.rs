@@ -80,7 +80,7 @@ pub async fn screen(
     global: &Global,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let cfg = global.config()?;
+    // The command line first: a usage error needs no node.
     let parties = match &args.file {
         Some(file) => crate::matching::read_parties(file)?,
         None => vec![
@@ -88,6 +88,7 @@ pub async fn screen(
                 .to_party("give --name NAME or --file PARTIES.jsonl")?,
         ],
     };
+    let cfg = global.config()?;
     let r = crate::matching::screen(&cfg, &parties, global.json, out).await?;
     if !r.unavailable.is_empty() {
         anyhow::bail!("{} peer(s) could not be screened", r.unavailable.len());

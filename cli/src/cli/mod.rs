@@ -119,6 +119,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`tessera notice list | head`): what it read was whole.
         Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if crate::usage::is_usage(&e) => {
+            eprintln!("tessera: {e:#} (see tessera --help)");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("tessera: {e:#}");
             ExitCode::FAILURE

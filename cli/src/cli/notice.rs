@@ -62,6 +62,10 @@ pub enum NoticeCommand {
 }
 
 pub async fn run(cmd: &NoticeCommand, global: &Global, out: &mut impl Write) -> anyhow::Result<()> {
+    // The command line first: a usage error needs no node.
+    if let NoticeCommand::Import { format, .. } = cmd {
+        notices::parse_format(format)?;
+    }
     let cfg = global.config()?;
     let json = global.json;
     match cmd {
