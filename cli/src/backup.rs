@@ -17,7 +17,7 @@ pub async fn run(cfg: &CliConfig, path: &Path, out: &mut impl Write) -> anyhow::
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     let mut stream = cfg
         .operator()?
         .backup(BackupRequest {})
@@ -41,7 +41,8 @@ pub async fn run(cfg: &CliConfig, path: &Path, out: &mut impl Write) -> anyhow::
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     writeln!(
         out,
         "backup of {} written to {} ({bytes} bytes); restore with `tessera-node restore --config node.toml --from {}`",
