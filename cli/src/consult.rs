@@ -27,6 +27,8 @@ struct ViewJson<'a> {
     decision: Option<&'a str>,
     summary: &'a str,
     undelivered: u32,
+    /// Our steps the peer refused: "KIND (step N): REASON".
+    refused: Vec<String>,
 }
 
 fn json(v: &ConsultView) -> Option<ViewJson<'_>> {
@@ -49,6 +51,11 @@ fn json(v: &ConsultView) -> Option<ViewJson<'_>> {
         decision: c.decision.as_ref().map(|d| d.decision.as_str()),
         summary: open.map_or("", |o| o.summary.as_str()),
         undelivered: v.undelivered,
+        refused: c
+            .refused
+            .iter()
+            .map(|r| format!("{} (step {}): {}", r.kind, r.step, r.reason))
+            .collect(),
     })
 }
 
@@ -89,6 +96,9 @@ fn print(v: &ConsultView, as_json: bool, out: &mut impl Write) -> anyhow::Result
     }
     if let Some(d) = j.decision {
         writeln!(out, "  decision: {d}")?;
+    }
+    for r in &j.refused {
+        writeln!(out, "  REFUSED by {}, not retried: {r}", j.peer)?;
     }
     if j.undelivered > 0 {
         writeln!(

@@ -109,8 +109,12 @@ pub struct ImportSummary {
     pub refused: usize,
 }
 
-/// `notice import --format F FILE [--to ...]`: reads the list here, sends
-/// notices in batches; bad rows are reported by line and skipped.
+/// Unreadable rows reported one by one; the rest are counted.
+const SHOWN_ROW_ERRORS: usize = 20;
+
+/// `notice import --format F FILE [--to ...]`: streams the list here, sends
+/// notices in batches; bad rows are reported by line (the first 20) and
+/// skipped, and counted in the summary. Fails when no row could be read.
 pub async fn import(
     cfg: &CliConfig,
     format: Format,
@@ -119,21 +123,38 @@ pub async fn import(
     out: &mut impl Write,
 ) -> anyhow::Result<ImportSummary> {
     let distribution = to.map(policy::parse_to).transpose()?;
-    let rows = lists::read(format, file)?;
-    let mut summary = ImportSummary {
-        read: rows.len(),
-        ..ImportSummary::default()
-    };
-    let mut records = Vec::with_capacity(rows.len());
+    let mut summary = ImportSummary::default();
+    let mut records = Vec::new();
     let mut err = std::io::stderr().lock();
-    for row in rows {
+    let mut shown = Ok(());
+    lists::read_each(format, file, |row| {
+        summary.read += 1;
         match row {
             Ok(r) => records.push(r),
             Err(e) => {
                 summary.unreadable += 1;
-                writeln!(err, "{}: {e}; row skipped", file.display())?;
+                if summary.unreadable <= SHOWN_ROW_ERRORS && shown.is_ok() {
+                    shown = writeln!(err, "{}: {e}; row skipped", file.display());
+                }
             }
         }
+    })?;
+    shown?;
+    if summary.unreadable > SHOWN_ROW_ERRORS {
+        writeln!(
+            err,
+            "{}: {} more unreadable rows skipped (not shown)",
+            file.display(),
+            summary.unreadable - SHOWN_ROW_ERRORS
+        )?;
+    }
+    if records.is_empty() {
+        anyhow::bail!(
+            "{}: nothing imported: no row could be read as {format} ({} rows read, {} unreadable)",
+            file.display(),
+            summary.read,
+            summary.unreadable
+        );
     }
     let converted = from_list::convert(format, records);
     summary.skipped = converted.skipped;

@@ -1,6 +1,8 @@
 //! The `tessera-node` program: parses and validates the config before any
 //! runtime starts (exit 64 naming the bad key), then runs the node until
-//! SIGINT or SIGTERM; SIGHUP re-reads certificates and CRLs.
+//! SIGINT or SIGTERM; SIGHUP re-reads certificates and CRLs. A damaged data
+//! directory stops it with exit 65 and one line naming the directory and the
+//! way back (a restore), never with a panic.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +12,8 @@ use clap::Parser;
 
 /// Exit code for a configuration error (EX_CONFIG is 78; sysexits' EX_USAGE is 64).
 const EXIT_CONFIG: u8 = 64;
+/// Exit code for a damaged data directory (sysexits' EX_DATAERR).
+pub const EXIT_DATA: u8 = 65;
 
 #[derive(Parser)]
 #[command(
@@ -57,8 +61,22 @@ pub fn main() -> ExitCode {
             eprintln!("tessera-node: agency: not an agency id");
             return ExitCode::from(EXIT_CONFIG);
         };
-        return match crate::backup::restore(from, &config.data_dir, &own, *force) {
-            Ok(s) => {
+        let signing = match crate::signing::SigningKey::load(&config.signing.key) {
+            Ok(k) => std::sync::Arc::new(k),
+            Err(e) => {
+                eprintln!("tessera-node restore: signing.key: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        let to = crate::backup::RestoreTo {
+            data_dir: &config.data_dir,
+            own: &own,
+            signing: &signing,
+            checkpoint_every: config.audit.checkpoint_every,
+            force: *force,
+        };
+        return match crate::backup::restore(from, &to) {
+            Ok((s, _)) => {
                 println!(
                     "restored {} trees, {} entries and {} key files into {}; start the node to resume sync from its cursors",
                     s.trees,
@@ -85,19 +103,71 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let data_dir = config.data_dir.clone();
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Stop::Node(e)) if e.is_damaged_data() => {
+            tracing::error!(error = %e, "node stopped: damaged data");
+            eprintln!("tessera-node: {e}");
+            ExitCode::from(EXIT_DATA)
+        }
+        Err(Stop::Node(e)) => {
             tracing::error!(error = %e, "node stopped");
             eprintln!("tessera-node: {e}");
             ExitCode::FAILURE
         }
+        Err(Stop::Panicked(problem)) => {
+            tracing::error!(%problem, "node stopped while opening its data");
+            eprintln!(
+                "tessera-node: the data in {} could not be read ({problem}); restore the data directory from a backup (`tessera-node restore --from FILE --force`)",
+                data_dir.display()
+            );
+            ExitCode::from(EXIT_DATA)
+        }
     }
 }
 
-async fn serve(config: NodeConfig) -> Result<(), crate::NodeError> {
+/// Why `serve` returned.
+enum Stop {
+    Node(crate::NodeError),
+    /// Opening the node panicked: sled 0.34 panics on some damaged pages
+    /// when they are first read.
+    Panicked(String),
+}
+
+/// Opens the node, with a panic while opening taken as an error: a panic
+/// there comes from reading damaged files, and must not end the program
+/// with a backtrace. The panic message is kept for the error line.
+async fn bind(config: NodeConfig) -> Result<crate::Node, Stop> {
+    use futures::FutureExt;
+    let caught = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let into = caught.clone();
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = crate::store::panic_text(info.payload());
+        if let Ok(mut slot) = into.lock() {
+            slot.get_or_insert(text);
+        }
+    }));
+    let bound = std::panic::AssertUnwindSafe(crate::Node::bind(config))
+        .catch_unwind()
+        .await;
+    std::panic::set_hook(default);
+    match bound {
+        Ok(node) => node.map_err(Stop::Node),
+        Err(panic) => Err(Stop::Panicked(
+            caught
+                .lock()
+                .ok()
+                .and_then(|mut c| c.take())
+                .unwrap_or_else(|| crate::store::panic_text(panic.as_ref())),
+        )),
+    }
+}
+
+async fn serve(config: NodeConfig) -> Result<(), Stop> {
     use tokio::signal::unix::{SignalKind, signal};
-    let node = crate::Node::bind(config).await?;
+    let node = bind(config).await?;
     let reloader = node.reloader();
     if let Ok(mut hup) = signal(SignalKind::hangup()) {
         tokio::spawn(async move {
@@ -120,5 +190,5 @@ async fn serve(config: NodeConfig) -> Result<(), crate::NodeError> {
             }
         }
     };
-    node.serve(shutdown).await
+    node.serve(shutdown).await.map_err(Stop::Node)
 }

@@ -157,6 +157,23 @@ pub enum NodeError {
     Metrics(#[from] telemetry::MetricsError),
 }
 
+impl NodeError {
+    /// Whether the node stopped because its data directory is damaged
+    /// (`tessera-node` exits 65 for it).
+    pub fn is_damaged_data(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_damaged(),
+            Self::Audit(e) => {
+                matches!(
+                    e,
+                    audit::AuditError::Corrupt { .. } | audit::AuditError::Broken { .. }
+                ) || matches!(e, audit::AuditError::Store(s) if s.is_damaged())
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The background workers, each with its own handles.
 struct Workers {
     greeter: Arc<Greeter>,
@@ -452,7 +469,7 @@ impl Node {
                     },
                     steps: StepDelivery {
                         peer: peer.clone(),
-                        consults: consults.clone(),
+                        consultations: consultations.clone(),
                         client: client.clone(),
                         wake: wake.clone(),
                         retry,
@@ -529,6 +546,8 @@ impl Node {
                 signing_key: *signing.public(),
                 store: store.clone(),
                 data_dir: config.data_dir,
+                agency: agency.clone(),
+                signing: signing.clone(),
             }),
         };
         let guard = |surface| {

@@ -290,6 +290,25 @@ pub async fn stored_from(op: Channel, origin: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The audit export of the node behind `op`, one JSON value per line.
+pub async fn audit_lines(mut op: OperatorClient<Channel>) -> Vec<serde_json::Value> {
+    use tokio_stream::StreamExt;
+    let mut stream = op
+        .audit_export(tessera_proto::v1::AuditExportRequest::default())
+        .await
+        .expect("audit export")
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend(chunk.expect("chunk").jsonl);
+    }
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("json line"))
+        .collect()
+}
+
 /// Polls `f` every 20 ms until it returns true or `within` passes.
 pub async fn eventually<F, Fut>(within: Duration, mut f: F) -> bool
 where

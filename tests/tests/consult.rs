@@ -410,3 +410,132 @@ async fn audit_verify_names_an_edited_deleted_or_reordered_entry() {
         fed.kill(0);
     }
 }
+
+/// Opens a consultation at the node behind `op` on B's `serial`; its id.
+async fn open_on(mut op: OperatorClient<Channel>, serial: &str) -> String {
+    op.consult_open(ConsultOpenRequest {
+        denial_origin: B.into(),
+        denial_serial: serial.into(),
+        summary: "one lathe".into(),
+        days: 0,
+    })
+    .await
+    .expect("open")
+    .into_inner()
+    .consultation
+    .expect("c")
+    .id
+}
+
+async fn show(mut op: OperatorClient<Channel>, id: &str) -> Option<tessera_proto::v1::ConsultView> {
+    op.consult_show(ConsultShowRequest { id: id.into() })
+        .await
+        .ok()
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_steps_are_reported_audited_and_hold_back_nothing_else() {
+    let fed = reachable_federation(&[A, B], |_| {}).await;
+    let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
+    let (a_op, b_op) = (|| a.operator().expect("a"), || b.operator().expect("b"));
+    // B's denial sent to A, and one B kept to itself.
+    let mut kept = denial();
+    kept.serial = "BAFA-2026-18".into();
+    kept.distribution = Some(tessera_node::policy::parse_to("local").expect("to"));
+    for n in [denial(), kept] {
+        b_op()
+            .issue_notice(IssueNoticeRequest { notice: Some(n) })
+            .await
+            .expect("issue");
+    }
+    // Two openings B must refuse, queued before a valid one and its extension.
+    let not_sent = open_on(a_op(), "BAFA-2026-18").await;
+    let unknown = open_on(a_op(), "BAFA-2026-99").await;
+    let valid = open_on(a_op(), "BAFA-2026-17").await;
+    let extended = a_op()
+        .consult_extend(ConsultExtendRequest {
+            id: valid.clone(),
+            days: 20,
+        })
+        .await
+        .expect("extend")
+        .into_inner();
+    let due = extended.consultation.expect("c").due;
+
+    // The valid consultation and its extension reach B.
+    let agreed = eventually(Duration::from_secs(15), || async {
+        show(b_op(), &valid)
+            .await
+            .and_then(|v| v.consultation)
+            .is_some_and(|c| c.extended && c.due == due)
+    })
+    .await;
+    assert!(agreed, "a refused step held back the peer's other steps");
+
+    // A is told of each refusal, with one answer for both serials.
+    let refused = |id: String| async move {
+        for _ in 0..300 {
+            if let Some(c) = show(a_op(), &id)
+                .await
+                .filter(|v| v.undelivered == 0)
+                .and_then(|v| v.consultation)
+                && !c.refused.is_empty()
+            {
+                return c.refused;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{id}: no refusal reported");
+    };
+    let (r1, r2) = (
+        refused(not_sent.clone()).await,
+        refused(unknown.clone()).await,
+    );
+    assert_eq!((r1.len(), r2.len()), (1, 1), "{r1:?} {r2:?}");
+    assert_eq!(r1[0].kind, "open");
+    assert_eq!(
+        r1[0].reason, r2[0].reason,
+        "the answers tell the serials apart"
+    );
+    assert!(
+        r1[0]
+            .reason
+            .contains("no denial of ours with that serial was sent to you"),
+        "{}",
+        r1[0].reason
+    );
+    let valid_view = show(a_op(), &valid).await.expect("valid");
+    assert_eq!(valid_view.undelivered, 0);
+    assert!(valid_view.consultation.expect("c").refused.is_empty());
+    let alerted = a_op()
+        .alerts(AlertsRequest { after: 0 })
+        .await
+        .expect("alerts")
+        .into_inner()
+        .alerts
+        .iter()
+        .filter(|al| {
+            al.r#match
+                .as_ref()
+                .is_some_and(|m| m.action == "refused-by-peer")
+        })
+        .count();
+    assert_eq!(alerted, 2);
+
+    // Both sides audited both refusals; B names no consultation it does not hold.
+    let refusals = |lines: Vec<serde_json::Value>, by: &str| {
+        lines
+            .into_iter()
+            .filter(|l| l["action"] == "consultation_refused" && l["details"]["by"] == by)
+            .collect::<Vec<_>>()
+    };
+    let at_a = refusals(audit_lines(a_op()).await, "peer");
+    let at_b = refusals(audit_lines(b_op()).await, "us");
+    assert_eq!((at_a.len(), at_b.len()), (2, 2), "{at_a:?} {at_b:?}");
+    assert!(
+        at_b.iter()
+            .all(|l| l["object"] == "consult" && l["actor"] == A)
+    );
+    fed.shutdown().await.expect("shutdown");
+}

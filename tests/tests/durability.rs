@@ -135,3 +135,41 @@ async fn sender_killed_after_acknowledging_keeps_and_delivers() {
     .await;
     assert!(delivered, "the outbox did not survive the crash");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluation_answered_before_a_crash_is_audited() {
+    use tessera_proto::v1::IndexInfoRequest;
+    use tessera_proto::v1::federation_client::FederationClient;
+    const ROUNDS: usize = 2;
+    let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
+    // B's node certificate, used directly: B itself never runs.
+    let b = fed.agencies[1].dir.clone();
+    let as_b = client_with_cert(fed.root(), &b.join("node.pem"), &b.join("node.key"), A);
+    let federation = format!("127.0.0.1:{}", fed.agencies[0].federation_port);
+    let keys: Vec<String> = (0..128).map(|i| format!("mk1|name|k{i}")).collect();
+    for _ in 0..ROUNDS {
+        fed.start(0);
+        fed.ready(0).await;
+        let mut peer = FederationClient::new(channel(&federation, as_b.clone()));
+        let epoch = peer
+            .index_info(IndexInfoRequest {})
+            .await
+            .expect("index info")
+            .into_inner()
+            .epoch;
+        let (_, request) =
+            tessera_node::matching::screen::blind_request(&keys, epoch).expect("blind");
+        let answer = peer.evaluate(request).await.expect("evaluate").into_inner();
+        assert_eq!(answer.evaluated.len(), keys.len());
+        // Killed the moment the answer arrives: no drain, no flush.
+        fed.kill(0);
+    }
+    fed.start(0);
+    fed.ready(0).await;
+    let served = audit_lines(OperatorClient::new(fed.operator(0)))
+        .await
+        .into_iter()
+        .filter(|l| l["action"] == "evaluation_served" && l["actor"] == B)
+        .count();
+    assert_eq!(served, ROUNDS, "an answered evaluation left no audit entry");
+}

@@ -84,3 +84,70 @@ async fn whole_lists_import_with_the_right_counts() {
     );
     fed.shutdown().await.expect("shutdown");
 }
+
+/// Runs `tessera notice import --format jsonl FILE --to local` against node 0
+/// under an address-space limit of 1 GiB (so that a reader that keeps the
+/// whole input fails fast instead of exhausting the machine); (exit code,
+/// stdout, stderr).
+fn import_cli(fed: &LocalFederation, file: &Path) -> (Option<i32>, String, String) {
+    let cli = fed.nodes[0].dir.join("cli.toml");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 1048576; exec "$0" --config "$1" notice import --format jsonl "$2" --to local"#)
+        .arg(cli_binary!())
+        .arg(&cli)
+        .arg(file)
+        .output()
+        .expect("run tessera");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_imports_fail_and_endless_input_is_streamed() {
+    let fed = LocalFederation::start(&["US-BIS"], Duration::from_millis(500))
+        .await
+        .expect("start");
+    let dir = tempfile::tempdir().expect("tmp");
+
+    // 1 MB of binary: no row reads, so nothing is imported and the command fails.
+    let mut x: u32 = 0x9E37_79B9;
+    let binary: Vec<u8> = std::iter::once(0xFF)
+        .chain((0..1 << 20).map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        }))
+        .collect();
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, &binary).expect("write");
+    let (code, _, stderr) = import_cli(&fed, &garbage);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nothing imported: no row could be read as jsonl"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("more unreadable rows skipped"), "{stderr}");
+
+    // An endless file with no line break is read as a stream, its one row refused.
+    let (code, _, stderr) = import_cli(&fed, Path::new("/dev/zero"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("longer than 1024 KiB"), "{stderr}");
+    assert!(stderr.contains("(1 rows read, 1 unreadable)"), "{stderr}");
+
+    // Good rows around bad ones: imported, and the bad ones counted.
+    let mixed = dir.path().join("mixed.jsonl");
+    let mut text = String::from("{\"name\":\"Streamed Import Test Organisation\"}\n\u{1}\n");
+    text.push_str(&"{".repeat((1 << 20) + 1));
+    std::fs::write(&mixed, text).expect("write");
+    let (code, stdout, stderr) = import_cli(&fed, &mixed);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("3 rows read; 1 notices created"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 unreadable rows"), "{stdout}");
+    fed.shutdown().await.expect("shutdown");
+}

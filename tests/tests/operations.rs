@@ -275,6 +275,95 @@ async fn backup_while_streaming_restores_and_resumes_without_duplicates() {
 
 /// The operator port answers gRPC reflection in both versions clients speak: v1 and
 /// v1alpha, each listing the operator service.
+/// Runs `tessera-node restore` for agency `i` from `file`; (success, stderr).
+fn restore(fed: &ProcFederation, i: usize, file: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(node_binary!())
+        .args(["restore", "--force", "--config"])
+        .arg(fed.agencies[i].dir.join("node.toml"))
+        .arg("--from")
+        .arg(file)
+        .output()
+        .expect("restore");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_takes_only_our_own_unchanged_backup_and_audits_both() {
+    let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
+    fed.start(0);
+    fed.ready(0).await;
+    import(fed.operator(0), 0..3).await;
+    let cli = CliConfig::load(&fed.agencies[0].dir.join("cli.toml")).expect("cli.toml");
+    let file = fed.root().join("de.backup");
+    tessera_cli::backup::run(&cli, &file, &mut Vec::new())
+        .await
+        .expect("backup");
+    let digest_of = |lines: Vec<serde_json::Value>, action: &str| {
+        lines
+            .into_iter()
+            .rev()
+            .find(|l| l["action"] == action)
+            .map(|l| {
+                l["details"]["digest"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+    };
+    let made = digest_of(
+        audit_lines(OperatorClient::new(fed.operator(0))).await,
+        "backup_made",
+    );
+    assert!(made.is_some(), "the backup was not audited");
+    fed.kill(0);
+
+    // B may not restore A's backup, even into an empty data directory.
+    let (ok, err) = restore(&fed, 1, &file);
+    assert!(!ok, "B restored A's backup");
+    assert!(err.contains("a backup of DE-BAFA, not of FR-SBDU"), "{err}");
+    assert!(!fed.agencies[1].dir.join("data").join("db").exists());
+
+    // A changed file, its (unkeyed) digest recomputed, is refused.
+    let bytes = std::fs::read(&file).expect("read");
+    let end = bytes.len() - (1 + 32 + 1 + 4 + 16 + 4 + 64);
+    assert_eq!(bytes[end], b'E', "backup layout");
+    // A serial in a stored notice becomes another, lengths unchanged.
+    let mut changed = bytes.clone();
+    let at = changed
+        .windows(10)
+        .position(|w| w == b"OPS-000001")
+        .expect("a serial in the backup");
+    changed[at + 9] = b'7';
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&changed[..end]);
+    changed[end + 1..end + 33].copy_from_slice(&digest);
+    let forged = fed.root().join("forged.backup");
+    std::fs::write(&forged, &changed).expect("write");
+    let (ok, err) = restore(&fed, 0, &forged);
+    assert!(!ok, "a changed backup was restored");
+    assert!(err.contains("signature does not verify"), "{err}");
+
+    // A's own backup restores, and both the backup and the restore are audited.
+    let (ok, err) = restore(&fed, 0, &file);
+    assert!(ok, "{err}");
+    fed.start(0);
+    fed.ready(0).await;
+    let restored = digest_of(
+        audit_lines(OperatorClient::new(fed.operator(0))).await,
+        "backup_restored",
+    );
+    assert_eq!(
+        restored, made,
+        "the restore was not audited with the backup's digest"
+    );
+    OperatorClient::new(fed.operator(0))
+        .audit_verify(tessera_proto::v1::AuditVerifyRequest {})
+        .await
+        .expect("the restored chain verifies");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_answers_in_v1_and_v1alpha() {
     use tonic_reflection::pb::{v1, v1alpha};

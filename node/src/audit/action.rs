@@ -29,11 +29,18 @@ pub enum Action {
     BudgetRefused,
     /// Configuration, certificates or CRLs reloaded.
     ConfigReloaded,
+    /// A consultation step refused: a peer's step that we refused, or ours
+    /// that the peer refused (details say which, with the gRPC code).
+    ConsultationRefused,
+    /// A backup written (details: its digest, the agency).
+    BackupMade,
+    /// A backup restored into this data directory (details: its digest).
+    BackupRestored,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 13] = [
         Action::EvaluationServed,
         Action::MatchDisclosed,
         Action::NoticeSent,
@@ -44,6 +51,9 @@ impl Action {
         Action::CallRefused,
         Action::BudgetRefused,
         Action::ConfigReloaded,
+        Action::ConsultationRefused,
+        Action::BackupMade,
+        Action::BackupRestored,
     ];
 
     /// The stable name used in the hash and the export.
@@ -59,6 +69,9 @@ impl Action {
             Action::CallRefused => "call_refused",
             Action::BudgetRefused => "budget_refused",
             Action::ConfigReloaded => "config_reloaded",
+            Action::ConsultationRefused => "consultation_refused",
+            Action::BackupMade => "backup_made",
+            Action::BackupRestored => "backup_restored",
         }
     }
 }

@@ -11,6 +11,7 @@ use super::action::Action;
 use super::entry::{
     CHECKPOINT_TAG, Checkpoint, ENTRY_TAG, Entry, GENESIS_PREV_HASH, entry_hash, key_seq, tree_key,
 };
+use super::interval;
 use crate::signing::SigningKey;
 use crate::store::{Store, StoreError};
 
@@ -37,6 +38,9 @@ pub struct AuditLog {
     signing: Arc<SigningKey>,
     checkpoint_every: u64,
     head: Mutex<Head>,
+    /// Seq through which the chain is known to be on disk; held while a
+    /// flush runs, so that callers waiting on one flush share it.
+    durable: tokio::sync::Mutex<u64>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -151,12 +155,41 @@ impl AuditLog {
                 ),
             });
         }
-        Ok(Self {
+        let log = Self {
             tree,
             signing,
             checkpoint_every,
+            durable: tokio::sync::Mutex::new(head.seq),
             head: Mutex::new(head),
-        })
+        };
+        log.record_interval()?;
+        Ok(log)
+    }
+
+    /// Appends an interval entry if `checkpoint_every` differs from the last
+    /// one recorded (see `interval`); nothing while no interval was ever
+    /// asked for.
+    fn record_interval(&self) -> Result<(), AuditError> {
+        let cached = self
+            .tree
+            .get(interval::CACHE_KEY)
+            .map_err(StoreError::sled("opening the audit chain"))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes);
+        if cached == Some(self.checkpoint_every) || (cached.is_none() && self.checkpoint_every == 0)
+        {
+            return Ok(());
+        }
+        self.record(
+            "node",
+            Action::ConfigReloaded,
+            interval::OBJECT,
+            &interval::details(self.checkpoint_every),
+        )?;
+        self.tree
+            .insert(interval::CACHE_KEY, &self.checkpoint_every.to_be_bytes())
+            .map_err(StoreError::sled("appending to the audit chain"))?;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Head> {
@@ -273,6 +306,20 @@ impl AuditLog {
         read_entry(&self.tree, seq)
     }
 
+    /// Returns once entry `seq` is on disk. Callers that wait together
+    /// share one flush (a group commit): whoever holds the lock flushes
+    /// everything recorded so far, the others find their entry covered.
+    pub async fn durable_through(&self, seq: u64) -> Result<(), AuditError> {
+        let mut durable = self.durable.lock().await;
+        if *durable >= seq {
+            return Ok(());
+        }
+        let through = self.len();
+        self.flush().await?;
+        *durable = through;
+        Ok(())
+    }
+
     /// Makes every write so far durable (the whole database, as
     /// `Store::flush` does).
     pub async fn flush(&self) -> Result<(), AuditError> {
@@ -308,9 +355,16 @@ pub(super) mod tests {
         pub log: AuditLog,
     }
 
+    /// A chain signing every `every` entries, as if the interval had been
+    /// recorded before (no interval entry: seqs count the test's entries).
     pub(in crate::audit) fn fixture(every: u64) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        store
+            .tree(TREE)
+            .unwrap()
+            .insert(interval::CACHE_KEY, &every.to_be_bytes())
+            .unwrap();
         let key = Arc::new(SigningKey::from_pkcs8(&SigningKey::generate_pkcs8()).unwrap());
         let log = AuditLog::open(&store, key.clone(), every).unwrap();
         Fixture {
@@ -475,5 +529,32 @@ pub(super) mod tests {
         let report = f.log.verify(&[*f.key.public()]).unwrap();
         assert_eq!(report.entries, 200);
         assert_eq!(report.checkpoints, 20);
+    }
+
+    #[test]
+    fn a_changed_interval_is_recorded_and_deleted_checkpoints_are_named() {
+        let f = fixture(0);
+        fill(&f.log, 2);
+        drop(f.log);
+        let log = AuditLog::open(&f.store, f.key.clone(), 2).unwrap();
+        assert_eq!(log.len(), 3, "the new interval is an entry");
+        let e = log.entry(3).unwrap().unwrap();
+        assert_eq!(interval::of(&e), Some(2));
+        fill(&log, 3); // 4, 5, 6: checkpoints at 4 and 6
+        assert_eq!(log.verify(&[*f.key.public()]).unwrap().checkpoints, 2);
+        drop(log);
+        // Reopened with the same interval: nothing more is recorded.
+        let log = AuditLog::open(&f.store, f.key.clone(), 2).unwrap();
+        assert_eq!(log.len(), 6);
+        log.tree.remove(tree_key(CHECKPOINT_TAG, 4)).unwrap();
+        match log.verify(&[*f.key.public()]) {
+            Err(AuditError::Broken { seq: 4, problem }) => {
+                assert_eq!(
+                    problem,
+                    "checkpoint at 4: missing (the chain signs every 2 entries)"
+                );
+            }
+            other => panic!("expected checkpoint 4 missing, got {other:?}"),
+        }
     }
 }

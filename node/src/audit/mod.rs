@@ -31,11 +31,15 @@
 //! ```text
 //! e seq:be64 -> entry as JSON (the export line, see below)
 //! c seq:be64 -> checkpoint as JSON (the object inside the export line)
+//! m every    -> the last checkpoint interval recorded, be64 (a cache; see `interval`)
 //! ```
 //!
 //! An entry and the checkpoint that falls on it are written in one batch.
 //! Writes go through one lock; the caller flushes ([`AuditLog::flush`] or
-//! `Store::flush`) before it acknowledges what it audited.
+//! `Store::flush`) before it acknowledges what it audited. What the node
+//! discloses to a peer (an evaluation, an overlap count) goes through
+//! [`AuditSink::disclosed`]: the entry is on disk before the answer is sent,
+//! and concurrent callers share one flush.
 //!
 //! # Entry hash (normative)
 //!
@@ -80,15 +84,25 @@
 //! # What the chain proves, and what it does not
 //!
 //! Any edit, gap or reordering is found and the first bad entry named. A
-//! truncation of the newest entries is found only back to the last checkpoint
-//! (the node checkpoints at shutdown for that reason) or, while the node runs,
-//! against the count it holds in memory.
+//! checkpoint that the recorded interval asks for and that is missing is
+//! named (see `interval`). A truncation of the newest entries is found only
+//! back to the last checkpoint (the node checkpoints at shutdown for that
+//! reason) or, while the node runs, against the count it holds in memory;
+//! `verify` reports the unsigned tail after the last checkpoint.
+//!
+//! Someone who can write the data directory can still rewrite the whole
+//! chain from an entry on and re-sign nothing: the checkpoints after it
+//! vanish, and with them every local trace. That is what peers' anchors are
+//! for (`anchor`): every peer keeps our newest checkpoints, signed by our
+//! key, and `tessera audit verify --against-peers` compares the chain with
+//! them.
 
 mod action;
 mod canonical;
 mod chain;
 mod entry;
 mod export;
+mod interval;
 mod sink;
 mod verify;
 
@@ -100,7 +114,7 @@ pub use entry::{
     entry_hash,
 };
 pub use export::Since;
-pub use sink::AuditSink;
+pub use sink::{AuditSink, withheld};
 pub use verify::{VerifyReport, verify_jsonl};
 
 use crate::store::StoreError;

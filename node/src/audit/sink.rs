@@ -27,6 +27,20 @@ impl AuditSink {
             tracing::error!(%error, action = action.as_str(), "cannot append to the audit chain");
         }
     }
+
+    /// Appends one entry and returns once it is on disk: for what the node
+    /// is about to disclose. The caller sends its answer only on `Ok`, so a
+    /// crash can lose an answer but never the record of one.
+    pub async fn disclosed(
+        &self,
+        actor: &str,
+        action: Action,
+        object: &str,
+        details: &serde_json::Value,
+    ) -> Result<(), AuditError> {
+        let seq = self.0.record(actor, action, object, details)?;
+        self.0.durable_through(seq).await
+    }
 }
 
 /// An audit chain that cannot be read, verified or exported is lost data
@@ -35,6 +49,14 @@ impl From<AuditError> for tonic::Status {
     fn from(e: AuditError) -> Self {
         Self::data_loss(e.to_string())
     }
+}
+
+/// The status for an answer withheld because its audit entry could not be
+/// made durable: the caller may retry once the node's storage recovers.
+pub fn withheld(e: &AuditError) -> tonic::Status {
+    tonic::Status::unavailable(format!(
+        "the answer was withheld because it could not be audited: {e}"
+    ))
 }
 
 #[cfg(test)]

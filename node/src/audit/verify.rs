@@ -54,6 +54,11 @@ struct Walker<'k> {
     entries: u64,
     checkpoints: u64,
     last_checkpoint: Option<u64>,
+    /// `checkpoint_every` in effect, as the chain's own interval entries say
+    /// (0: none, or not seen yet).
+    every: u64,
+    /// An entry whose checkpoint must come before the next entry.
+    owed: Option<u64>,
 }
 
 impl<'k> Walker<'k> {
@@ -66,6 +71,22 @@ impl<'k> Walker<'k> {
             entries: 0,
             checkpoints: 0,
             last_checkpoint: None,
+            every: 0,
+            owed: None,
+        }
+    }
+
+    /// Fails if a checkpoint the interval asks for did not follow its entry.
+    fn settle(&self) -> Result<(), AuditError> {
+        match self.owed {
+            Some(at) => Err(AuditError::broken(
+                at,
+                format!(
+                    "checkpoint at {at}: missing (the chain signs every {} entries)",
+                    self.every
+                ),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -91,6 +112,7 @@ impl<'k> Walker<'k> {
     }
 
     fn entry(&mut self, e: &Entry) -> Result<(), AuditError> {
+        self.settle()?;
         self.expect(e.seq)?;
         let seq = e.seq;
         e.check()
@@ -123,6 +145,12 @@ impl<'k> Walker<'k> {
             time: e.time,
         });
         self.entries += 1;
+        if let Some(every) = super::interval::of(e) {
+            self.every = every;
+        }
+        if self.every > 0 && seq.is_multiple_of(self.every) {
+            self.owed = Some(seq);
+        }
         Ok(())
     }
 
@@ -137,20 +165,24 @@ impl<'k> Walker<'k> {
             return Err(fail(&format!("signed hash does not match entry {at}")));
         }
         c.verify(self.keys).map_err(fail)?;
+        if self.owed == Some(at) {
+            self.owed = None;
+        }
         self.checkpoints += 1;
         self.last_checkpoint = Some(at);
         Ok(())
     }
 
-    fn finish(self) -> VerifyReport {
-        VerifyReport {
+    fn finish(self) -> Result<VerifyReport, AuditError> {
+        self.settle()?;
+        Ok(VerifyReport {
             first_seq: self.first.unwrap_or(0),
             last_seq: self.last.as_ref().map_or(0, |l| l.seq),
             entries: self.entries,
             checkpoints: self.checkpoints,
             last_checkpoint: self.last_checkpoint,
             head_hash: self.last.map(|l| l.hash),
-        }
+        })
     }
 }
 
@@ -226,7 +258,7 @@ impl AuditLog {
             }
             pending = next_checkpoint()?;
         }
-        let report = walker.finish();
+        let report = walker.finish()?;
         if report.last_seq < recorded {
             let missing = report.last_seq + 1;
             return Err(AuditError::broken(
@@ -268,7 +300,7 @@ pub fn verify_jsonl(input: impl BufRead, keys: &[PublicKey]) -> Result<VerifyRep
             walker.entry(&e)?;
         }
     }
-    Ok(walker.finish())
+    walker.finish()
 }
 
 #[cfg(test)]

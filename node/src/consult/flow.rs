@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use prost::Message;
 use tessera_proto::v1::{
-    Alert, ConsultMessage, ConsultOpen, ConsultView, Consultation, GrantNotice, Marking, Match,
-    Notice, SignedMessage, consult_message::Kind, notice::Body,
+    Alert, ConsultMessage, ConsultOpen, ConsultRefusal, ConsultView, Consultation, GrantNotice,
+    Marking, Match, Notice, SignedMessage, consult_message::Kind, notice::Body,
 };
 use time::Date;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,7 @@ use super::machine::{self, Answer, By, Decision, Effect, Env, Refusal, Step};
 use super::store::ConsultStore;
 use crate::alerts::{AlertKind, AlertSink};
 use crate::audit::{Action, AuditSink};
+use crate::exchange::client::PeerError;
 use crate::identity::AgencyId;
 use crate::notice::dates;
 use crate::notice::issue::{IssueError, Issuer};
@@ -82,6 +83,19 @@ impl From<ConsultError> for tonic::Status {
     }
 }
 
+impl ConsultError {
+    /// The status code this error reaches the wire with (for the audit).
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            Self::Invalid(_) => tonic::Code::InvalidArgument,
+            Self::NotFound(_) => tonic::Code::NotFound,
+            Self::State(_) => tonic::Code::FailedPrecondition,
+            Self::Unverified(_) => tonic::Code::PermissionDenied,
+            Self::Store(_) | Self::Grant(_) => tonic::Code::Internal,
+        }
+    }
+}
+
 pub(super) fn invalid(s: impl Into<String>) -> ConsultError {
     ConsultError::Invalid(s.into())
 }
@@ -89,6 +103,18 @@ pub(super) fn invalid(s: impl Into<String>) -> ConsultError {
 /// Where a consultation stands on `today`, counted with `cal`.
 pub fn state(c: &Consultation, today: Date, cal: &WorkCalendar) -> ConsultState {
     machine::state(c, today, cal)
+}
+
+/// The peer's words for a refusal, as we keep and show them: its code and
+/// message, cut to 300 characters, without control characters.
+fn peer_reason(e: &PeerError) -> String {
+    let text: String = e
+        .reason()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    format!("{:?}: {text}", e.code())
 }
 
 fn kind_name(k: Option<&Kind>) -> &'static str {
@@ -144,7 +170,7 @@ impl Consultations {
             _ => 0,
         };
         let undelivered = match c.peer.parse::<AgencyId>() {
-            Ok(p) => self.consults.undelivered(&p)?,
+            Ok(p) => self.consults.undelivered(&p, &c.id)?,
             Err(_) => 0,
         };
         Ok(ConsultView {
@@ -182,6 +208,62 @@ impl Consultations {
             Action::ConsultationStep,
             &msg.consultation_id,
             &serde_json::json!({ "step": kind_name(msg.kind.as_ref()), "direction": direction, "n": msg.step }),
+        );
+    }
+
+    /// Records that `peer` refused our queued `step` for good: the step
+    /// leaves the outbox, the refusal is kept on the consultation, audited
+    /// and alerted, and made durable.
+    pub async fn refused_by_peer(
+        &self,
+        peer: &AgencyId,
+        step: u64,
+        signed: &SignedMessage,
+        error: &PeerError,
+    ) -> Result<(), StoreError> {
+        let msg = ConsultMessage::decode(signed.body.as_slice()).unwrap_or_default();
+        let kind = kind_name(msg.kind.as_ref());
+        tracing::warn!(peer = %peer, step, kind, code = ?error.code(), "the peer refused a consultation step; not retried");
+        {
+            let _one = self.consults.lock();
+            let mut c = self.consults.get(&msg.consultation_id)?;
+            if let Some(c) = c.as_mut() {
+                c.refused.push(ConsultRefusal {
+                    step,
+                    kind: kind.to_owned(),
+                    reason: peer_reason(error),
+                });
+                self.consults.save(c, None)?;
+            }
+            self.consults.delivered(peer, step)?;
+            self.audit.event(
+                peer.as_str(),
+                Action::ConsultationRefused,
+                if c.is_some() {
+                    &msg.consultation_id
+                } else {
+                    "consult"
+                },
+                &serde_json::json!({ "step": kind, "n": step, "by": "peer", "code": format!("{:?}", error.code()) }),
+            );
+            if let Some(c) = &c {
+                self.raise(c, "refused-by-peer");
+            }
+        }
+        self.store.flush().await
+    }
+
+    /// Audits a peer's step that we refused. The consultation is named only
+    /// if we hold it: an id the peer made up is not written down.
+    pub(super) fn audit_refusal(&self, peer: &AgencyId, signed: &SignedMessage, e: &ConsultError) {
+        let msg = ConsultMessage::decode(signed.body.as_slice()).unwrap_or_default();
+        let known = !msg.consultation_id.is_empty()
+            && matches!(self.consults.get(&msg.consultation_id), Ok(Some(c)) if c.peer == peer.as_str());
+        self.audit.event(
+            peer.as_str(),
+            Action::ConsultationRefused,
+            if known { &msg.consultation_id } else { "consult" },
+            &serde_json::json!({ "step": kind_name(msg.kind.as_ref()), "by": "us", "code": format!("{:?}", e.code()) }),
         );
     }
 

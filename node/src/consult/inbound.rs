@@ -1,11 +1,13 @@
 //! Steps from the peer: each is verified under the peer's pinned key, read,
 //! checked for what only this side knows (an opening names one of our
-//! denials), applied through `consult::machine`, stored, audited and
+//! denials that was sent to the caller; an opening on anything else gets one
+//! answer, so that it cannot probe which serials exist), applied through `consult::machine`, stored, audited and
 //! alerted. A step already applied is acknowledged as a duplicate.
 
 use prost::Message;
 use tessera_proto::v1::{
-    ConsultAck, ConsultMessage, Consultation, SignedMessage, consult_message::Kind,
+    ConsultAck, ConsultMessage, Consultation, Notice, SignedMessage, consult_message::Kind,
+    notice::Body,
 };
 
 use super::flow::{CONTEXT, ConsultError, Consultations, invalid};
@@ -13,7 +15,26 @@ use super::machine::{self, By, Effect, Step};
 use crate::identity::AgencyId;
 use crate::notice::dates;
 
+/// The one answer to an opening on a serial the caller may not consult on,
+/// whether no notice has it, it is not a denial, or it never went to the
+/// caller: the answer must not tell which.
+pub(super) const NO_SUCH_DENIAL: &str = "no denial of ours with that serial was sent to you";
+
 impl Consultations {
+    /// Whether some version of our notice `serial` is a denial that was sent
+    /// to `caller`.
+    fn denial_sent_to(&self, caller: &AgencyId, serial: &str) -> Result<bool, ConsultError> {
+        let versions = self.notices.versions(self.agency.as_str(), serial)?;
+        Ok(versions.iter().any(|stored| {
+            stored.recipients.iter().any(|r| r == caller.as_str())
+                && stored
+                    .envelope
+                    .as_ref()
+                    .and_then(|env| Notice::decode(env.notice.as_slice()).ok())
+                    .is_some_and(|n| matches!(n.body, Some(Body::Denial(_))))
+        }))
+    }
+
     /// Verifies a signed step from `caller` and reads it.
     fn verified(
         &self,
@@ -56,12 +77,8 @@ impl Consultations {
             if open.denial_origin != self.agency.as_str() {
                 return Err(invalid("the consultation is about another agency's denial"));
             }
-            let known = self
-                .notices
-                .latest(self.agency.as_str(), &open.denial_serial)
-                .map_err(|e| invalid(e.to_string()))?;
-            if known.is_none() {
-                return Err(invalid("no denial of ours has that serial"));
+            if !self.denial_sent_to(caller, &open.denial_serial)? {
+                return Err(invalid(NO_SUCH_DENIAL));
             }
             if !msg.consultation_id.starts_with(&format!("{caller}-C"))
                 || dates::parse(&open.due).is_none()
@@ -139,9 +156,15 @@ impl Consultations {
         caller: &AgencyId,
         signed: &SignedMessage,
     ) -> Result<ConsultAck, ConsultError> {
-        let duplicate = self.receive(caller, signed).inspect_err(|e| {
-            tracing::warn!(peer = %caller, reason = %e, "consultation step refused");
-        })?;
+        let duplicate = match self.receive(caller, signed) {
+            Ok(duplicate) => duplicate,
+            Err(e) => {
+                tracing::warn!(peer = %caller, reason = %e, "consultation step refused");
+                self.audit_refusal(caller, signed, &e);
+                self.store.flush().await?;
+                return Err(e);
+            }
+        };
         self.store.flush().await?;
         Ok(ConsultAck { duplicate })
     }

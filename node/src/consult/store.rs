@@ -9,7 +9,7 @@
 //! ```
 
 use prost::Message;
-use tessera_proto::v1::{Consultation, SignedMessage};
+use tessera_proto::v1::{ConsultMessage, Consultation, SignedMessage};
 
 use crate::identity::AgencyId;
 use crate::store::keys::{Key, Tree};
@@ -102,9 +102,17 @@ impl ConsultStore {
             .collect()
     }
 
-    /// How many steps wait for `peer` (for display).
-    pub fn undelivered(&self, peer: &AgencyId) -> Result<u32, StoreError> {
-        Ok(self.tree.count(outbox_prefix(peer), STEP)? as u32)
+    /// How many steps of consultation `id` wait for `peer` (for display).
+    pub fn undelivered(&self, peer: &AgencyId, id: &str) -> Result<u32, StoreError> {
+        let waiting = self
+            .outbox(peer)?
+            .iter()
+            .filter(|(_, signed)| {
+                ConsultMessage::decode(signed.body.as_slice())
+                    .is_ok_and(|m| m.consultation_id == id)
+            })
+            .count();
+        Ok(u32::try_from(waiting).unwrap_or(u32::MAX))
     }
 
     pub fn delivered(&self, peer: &AgencyId, step: u64) -> Result<(), StoreError> {
@@ -119,8 +127,17 @@ mod tests {
     use crate::test_support::{agency, temp_store};
 
     fn signed(n: u8) -> SignedMessage {
+        signed_for("DE-BAFA-C1", n)
+    }
+
+    fn signed_for(id: &str, n: u8) -> SignedMessage {
         SignedMessage {
-            body: vec![n],
+            body: ConsultMessage {
+                consultation_id: id.into(),
+                step: u64::from(n),
+                ..ConsultMessage::default()
+            }
+            .encode_to_vec(),
             ..SignedMessage::default()
         }
     }
@@ -145,10 +162,16 @@ mod tests {
             .map(|(s, _)| *s)
             .collect();
         assert_eq!(waiting, [1, 300]);
-        assert_eq!(consults.undelivered(&b).unwrap(), 2);
+        assert_eq!(consults.undelivered(&b, "DE-BAFA-C1").unwrap(), 2);
         consults.delivered(&b, 1).unwrap();
-        assert_eq!(consults.undelivered(&b).unwrap(), 1);
-        assert_eq!(consults.undelivered(&c).unwrap(), 1);
+        assert_eq!(consults.undelivered(&b, "DE-BAFA-C1").unwrap(), 1);
+        assert_eq!(consults.undelivered(&c, "DE-BAFA-C1").unwrap(), 1);
+        // Another consultation's step to the same peer is not counted here.
+        consults
+            .save(&one, Some((&b, 301, &signed_for("DE-BAFA-C2", 4))))
+            .unwrap();
+        assert_eq!(consults.undelivered(&b, "DE-BAFA-C1").unwrap(), 1);
+        assert_eq!(consults.undelivered(&b, "DE-BAFA-C2").unwrap(), 1);
         assert_eq!(consults.get("DE-BAFA-C1").unwrap(), Some(one));
         assert_eq!(consults.list().unwrap().len(), 1);
         assert_eq!(consults.get("DE-BAFA-C2").unwrap(), None);

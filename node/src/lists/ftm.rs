@@ -12,13 +12,11 @@
 //! `programId`, `start_date` from `createdAt`, `updated` from `modifiedAt`.
 //! Never puts a property value into an error.
 
-use std::path::Path;
-
 use serde_json::{Map, Value};
 
 use crate::party::{Party, PartyId, PartyKind};
 
-use super::{Format, ListError, ListRecord, RowError, Rows, dates, ids, load, text, wrong_format};
+use super::{ListRecord, RowError, dates, ids, text};
 
 /// Identifier property → scheme. `registrationNumber` of an `Airplane` is its tail number.
 const ID_PROPS: &[(&str, &str)] = &[
@@ -47,25 +45,7 @@ const COUNTRY_PROPS: [&str; 6] = [
 ];
 const ALIAS_PROPS: [&str; 3] = ["alias", "weakAlias", "previousName"];
 
-pub fn read(path: &Path) -> Result<Rows, ListError> {
-    let bytes = load(path)?;
-    let lines = text::json_lines(&bytes);
-    if let Some((_, Ok(first))) = lines.first()
-        && !first.starts_with('{')
-    {
-        return Err(wrong_format(
-            path,
-            Format::Ftm,
-            "the first line is not a JSON object",
-        ));
-    }
-    Ok(lines
-        .into_iter()
-        .map(|(line, l)| l.and_then(|l| record(line, l)))
-        .collect())
-}
-
-fn record(line: u64, raw: &str) -> Result<ListRecord, RowError> {
+pub(super) fn record(line: u64, raw: &str) -> Result<ListRecord, RowError> {
     let value: Value =
         serde_json::from_str(raw).map_err(|e| RowError::new(line, text::json_problem(&e)))?;
     let entity = value
@@ -195,7 +175,10 @@ mod tests {
     use crate::lists::test_support::{assert_no_leak, fixture, split, temp_file};
 
     fn fixture_records() -> Vec<ListRecord> {
-        let (ok, bad) = split(read(&fixture("ftm.jsonl")).expect("fixture readable"));
+        let (ok, bad) = split(
+            super::super::read(super::super::Format::Ftm, &fixture("ftm.jsonl"))
+                .expect("fixture readable"),
+        );
         assert!(bad.is_empty(), "{bad:?}");
         ok
     }
@@ -266,7 +249,13 @@ mod tests {
             "{\"id\":\"d\",\"schema\":\"Person\",\"properties\":{\"name\":[\"SECRET FOUR\"]}\n",
             "{\"id\":\"e\",\"schema\":\"Vessel\",\"properties\":{\"name\":[\"LAST GOOD\"],\"createdAt\":[\"3033-01-01\"]}}\n",
         );
-        let (ok, bad) = split(read(&temp_file("f.jsonl", data.as_bytes())).expect("readable"));
+        let (ok, bad) = split(
+            super::super::read(
+                super::super::Format::Ftm,
+                &temp_file("f.jsonl", data.as_bytes()),
+            )
+            .expect("readable"),
+        );
         assert_eq!(ok.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 6]);
         assert_eq!(ok[1].start_date, None);
         assert_eq!(ok[1].warnings.len(), 1);

@@ -8,31 +8,11 @@
 //! unknown fields. Blank lines are skipped. Never puts a field value into an
 //! error.
 
-use std::path::Path;
-
 use crate::party::Party;
 
-use super::{Format, ListError, ListRecord, RowError, Rows, load, text, wrong_format};
+use super::{ListRecord, RowError, text};
 
-pub fn read(path: &Path) -> Result<Rows, ListError> {
-    let bytes = load(path)?;
-    let lines = text::json_lines(&bytes);
-    if let Some((_, Ok(first))) = lines.first()
-        && !first.starts_with('{')
-    {
-        return Err(wrong_format(
-            path,
-            Format::Jsonl,
-            "the first line is not a JSON object",
-        ));
-    }
-    Ok(lines
-        .into_iter()
-        .map(|(line, l)| l.and_then(|l| record(line, l)))
-        .collect())
-}
-
-fn record(line: u64, raw: &str) -> Result<ListRecord, RowError> {
+pub(super) fn record(line: u64, raw: &str) -> Result<ListRecord, RowError> {
     let value: serde_json::Value =
         serde_json::from_str(raw).map_err(|e| RowError::new(line, text::json_problem(&e)))?;
     let serde_json::Value::Object(mut map) = value else {
@@ -65,13 +45,15 @@ fn record(line: u64, raw: &str) -> Result<ListRecord, RowError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::lists::test_support::{assert_no_leak, fixture, split, temp_file};
     use crate::party::PartyKind;
 
     #[test]
     fn fixture_lines_read() {
-        let (ok, bad) = split(read(&fixture("parties.jsonl")).expect("fixture readable"));
+        let (ok, bad) = split(
+            super::super::read(super::super::Format::Jsonl, &fixture("parties.jsonl"))
+                .expect("fixture readable"),
+        );
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(ok.len(), 5);
         assert_eq!(ok[0].list, "jsonl");
@@ -102,7 +84,13 @@ mod tests {
             "[\"SECRET SIX\"]\n",
             "{\"name\":\"LAST GOOD\",\"list_id\":77}\n",
         );
-        let (ok, bad) = split(read(&temp_file("p.jsonl", data.as_bytes())).expect("readable"));
+        let (ok, bad) = split(
+            super::super::read(
+                super::super::Format::Jsonl,
+                &temp_file("p.jsonl", data.as_bytes()),
+            )
+            .expect("readable"),
+        );
         assert_eq!(ok.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 9]);
         assert_eq!(ok[1].list_id, "77");
         let found: Vec<(u64, &str)> = bad.iter().map(|e| (e.line, e.message.as_str())).collect();

@@ -161,10 +161,20 @@ pub enum ListError {
     },
     #[error("unknown list format {0:?} (expected csl, dpl, sdn, un, jsonl or ftm)")]
     UnknownFormat(String),
+    #[error("list file {path} is larger than {} MiB; no list is that large", MAX_FILE >> 20)]
+    TooLarge { path: PathBuf },
 }
 
 /// What every reader returns: one result per row, in file order.
 pub type Rows = Vec<Result<ListRecord, RowError>>;
+
+/// Longest row of a JSON Lines file; a longer one is refused and ends the
+/// read (the rest of the file is not read), so that a file with no line
+/// breaks (`/dev/zero`, binary data) costs at most this much memory.
+pub const MAX_ROW: usize = 1 << 20;
+/// Largest list file read whole (CSV and XML lists); the largest public
+/// list is well under a tenth of this.
+pub const MAX_FILE: u64 = 512 << 20;
 
 /// Reads a whole list file. For [`Format::Sdn`], `path` is `sdn.csv`; the
 /// `alt.csv` and `add.csv` beside it are joined in when present.
@@ -174,8 +184,29 @@ pub fn read(format: Format, path: &Path) -> Result<Rows, ListError> {
         Format::Dpl => dpl::read(path),
         Format::Sdn => sdn::read(path),
         Format::Un => un::read(path),
-        Format::Jsonl => jsonl::read(path),
-        Format::Ftm => ftm::read(path),
+        Format::Jsonl | Format::Ftm => {
+            let mut rows = Vec::new();
+            read_each(format, path, |row| rows.push(row))?;
+            Ok(rows)
+        }
+    }
+}
+
+/// Reads a list file and hands each row to `each` as it is read. JSON Lines
+/// and FollowTheMoney are streamed with one row (at most [`MAX_ROW`] bytes)
+/// in memory; the other formats are read whole (at most [`MAX_FILE`] bytes).
+pub fn read_each(
+    format: Format,
+    path: &Path,
+    mut each: impl FnMut(Result<ListRecord, RowError>),
+) -> Result<(), ListError> {
+    match format {
+        Format::Jsonl => text::stream_json_lines(path, format, jsonl::record, each),
+        Format::Ftm => text::stream_json_lines(path, format, ftm::record, each),
+        _ => {
+            read(format, path)?.into_iter().for_each(&mut each);
+            Ok(())
+        }
     }
 }
 
@@ -197,10 +228,22 @@ pub fn shared_data_dir() -> Option<PathBuf> {
 /// Reads a file whole, dropping a UTF-8 byte-order mark and the DOS
 /// end-of-file byte (0x1A) that OFAC files end with.
 fn load(path: &Path) -> Result<Vec<u8>, ListError> {
-    let mut bytes = std::fs::read(path).map_err(|source| ListError::Io {
+    use std::io::Read;
+    let io = |source| ListError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(ListError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
         bytes.drain(..3);
     }

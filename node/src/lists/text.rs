@@ -59,20 +59,74 @@ pub fn squash_spaces(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The lines of a JSON Lines file with their 1-based numbers; blank lines are
-/// skipped, a line that is not UTF-8 is an error.
-pub fn json_lines(bytes: &[u8]) -> Vec<(u64, Result<&str, super::RowError>)> {
-    let mut out = Vec::new();
-    for (line, raw) in (1u64..).zip(bytes.split(|b| *b == b'\n')) {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+/// Streams the lines of a JSON Lines file at `path` to `each`, each read
+/// into a record by `record`, with their 1-based numbers. Blank lines are
+/// skipped; a line that is not UTF-8 is an error; a byte-order mark at the
+/// start and DOS end-of-file bytes (0x1A) at the end are dropped. A line
+/// longer than [`MAX_ROW`](super::MAX_ROW) is refused and ends the read. A
+/// first line that is not a JSON object means the file is not `format`.
+pub fn stream_json_lines(
+    path: &std::path::Path,
+    format: super::Format,
+    record: fn(u64, &str) -> Result<super::ListRecord, super::RowError>,
+    mut each: impl FnMut(Result<super::ListRecord, super::RowError>),
+) -> Result<(), super::ListError> {
+    use std::io::{BufRead, Read};
+    let io = |source| super::ListError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut buf = Vec::new();
+    let mut first = true;
+    for line in 1u64.. {
+        buf.clear();
+        let n = reader
+            .by_ref()
+            .take(super::MAX_ROW as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if buf.len() > super::MAX_ROW {
+            each(Err(super::RowError::new(
+                line,
+                format!(
+                    "the line is longer than {} KiB; the rest of the file is not read",
+                    super::MAX_ROW >> 10
+                ),
+            )));
+            return Ok(());
+        }
+        let mut raw = buf.as_slice();
+        if line == 1 {
+            raw = raw.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(raw);
+        }
+        raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+        raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        while let Some(rest) = raw.strip_suffix(&[0x1A]) {
+            raw = rest;
+        }
         if raw.trim_ascii().is_empty() {
             continue;
         }
         let text = std::str::from_utf8(raw)
+            .map(str::trim)
             .map_err(|_| super::RowError::new(line, "the line is not valid UTF-8"));
-        out.push((line, text.map(str::trim)));
+        if std::mem::take(&mut first)
+            && let Ok(t) = &text
+            && !t.starts_with('{')
+        {
+            return Err(super::wrong_format(
+                path,
+                format,
+                "the first line is not a JSON object",
+            ));
+        }
+        each(text.and_then(|t| record(line, t)));
     }
-    out
+    Ok(())
 }
 
 /// A serde_json error as a message with no input value in it: syntax errors
@@ -126,12 +180,45 @@ mod tests {
         push_unique(&mut v, " SY ");
         assert_eq!(v, ["IQ", "SY"]);
         assert_eq!(join_parts(["a", "", "-0-", "b"]), "a, b");
-        let lines = json_lines(b"{}\r\n\n  \n\xff\n{\"a\":1}");
-        assert_eq!(lines.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 4, 5]);
-        assert!(lines[1].1.is_err());
         assert_eq!(
             squash_spaces("National Identification\n   Number"),
             "National Identification Number"
         );
+    }
+
+    fn stream(bytes: &[u8]) -> Result<Vec<(u64, bool)>, super::super::ListError> {
+        let path = super::super::test_support::temp_file("rows.jsonl", bytes);
+        let mut seen = Vec::new();
+        let record = |line, _: &str| {
+            Ok(super::super::ListRecord {
+                line,
+                ..Default::default()
+            })
+        };
+        stream_json_lines(&path, super::super::Format::Jsonl, record, |row| {
+            seen.push(match row {
+                Ok(r) => (r.line, true),
+                Err(e) => (e.line, false),
+            });
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn json_lines_stream_with_their_numbers() {
+        let rows = stream(b"\xEF\xBB\xBF{}\r\n\n  \n\xff\n{\"a\":1}\x1A").unwrap();
+        assert_eq!(rows, [(1, true), (4, false), (5, true)]);
+        assert!(matches!(
+            stream(b"not json\n{}"),
+            Err(super::super::ListError::WrongFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn a_line_over_the_cap_ends_the_read() {
+        let mut bytes = b"{}\n".to_vec();
+        bytes.extend(std::iter::repeat_n(b'{', super::super::MAX_ROW + 10));
+        bytes.extend_from_slice(b"\n{}\n");
+        assert_eq!(stream(&bytes).unwrap(), [(1, true), (2, false)]);
     }
 }

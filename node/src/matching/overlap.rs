@@ -54,6 +54,8 @@ pub enum OverlapError {
     Answer(PrivacyError),
     #[error("the overlap task stopped before it finished")]
     Task,
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 impl From<OverlapError> for tonic::Status {
@@ -72,6 +74,7 @@ impl From<OverlapError> for tonic::Status {
                 Self::unavailable(e.to_string())
             }
             OverlapError::Task => Self::internal(e.to_string()),
+            OverlapError::Audit(e) => crate::audit::withheld(&e),
         }
     }
 }
@@ -147,12 +150,14 @@ impl Overlap {
         let response = tokio::task::spawn_blocking(move || this.answer(&who, &blinded))
             .await
             .map_err(|_| OverlapError::Task)??;
-        self.audit.event(
-            caller.as_str(),
-            Action::EvaluationServed,
-            "cardinality",
-            &serde_json::json!({ "keys": n }),
-        );
+        self.audit
+            .disclosed(
+                caller.as_str(),
+                Action::EvaluationServed,
+                "cardinality",
+                &serde_json::json!({ "keys": n }),
+            )
+            .await?;
         Ok(response)
     }
 
@@ -214,12 +219,14 @@ impl Overlap {
             return Err(OverlapError::NoSharedGroup);
         }
         let (count, keys) = self.with_peer(&other).await?;
-        self.audit.event(
-            caller.as_str(),
-            Action::MatchDisclosed,
-            "overlap-count",
-            &serde_json::json!({ "with": other.as_str(), "count": count }),
-        );
+        self.audit
+            .disclosed(
+                caller.as_str(),
+                Action::MatchDisclosed,
+                "overlap-count",
+                &serde_json::json!({ "with": other.as_str(), "count": count }),
+            )
+            .await?;
         Ok(ReportOverlapResponse { count, keys })
     }
 

@@ -38,6 +38,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("the evaluation task stopped before it finished")]
     Task,
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 impl From<ServeError> for tonic::Status {
@@ -49,6 +51,7 @@ impl From<ServeError> for tonic::Status {
             ServeError::Budget(e) => e.into(),
             ServeError::Store(e) => e.into(),
             ServeError::Task => Self::internal(e.to_string()),
+            ServeError::Audit(e) => crate::audit::withheld(&e),
         }
     }
 }
@@ -162,12 +165,14 @@ impl IndexServer {
                 .map_err(ServeError::Blinded)?;
         tracing::info!(peer = %caller, keys = n, "evaluated");
         crate::telemetry::evaluations(caller, n as u64);
-        self.audit.event(
-            caller.as_str(),
-            Action::EvaluationServed,
-            "evaluate",
-            &serde_json::json!({ "keys": n, "epoch": epoch }),
-        );
+        self.audit
+            .disclosed(
+                caller.as_str(),
+                Action::EvaluationServed,
+                "evaluate",
+                &serde_json::json!({ "keys": n, "epoch": epoch }),
+            )
+            .await?;
         Ok(EvaluateResponse {
             epoch,
             evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),

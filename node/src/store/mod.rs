@@ -73,6 +73,11 @@ pub enum StoreError {
     },
     #[error("the flush to disk did not finish (its task {0})")]
     FlushTask(&'static str),
+    /// The database files cannot be read back: bytes changed on disk.
+    #[error(
+        "the database in {dir} is damaged ({problem}); restore the data directory from a backup (`tessera-node restore --from FILE --force`)"
+    )]
+    Damaged { dir: String, problem: String },
 }
 
 impl From<StoreError> for tonic::Status {
@@ -81,7 +86,34 @@ impl From<StoreError> for tonic::Status {
     }
 }
 
+/// The message of a caught panic, for an error line.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "an unexplained failure".into())
+}
+
 impl StoreError {
+    /// Whether the data on disk is damaged (as opposed to an I/O or a
+    /// transient failure): the node cannot run on it.
+    pub fn is_damaged(&self) -> bool {
+        matches!(
+            self,
+            Self::Damaged { .. }
+                | Self::Corrupt { .. }
+                | Self::Sled {
+                    source: sled::Error::Corruption { .. },
+                    ..
+                }
+                | Self::Access {
+                    source: sled::Error::Corruption { .. },
+                    ..
+                }
+        )
+    }
+
     pub fn sled(op: &'static str) -> impl FnOnce(sled::Error) -> Self {
         move |source| Self::Sled { op, source }
     }
@@ -94,14 +126,29 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`. Files that sled cannot
+    /// read back (it reports them, or panics on some) are
+    /// [`StoreError::Damaged`], never a panic.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(StoreError::sled("opening the database"))?;
-        Ok(Self { db })
+            .mode(sled::Mode::HighThroughput);
+        let damaged = |problem: String| StoreError::Damaged {
+            dir: dir.display().to_string(),
+            problem,
+        };
+        // sled 0.34 panics on some damaged files instead of reporting them.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+            Ok(Ok(db)) => Ok(Self { db }),
+            Ok(Err(sled::Error::Corruption { .. })) => {
+                Err(damaged("sled found a corrupt record".into()))
+            }
+            Ok(Err(e)) => Err(StoreError::sled("opening the database")(e)),
+            Err(panic) => Err(damaged(format!(
+                "sled could not read it back: {}",
+                panic_text(panic.as_ref())
+            ))),
+        }
     }
 
     /// Wraps a database opened elsewhere (a restore's staging copy).

@@ -124,7 +124,7 @@ fn side(me: &str, other: &str, key: &Arc<SigningKey>, other_key: &SigningKey) ->
     });
     let delivery = super::super::deliver::StepDelivery {
         peer: other.clone(),
-        consults: consults.clone(),
+        consultations: consultations.clone(),
         client: Arc::new(peers.clone()),
         wake: wakers.peer(&other),
         retry: crate::backoff::RetryPolicy::new(
@@ -314,7 +314,10 @@ async fn a_step_that_does_not_verify_is_refused_as_permission_denied() {
     assert!(unknown.is_ok(), "the consulting side cannot know");
     let (_, step) = a.consults.outbox(&b.agency).unwrap().pop().unwrap();
     let err = b.consultations.receive(&a.agency, &step).unwrap_err();
-    assert_eq!(err.to_string(), "no denial of ours has that serial");
+    assert_eq!(
+        err.to_string(),
+        "no denial of ours with that serial was sent to you"
+    );
     assert_eq!(
         tonic::Status::from(err).code(),
         tonic::Code::InvalidArgument

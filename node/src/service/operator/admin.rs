@@ -8,8 +8,10 @@ use futures::Stream;
 use tessera_proto::v1::{AuditExportChunk, AuditExportRequest, AuditVerifyResponse, BackupChunk};
 use tonic::Status;
 
+use crate::audit::Action;
 use crate::audit::{AuditSink, Since};
-use crate::signing::PublicKey;
+use crate::identity::AgencyId;
+use crate::signing::{PublicKey, SigningKey};
 use crate::store::Store;
 
 /// The admin calls' handles.
@@ -20,6 +22,9 @@ pub struct AdminDesk {
     pub signing_key: PublicKey,
     pub store: Store,
     pub data_dir: PathBuf,
+    /// Seals backups as this agency's.
+    pub agency: AgencyId,
+    pub signing: Arc<SigningKey>,
 }
 
 /// A blocking task that did not finish.
@@ -67,7 +72,19 @@ impl AdminDesk {
     ) -> impl Stream<Item = Result<BackupChunk, Status>> + Send + use<> {
         let this = self.clone();
         let chunks = chunked(BACKUP_CHUNK, move |writer| {
-            let summary = crate::backup::write(this.store.db(), &this.data_dir, writer)?;
+            let (summary, seal) = crate::backup::write(
+                this.store.db(),
+                &this.data_dir,
+                &this.agency,
+                &this.signing,
+                writer,
+            )?;
+            this.audit.event(
+                this.agency.as_str(),
+                Action::BackupMade,
+                "backup",
+                &serde_json::json!({ "digest": seal.digest_hex(), "entries": summary.entries }),
+            );
             tracing::info!(
                 trees = summary.trees,
                 entries = summary.entries,
