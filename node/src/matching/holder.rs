@@ -301,7 +301,11 @@ impl Indexer {
                 adds: Vec::new(),
             });
         }
-        for (entry, owner) in privacy::build_sources(key, &rows)?.into_iter().zip(owners) {
+        let built = match index_pool() {
+            Some(pool) => pool.install(|| privacy::build_sources(key, &rows))?,
+            None => privacy::build_sources(key, &rows)?,
+        };
+        for (entry, owner) in built.into_iter().zip(owners) {
             changes[owner].adds.push(entry);
         }
         Ok(changes)
@@ -474,6 +478,30 @@ impl Indexer {
             }
         }
     }
+}
+
+/// The threads that build index rows: one per core, at the lowest scheduling priority, so
+/// a long import's indexing takes the CPU that screening leaves (an officer waits on a
+/// screening; nobody waits on the hundred-thousandth row of an import). None if the pool
+/// cannot be made: rows are then built on the shared pool.
+fn index_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("tessera-index-{i}"))
+            .start_handler(|_| {
+                // Lowering one's own priority needs no privilege; if refused anyway, the
+                // thread runs at normal priority.
+                if let Err(error) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                ) {
+                    tracing::debug!(?error, "index thread kept its priority");
+                }
+            })
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// One of our notices as stored.

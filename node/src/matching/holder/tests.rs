@@ -175,3 +175,22 @@ fn an_unreadable_position_is_an_error_not_zero() {
         "stored last delta position in tree holder_index is corrupt"
     );
 }
+
+/// Index rows are built at the lowest scheduling priority: a long import yields the CPU to
+/// screening.
+#[cfg(target_os = "linux")]
+#[test]
+fn index_rows_are_built_at_the_lowest_priority() {
+    let pool = super::index_pool().expect("index pool");
+    let nice = pool.install(|| {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        // Field 19 (nice) counted after the command name's closing parenthesis.
+        let after = stat.rsplit_once(')').expect("comm").1;
+        after
+            .split_whitespace()
+            .nth(16)
+            .and_then(|v| v.parse::<i32>().ok())
+            .expect("nice")
+    });
+    assert_eq!(nice, 19, "index threads run at nice 19");
+}
