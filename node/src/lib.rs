@@ -317,11 +317,10 @@ impl Node {
         let hits = Arc::new(HitQueue::open(&store)?);
         let alert_store = Arc::new(AlertStore::open(&store)?);
         let consults = Arc::new(ConsultStore::open(&store)?);
-        let audit = AuditSink::new(Arc::new(AuditLog::open(
-            &store,
-            signing.clone(),
-            config.audit.checkpoint_every,
-        )?));
+        let audit = AuditSink::new(Arc::new(
+            AuditLog::open(&store, signing.clone(), config.audit.checkpoint_every)?
+                .watermarked(&config.data_dir.join("audit.watermark"))?,
+        ));
 
         // Shared handles.
         let wakers = Wakers::new(&peer_ids);
@@ -673,6 +672,8 @@ impl Node {
             tracing::error!(%error, "cannot write the shutdown audit checkpoint");
         }
         self.store.flush().await?;
+        // Again through the chain, which then moves its watermark.
+        self.audit.log().flush().await?;
         tracing::info!(agency = %self.agency, "storage flushed; stopped");
         match drained {
             Ok((Ok(Err(source)), _)) => Err(NodeError::Serve {
