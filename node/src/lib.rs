@@ -77,6 +77,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
 use crate::alerts::{AlertSink, AlertStore};
+use crate::audit::anchor::{AnchorPuller, AnchorStore};
 use crate::audit::{AuditLog, AuditSink};
 use crate::backoff::RetryPolicy;
 use crate::config::NodeConfig;
@@ -179,6 +180,7 @@ struct Workers {
     indexer: Arc<Indexer>,
     consultations: Arc<Consultations>,
     reviewer: Arc<Reviewer>,
+    anchors: AnchorPuller,
     sampler: Option<Sampler>,
     per_peer: Vec<PeerWorkers>,
 }
@@ -198,6 +200,7 @@ impl Workers {
             tokio::spawn(self.indexer.run(stop.clone())),
             tokio::spawn(self.consultations.reminders(stop.clone())),
             tokio::spawn(self.reviewer.run(stop.clone())),
+            tokio::spawn(self.anchors.run(stop.clone())),
         ];
         if let Some(sampler) = self.sampler {
             tasks.push(tokio::spawn(sampler.run(stop.clone())));
@@ -333,6 +336,14 @@ impl Node {
         ));
 
         // Domain workers.
+        let anchors = Arc::new(AnchorStore::open(&store)?);
+        let anchor_puller = AnchorPuller {
+            peers: peer_ids.clone(),
+            client: client.clone(),
+            pinned: pinned.clone(),
+            anchors: anchors.clone(),
+            interval: config.hello_interval(),
+        };
         let greeter = Arc::new(Greeter {
             peers: peers.clone(),
             client: client.clone(),
@@ -501,6 +512,8 @@ impl Node {
             overlap: overlap.clone(),
             deconfliction: Arc::new(Deconfliction::new(agency.clone(), holder.clone(), alerts)),
             consultations: consultations.clone(),
+            audit: audit.clone(),
+            anchors,
         };
         let operator_service = OperatorService {
             status: Arc::new(NodeStatus {
@@ -524,11 +537,13 @@ impl Node {
                 overlap,
                 indexer: indexer.clone(),
                 issuer,
-                peers: peer_ids,
+                peers: peer_ids.clone(),
                 wakers,
             }),
             consultations: consultations.clone(),
             admin: Arc::new(AdminDesk {
+                client: client.clone(),
+                peers: peer_ids,
                 audit: audit.clone(),
                 signing_key: *signing.public(),
                 store: store.clone(),
@@ -566,6 +581,7 @@ impl Node {
                 indexer,
                 consultations,
                 reviewer,
+                anchors: anchor_puller,
                 sampler,
                 per_peer,
             },

@@ -359,7 +359,7 @@ async fn restore_takes_only_our_own_unchanged_backup_and_audits_both() {
         "the restore was not audited with the backup's digest"
     );
     OperatorClient::new(fed.operator(0))
-        .audit_verify(tessera_proto::v1::AuditVerifyRequest {})
+        .audit_verify(tessera_proto::v1::AuditVerifyRequest::default())
         .await
         .expect("the restored chain verifies");
 }

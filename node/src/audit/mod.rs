@@ -101,6 +101,7 @@
 //! them.
 
 mod action;
+pub mod anchor;
 mod canonical;
 mod chain;
 mod entry;
