@@ -180,7 +180,7 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
     )?;
     for node in &fed.nodes {
         let mut line = Vec::new();
-        crate::audit::verify(&node.cli, false, &mut line).await?;
+        crate::audit::verify(&node.cli, false, false, &mut line).await?;
         write!(out, "   {}", String::from_utf8_lossy(&line))?;
     }
     fed.shutdown().await?;

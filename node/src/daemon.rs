@@ -108,7 +108,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop::Node(e)) if e.is_damaged_data() => {
             tracing::error!(error = %e, "node stopped: damaged data");
-            eprintln!("tessera-node: {e}");
+            eprintln!(
+                "tessera-node: {e}; the data in {} cannot be used as it is: restore it from a backup (`tessera-node restore --from FILE --force`)",
+                data_dir.display()
+            );
             ExitCode::from(EXIT_DATA)
         }
         Err(Stop::Node(e)) => {

@@ -77,6 +77,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
 use crate::alerts::{AlertSink, AlertStore};
+use crate::audit::anchor::{AnchorPuller, AnchorStore};
 use crate::audit::{AuditLog, AuditSink};
 use crate::backoff::RetryPolicy;
 use crate::config::NodeConfig;
@@ -181,6 +182,7 @@ struct Workers {
     own_lists: Arc<OwnLists>,
     consultations: Arc<Consultations>,
     reviewer: Arc<Reviewer>,
+    anchors: AnchorPuller,
     sampler: Option<Sampler>,
     per_peer: Vec<PeerWorkers>,
 }
@@ -201,6 +203,7 @@ impl Workers {
             tokio::spawn(self.own_lists.run(stop.clone())),
             tokio::spawn(self.consultations.reminders(stop.clone())),
             tokio::spawn(self.reviewer.run(stop.clone())),
+            tokio::spawn(self.anchors.run(stop.clone())),
         ];
         if let Some(sampler) = self.sampler {
             tasks.push(tokio::spawn(sampler.run(stop.clone())));
@@ -320,11 +323,10 @@ impl Node {
         let hits = Arc::new(HitQueue::open(&store)?);
         let alert_store = Arc::new(AlertStore::open(&store)?);
         let consults = Arc::new(ConsultStore::open(&store)?);
-        let audit = AuditSink::new(Arc::new(AuditLog::open(
-            &store,
-            signing.clone(),
-            config.audit.checkpoint_every,
-        )?));
+        let audit = AuditSink::new(Arc::new(
+            AuditLog::open(&store, signing.clone(), config.audit.checkpoint_every)?
+                .watermarked(&config.data_dir.join("audit.watermark"))?,
+        ));
 
         // Shared handles.
         let wakers = Wakers::new(&peer_ids);
@@ -337,6 +339,14 @@ impl Node {
         ));
 
         // Domain workers.
+        let anchors = Arc::new(AnchorStore::open(&store)?);
+        let anchor_puller = AnchorPuller {
+            peers: peer_ids.clone(),
+            client: client.clone(),
+            pinned: pinned.clone(),
+            anchors: anchors.clone(),
+            interval: config.hello_interval(),
+        };
         let greeter = Arc::new(Greeter {
             peers: peers.clone(),
             client: client.clone(),
@@ -514,6 +524,8 @@ impl Node {
             overlap: overlap.clone(),
             deconfliction: Arc::new(Deconfliction::new(agency.clone(), holder.clone(), alerts)),
             consultations: consultations.clone(),
+            audit: audit.clone(),
+            anchors,
         };
         let operator_service = OperatorService {
             status: Arc::new(NodeStatus {
@@ -537,11 +549,13 @@ impl Node {
                 overlap,
                 indexer: indexer.clone(),
                 issuer,
-                peers: peer_ids,
+                peers: peer_ids.clone(),
                 wakers,
             }),
             consultations: consultations.clone(),
             admin: Arc::new(AdminDesk {
+                client: client.clone(),
+                peers: peer_ids,
                 audit: audit.clone(),
                 signing_key: *signing.public(),
                 store: store.clone(),
@@ -580,6 +594,7 @@ impl Node {
                 own_lists,
                 consultations,
                 reviewer,
+                anchors: anchor_puller,
                 sampler,
                 per_peer,
             },
@@ -686,6 +701,8 @@ impl Node {
             tracing::error!(%error, "cannot write the shutdown audit checkpoint");
         }
         self.store.flush().await?;
+        // Again through the chain, which then moves its watermark.
+        self.audit.log().flush().await?;
         tracing::info!(agency = %self.agency, "storage flushed; stopped");
         match drained {
             Ok((Ok(Err(source)), _)) => Err(NodeError::Serve {

@@ -165,7 +165,7 @@ async fn consultation_round_trip_survives_the_consulting_node_being_down() {
 
     for i in 0..2 {
         let r = op(fed.operator(i))
-            .audit_verify(AuditVerifyRequest {})
+            .audit_verify(AuditVerifyRequest::default())
             .await
             .expect("audit verify");
         assert!(r.into_inner().entries > 0);
@@ -344,14 +344,14 @@ async fn audit_verify_names_an_edited_deleted_or_reordered_entry() {
         );
         let two = eventually(Duration::from_secs(10), || async {
             op(fed.operator(0))
-                .audit_verify(AuditVerifyRequest {})
+                .audit_verify(AuditVerifyRequest::default())
                 .await
                 .is_ok_and(|r| r.into_inner().entries >= 2)
         })
         .await;
         assert!(two, "expected audit entries for the notices sent");
         let before = op(fed.operator(0))
-            .audit_verify(AuditVerifyRequest {})
+            .audit_verify(AuditVerifyRequest::default())
             .await
             .expect("intact")
             .into_inner();
@@ -396,7 +396,7 @@ async fn audit_verify_names_an_edited_deleted_or_reordered_entry() {
         // The node may refuse to start on a broken chain; either way verify must name entry 1.
         let named = eventually(Duration::from_secs(10), || async {
             match op(fed.operator(0))
-                .audit_verify(AuditVerifyRequest {})
+                .audit_verify(AuditVerifyRequest::default())
                 .await
             {
                 Err(status) => {

@@ -170,3 +170,81 @@ async fn sighup_applies_a_revocation_and_sigterm_drains() {
     );
     assert!(made[0].dir.join("data").join("db").exists() || made[0].dir.join("data").exists());
 }
+
+/// Starts `tessera-node` on `config` and returns its exit code and stderr
+/// once it stops (it must stop within 20 s).
+fn run_until_exit(config: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = spawn(config);
+    let code = wait_exit(&mut child, Duration::from_secs(8));
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    (code, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_sled_files_stop_the_node_with_exit_65() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let made = dev_federation(dir.path());
+    let config = made[0].dir.join("node.toml");
+    let data = made[0].dir.join("data");
+    // A node that ran, wrote and stopped cleanly.
+    let mut child = spawn(&config);
+    let admin = client_with_cert(
+        dir.path(),
+        &made[0].dir.join("operator.pem"),
+        &made[0].dir.join("operator.key"),
+        "DE-BAFA",
+    );
+    let op_addr = format!("127.0.0.1:{}", made[0].operator_port);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            status(channel(&op_addr, admin.clone())).await.is_ok()
+        })
+        .await,
+        "node never answered"
+    );
+    signal(&child, "TERM");
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), Some(0));
+    let pristine = dir.path().join("pristine");
+    copy_dir(&data, &pristine);
+
+    // Bytes flipped all over the log, or one byte in its middle: sled reads
+    // a damaged log as ending before the damage, or panics.
+    for (what, every) in [("every 4093rd byte", 4093usize), ("one byte", 0)] {
+        let _ = std::fs::remove_dir_all(&data);
+        copy_dir(&pristine, &data);
+        let path = data.join("db");
+        let mut bytes = std::fs::read(&path).expect("read");
+        if every == 0 {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xA5;
+        } else {
+            for i in (0..bytes.len()).step_by(every) {
+                bytes[i] ^= 0xA5;
+            }
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let (code, stderr) = run_until_exit(&config);
+        assert!(!stderr.contains("panicked"), "{what}: a panic: {stderr}");
+        assert_eq!(code, Some(65), "{what}: {stderr}");
+        assert!(
+            stderr.contains("tessera-node: audit chain") && stderr.contains("restore"),
+            "{what}: {stderr}"
+        );
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}

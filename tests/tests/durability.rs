@@ -173,3 +173,105 @@ async fn an_evaluation_answered_before_a_crash_is_audited() {
         .count();
     assert_eq!(served, ROUNDS, "an answered evaluation left no audit entry");
 }
+
+/// Verify on the node behind `op`, against its peers' anchors or not.
+async fn verify(
+    op: tonic::transport::Channel,
+    against_peers: bool,
+) -> tessera_proto::v1::AuditVerifyResponse {
+    OperatorClient::new(op)
+        .audit_verify(tessera_proto::v1::AuditVerifyRequest { against_peers })
+        .await
+        .expect("audit verify")
+        .into_inner()
+}
+
+/// Rewrites the audit chain in the data directory `data` as someone with
+/// full disk access would: entry 1 (the checkpoint interval) says 0, every
+/// entry is rehashed, every checkpoint and the watermark are deleted.
+fn rewrite_history(data: &std::path::Path) {
+    use tessera_node::audit::{Entry, details_hash, entry_hash};
+    let db = sled::open(data).expect("open sled");
+    let tree = db.open_tree("audit").expect("tree");
+    let key = |tag: u8, seq: u64| {
+        let mut k = vec![tag];
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    };
+    let mut prev = [0u8; 32];
+    for seq in 1.. {
+        let Some(bytes) = tree.get(key(b'e', seq)).expect("get") else {
+            break;
+        };
+        let mut e: Entry = serde_json::from_slice(&bytes).expect("entry");
+        if seq == 1 {
+            e.details = serde_json::json!({ "checkpoint_every": 0 });
+            e.details_hash = details_hash(&e.details).expect("details");
+        }
+        e.prev_hash = prev;
+        e.hash = entry_hash(&e);
+        prev = e.hash;
+        tree.insert(key(b'e', seq), serde_json::to_vec(&e).expect("json"))
+            .expect("write");
+        tree.remove(key(b'c', seq)).expect("remove checkpoint");
+    }
+    db.flush().expect("flush");
+    drop(db);
+    let _ = std::fs::remove_file(data.join("audit.watermark"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_audit_history_is_caught_against_the_peers() {
+    let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| {
+        cfg.audit.checkpoint_every = 2;
+    });
+    fed.start(0);
+    fed.start(1);
+    fed.ready(0).await;
+    fed.ready(1).await;
+    for i in 0..4 {
+        OperatorClient::new(fed.operator(0))
+            .issue_notice(IssueNoticeRequest {
+                notice: Some(synthetic(i)),
+            })
+            .await
+            .expect("issue");
+        let sent = eventually(Duration::from_secs(10), || async {
+            stored_from(fed.operator(1), A).await == i as u64 + 1
+        })
+        .await;
+        assert!(sent, "notice {i} not delivered");
+    }
+    // B keeps A's newest checkpoints.
+    let anchored = eventually(Duration::from_secs(15), || async {
+        let r = verify(fed.operator(0), true).await;
+        r.peers
+            .first()
+            .is_some_and(|p| p.newest >= 4 && p.problem.is_empty())
+    })
+    .await;
+    assert!(anchored, "B never kept A's checkpoints");
+    fed.kill(0);
+
+    rewrite_history(&fed.agencies[0].dir.join("data"));
+    fed.start(0);
+    fed.ready(0).await;
+    // The node's own records cannot tell...
+    let local = verify(fed.operator(0), false).await;
+    assert!(local.entries >= 5, "{local:?}");
+    // ...but B's anchors can.
+    let r = verify(fed.operator(0), true).await;
+    let b = r.peers.first().expect("B");
+    assert!(b.reached, "{b:?}");
+    assert!(b.problem.contains("history was rewritten"), "{b:?}");
+    let cli = tessera_cli::client::CliConfig::load(&fed.agencies[0].dir.join("cli.toml"))
+        .expect("cli.toml");
+    let err = tessera_cli::audit::verify(&cli, true, false, &mut Vec::new())
+        .await
+        .expect_err("the CLI must fail on a rewritten history");
+    assert!(
+        err.to_string()
+            .contains("does not match what its peers keep"),
+        "{err}"
+    );
+}

@@ -10,7 +10,12 @@ use super::Global;
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Re-walk the chain; fails naming the first bad entry.
-    Verify,
+    Verify {
+        /// Also compare the chain with the checkpoints each peer keeps of it;
+        /// fails if they disagree (a rewritten or cut history).
+        #[arg(long)]
+        against_peers: bool,
+    },
     /// JSON Lines for an oversight body.
     Export {
         /// From this entry number on.
@@ -78,7 +83,9 @@ pub async fn audit(
 ) -> anyhow::Result<()> {
     let cfg = global.config()?;
     match cmd {
-        AuditCommand::Verify => crate::audit::verify(&cfg, global.json, out).await,
+        AuditCommand::Verify { against_peers } => {
+            crate::audit::verify(&cfg, *against_peers, global.json, out).await
+        }
         AuditCommand::Export { since } => crate::audit::export(&cfg, *since, out).await,
     }
 }

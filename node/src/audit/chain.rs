@@ -12,6 +12,7 @@ use super::entry::{
     CHECKPOINT_TAG, Checkpoint, ENTRY_TAG, Entry, GENESIS_PREV_HASH, entry_hash, key_seq, tree_key,
 };
 use super::interval;
+use super::watermark::Watermark;
 use crate::signing::SigningKey;
 use crate::store::{Store, StoreError};
 
@@ -41,6 +42,8 @@ pub struct AuditLog {
     /// Seq through which the chain is known to be on disk; held while a
     /// flush runs, so that callers waiting on one flush share it.
     durable: tokio::sync::Mutex<u64>,
+    /// Written after each flush (none in tests that do not ask for one).
+    watermark: Option<Watermark>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -161,9 +164,19 @@ impl AuditLog {
             checkpoint_every,
             durable: tokio::sync::Mutex::new(head.seq),
             head: Mutex::new(head),
+            watermark: None,
         };
         log.record_interval()?;
         Ok(log)
+    }
+
+    /// Keeps a durable watermark in the file `path` (see `watermark`), and
+    /// fails if the chain ends before the one already there.
+    pub fn watermarked(mut self, path: &std::path::Path) -> Result<Self, AuditError> {
+        let mark = Watermark::new(path);
+        mark.check(&self)?;
+        self.watermark = Some(mark);
+        Ok(self)
     }
 
     /// Appends an interval entry if `checkpoint_every` differs from the last
@@ -320,9 +333,19 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Records in the watermark that the head as of `head` is on disk.
+    fn mark(&self, head: Head) {
+        if let Some(mark) = &self.watermark
+            && head.seq > 0
+        {
+            mark.write(head.seq, &head.hash);
+        }
+    }
+
     /// Makes every write so far durable (the whole database, as
     /// `Store::flush` does).
     pub async fn flush(&self) -> Result<(), AuditError> {
+        let head = self.head();
         let tree = self.tree.clone();
         tokio::task::spawn_blocking(move || {
             let _gate = crate::store::flush_gate();
@@ -331,6 +354,7 @@ impl AuditLog {
         .await
         .map_err(|_| StoreError::FlushTask("failed"))?
         .map_err(StoreError::sled("flushing the audit chain"))?;
+        self.mark(head);
         Ok(())
     }
 }

@@ -34,6 +34,9 @@
 //! m every    -> the last checkpoint interval recorded, be64 (a cache; see `interval`)
 //! ```
 //!
+//! Beside the database, the file `audit.watermark` names the newest entry
+//! known to be on disk (see `watermark`).
+//!
 //! An entry and the checkpoint that falls on it are written in one batch.
 //! Writes go through one lock; the caller flushes ([`AuditLog::flush`] or
 //! `Store::flush`) before it acknowledges what it audited. What the node
@@ -98,6 +101,7 @@
 //! them.
 
 mod action;
+pub mod anchor;
 mod canonical;
 mod chain;
 mod entry;
@@ -105,6 +109,7 @@ mod export;
 mod interval;
 mod sink;
 mod verify;
+mod watermark;
 
 pub use action::Action;
 pub use canonical::{MAX_SAFE_INTEGER, canonical_json};

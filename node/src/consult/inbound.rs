@@ -160,8 +160,9 @@ impl Consultations {
             Ok(duplicate) => duplicate,
             Err(e) => {
                 tracing::warn!(peer = %caller, reason = %e, "consultation step refused");
+                // Durable with the next flush: a refusal is not worth one
+                // of its own (a peer could make us flush at will).
                 self.audit_refusal(caller, signed, &e);
-                self.store.flush().await?;
                 return Err(e);
             }
         };

@@ -17,10 +17,11 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
-    CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest, EvaluateRequest,
-    EvaluateResponse, FeedItem, HelloRequest, HelloResponse, IndexDelta, PullIndexRequest,
-    PullNoticesRequest, PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest,
-    ReportOverlapResponse, SignedMessage,
+    AuditCheckpoint, AuditHeadRequest, CardinalityRequest, CardinalityResponse, ConsultAck,
+    DeconflictHitRequest, EvaluateRequest, EvaluateResponse, FeedItem, HeldAnchorsRequest,
+    HelloRequest, HelloResponse, IndexDelta, PullIndexRequest, PullNoticesRequest,
+    PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest, ReportOverlapResponse,
+    SignedMessage,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -143,6 +144,12 @@ pub trait PeerClient: Send + Sync + std::fmt::Debug {
     ) -> Result<(), PeerError>;
 
     async fn consult(&self, peer: &AgencyId, step: SignedMessage) -> Result<ConsultAck, PeerError>;
+
+    /// The peer's newest signed audit checkpoint.
+    async fn audit_head(&self, peer: &AgencyId) -> Result<AuditCheckpoint, PeerError>;
+
+    /// Our checkpoints that the peer keeps.
+    async fn held_anchors(&self, peer: &AgencyId) -> Result<Vec<AuditCheckpoint>, PeerError>;
 }
 
 /// Largest message accepted from or sent to a peer on the notice and
@@ -271,6 +278,20 @@ impl PeerClient for TonicPeers {
     async fn consult(&self, peer: &AgencyId, step: SignedMessage) -> Result<ConsultAck, PeerError> {
         let mut client = self.client(peer, SMALL)?;
         Ok(client.consult(step).await?.into_inner())
+    }
+
+    async fn audit_head(&self, peer: &AgencyId) -> Result<AuditCheckpoint, PeerError> {
+        let mut client = self.client(peer, SMALL)?;
+        Ok(client.audit_head(AuditHeadRequest {}).await?.into_inner())
+    }
+
+    async fn held_anchors(&self, peer: &AgencyId) -> Result<Vec<AuditCheckpoint>, PeerError> {
+        let mut client = self.client(peer, SMALL)?;
+        Ok(client
+            .held_anchors(HeldAnchorsRequest {})
+            .await?
+            .into_inner()
+            .checkpoints)
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tessera_proto::v1::{
-    CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest, EvaluateRequest,
-    EvaluateResponse, FeedItem, HelloRequest, HelloResponse, IndexDelta, NodeInfo,
+    AuditCheckpoint, CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest,
+    EvaluateRequest, EvaluateResponse, FeedItem, HelloRequest, HelloResponse, IndexDelta, NodeInfo,
     PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest, ReportOverlapResponse,
     SignedMessage,
 };
@@ -310,6 +310,16 @@ impl PeerClient for FakePeers {
             }
         })
         .await
+    }
+
+    /// The fake keeps no audit chain: it has no checkpoint to give.
+    async fn audit_head(&self, peer: &AgencyId) -> Result<AuditCheckpoint, PeerError> {
+        self.call(peer, |_| Err(refused(Code::NotFound, "no checkpoint yet")))
+            .await
+    }
+
+    async fn held_anchors(&self, peer: &AgencyId) -> Result<Vec<AuditCheckpoint>, PeerError> {
+        self.call(peer, |_| Ok(Vec::new())).await
     }
 }
 

@@ -7,14 +7,17 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tessera_proto::v1::federation_server::Federation;
 use tessera_proto::v1::{
-    CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest,
-    DeconflictHitResponse, EvaluateRequest, EvaluateResponse, FeedItem, GetNoticeRequest,
-    HelloRequest, HelloResponse, IndexDelta, IndexInfoRequest, IndexInfoResponse, PullIndexRequest,
-    PullNoticesRequest, PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest,
-    ReportOverlapResponse, SignedMessage, SignedNotice,
+    AuditCheckpoint, AuditHeadRequest, CardinalityRequest, CardinalityResponse, ConsultAck,
+    DeconflictHitRequest, DeconflictHitResponse, EvaluateRequest, EvaluateResponse, FeedItem,
+    GetNoticeRequest, HeldAnchorsRequest, HeldAnchorsResponse, HelloRequest, HelloResponse,
+    IndexDelta, IndexInfoRequest, IndexInfoResponse, PullIndexRequest, PullNoticesRequest,
+    PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest, ReportOverlapResponse,
+    SignedMessage, SignedNotice,
 };
 use tonic::{Request, Response, Status};
 
+use crate::audit::AuditSink;
+use crate::audit::anchor::AnchorStore;
 use crate::consult::flow::Consultations;
 use crate::exchange::feed::FeedServer;
 use crate::exchange::hello::Greeter;
@@ -33,6 +36,8 @@ pub struct FederationService {
     pub overlap: Arc<Overlap>,
     pub deconfliction: Arc<Deconfliction>,
     pub consultations: Arc<Consultations>,
+    pub audit: AuditSink,
+    pub anchors: Arc<AnchorStore>,
 }
 
 type Streamed<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -157,5 +162,25 @@ impl Federation for FederationService {
                 .receive_durably(&caller, &request.into_inner())
                 .await?,
         ))
+    }
+
+    async fn audit_head(
+        &self,
+        request: Request<AuditHeadRequest>,
+    ) -> Result<Response<AuditCheckpoint>, Status> {
+        super::caller(&request)?;
+        let newest = self.audit.log().newest_checkpoint()?;
+        let c = newest.ok_or_else(|| Status::not_found("no audit checkpoint yet"))?;
+        Ok(Response::new(AuditCheckpoint::from(&c)))
+    }
+
+    async fn held_anchors(
+        &self,
+        request: Request<HeldAnchorsRequest>,
+    ) -> Result<Response<HeldAnchorsResponse>, Status> {
+        let caller = super::caller(&request)?.agency;
+        Ok(Response::new(HeldAnchorsResponse {
+            checkpoints: self.anchors.held(&caller)?,
+        }))
     }
 }

@@ -74,9 +74,7 @@ pub enum StoreError {
     #[error("the flush to disk did not finish (its task {0})")]
     FlushTask(&'static str),
     /// The database files cannot be read back: bytes changed on disk.
-    #[error(
-        "the database in {dir} is damaged ({problem}); restore the data directory from a backup (`tessera-node restore --from FILE --force`)"
-    )]
+    #[error("the database in {dir} is damaged ({problem})")]
     Damaged { dir: String, problem: String },
 }
 

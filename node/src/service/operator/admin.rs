@@ -1,15 +1,19 @@
-//! The audit chain (verify, export) and backups, from the operator. Both
-//! stream in chunks read off the async workers.
+//! The audit chain (verify, against the peers' anchors too; export) and
+//! backups, from the operator. Export and backup stream in chunks read off
+//! the async workers.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::Stream;
-use tessera_proto::v1::{AuditExportChunk, AuditExportRequest, AuditVerifyResponse, BackupChunk};
+use tessera_proto::v1::{
+    AuditExportChunk, AuditExportRequest, AuditVerifyResponse, BackupChunk, PeerAnchors,
+};
 use tonic::Status;
 
 use crate::audit::Action;
 use crate::audit::{AuditSink, Since};
+use crate::exchange::client::PeerClient;
 use crate::identity::AgencyId;
 use crate::signing::{PublicKey, SigningKey};
 use crate::store::Store;
@@ -17,6 +21,9 @@ use crate::store::Store;
 /// The admin calls' handles.
 #[derive(Debug)]
 pub struct AdminDesk {
+    /// The peers that keep anchors of our chain, and how to ask them.
+    pub client: Arc<dyn PeerClient>,
+    pub peers: Vec<AgencyId>,
     pub audit: AuditSink,
     /// Our signing key, which signs the chain's checkpoints.
     pub signing_key: PublicKey,
@@ -27,24 +34,66 @@ pub struct AdminDesk {
     pub signing: Arc<SigningKey>,
 }
 
+/// How long a peer may take to say which anchors it keeps.
+const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn unreached(peer: &AgencyId, why: &str) -> PeerAnchors {
+    PeerAnchors {
+        peer: peer.to_string(),
+        problem: format!("could not be asked: {why}"),
+        ..PeerAnchors::default()
+    }
+}
+
 /// A blocking task that did not finish.
 fn stopped(_: tokio::task::JoinError) -> Status {
     Status::internal("the task stopped before it finished")
 }
 
 impl AdminDesk {
-    pub async fn audit_verify(self: &Arc<Self>) -> Result<AuditVerifyResponse, Status> {
+    pub async fn audit_verify(
+        self: &Arc<Self>,
+        against_peers: bool,
+    ) -> Result<AuditVerifyResponse, Status> {
         let this = self.clone();
         let report =
             tokio::task::spawn_blocking(move || this.audit.log().verify(&[this.signing_key]))
                 .await
                 .map_err(stopped)??;
+        let peers = if against_peers {
+            futures::future::join_all(self.peers.iter().map(|p| self.anchors_at(p))).await
+        } else {
+            Vec::new()
+        };
         Ok(AuditVerifyResponse {
             entries: report.entries,
             checkpoints: report.checkpoints,
             last_checkpoint: report.last_checkpoint.unwrap_or(0),
             head_hash: report.head_hash.map(hex::encode).unwrap_or_default(),
+            unsigned_tail: report.unsigned_tail(),
+            peers,
         })
+    }
+
+    /// What `peer` keeps of our chain, compared with it.
+    async fn anchors_at(&self, peer: &AgencyId) -> PeerAnchors {
+        let asked = tokio::time::timeout(PEER_TIMEOUT, self.client.held_anchors(peer)).await;
+        let held = match asked {
+            Ok(Ok(held)) => held,
+            Ok(Err(e)) => return unreached(peer, e.reason()),
+            Err(_) => return unreached(peer, "no answer in time"),
+        };
+        let problem =
+            crate::audit::anchor::compare(self.audit.log(), &self.signing_key, peer, &held)
+                .err()
+                .unwrap_or_default();
+        PeerAnchors {
+            peer: peer.to_string(),
+            anchors: held.len() as u64,
+            newest: held.iter().map(|c| c.seq).max().unwrap_or(0),
+            problem,
+            reached: true,
+        }
     }
 
     /// The chain as JSON Lines, from an entry number or a time on.

@@ -180,7 +180,8 @@ impl Operator for OperatorService {
         request: Request<AuditVerifyRequest>,
     ) -> Result<Response<AuditVerifyResponse>, Status> {
         super::caller(&request)?;
-        Ok(Response::new(self.admin.audit_verify().await?))
+        let against_peers = request.into_inner().against_peers;
+        Ok(Response::new(self.admin.audit_verify(against_peers).await?))
     }
 
     async fn consult_open(
