@@ -21,7 +21,9 @@ use crate::exchange::hello::Greeter;
 use crate::exchange::receive::Receiver;
 use crate::matching::deconflict::Deconfliction;
 use crate::matching::overlap::Overlap;
+use crate::identity::AgencyId;
 use crate::matching::serve::IndexServer;
+use crate::service::limits::{CallLimits, CallPermit, holding};
 
 /// Federation handlers: one domain worker per concern.
 #[derive(Debug, Clone)]
@@ -33,6 +35,16 @@ pub struct FederationService {
     pub overlap: Arc<Overlap>,
     pub deconfliction: Arc<Deconfliction>,
     pub consultations: Arc<Consultations>,
+    pub limits: Arc<CallLimits>,
+}
+
+impl FederationService {
+    /// The admitted caller and its place in its allowance of calls in progress.
+    fn admit<T>(&self, request: &Request<T>) -> Result<(AgencyId, CallPermit), Status> {
+        let caller = super::caller(request)?.agency;
+        let permit = self.limits.admit(&caller)?;
+        Ok((caller, permit))
+    }
 }
 
 type Streamed<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -43,7 +55,7 @@ impl Federation for FederationService {
         &self,
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.greeter.answer(&caller, request.into_inner())?,
         ))
@@ -53,7 +65,7 @@ impl Federation for FederationService {
         &self,
         request: Request<PushNoticesRequest>,
     ) -> Result<Response<PushNoticesResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.receiver.push(&caller, request.into_inner()).await?,
         ))
@@ -65,19 +77,20 @@ impl Federation for FederationService {
         &self,
         request: Request<PullNoticesRequest>,
     ) -> Result<Response<Self::PullNoticesStream>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, permit) = self.admit(&request)?;
         let PullNoticesRequest { after, limit } = request.into_inner();
         let items = self.feed.pull(&caller, after, limit).await?;
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(Box::pin(holding(
+            permit,
             items.map(|i| i.map_err(Status::from)),
-        )))
+        ))))
     }
 
     async fn get_notice(
         &self,
         request: Request<GetNoticeRequest>,
     ) -> Result<Response<SignedNotice>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         let serial = request.into_inner().serial;
         Ok(Response::new(self.feed.get(&caller, &serial)?))
     }
@@ -86,7 +99,7 @@ impl Federation for FederationService {
         &self,
         request: Request<IndexInfoRequest>,
     ) -> Result<Response<IndexInfoResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(self.index.info(&caller)?))
     }
 
@@ -96,18 +109,19 @@ impl Federation for FederationService {
         &self,
         request: Request<PullIndexRequest>,
     ) -> Result<Response<Self::PullIndexStream>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, permit) = self.admit(&request)?;
         let deltas = self.index.pull(&caller, request.into_inner().after);
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(Box::pin(holding(
+            permit,
             deltas.map(|d| d.map_err(Status::from)),
-        )))
+        ))))
     }
 
     async fn evaluate(
         &self,
         request: Request<EvaluateRequest>,
     ) -> Result<Response<EvaluateResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.index.evaluate(&caller, request.into_inner()).await?,
         ))
@@ -117,7 +131,7 @@ impl Federation for FederationService {
         &self,
         request: Request<CardinalityRequest>,
     ) -> Result<Response<CardinalityResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.overlap
                 .cardinality(&caller, request.into_inner())
@@ -129,7 +143,7 @@ impl Federation for FederationService {
         &self,
         request: Request<ReportOverlapRequest>,
     ) -> Result<Response<ReportOverlapResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.overlap
                 .report_for(&caller, &request.into_inner())
@@ -141,7 +155,7 @@ impl Federation for FederationService {
         &self,
         request: Request<DeconflictHitRequest>,
     ) -> Result<Response<DeconflictHitResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         self.deconfliction
             .peer_found(&caller, &request.into_inner())?;
         Ok(Response::new(DeconflictHitResponse {}))
@@ -151,7 +165,7 @@ impl Federation for FederationService {
         &self,
         request: Request<SignedMessage>,
     ) -> Result<Response<ConsultAck>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.consultations
                 .receive_durably(&caller, &request.into_inner())
