@@ -70,7 +70,8 @@ impl Throttle {
 pub struct PerPeerRate {
     per_day: u64,
     burst: u64,
-    buckets: Mutex<std::collections::BTreeMap<crate::identity::AgencyId, crate::privacy::QueryBudget>>,
+    buckets:
+        Mutex<std::collections::BTreeMap<crate::identity::AgencyId, crate::privacy::QueryBudget>>,
 }
 
 impl PerPeerRate {

@@ -46,7 +46,9 @@ pub enum ItemRefusal {
 pub enum ReceiveError {
     #[error("at most {MAX_PUSH} notices per push")]
     TooMany,
-    #[error("item {0} carries no notice: a push carries notices only (a watermark can only end a pull)")]
+    #[error(
+        "item {0} carries no notice: a push carries notices only (a watermark can only end a pull)"
+    )]
     Watermark(usize),
     /// Some items were refused; the others are stored.
     #[error(

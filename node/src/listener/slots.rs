@@ -168,6 +168,9 @@ mod tests {
         let c = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 3));
         assert_eq!(slots.admit(c).err(), Some(Refused::Listener));
         drop(a2);
-        assert!(slots.admit(c).is_ok(), "a finished handshake frees its slot");
+        assert!(
+            slots.admit(c).is_ok(),
+            "a finished handshake frees its slot"
+        );
     }
 }

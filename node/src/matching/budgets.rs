@@ -101,7 +101,10 @@ impl Budgets {
         let now = Instant::now();
         let wall = wall_ms();
         {
-            let buckets = budgets.buckets.get_mut().unwrap_or_else(PoisonError::into_inner);
+            let buckets = budgets
+                .buckets
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
             for (peer, bucket) in buckets.iter_mut() {
                 let Some(saved) = tree.get(peer.as_str(), RECORD)? else {
                     continue;
@@ -167,7 +170,13 @@ impl Budgets {
 /// `bucket`'s limits with `units` left `elapsed_ms` ago.
 fn restore(bucket: &QueryBudget, units: u128, elapsed_ms: u64, now: Instant) -> QueryBudget {
     let (per_day, burst) = bucket.limits();
-    QueryBudget::restored(per_day, burst, units, Duration::from_millis(elapsed_ms), now)
+    QueryBudget::restored(
+        per_day,
+        burst,
+        units,
+        Duration::from_millis(elapsed_ms),
+        now,
+    )
 }
 
 fn decode(bytes: &[u8]) -> Option<(u128, u64)> {
@@ -212,7 +221,10 @@ mod tests {
             .iter()
             .filter(|a| *a == Action::BudgetRefused.as_str())
             .count();
-        assert_eq!(refusals, AUDITED_PER_WINDOW as usize, "501 refusals, a few entries");
+        assert_eq!(
+            refusals, AUDITED_PER_WINDOW as usize,
+            "501 refusals, a few entries"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -424,9 +424,8 @@ mod tests {
     fn a_peers_hit_on_our_row_alerts_our_unit_with_its_contact_only() {
         let (_dir, store) = temp_store();
         let holder = Arc::new(HolderIndex::open(&store).unwrap());
-        let notices = Arc::new(
-            crate::notice::store::NoticeStore::open(&store, agency("DE-BAFA")).unwrap(),
-        );
+        let notices =
+            Arc::new(crate::notice::store::NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
         let (ours, alerts, audit) = our_side(&store, holder, notices);
         let b = agency("FR-SBDU");
         // No row of ours has that tag, and malformed requests.
@@ -451,9 +450,7 @@ mod tests {
             assert_eq!(tonic::Status::from(err).code(), code);
         }
         assert!(alerts.after(0).unwrap().is_empty());
-        assert!(
-            !crate::test_support::audited(&audit).contains(&"deconfliction_alert".to_owned())
-        );
+        assert!(!crate::test_support::audited(&audit).contains(&"deconfliction_alert".to_owned()));
     }
 
     #[test]

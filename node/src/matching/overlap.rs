@@ -67,7 +67,9 @@ pub enum OverlapError {
     Answer(PrivacyError),
     #[error("the overlap task stopped before it finished")]
     Task,
-    #[error("this member's operator has not counted its overlap with {0}; ask them to run `tessera overlap {0}`")]
+    #[error(
+        "this member's operator has not counted its overlap with {0}; ask them to run `tessera overlap --peer {0}`"
+    )]
     NotCounted(String),
     #[error("too many overlap reports asked; retry in {} s", .0.as_secs().max(1))]
     TooManyReports(std::time::Duration),
@@ -177,11 +179,10 @@ impl Overlap {
             self.budgets.charge(caller, n)?;
         }
         let holder_tags = session.set.tags().iter().map(|t| t.to_vec()).collect();
-        let evaluated = tokio::task::spawn_blocking(move || {
-            session.holder.evaluate_shuffled(&blinded)
-        })
-        .await
-        .map_err(|_| OverlapError::Task)??;
+        let evaluated =
+            tokio::task::spawn_blocking(move || session.holder.evaluate_shuffled(&blinded))
+                .await
+                .map_err(|_| OverlapError::Task)??;
         self.audit.event(
             caller.as_str(),
             Action::EvaluationServed,
@@ -207,8 +208,10 @@ impl Overlap {
             .await
             .map_err(|_| OverlapError::Task)??;
         let burst = self.budgets.burst(caller).unwrap_or(0);
-        self.budgets
-            .charge(caller, (n as u64 + keys.len() as u64).min(burst.max(n as u64)) as usize)?;
+        self.budgets.charge(
+            caller,
+            (n as u64 + keys.len() as u64).min(burst.max(n as u64)) as usize,
+        )?;
         tokio::task::spawn_blocking(move || {
             let holder = CardinalityHolder::new();
             let set = holder.holder_set(&keys)?;
@@ -267,7 +270,7 @@ impl Overlap {
     /// Only a count our own operator ran is told (a report never runs a
     /// count, so it spends no budget of ours at `other`), and a caller may
     /// ask only a few a minute.
-    pub async fn report_for(
+    pub fn report_for(
         &self,
         caller: &AgencyId,
         request: &ReportOverlapRequest,
@@ -371,8 +374,7 @@ fn padding(n: usize) -> impl Iterator<Item = String> {
     (0..n).map(|_| {
         let mut bytes = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("pad|{hex}")
+        format!("pad|{}", hex::encode(bytes))
     })
 }
 

@@ -28,7 +28,9 @@ pub enum ServeError {
     NoIndex,
     #[error("key epoch {asked} is retired; the current epoch is {current}: pull the index again")]
     RetiredEpoch { asked: u32, current: u32 },
-    #[error("key epoch {asked} is not in use (the current epoch is {current}): ask IndexInfo for the epoch")]
+    #[error(
+        "key epoch {asked} is not in use (the current epoch is {current}): ask IndexInfo for the epoch"
+    )]
     UnknownEpoch { asked: u32, current: u32 },
     #[error("blinded: send 1 to {MAX_ELEMENTS} elements")]
     BadBatch,

@@ -19,9 +19,9 @@ use crate::consult::flow::Consultations;
 use crate::exchange::feed::FeedServer;
 use crate::exchange::hello::Greeter;
 use crate::exchange::receive::Receiver;
+use crate::identity::AgencyId;
 use crate::matching::deconflict::Deconfliction;
 use crate::matching::overlap::Overlap;
-use crate::identity::AgencyId;
 use crate::matching::serve::IndexServer;
 use crate::service::limits::{CallLimits, CallPermit, holding};
 
@@ -145,9 +145,7 @@ impl Federation for FederationService {
     ) -> Result<Response<ReportOverlapResponse>, Status> {
         let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
-            self.overlap
-                .report_for(&caller, &request.into_inner())
-                .await?,
+            self.overlap.report_for(&caller, &request.into_inner())?,
         ))
     }
 

@@ -58,7 +58,11 @@ impl Sessions {
 
     /// `peer`'s session, started with `start` (and `true`) if it has none
     /// or its epoch is over.
-    pub async fn current<E, F, Fut>(&self, peer: &AgencyId, start: F) -> Result<(Arc<Session>, bool), E>
+    pub async fn current<E, F, Fut>(
+        &self,
+        peer: &AgencyId,
+        start: F,
+    ) -> Result<(Arc<Session>, bool), E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Session, E>>,

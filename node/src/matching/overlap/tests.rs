@@ -185,15 +185,16 @@ async fn a_report_is_given_only_within_a_shared_group_and_is_audited() {
     let err = s
         .overlap
         .report_for(&agency("FR-SBDU"), &ask("US-BIS"))
-        .await
         .unwrap_err();
-    assert_eq!(tonic::Status::from(err).code(), tonic::Code::FailedPrecondition);
+    assert_eq!(
+        tonic::Status::from(err).code(),
+        tonic::Code::FailedPrecondition
+    );
     // Our operator counts with FR-SBDU; US-BIS asks about it: told and audited.
     s.overlap.with_peer(&agency("FR-SBDU")).await.unwrap();
     let r = s
         .overlap
         .report_for(&agency("US-BIS"), &ask("FR-SBDU"))
-        .await
         .unwrap();
     assert_eq!(r.count as usize, s.shared.len());
     assert!(audited(&s.audit).contains(&"match_disclosed".to_owned()));
@@ -206,7 +207,6 @@ async fn a_report_is_given_only_within_a_shared_group_and_is_audited() {
         let err = s
             .overlap
             .report_for(&agency(caller), &ask(other))
-            .await
             .unwrap_err();
         assert_eq!(tonic::Status::from(err).code(), code, "{caller} {other}");
     }
@@ -226,20 +226,36 @@ async fn the_holder_side_checks_the_batch_charges_the_budget_and_audits_the_coun
     let request = |blinded: Vec<Vec<u8>>| CardinalityRequest { blinded };
     let code = |e: OverlapError| tonic::Status::from(e).code();
     // Fewer than the minimum, or the same element twice: refused.
-    let small = s.overlap.cardinality(&fr, request(blinded(2))).await.unwrap_err();
+    let small = s
+        .overlap
+        .cardinality(&fr, request(blinded(2)))
+        .await
+        .unwrap_err();
     assert!(small.to_string().contains("at least 3 distinct"), "{small}");
     assert_eq!(code(small), tonic::Code::InvalidArgument);
     let mut twice = blinded(3);
     twice.push(twice[0].clone());
-    let dup = s.overlap.cardinality(&fr, request(twice)).await.unwrap_err();
+    let dup = s
+        .overlap
+        .cardinality(&fr, request(twice))
+        .await
+        .unwrap_err();
     assert_eq!(code(dup), tonic::Code::InvalidArgument);
 
     // The first call starts the session and pays for the set; later calls
     // reuse it and pay for their elements.
-    let r = s.overlap.cardinality(&fr, request(blinded(3))).await.unwrap();
+    let r = s
+        .overlap
+        .cardinality(&fr, request(blinded(3)))
+        .await
+        .unwrap();
     assert_eq!(r.evaluated.len(), 3);
     assert_eq!(r.holder_tags.len(), s.shared.len());
-    let again = s.overlap.cardinality(&fr, request(blinded(3))).await.unwrap();
+    let again = s
+        .overlap
+        .cardinality(&fr, request(blinded(3)))
+        .await
+        .unwrap();
     assert_eq!(again.holder_tags, r.holder_tags, "one set per session");
     assert!(audited(&s.audit).contains(&"evaluation_served".to_owned()));
     let left = 50 - (3 + s.shared.len()) - 3;
@@ -248,7 +264,11 @@ async fn the_holder_side_checks_the_batch_charges_the_budget_and_audits_the_coun
         .cardinality(&fr, request(blinded(left + 1)))
         .await
         .unwrap_err();
-    assert_eq!(code(over), tonic::Code::ResourceExhausted, "the set was charged");
+    assert_eq!(
+        code(over),
+        tonic::Code::ResourceExhausted,
+        "the set was charged"
+    );
     let stranger = s
         .overlap
         .cardinality(&agency("JP-METI"), request(blinded(3)))
