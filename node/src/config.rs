@@ -169,6 +169,10 @@ pub struct TlsConfig {
     /// Seconds a client has to finish the TLS handshake. Default: 10.
     #[serde(default = "default_handshake_timeout")]
     pub handshake_timeout_secs: u64,
+    /// Milliseconds a client has, after its TCP connect, to send its
+    /// ClientHello. Default: 2000.
+    #[serde(default = "default_client_hello_timeout")]
+    pub client_hello_timeout_ms: u64,
 }
 
 /// The agency's Ed25519 signing key for notices and audit checkpoints.
@@ -295,6 +299,12 @@ pub struct PrivacyConfig {
     /// Most keys a peer may have evaluated at once. Default: 50000.
     #[serde(default = "default_burst")]
     pub burst: u64,
+    /// Fewest distinct keys a peer's overlap count (Cardinality) may carry. Default: 100.
+    #[serde(default = "default_min_overlap_batch")]
+    pub min_overlap_batch: usize,
+    /// Seconds one overlap session key and set serve a peer. Default: 3600.
+    #[serde(default = "default_overlap_session")]
+    pub overlap_session_secs: u64,
 }
 
 impl Default for PrivacyConfig {
@@ -304,6 +314,8 @@ impl Default for PrivacyConfig {
             contact: String::new(),
             keys_per_day: default_keys_per_day(),
             burst: default_burst(),
+            min_overlap_batch: default_min_overlap_batch(),
+            overlap_session_secs: default_overlap_session(),
         }
     }
 }
@@ -387,6 +399,9 @@ fn default_data_dir() -> PathBuf {
 fn default_handshake_timeout() -> u64 {
     10
 }
+fn default_client_hello_timeout() -> u64 {
+    2_000
+}
 fn default_hello_interval() -> u64 {
     10_000
 }
@@ -404,6 +419,12 @@ fn default_keys_per_day() -> u64 {
 }
 fn default_burst() -> u64 {
     50_000
+}
+fn default_min_overlap_batch() -> usize {
+    100
+}
+fn default_overlap_session() -> u64 {
+    3_600
 }
 fn default_to() -> String {
     "local".into()
@@ -487,6 +508,12 @@ impl NodeConfig {
             return Err(ConfigError::invalid(
                 "tls.handshake_timeout_secs",
                 "must be at least 1",
+            ));
+        }
+        if self.tls.client_hello_timeout_ms < 100 {
+            return Err(ConfigError::invalid(
+                "tls.client_hello_timeout_ms",
+                "must be at least 100",
             ));
         }
         if self.hello.interval_ms < 50 {
@@ -651,6 +678,17 @@ impl NodeConfig {
 
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.tls.handshake_timeout_secs)
+    }
+
+    /// How long and how many unauthenticated sockets each listener keeps.
+    pub fn accept_limits(&self) -> crate::listener::AcceptLimits {
+        crate::listener::AcceptLimits {
+            client_hello_timeout: Duration::from_millis(self.tls.client_hello_timeout_ms)
+                .min(self.handshake_timeout()),
+            handshake_timeout: self.handshake_timeout(),
+            max_handshakes: crate::listener::MAX_HANDSHAKES,
+            per_source: crate::listener::MAX_HANDSHAKES_PER_SOURCE,
+        }
     }
 
     /// The disclosure level for `peer`.

@@ -33,6 +33,17 @@ pub fn channel(
     tls: Arc<ClientConfig>,
     connect_timeout: Duration,
 ) -> Result<Channel, DialError> {
+    channel_tuned(endpoint, server_name, tls, connect_timeout, |ep| ep)
+}
+
+/// As [`channel`], with `tune` changing the HTTP/2 settings (window sizes and the like).
+pub fn channel_tuned(
+    endpoint: &str,
+    server_name: Option<&str>,
+    tls: Arc<ClientConfig>,
+    connect_timeout: Duration,
+    tune: impl FnOnce(Endpoint) -> Endpoint,
+) -> Result<Channel, DialError> {
     let (host, port) =
         split_endpoint(endpoint).ok_or_else(|| DialError::BadEndpoint(endpoint.to_owned()))?;
     let name = server_name.unwrap_or(&host).to_owned();
@@ -44,12 +55,14 @@ pub fn channel(
     } else {
         format!("http://{host}:{port}")
     };
-    let ep = Endpoint::from_shared(uri)
-        .map_err(|_| DialError::BadEndpoint(endpoint.to_owned()))?
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10));
+    let ep = tune(
+        Endpoint::from_shared(uri)
+            .map_err(|_| DialError::BadEndpoint(endpoint.to_owned()))?
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10)),
+    );
     let connector = TlsConnector::from(tls);
     let target = (host, port);
     Ok(

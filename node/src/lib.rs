@@ -58,6 +58,7 @@ pub mod service;
 pub mod signing;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod tls;
 pub mod wake;
 
@@ -109,6 +110,7 @@ use crate::peers::{PeerTable, PinnedKeys};
 use crate::policy::{DisclosureLevel, Policy};
 use crate::service::federation::FederationService;
 use crate::service::guard::{Guard, Surface};
+use crate::service::limits::{CallLimits, MAX_STREAMS_PER_CONNECTION};
 use crate::service::operator::OperatorService;
 use crate::service::operator::admin::AdminDesk;
 use crate::service::operator::matching::MatchingDesk;
@@ -226,7 +228,7 @@ pub struct Node {
     federation_addr: SocketAddr,
     operator_addr: SocketAddr,
     tls: Arc<TlsState>,
-    handshake_timeout: Duration,
+    accept_limits: listener::AcceptLimits,
     metrics: Option<SocketAddr>,
     store: Store,
     audit: AuditSink,
@@ -274,7 +276,7 @@ impl Node {
         };
         let federation_addr = local(&federation)?;
         let operator_addr = local(&operator)?;
-        let handshake_timeout = config.handshake_timeout();
+        let accept_limits = config.accept_limits();
 
         // Identity, keys and trust.
         let tls = Arc::new(TlsState::load(&config.tls)?);
@@ -333,10 +335,11 @@ impl Node {
         let alerts = AlertSink::new(alert_store.clone(), audit.clone());
         let client: Arc<dyn PeerClient> = Arc::new(TonicPeers::new(peers.clone(), tls.clone()));
         let me = exchange::hello::node_info(&agency, signing.public().key_id());
-        let budgets = Arc::new(Budgets::new(
+        let budgets = Arc::new(Budgets::open(
+            &store,
             peer_ids.iter().map(|p| (p.clone(), config.budget_for(p))),
             audit.clone(),
-        ));
+        )?);
 
         // Domain workers.
         let anchors = Arc::new(AnchorStore::open(&store)?);
@@ -428,6 +431,15 @@ impl Node {
             audit: audit.clone(),
             groups: config.groups.clone(),
             peers: peer_ids.clone(),
+            min_batch: config.privacy.min_overlap_batch,
+            sessions: matching::overlap::Sessions::new(Duration::from_secs(
+                config.privacy.overlap_session_secs,
+            )),
+            counted: std::sync::Mutex::default(),
+            reports: throttle::PerPeerRate::new(
+                matching::overlap::REPORTS_PER_DAY,
+                matching::overlap::REPORT_BURST,
+            ),
         });
         let consultations = Arc::new(Consultations {
             agency: agency.clone(),
@@ -518,14 +530,24 @@ impl Node {
             receiver,
             feed: FeedServer::new(agency.clone(), notices.clone()),
             index: Arc::new(
-                IndexServer::new(holder.clone(), keys, budgets, audit.clone())
+                IndexServer::new(holder.clone(), keys, budgets.clone(), audit.clone())
                     .with_feed(notices.clone()),
             ),
             overlap: overlap.clone(),
-            deconfliction: Arc::new(Deconfliction::new(agency.clone(), holder.clone(), alerts)),
+            deconfliction: Arc::new(Deconfliction::new(
+                agency.clone(),
+                holder.clone(),
+                notices.clone(),
+                budgets.clone(),
+                alerts,
+            )),
             consultations: consultations.clone(),
             audit: audit.clone(),
             anchors,
+            limits: Arc::new(CallLimits::new(
+                &peer_ids,
+                service::limits::MAX_CALLS_PER_PEER,
+            )),
         };
         let operator_service = OperatorService {
             status: Arc::new(NodeStatus {
@@ -581,7 +603,7 @@ impl Node {
             operator,
             federation_addr,
             operator_addr,
-            handshake_timeout,
+            accept_limits,
             tls,
             metrics,
             store,
@@ -624,6 +646,12 @@ impl Node {
         let stop = CancellationToken::new();
         let fed_guard = self.federation_guard;
         let federation = Server::builder()
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .layer(tower::util::MapResponseLayer::new(
+                service::undecodable_is_invalid_argument::<
+                    tonic::service::interceptor::ResponseBody<tonic::body::Body>,
+                >,
+            ))
             .layer(tonic::service::InterceptorLayer::new(move |r| {
                 fed_guard.check(r)
             }))
@@ -633,7 +661,7 @@ impl Node {
                     "federation",
                     self.federation,
                     self.tls.clone(),
-                    self.handshake_timeout,
+                    self.accept_limits,
                     stop.clone(),
                 ),
                 stop.clone().cancelled_owned(),
@@ -653,6 +681,12 @@ impl Node {
             .build_v1alpha()?;
         let op_guard = self.operator_guard;
         let operator = Server::builder()
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .layer(tower::util::MapResponseLayer::new(
+                service::undecodable_is_invalid_argument::<
+                    tonic::service::interceptor::ResponseBody<tonic::body::Body>,
+                >,
+            ))
             .layer(tonic::service::InterceptorLayer::new(move |r| {
                 op_guard.check(r)
             }))
@@ -665,7 +699,7 @@ impl Node {
                     "operator",
                     self.operator,
                     self.tls.clone(),
-                    self.handshake_timeout,
+                    self.accept_limits,
                     stop.clone(),
                 ),
                 stop.clone().cancelled_owned(),

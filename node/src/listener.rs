@@ -1,10 +1,14 @@
 //! Accepting connections: TCP, then the TLS 1.3 handshake, then gRPC.
 //!
-//! Each accepted socket gets its own task and a handshake deadline, so a slow
-//! or hostile client can neither crash nor stall the listener. Only completed
-//! handshakes reach tonic, each carrying a `ConnInfo` (the peer's identity as
-//! read from its certificate) that the services' guard reads per request.
-//! There is no plaintext path.
+//! Each accepted socket gets its own task and two deadlines: a short one for
+//! its ClientHello, then the rest of the handshake deadline. The accept loop
+//! never waits on a handshake; a socket gets a slot (`slots`: a cap per
+//! listener and per source address, and an idle socket always makes room for
+//! a newer one) or is closed at once. Refusals are logged a few per window
+//! (`throttle`), so a flood writes a summary, not a line per socket. Only
+//! completed handshakes reach tonic, each carrying a `ConnInfo` (the peer's
+//! identity as read from its certificate) that the services' guard reads per
+//! request. There is no plaintext path.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,18 +19,38 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::mpsc;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
 use crate::identity::{Identity, IdentityError};
+use crate::throttle::{Throttle, Verdict};
 use crate::tls::{CertRef, TlsState, cert_ref};
 
+mod slots;
+pub use slots::{Refused, Slot, Slots};
+
 /// Most handshakes in flight at once per listener.
-const MAX_HANDSHAKES: usize = 256;
+pub const MAX_HANDSHAKES: usize = 256;
+/// Most handshakes in flight at once from one source address.
+pub const MAX_HANDSHAKES_PER_SOURCE: usize = 32;
+/// Refusals logged one by one per window; the rest are counted.
+const LOGGED_PER_WINDOW: u32 = 5;
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long and how many unauthenticated sockets a listener keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptLimits {
+    /// Time from the TCP connect to the ClientHello.
+    pub client_hello_timeout: Duration,
+    /// Time from the TCP connect to the end of the handshake.
+    pub handshake_timeout: Duration,
+    pub max_handshakes: usize,
+    pub per_source: usize,
+}
 
 /// What a service knows about the other end of a connection.
 #[derive(Debug, Clone)]
@@ -92,11 +116,12 @@ pub fn incoming(
     name: &'static str,
     listener: TcpListener,
     tls: Arc<TlsState>,
-    handshake_timeout: Duration,
+    limits: AcceptLimits,
     stop: CancellationToken,
 ) -> ReceiverStream<io::Result<TlsConn>> {
     let (tx, rx) = mpsc::channel(64);
-    let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let slots = Slots::new(limits.max_handshakes, limits.per_source);
+    let refusals = Arc::new(Throttle::new(LOGGED_PER_WINDOW, LOG_WINDOW));
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -107,47 +132,88 @@ pub fn incoming(
                 Ok(pair) => pair,
                 Err(error) => {
                     // Out of file descriptors and the like: back off, keep listening.
-                    tracing::warn!(listener = name, %error, "accept failed");
+                    if let Verdict::Write { suppressed } = refusals.event() {
+                        tracing::warn!(listener = name, %error, suppressed, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                tracing::warn!(listener = name, %remote, "too many handshakes in flight; connection dropped");
-                continue;
+            let slot = match slots.admit(remote.ip()) {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    if let Verdict::Write { suppressed } = refusals.event() {
+                        let reason = match refused {
+                            Refused::Source => "too many handshakes from this address",
+                            Refused::Listener => "too many handshakes in flight",
+                        };
+                        tracing::warn!(listener = name, %remote, suppressed, "{reason}; connection closed");
+                    }
+                    continue;
+                }
             };
             let _ = tcp.set_nodelay(true);
-            let acceptor = TlsAcceptor::from(tls.current().server.clone());
             let tx = tx.clone();
+            let tls = tls.clone();
+            let refusals = refusals.clone();
             tokio::spawn(async move {
-                let _permit = permit;
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(io)) => {
-                        let leaf = io
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .map(|c| c.as_ref().to_vec());
-                        let info = ConnInfo {
-                            remote,
-                            identity: leaf
-                                .as_deref()
-                                .map_or(Err(IdentityError::Missing), Identity::from_cert_der),
-                            cert: leaf.as_deref().and_then(cert_ref),
-                        };
+                let cut = slot.cut.clone();
+                let outcome = tokio::select! {
+                    () = cut.cancelled() => Err("cut to make room for a newer connection".to_owned()),
+                    r = handshake(tcp, &tls, &slot, limits) => r,
+                };
+                drop(slot);
+                match outcome {
+                    Ok(io) => {
+                        let info = conn_info(&io, remote);
                         tracing::debug!(listener = name, %remote, "TLS session established");
                         let _ = tx.send(Ok(TlsConn { io, info })).await;
                     }
-                    Ok(Err(error)) => {
-                        tracing::info!(listener = name, %remote, %error, "TLS handshake refused");
-                    }
-                    Err(_) => {
-                        tracing::info!(listener = name, %remote, "TLS handshake timed out");
+                    Err(error) => {
+                        if let Verdict::Write { suppressed } = refusals.event() {
+                            tracing::info!(listener = name, %remote, %error, suppressed, "TLS handshake refused");
+                        }
                     }
                 }
             });
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// The ClientHello within its deadline, then the rest of the handshake.
+async fn handshake(
+    tcp: TcpStream,
+    tls: &TlsState,
+    slot: &Slot,
+    limits: AcceptLimits,
+) -> Result<TlsStream<TcpStream>, String> {
+    let started = tokio::time::Instant::now();
+    let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+    let start = tokio::time::timeout(limits.client_hello_timeout, acceptor)
+        .await
+        .map_err(|_| "no ClientHello in time".to_owned())?
+        .map_err(|e| e.to_string())?;
+    slot.hello_received();
+    let rest = limits.handshake_timeout.saturating_sub(started.elapsed());
+    tokio::time::timeout(rest, start.into_stream(tls.current().server.clone()))
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| e.to_string())
+}
+
+fn conn_info(io: &TlsStream<TcpStream>, remote: SocketAddr) -> ConnInfo {
+    let leaf = io
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec());
+    ConnInfo {
+        remote,
+        identity: leaf
+            .as_deref()
+            .map_or(Err(IdentityError::Missing), Identity::from_cert_der),
+        cert: leaf.as_deref().and_then(cert_ref),
+    }
 }

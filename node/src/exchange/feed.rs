@@ -12,10 +12,68 @@ use crate::identity::AgencyId;
 use crate::notice::store::{NoticeStore, NoticeStoreError};
 
 /// Feed entries read per batch (no sled iterator stays open while a slow
-/// peer holds up the stream: sled's readers and writers share one lock).
+/// peer holds up the stream: sled's readers and writers share one lock), and
+/// read only when the peer has taken the previous batch.
 const WALK_BATCH: usize = 256;
-/// Items buffered ahead of a slow peer.
-const STREAM_BUFFER: usize = 256;
+
+/// Where a pull has got to.
+struct Walk {
+    notices: Arc<NoticeStore>,
+    caller: String,
+    /// The last item sent for the caller.
+    prev: u64,
+    /// The last entry walked.
+    cursor: u64,
+    left: usize,
+}
+
+impl Walk {
+    /// One batch of the feed: the caller's items, and a watermark at the end
+    /// when the walk passed entries not for it.
+    fn step(mut self) -> crate::store::paced::Step<Self, FeedItem, FeedError> {
+        let batch: Vec<_> = self
+            .notices
+            .feed_after(self.cursor)
+            .take(WALK_BATCH)
+            .collect();
+        if batch.is_empty() {
+            let watermark = (self.cursor > self.prev).then(|| {
+                Ok(FeedItem {
+                    seq: self.cursor,
+                    prev_seq: self.prev,
+                    notice: None,
+                })
+            });
+            return (None, watermark.into_iter().collect());
+        }
+        let mut items = Vec::new();
+        for entry in batch {
+            match entry {
+                Ok((seq, stored)) => {
+                    self.cursor = seq;
+                    if !stored.recipients.contains(&self.caller) {
+                        continue;
+                    }
+                    items.push(Ok(FeedItem {
+                        seq,
+                        prev_seq: self.prev,
+                        notice: stored.envelope,
+                    }));
+                    self.prev = seq;
+                    self.left -= 1;
+                    if self.left == 0 {
+                        return (None, items);
+                    }
+                }
+                Err(e) => {
+                    items.push(Err(FeedError::Store(e)));
+                    return (None, items);
+                }
+            }
+        }
+        (Some(self), items)
+    }
+}
 
 /// Why a feed request failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,57 +134,16 @@ impl FeedServer {
                 tracing::debug!(peer = %caller, trimmed, "outbox items acknowledged by a pull");
             }
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
-        let notices = self.notices.clone();
-        let caller = caller.to_string();
-        // sled reads are blocking: the feed is walked off the async workers.
-        tokio::task::spawn_blocking(move || {
-            let mut prev = after;
-            let mut cursor = after;
-            let mut sent = 0usize;
-            loop {
-                let batch: Vec<_> = notices.feed_after(cursor).take(WALK_BATCH).collect();
-                if batch.is_empty() {
-                    if cursor > prev {
-                        // A watermark: the entries walked since `prev` are
-                        // not for the caller.
-                        let _ = tx.blocking_send(Ok(FeedItem {
-                            seq: cursor,
-                            prev_seq: prev,
-                            notice: None,
-                        }));
-                    }
-                    return;
-                }
-                for entry in batch {
-                    let item = match entry {
-                        Ok((seq, stored)) => {
-                            cursor = seq;
-                            if !stored.recipients.contains(&caller) {
-                                continue;
-                            }
-                            let item = FeedItem {
-                                seq,
-                                prev_seq: prev,
-                                notice: stored.envelope,
-                            };
-                            prev = seq;
-                            Ok(item)
-                        }
-                        Err(e) => Err(FeedError::Store(e)),
-                    };
-                    let failed = item.is_err();
-                    if tx.blocking_send(item).is_err() || failed {
-                        return;
-                    }
-                    sent += 1;
-                    if sent >= limit {
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
+        let walk = Walk {
+            notices: self.notices.clone(),
+            caller: caller.to_string(),
+            prev: after,
+            cursor: after,
+            left: limit,
+        };
+        Ok(crate::store::paced::paced(walk, Walk::step, || {
+            FeedError::Task
+        }))
     }
 
     /// The newest version of our notice `serial`, if `caller` may see it.

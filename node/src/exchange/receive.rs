@@ -46,6 +46,10 @@ pub enum ItemRefusal {
 pub enum ReceiveError {
     #[error("at most {MAX_PUSH} notices per push")]
     TooMany,
+    #[error(
+        "item {0} carries no notice: a push carries notices only (a watermark can only end a pull)"
+    )]
+    Watermark(usize),
     /// Some items were refused; the others are stored.
     #[error(
         "{refused} of {total} notices refused (the others were stored); first: item {first}: {reason}"
@@ -69,7 +73,7 @@ impl From<StoreError> for ReceiveError {
 impl From<ReceiveError> for tonic::Status {
     fn from(e: ReceiveError) -> Self {
         match e {
-            ReceiveError::TooMany | ReceiveError::Refused { .. } => {
+            ReceiveError::TooMany | ReceiveError::Watermark(_) | ReceiveError::Refused { .. } => {
                 Self::invalid_argument(e.to_string())
             }
             ReceiveError::Store(e) => e.into(),
@@ -135,6 +139,11 @@ impl Receiver {
         let PushNoticesRequest { items, index_pos } = request;
         if items.len() > MAX_PUSH {
             return Err(ReceiveError::TooMany);
+        }
+        // A bare watermark would move our cursor in the caller's feed
+        // wherever it said, skipping what we never received.
+        if let Some(i) = items.iter().position(|i| i.notice.is_none()) {
+            return Err(ReceiveError::Watermark(i));
         }
         let r = self.accept(caller, &items).await?;
         if index_pos > self.replicas.cursor(caller)? {

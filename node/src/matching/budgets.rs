@@ -3,16 +3,32 @@
 //! an overlap count, is charged here. A refusal is logged, counted and
 //! audited, and reaches the peer as RESOURCE_EXHAUSTED with the time to
 //! retry (`retry-after-ms`). Time is tokio's, so tests pause it.
+//!
+//! What is left of each budget is saved in the `budgets` tree with the
+//! wall-clock time on every charge, so a restart neither refills a budget
+//! nor forgets it (what was left is refilled for the time the node was down).
+//! A peer that keeps asking over budget gets each refusal, but the audit
+//! chain gets at most a few `budget_refused` entries per peer and minute,
+//! each counting the refusals not written since the last one.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use crate::audit::{Action, AuditSink};
 use crate::identity::AgencyId;
 use crate::privacy::{OverBudget, QueryBudget};
+use crate::store::keys::Tree;
+use crate::store::{Store, StoreError};
+use crate::throttle::{Throttle, Verdict};
+
+const TREE: &str = "budgets";
+const RECORD: &str = "query budget";
+/// `budget_refused` entries written per peer and window; the rest are counted.
+const AUDITED_PER_WINDOW: u32 = 3;
+const AUDIT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why keys were not charged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +39,8 @@ pub enum BudgetError {
     Exhausted { keys: usize, wait: Duration },
     #[error("{requested} keys in one call exceed the burst of {burst}; send smaller batches")]
     ExceedsBurst { requested: u64, burst: u64 },
+    #[error("query budget cannot be saved; retry later")]
+    Store(String),
 }
 
 impl From<BudgetError> for tonic::Status {
@@ -37,6 +55,7 @@ impl From<BudgetError> for tonic::Status {
                 status
             }
             BudgetError::ExceedsBurst { .. } => Self::resource_exhausted(e.to_string()),
+            BudgetError::Store(_) => Self::unavailable(e.to_string()),
         }
     }
 }
@@ -45,22 +64,63 @@ impl From<BudgetError> for tonic::Status {
 #[derive(Debug)]
 pub struct Budgets {
     buckets: Mutex<BTreeMap<AgencyId, QueryBudget>>,
+    refusals: BTreeMap<AgencyId, Throttle>,
+    saved: Option<Tree>,
     audit: AuditSink,
 }
 
 impl Budgets {
-    /// Full buckets of (keys per day, burst) for each peer, as of now.
+    /// Full buckets of (keys per day, burst) for each peer, as of now, kept
+    /// in memory only.
     pub fn new(limits: impl IntoIterator<Item = (AgencyId, (u64, u64))>, audit: AuditSink) -> Self {
         let now = Instant::now();
+        let buckets: BTreeMap<_, _> = limits
+            .into_iter()
+            .map(|(peer, (per_day, burst))| (peer, QueryBudget::new(per_day, burst, now)))
+            .collect();
         Self {
-            buckets: Mutex::new(
-                limits
-                    .into_iter()
-                    .map(|(peer, (per_day, burst))| (peer, QueryBudget::new(per_day, burst, now)))
-                    .collect(),
-            ),
+            refusals: buckets
+                .keys()
+                .map(|p| (p.clone(), Throttle::new(AUDITED_PER_WINDOW, AUDIT_WINDOW)))
+                .collect(),
+            buckets: Mutex::new(buckets),
+            saved: None,
             audit,
         }
+    }
+
+    /// As `new`, but each budget is what was saved in `store` (refilled for
+    /// the time since), and every charge is saved there.
+    pub fn open(
+        store: &Store,
+        limits: impl IntoIterator<Item = (AgencyId, (u64, u64))>,
+        audit: AuditSink,
+    ) -> Result<Self, StoreError> {
+        let tree = Tree::open(store, TREE)?;
+        let mut budgets = Self::new(limits, audit);
+        let now = Instant::now();
+        let wall = wall_ms();
+        {
+            let buckets = budgets
+                .buckets
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (peer, bucket) in buckets.iter_mut() {
+                let Some(saved) = tree.get(peer.as_str(), RECORD)? else {
+                    continue;
+                };
+                let (units, at) = decode(&saved).ok_or_else(|| tree.corrupt(RECORD))?;
+                *bucket = restore(bucket, units, wall.saturating_sub(at), now);
+            }
+        }
+        budgets.saved = Some(tree);
+        Ok(budgets)
+    }
+
+    /// The most keys `peer` may have evaluated at once.
+    pub fn burst(&self, peer: &AgencyId) -> Option<u64> {
+        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        buckets.get(peer).map(|b| b.limits().1)
     }
 
     /// Takes `n` keys from `peer`'s budget, or says why not.
@@ -72,29 +132,100 @@ impl Budgets {
                 return Err(BudgetError::NoBudget);
             };
             match bucket.try_take(n as u64, now) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return self.save(peer, bucket.units()),
                 Err(OverBudget::RetryAfter(wait)) => BudgetError::Exhausted { keys: n, wait },
                 Err(OverBudget::ExceedsBurst { requested, burst }) => {
                     BudgetError::ExceedsBurst { requested, burst }
                 }
             }
         };
-        tracing::warn!(peer = %peer, keys = n, "query budget refusal");
         crate::telemetry::budget_refusal(peer);
-        self.audit.event(
-            peer.as_str(),
-            Action::BudgetRefused,
-            "evaluate",
-            &serde_json::json!({ "keys": n }),
-        );
+        if let Some(Verdict::Write { suppressed }) = self.refusals.get(peer).map(Throttle::event) {
+            tracing::warn!(peer = %peer, keys = n, suppressed, "query budget refusal");
+            self.audit.event(
+                peer.as_str(),
+                Action::BudgetRefused,
+                "evaluate",
+                &serde_json::json!({ "keys": n, "not_audited_before": suppressed }),
+            );
+        }
         Err(refused)
     }
+
+    fn save(&self, peer: &AgencyId, units: u128) -> Result<(), BudgetError> {
+        let Some(tree) = &self.saved else {
+            return Ok(());
+        };
+        let mut value = units.to_be_bytes().to_vec();
+        value.extend_from_slice(&wall_ms().to_be_bytes());
+        tree.insert(peer.as_str(), value, RECORD)
+            .map(|_| ())
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot save a query budget");
+                BudgetError::Store(e.to_string())
+            })
+    }
+}
+
+/// `bucket`'s limits with `units` left `elapsed_ms` ago.
+fn restore(bucket: &QueryBudget, units: u128, elapsed_ms: u64, now: Instant) -> QueryBudget {
+    let (per_day, burst) = bucket.limits();
+    QueryBudget::restored(
+        per_day,
+        burst,
+        units,
+        Duration::from_millis(elapsed_ms),
+        now,
+    )
+}
+
+fn decode(bytes: &[u8]) -> Option<(u128, u64)> {
+    let units = u128::from_be_bytes(bytes.get(..16)?.try_into().ok()?);
+    let at = u64::from_be_bytes(bytes.get(16..24)?.try_into().ok()?);
+    Some((units, at))
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{agency, audit_sink, audited};
+    use crate::test_support::{agency, audit_on, audit_sink, audited, reopen, temp_store};
+
+    #[tokio::test]
+    async fn a_restart_neither_refills_nor_forgets_a_budget_and_floods_are_audited_in_sum() {
+        let (dir, store) = temp_store();
+        let peer = agency("FR-SBDU");
+        let limits = || [(peer.clone(), (1, 100))];
+        let budgets = Budgets::open(&store, limits(), audit_on(&store)).unwrap();
+        budgets.charge(&peer, 90).unwrap();
+        drop(budgets);
+        store.flush().await.unwrap();
+        drop(store);
+        let store = reopen(dir.path());
+        let audit = audit_on(&store);
+        let budgets = Budgets::open(&store, limits(), audit.clone()).unwrap();
+        assert!(matches!(
+            budgets.charge(&peer, 20),
+            Err(BudgetError::Exhausted { .. })
+        ));
+        budgets.charge(&peer, 10).unwrap();
+        for _ in 0..500 {
+            assert!(budgets.charge(&peer, 1).is_err());
+        }
+        let refusals = audited(&audit)
+            .iter()
+            .filter(|a| *a == Action::BudgetRefused.as_str())
+            .count();
+        assert_eq!(
+            refusals, AUDITED_PER_WINDOW as usize,
+            "501 refusals, a few entries"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn charges_refuse_over_budget_with_the_time_to_retry_and_refill() {

@@ -7,6 +7,12 @@
 //! [`HitDelivery`] is the per-peer worker that delivers them with the
 //! node's back-off; [`Deconfliction`] answers a peer's hit on our side.
 //!
+//! A peer's hit is taken only on a row of the deconfliction domain (a
+//! local "investigation opened" notice of ours), is charged to the peer's
+//! query budget, and is rate-limited per peer (`HITS_PER_DAY`, `HIT_BURST`);
+//! the contact it carries is shown as the peer's claim, without control
+//! characters.
+//!
 //! Keys (tree `watch`, beside the watch list and the alerts):
 //!
 //! ```text
@@ -20,11 +26,14 @@ use prost::Message;
 use tessera_proto::v1::{Alert, DeconflictHitRequest, Match};
 use tokio_util::sync::CancellationToken;
 
+use super::budgets::{BudgetError, Budgets};
 use super::holder::HolderIndex;
+use super::labels;
 use crate::alerts::{AlertKind, AlertSink};
 use crate::backoff::{Pacer, RetryPolicy, Round};
 use crate::exchange::client::PeerClient;
 use crate::identity::AgencyId;
+use crate::notice::store::{NoticeStore, NoticeStoreError};
 use crate::policy::DisclosureLevel;
 use crate::privacy;
 use crate::store::keys::{Key, Tree};
@@ -35,6 +44,11 @@ const TREE: &str = "watch";
 const HIT: &str = "queued deconfliction hit";
 /// Longest case contact accepted from a peer.
 const MAX_CONTACT: usize = 1_024;
+/// Hits one peer may send: one a minute on average, ten at once.
+const HITS_PER_DAY: u64 = 24 * 60;
+const HIT_BURST: u64 = 10;
+/// Query budget keys charged per hit (a hit is an investigation's match).
+const HIT_COST: usize = 1;
 
 /// Deconfliction errors.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +57,14 @@ pub enum DeconflictError {
     Store(#[from] StoreError),
     #[error("tag must be 16 bytes and contact at most 1024")]
     Malformed,
-    #[error("no row of ours for you has that tag")]
+    #[error("no investigation row of ours for you has that tag")]
     NoRow,
+    #[error("too many deconfliction hits; retry in {} s", .0.as_secs().max(1))]
+    TooMany(std::time::Duration),
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+    #[error(transparent)]
+    Notices(#[from] NoticeStoreError),
 }
 
 impl From<DeconflictError> for tonic::Status {
@@ -53,6 +73,9 @@ impl From<DeconflictError> for tonic::Status {
             DeconflictError::Store(e) => e.into(),
             DeconflictError::Malformed => Self::invalid_argument(e.to_string()),
             DeconflictError::NoRow => Self::not_found(e.to_string()),
+            DeconflictError::TooMany(_) => Self::resource_exhausted(e.to_string()),
+            DeconflictError::Budget(e) => e.into(),
+            DeconflictError::Notices(e) => e.into(),
         }
     }
 }
@@ -164,15 +187,27 @@ impl HitDelivery {
 pub struct Deconfliction {
     agency: AgencyId,
     holder: Arc<HolderIndex>,
+    notices: Arc<NoticeStore>,
+    budgets: Arc<Budgets>,
     alerts: AlertSink,
+    rate: crate::throttle::PerPeerRate,
 }
 
 impl Deconfliction {
-    pub fn new(agency: AgencyId, holder: Arc<HolderIndex>, alerts: AlertSink) -> Self {
+    pub fn new(
+        agency: AgencyId,
+        holder: Arc<HolderIndex>,
+        notices: Arc<NoticeStore>,
+        budgets: Arc<Budgets>,
+        alerts: AlertSink,
+    ) -> Self {
         Self {
             agency,
             holder,
+            notices,
+            budgets,
             alerts,
+            rate: crate::throttle::PerPeerRate::new(HITS_PER_DAY, HIT_BURST),
         }
     }
 
@@ -186,17 +221,33 @@ impl Deconfliction {
         if request.tag.len() != privacy::TAG_LEN || request.contact.len() > MAX_CONTACT {
             return Err(DeconflictError::Malformed);
         }
+        self.rate.take(peer).map_err(DeconflictError::TooMany)?;
+        self.budgets.charge(peer, HIT_COST)?;
         let serial = self
             .holder
             .serial_for_tag(peer, &request.tag)?
             .ok_or(DeconflictError::NoRow)?;
+        let investigation = self
+            .notices
+            .latest(self.agency.as_str(), &serial)?
+            .and_then(|stored| stored.envelope)
+            .and_then(|env| tessera_proto::v1::Notice::decode(env.notice.as_slice()).ok())
+            .is_some_and(|n| labels::is_local_investigation(&n));
+        if !investigation {
+            return Err(DeconflictError::NoRow);
+        }
+        let clean: String = request
+            .contact
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let alert = Alert {
             kind: AlertKind::Deconfliction.as_str().into(),
             r#match: Some(Match {
                 peer: peer.to_string(),
                 origin: self.agency.to_string(),
                 serial: serial.clone(),
-                contact: request.contact.clone(),
+                contact: format!("as claimed by {peer}: {}", clean.trim()),
                 disclosure: DisclosureLevel::Pointer.as_str().into(),
                 ..Match::default()
             }),
@@ -347,6 +398,7 @@ mod tests {
     fn our_side(
         store: &Store,
         holder: Arc<HolderIndex>,
+        notices: Arc<crate::notice::store::NoticeStore>,
     ) -> (
         Deconfliction,
         Arc<crate::alerts::AlertStore>,
@@ -354,9 +406,15 @@ mod tests {
     ) {
         let alerts = Arc::new(crate::alerts::AlertStore::open(store).unwrap());
         let audit = crate::test_support::audit_on(store);
+        let budgets = Arc::new(crate::matching::budgets::Budgets::new(
+            [(agency("FR-SBDU"), (86_400, 100))],
+            audit.clone(),
+        ));
         let ours = Deconfliction::new(
             agency("DE-BAFA"),
             holder,
+            notices,
+            budgets,
             AlertSink::new(alerts.clone(), audit.clone()),
         );
         (ours, alerts, audit)
@@ -366,7 +424,9 @@ mod tests {
     fn a_peers_hit_on_our_row_alerts_our_unit_with_its_contact_only() {
         let (_dir, store) = temp_store();
         let holder = Arc::new(HolderIndex::open(&store).unwrap());
-        let (ours, alerts, audit) = our_side(&store, holder);
+        let notices =
+            Arc::new(crate::notice::store::NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
+        let (ours, alerts, audit) = our_side(&store, holder, notices);
         let b = agency("FR-SBDU");
         // No row of ours has that tag, and malformed requests.
         for (request, code) in [
@@ -390,7 +450,7 @@ mod tests {
             assert_eq!(tonic::Status::from(err).code(), code);
         }
         assert!(alerts.after(0).unwrap().is_empty());
-        assert!(crate::test_support::audited(&audit).is_empty());
+        assert!(!crate::test_support::audited(&audit).contains(&"deconfliction_alert".to_owned()));
     }
 
     #[test]
@@ -424,7 +484,7 @@ mod tests {
         let holder = Arc::new(HolderIndex::open(&store).unwrap());
         let indexer = Indexer {
             holder: holder.clone(),
-            notices,
+            notices: notices.clone(),
             keys: Arc::new(
                 crate::matching::keys::KeyRing::open(dir.path(), std::slice::from_ref(&b)).unwrap(),
             ),
@@ -439,7 +499,7 @@ mod tests {
         indexer.index_pending().unwrap();
         let delta = holder.deltas_after(&b, 0).next().unwrap().unwrap();
         let tag = delta.adds[0][..privacy::TAG_LEN].to_vec();
-        let (ours, alerts, audit) = our_side(&store, holder);
+        let (ours, alerts, audit) = our_side(&store, holder, notices);
         let request = DeconflictHitRequest {
             tag,
             contact: "FR desk".into(),
@@ -452,7 +512,7 @@ mod tests {
         assert_eq!(raised[0].kind, "deconfliction");
         assert_eq!(
             (m.peer.as_str(), m.serial.as_str(), m.contact.as_str()),
-            ("FR-SBDU", "S-7", "FR desk")
+            ("FR-SBDU", "S-7", "as claimed by FR-SBDU: FR desk")
         );
         assert_eq!(m.disclosure, "pointer");
         assert!(crate::test_support::audited(&audit).contains(&"deconfliction_alert".to_owned()));

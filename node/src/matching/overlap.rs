@@ -4,6 +4,12 @@
 //!
 //! [`Overlap`] is both sides: the querier (`with_peer`, `harmonise`) and the
 //! holder answering a peer (`cardinality`, `report_for`).
+//!
+//! The holder answers only batches of at least `min_batch` distinct
+//! elements (a querier with fewer keys pads with random ones, which match
+//! nothing), keeps one session key and set per peer for `sessions`' epoch,
+//! and charges the call that starts an epoch for the set it computes (up to
+//! one burst), every call for its elements.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,6 +33,9 @@ use crate::privacy::{
 /// Most elements in one Cardinality call.
 pub const MAX_ELEMENTS: usize = 100_000;
 
+mod sessions;
+pub use sessions::{Session, Sessions};
+
 /// Overlap errors.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlapError {
@@ -40,8 +49,12 @@ pub enum OverlapError {
     BadPeer,
     #[error("the caller and that peer share no group on this node")]
     NoSharedGroup,
-    #[error("blinded: send 1 to {MAX_ELEMENTS} elements")]
+    #[error("blinded: send at most {MAX_ELEMENTS} elements")]
     BadBatch,
+    #[error("blinded: send at least {min} distinct elements (pad with random keys); {got} were")]
+    SmallBatch { min: usize, got: usize },
+    #[error("blinded: the elements must be distinct")]
+    Duplicates,
     #[error(transparent)]
     Budget(#[from] BudgetError),
     #[error("{0}")]
@@ -56,6 +69,12 @@ pub enum OverlapError {
     Task,
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(
+        "this member's operator has not counted its overlap with {0}; ask them to run `tessera overlap --peer {0}`"
+    )]
+    NotCounted(String),
+    #[error("too many overlap reports asked; retry in {} s", .0.as_secs().max(1))]
+    TooManyReports(std::time::Duration),
 }
 
 impl From<OverlapError> for tonic::Status {
@@ -66,6 +85,8 @@ impl From<OverlapError> for tonic::Status {
             OverlapError::UnknownGroup(_)
             | OverlapError::BadPeer
             | OverlapError::BadBatch
+            | OverlapError::SmallBatch { .. }
+            | OverlapError::Duplicates
             | OverlapError::Privacy(_) => Self::invalid_argument(e.to_string()),
             OverlapError::NotAPeer(_) | OverlapError::NoSharedGroup => {
                 Self::permission_denied(e.to_string())
@@ -75,6 +96,8 @@ impl From<OverlapError> for tonic::Status {
             }
             OverlapError::Task => Self::internal(e.to_string()),
             OverlapError::Audit(e) => crate::audit::withheld(&e),
+            OverlapError::NotCounted(_) => Self::failed_precondition(e.to_string()),
+            OverlapError::TooManyReports(_) => Self::resource_exhausted(e.to_string()),
         }
     }
 }
@@ -90,7 +113,20 @@ pub struct Overlap {
     /// Sharing groups: name → members (this node's word).
     pub groups: BTreeMap<String, Vec<String>>,
     pub peers: Vec<AgencyId>,
+    /// Fewest distinct elements a Cardinality call may carry (and what our
+    /// own queries are padded to).
+    pub min_batch: usize,
+    /// The holder's session per peer.
+    pub sessions: Sessions,
+    /// The counts our operator ran, by peer: all a ReportOverlap may tell.
+    pub counted: std::sync::Mutex<BTreeMap<AgencyId, (u64, u64)>>,
+    /// ReportOverlap calls per caller.
+    pub reports: crate::throttle::PerPeerRate,
 }
+
+/// ReportOverlap calls a peer may make: one a minute on average, five at once.
+pub const REPORTS_PER_DAY: u64 = 24 * 60;
+pub const REPORT_BURST: u64 = 5;
 
 impl Overlap {
     /// The match keys of our own notices in force, optionally only those `peer` may see.
@@ -115,60 +151,90 @@ impl Overlap {
         Ok(keys.into_iter().collect())
     }
 
-    /// Holder side: our set for `caller` under a fresh session key, and the
-    /// caller's elements evaluated and shuffled.
-    pub fn answer(
-        &self,
-        caller: &AgencyId,
-        blinded: &[Vec<u8>],
-    ) -> Result<CardinalityResponse, OverlapError> {
-        let keys = self.own_keys(Some(caller))?;
-        let holder = CardinalityHolder::new();
-        let set = holder.holder_set(&keys)?;
-        let evaluated = holder.evaluate_shuffled(blinded)?;
-        Ok(CardinalityResponse {
-            holder_tags: set.tags().iter().map(|t| t.to_vec()).collect(),
-            evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
-        })
-    }
-
     /// Holder side of the Cardinality RPC: checks the batch, charges the
-    /// caller's budget, answers, and audits the count.
+    /// caller (its elements, and the set when its session starts), answers
+    /// under the caller's session key, and audits the count.
     pub async fn cardinality(
         self: &Arc<Self>,
         caller: &AgencyId,
         request: CardinalityRequest,
     ) -> Result<CardinalityResponse, OverlapError> {
         let blinded = request.blinded;
-        if blinded.is_empty() || blinded.len() > MAX_ELEMENTS {
+        if blinded.len() > MAX_ELEMENTS {
             return Err(OverlapError::BadBatch);
         }
+        let distinct = blinded.iter().collect::<BTreeSet<_>>().len();
+        if distinct < self.min_batch {
+            return Err(OverlapError::SmallBatch {
+                min: self.min_batch,
+                got: distinct,
+            });
+        }
+        if distinct != blinded.len() {
+            return Err(OverlapError::Duplicates);
+        }
         let n = blinded.len();
-        self.budgets.charge(caller, n)?;
-        let this = self.clone();
-        let who = caller.clone();
-        let response = tokio::task::spawn_blocking(move || this.answer(&who, &blinded))
-            .await
-            .map_err(|_| OverlapError::Task)??;
+        let (session, started) = self
+            .sessions
+            .current(caller, || self.start_session(caller, n))
+            .await?;
+        if !started {
+            self.budgets.charge(caller, n)?;
+        }
+        let holder_tags = session.set.tags().iter().map(|t| t.to_vec()).collect();
+        let evaluated =
+            tokio::task::spawn_blocking(move || session.holder.evaluate_shuffled(&blinded))
+                .await
+                .map_err(|_| OverlapError::Task)??;
         self.audit
             .disclosed(
                 caller.as_str(),
                 Action::EvaluationServed,
                 "cardinality",
-                &serde_json::json!({ "keys": n }),
+                &serde_json::json!({ "keys": n, "new_session": started }),
             )
             .await?;
-        Ok(response)
+        Ok(CardinalityResponse {
+            holder_tags,
+            evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
+        })
+    }
+
+    /// A new session for `caller`: charged for its `n` elements and for our
+    /// set (one burst at most), then the set computed under a fresh key.
+    async fn start_session(
+        self: &Arc<Self>,
+        caller: &AgencyId,
+        n: usize,
+    ) -> Result<Session, OverlapError> {
+        let this = self.clone();
+        let who = caller.clone();
+        let keys = tokio::task::spawn_blocking(move || this.own_keys(Some(&who)))
+            .await
+            .map_err(|_| OverlapError::Task)??;
+        let burst = self.budgets.burst(caller).unwrap_or(0);
+        self.budgets.charge(
+            caller,
+            (n as u64 + keys.len() as u64).min(burst.max(n as u64)) as usize,
+        )?;
+        tokio::task::spawn_blocking(move || {
+            let holder = CardinalityHolder::new();
+            let set = holder.holder_set(&keys)?;
+            Ok(Session::new(holder, set))
+        })
+        .await
+        .map_err(|_| OverlapError::Task)?
     }
 
     /// Querier side: (how many of our keys are in `peer`'s set for us, how
     /// many keys we have).
     pub async fn with_peer(&self, peer: &AgencyId) -> Result<(u64, u64), OverlapError> {
-        let keys = self.own_keys(None)?;
+        let mut keys = self.own_keys(None)?;
         if keys.is_empty() {
             return Ok((0, 0));
         }
         let n = keys.len() as u64;
+        keys.extend(padding(self.min_batch.saturating_sub(keys.len())));
         let (query, blinded) = tokio::task::spawn_blocking(move || {
             let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
             CardinalityQuery::blind(&refs)
@@ -197,11 +263,18 @@ impl Overlap {
         .await
         .map_err(|_| OverlapError::Task)?
         .map_err(OverlapError::Answer)?;
+        self.counted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(peer.clone(), (count as u64, n));
         Ok((count as u64, n))
     }
 
     /// Holder side of ReportOverlap: our count with `other`, for a caller
     /// that shares a group with it on this node; audited as a disclosure.
+    /// Only a count our own operator ran is told (a report never runs a
+    /// count, so it spends no budget of ours at `other`), and a caller may
+    /// ask only a few a minute.
     pub async fn report_for(
         &self,
         caller: &AgencyId,
@@ -218,7 +291,16 @@ impl Overlap {
         if !shared_group {
             return Err(OverlapError::NoSharedGroup);
         }
-        let (count, keys) = self.with_peer(&other).await?;
+        self.reports
+            .take(caller)
+            .map_err(OverlapError::TooManyReports)?;
+        let counted = self
+            .counted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&other)
+            .copied();
+        let (count, keys) = counted.ok_or_else(|| OverlapError::NotCounted(other.to_string()))?;
         self.audit
             .disclosed(
                 caller.as_str(),
@@ -291,6 +373,16 @@ impl Overlap {
             })?;
         Ok(r.count)
     }
+}
+
+/// `n` random keys that match nothing (no match key has this form).
+fn padding(n: usize) -> impl Iterator<Item = String> {
+    use rand::RngCore;
+    (0..n).map(|_| {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        format!("pad|{}", hex::encode(bytes))
+    })
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ use crate::privacy::{self, PrivacyError};
 use crate::store::StoreError;
 
 /// Most elements in one Evaluate call.
-pub const MAX_ELEMENTS: usize = 100_000;
+pub const MAX_ELEMENTS: usize = 65_535;
 /// Deltas read per batch (no sled iterator stays open while sending).
-const WALK_BATCH: usize = 16;
+const WALK_BATCH: usize = 64;
 
 /// Why an index request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,10 @@ pub enum ServeError {
     NoIndex,
     #[error("key epoch {asked} is retired; the current epoch is {current}: pull the index again")]
     RetiredEpoch { asked: u32, current: u32 },
+    #[error(
+        "key epoch {asked} is not in use (the current epoch is {current}): ask IndexInfo for the epoch"
+    )]
+    UnknownEpoch { asked: u32, current: u32 },
     #[error("blinded: send 1 to {MAX_ELEMENTS} elements")]
     BadBatch,
     #[error("blinded: {0}")]
@@ -46,7 +50,9 @@ impl From<ServeError> for tonic::Status {
     fn from(e: ServeError) -> Self {
         match e {
             ServeError::NoIndex => Self::permission_denied(e.to_string()),
-            ServeError::RetiredEpoch { .. } => Self::failed_precondition(e.to_string()),
+            ServeError::RetiredEpoch { .. } | ServeError::UnknownEpoch { .. } => {
+                Self::failed_precondition(e.to_string())
+            }
             ServeError::BadBatch | ServeError::Blinded(_) => Self::invalid_argument(e.to_string()),
             ServeError::Budget(e) => e.into(),
             ServeError::Store(e) => e.into(),
@@ -93,38 +99,30 @@ impl IndexServer {
     }
 
     /// `caller`'s index as deltas after `after`, read in batches off the
-    /// async workers.
+    /// async workers as the caller takes them.
     pub fn pull(
         &self,
         caller: &AgencyId,
         after: u64,
     ) -> impl Stream<Item = Result<IndexDelta, ServeError>> + Send + use<> {
-        let (tx, rx) = tokio::sync::mpsc::channel(WALK_BATCH);
         let holder = self.holder.clone();
         let caller = caller.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut cursor = after;
-            loop {
+        crate::store::paced::paced(
+            after,
+            move |cursor| {
                 let batch: Vec<_> = holder
                     .deltas_after(&caller, cursor)
                     .take(WALK_BATCH)
+                    .map(|d| d.map_err(ServeError::from))
                     .collect();
-                if batch.is_empty() {
-                    return;
-                }
-                for delta in batch {
-                    let item = delta.map_err(ServeError::from);
-                    if let Ok(d) = &item {
-                        cursor = d.pos;
-                    }
-                    let failed = item.is_err();
-                    if tx.blocking_send(item).is_err() || failed {
-                        return;
-                    }
-                }
-            }
-        });
-        tokio_stream::wrappers::ReceiverStream::new(rx)
+                let next = match batch.last() {
+                    Some(Ok(d)) if batch.len() == WALK_BATCH => Some(d.pos),
+                    _ => None,
+                };
+                (next, batch)
+            },
+            || ServeError::Task,
+        )
     }
 
     /// Evaluates `caller`'s blinded elements under its key, with a proof.
@@ -135,8 +133,14 @@ impl IndexServer {
     ) -> Result<EvaluateResponse, ServeError> {
         let EvaluateRequest { epoch, blinded } = request;
         let key = self.keys.get(caller).ok_or(ServeError::NoIndex)?;
-        if epoch != key.epoch() {
+        if epoch < key.epoch() {
             return Err(ServeError::RetiredEpoch {
+                asked: epoch,
+                current: key.epoch(),
+            });
+        }
+        if epoch > key.epoch() {
+            return Err(ServeError::UnknownEpoch {
                 asked: epoch,
                 current: key.epoch(),
             });

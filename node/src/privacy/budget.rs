@@ -44,6 +44,35 @@ impl QueryBudget {
         }
     }
 
+    /// A bucket saved with `units` tokens `elapsed` ago (wall-clock time, as
+    /// saved across a restart), refilled for that time, as of `now`.
+    pub fn restored(
+        keys_per_day: u64,
+        burst: u64,
+        units: u128,
+        elapsed: Duration,
+        now: Instant,
+    ) -> Self {
+        let cap = u128::from(burst) * NANOS_PER_DAY;
+        let added = elapsed.as_nanos().saturating_mul(u128::from(keys_per_day));
+        Self {
+            keys_per_day,
+            burst,
+            units: units.saturating_add(added).min(cap),
+            last: now,
+        }
+    }
+
+    /// (keys per day, burst).
+    pub fn limits(&self) -> (u64, u64) {
+        (self.keys_per_day, self.burst)
+    }
+
+    /// The tokens left, in the units `restored` takes.
+    pub fn units(&self) -> u128 {
+        self.units
+    }
+
     /// Takes `n` tokens at `now`, or says how long until it could.
     pub fn try_take(&mut self, n: u64, now: Instant) -> Result<(), OverBudget> {
         if n > self.burst {

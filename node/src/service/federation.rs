@@ -22,9 +22,11 @@ use crate::consult::flow::Consultations;
 use crate::exchange::feed::FeedServer;
 use crate::exchange::hello::Greeter;
 use crate::exchange::receive::Receiver;
+use crate::identity::AgencyId;
 use crate::matching::deconflict::Deconfliction;
 use crate::matching::overlap::Overlap;
 use crate::matching::serve::IndexServer;
+use crate::service::limits::{CallLimits, CallPermit, holding};
 
 /// Federation handlers: one domain worker per concern.
 #[derive(Debug, Clone)]
@@ -38,6 +40,16 @@ pub struct FederationService {
     pub consultations: Arc<Consultations>,
     pub audit: AuditSink,
     pub anchors: Arc<AnchorStore>,
+    pub limits: Arc<CallLimits>,
+}
+
+impl FederationService {
+    /// The admitted caller and its place in its allowance of calls in progress.
+    fn admit<T>(&self, request: &Request<T>) -> Result<(AgencyId, CallPermit), Status> {
+        let caller = super::caller(request)?.agency;
+        let permit = self.limits.admit(&caller)?;
+        Ok((caller, permit))
+    }
 }
 
 type Streamed<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -48,7 +60,7 @@ impl Federation for FederationService {
         &self,
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.greeter.answer(&caller, request.into_inner())?,
         ))
@@ -58,7 +70,7 @@ impl Federation for FederationService {
         &self,
         request: Request<PushNoticesRequest>,
     ) -> Result<Response<PushNoticesResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.receiver.push(&caller, request.into_inner()).await?,
         ))
@@ -70,19 +82,20 @@ impl Federation for FederationService {
         &self,
         request: Request<PullNoticesRequest>,
     ) -> Result<Response<Self::PullNoticesStream>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, permit) = self.admit(&request)?;
         let PullNoticesRequest { after, limit } = request.into_inner();
         let items = self.feed.pull(&caller, after, limit).await?;
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(Box::pin(holding(
+            permit,
             items.map(|i| i.map_err(Status::from)),
-        )))
+        ))))
     }
 
     async fn get_notice(
         &self,
         request: Request<GetNoticeRequest>,
     ) -> Result<Response<SignedNotice>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         let serial = request.into_inner().serial;
         Ok(Response::new(self.feed.get(&caller, &serial)?))
     }
@@ -91,7 +104,7 @@ impl Federation for FederationService {
         &self,
         request: Request<IndexInfoRequest>,
     ) -> Result<Response<IndexInfoResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(self.index.info(&caller)?))
     }
 
@@ -101,18 +114,19 @@ impl Federation for FederationService {
         &self,
         request: Request<PullIndexRequest>,
     ) -> Result<Response<Self::PullIndexStream>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, permit) = self.admit(&request)?;
         let deltas = self.index.pull(&caller, request.into_inner().after);
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(Box::pin(holding(
+            permit,
             deltas.map(|d| d.map_err(Status::from)),
-        )))
+        ))))
     }
 
     async fn evaluate(
         &self,
         request: Request<EvaluateRequest>,
     ) -> Result<Response<EvaluateResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.index.evaluate(&caller, request.into_inner()).await?,
         ))
@@ -122,7 +136,7 @@ impl Federation for FederationService {
         &self,
         request: Request<CardinalityRequest>,
     ) -> Result<Response<CardinalityResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.overlap
                 .cardinality(&caller, request.into_inner())
@@ -134,7 +148,7 @@ impl Federation for FederationService {
         &self,
         request: Request<ReportOverlapRequest>,
     ) -> Result<Response<ReportOverlapResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.overlap
                 .report_for(&caller, &request.into_inner())
@@ -146,7 +160,7 @@ impl Federation for FederationService {
         &self,
         request: Request<DeconflictHitRequest>,
     ) -> Result<Response<DeconflictHitResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         self.deconfliction
             .peer_found(&caller, &request.into_inner())?;
         Ok(Response::new(DeconflictHitResponse {}))
@@ -156,7 +170,7 @@ impl Federation for FederationService {
         &self,
         request: Request<SignedMessage>,
     ) -> Result<Response<ConsultAck>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(
             self.consultations
                 .receive_durably(&caller, &request.into_inner())
@@ -168,7 +182,7 @@ impl Federation for FederationService {
         &self,
         request: Request<AuditHeadRequest>,
     ) -> Result<Response<AuditCheckpoint>, Status> {
-        super::caller(&request)?;
+        let (_caller, _permit) = self.admit(&request)?;
         let newest = self.audit.log().newest_checkpoint()?;
         let c = newest.ok_or_else(|| Status::not_found("no audit checkpoint yet"))?;
         Ok(Response::new(AuditCheckpoint::from(&c)))
@@ -178,7 +192,7 @@ impl Federation for FederationService {
         &self,
         request: Request<HeldAnchorsRequest>,
     ) -> Result<Response<HeldAnchorsResponse>, Status> {
-        let caller = super::caller(&request)?.agency;
+        let (caller, _permit) = self.admit(&request)?;
         Ok(Response::new(HeldAnchorsResponse {
             checkpoints: self.anchors.held(&caller)?,
         }))

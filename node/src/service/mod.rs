@@ -3,6 +3,7 @@
 
 pub mod federation;
 pub mod guard;
+pub mod limits;
 pub mod operator;
 
 use tonic::{Request, Status};
@@ -17,4 +18,22 @@ pub fn caller<T>(request: &Request<T>) -> Result<Identity, Status> {
         .get::<Caller>()
         .map(|c| c.0.clone())
         .ok_or_else(|| Status::unauthenticated("no verified caller"))
+}
+
+/// A request whose protobuf cannot be decoded is the caller's mistake:
+/// tonic answers it INTERNAL, and this turns it into INVALID_ARGUMENT (its
+/// message, which says what failed to decode, is kept).
+pub fn undecodable_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers();
+    let internal = headers.get("grpc-status").is_some_and(|v| v == "13");
+    let undecodable = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| m.contains("decode"));
+    if internal && undecodable {
+        response
+            .headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+    response
 }

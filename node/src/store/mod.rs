@@ -14,8 +14,10 @@
 //! | `watch` | `matching::watch` (watch list, outputs), `matching::deconflict` (hits), `alerts` (alerts) |
 //! | `consult` | `consult::store` |
 //! | `audit` | `audit` |
+//! | `budgets` | `matching::budgets` |
 
 pub mod keys;
+pub mod paced;
 
 use std::path::Path;
 use std::sync::RwLock;

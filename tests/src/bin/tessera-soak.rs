@@ -365,7 +365,7 @@ async fn main() -> anyhow::Result<()> {
     let mut audit_ok = [false; 2];
     for (i, op) in [a_op.clone(), b_op.clone()].into_iter().enumerate() {
         audit_ok[i] = OperatorClient::new(op)
-            .audit_verify(AuditVerifyRequest {})
+            .audit_verify(AuditVerifyRequest::default())
             .await
             .is_ok();
     }

@@ -78,6 +78,10 @@ fn setup() -> Setup {
             vec!["DE-BAFA".into(), "FR-SBDU".into(), "US-BIS".into()],
         )]),
         peers: ids,
+        min_batch: 3,
+        sessions: Sessions::new(Duration::from_secs(3_600)),
+        counted: std::sync::Mutex::default(),
+        reports: crate::throttle::PerPeerRate::new(REPORTS_PER_DAY, REPORT_BURST),
     });
     Setup {
         _dir: dir,
@@ -176,14 +180,19 @@ async fn harmonising_counts_each_pair_and_names_the_pairs_it_could_not() {
 async fn a_report_is_given_only_within_a_shared_group_and_is_audited() {
     let s = setup();
     let ask = |peer: &str| ReportOverlapRequest { peer: peer.into() };
-    // FR-SBDU asks for our count with US-BIS (down): unavailable.
+    // FR-SBDU asks for our count with US-BIS, which our operator never ran:
+    // a report runs no count of its own.
     let err = s
         .overlap
         .report_for(&agency("FR-SBDU"), &ask("US-BIS"))
         .await
         .unwrap_err();
-    assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
-    // US-BIS asks about FR-SBDU: counted and audited.
+    assert_eq!(
+        tonic::Status::from(err).code(),
+        tonic::Code::FailedPrecondition
+    );
+    // Our operator counts with FR-SBDU; US-BIS asks about it: told and audited.
+    s.overlap.with_peer(&agency("FR-SBDU")).await.unwrap();
     let r = s
         .overlap
         .report_for(&agency("US-BIS"), &ask("FR-SBDU"))
@@ -206,35 +215,67 @@ async fn a_report_is_given_only_within_a_shared_group_and_is_audited() {
     }
 }
 
+fn blinded(n: usize) -> Vec<Vec<u8>> {
+    let keys: Vec<String> = (0..n).map(|i| format!("mk1|name|probe {i}")).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
+    let (_, blinded) = CardinalityQuery::blind(&refs).unwrap();
+    blinded.iter().map(|b| b.to_vec()).collect()
+}
+
 #[tokio::test]
 async fn the_holder_side_checks_the_batch_charges_the_budget_and_audits_the_count() {
     let s = setup();
     let fr = agency("FR-SBDU");
-    let (_, blinded) = CardinalityQuery::blind(&[b"mk1|a".as_slice(), b"mk1|b"]).unwrap();
-    let request = |n: usize| CardinalityRequest {
-        blinded: blinded.iter().cycle().take(n).map(|b| b.to_vec()).collect(),
-    };
-    let r = s.overlap.cardinality(&fr, request(2)).await.unwrap();
-    assert_eq!(r.evaluated.len(), 2);
-    assert_eq!(r.holder_tags.len(), s.shared.len());
-    assert!(audited(&s.audit).contains(&"evaluation_served".to_owned()));
-    let empty = s.overlap.cardinality(&fr, request(0)).await.unwrap_err();
-    assert_eq!(
-        tonic::Status::from(empty).code(),
-        tonic::Code::InvalidArgument
-    );
-    let over = s.overlap.cardinality(&fr, request(60)).await.unwrap_err();
-    assert_eq!(
-        tonic::Status::from(over).code(),
-        tonic::Code::ResourceExhausted
-    );
-    let stranger = s
+    let request = |blinded: Vec<Vec<u8>>| CardinalityRequest { blinded };
+    let code = |e: OverlapError| tonic::Status::from(e).code();
+    // Fewer than the minimum, or the same element twice: refused.
+    let small = s
         .overlap
-        .cardinality(&agency("JP-METI"), request(1))
+        .cardinality(&fr, request(blinded(2)))
+        .await
+        .unwrap_err();
+    assert!(small.to_string().contains("at least 3 distinct"), "{small}");
+    assert_eq!(code(small), tonic::Code::InvalidArgument);
+    let mut twice = blinded(3);
+    twice.push(twice[0].clone());
+    let dup = s
+        .overlap
+        .cardinality(&fr, request(twice))
+        .await
+        .unwrap_err();
+    assert_eq!(code(dup), tonic::Code::InvalidArgument);
+
+    // The first call starts the session and pays for the set; later calls
+    // reuse it and pay for their elements.
+    let r = s
+        .overlap
+        .cardinality(&fr, request(blinded(3)))
+        .await
+        .unwrap();
+    assert_eq!(r.evaluated.len(), 3);
+    assert_eq!(r.holder_tags.len(), s.shared.len());
+    let again = s
+        .overlap
+        .cardinality(&fr, request(blinded(3)))
+        .await
+        .unwrap();
+    assert_eq!(again.holder_tags, r.holder_tags, "one set per session");
+    assert!(audited(&s.audit).contains(&"evaluation_served".to_owned()));
+    let left = 50 - (3 + s.shared.len()) - 3;
+    let over = s
+        .overlap
+        .cardinality(&fr, request(blinded(left + 1)))
         .await
         .unwrap_err();
     assert_eq!(
-        tonic::Status::from(stranger).code(),
-        tonic::Code::PermissionDenied
+        code(over),
+        tonic::Code::ResourceExhausted,
+        "the set was charged"
     );
+    let stranger = s
+        .overlap
+        .cardinality(&agency("JP-METI"), request(blinded(3)))
+        .await
+        .unwrap_err();
+    assert_eq!(code(stranger), tonic::Code::PermissionDenied);
 }

@@ -1,0 +1,609 @@
+//! A hostile peer, end to end: real nodes on loopback over mutual TLS, and an
+//! attacker built from the generated gRPC client with a real peer
+//! certificate (or, where no certificate is needed, bare TCP sockets). Each
+//! test shows one bound of `docs/threat-model.md` holding while an honest
+//! operator or peer keeps working.
+
+use std::time::Duration;
+
+use tessera_node::notice::json::party_to_wire;
+use tessera_node::party::{Party, PartyKind};
+use tessera_proto::v1::federation_client::FederationClient;
+use tessera_proto::v1::{
+    AlertsRequest, CardinalityRequest, DeconflictHitRequest, DenialAction, DenialNotice,
+    EnforcementNotice, EnforcementType, FeedItem, IndexInfoRequest, IssueNoticeRequest, Marking,
+    Notice, NoticeStatus, OverlapRequest, PartyRole, PullIndexRequest, PullNoticesRequest,
+    PushNoticesRequest, RegimeBasis, ReportOverlapRequest, RoledParty, notice::Body,
+};
+use tessera_tests::*;
+use tokio::net::TcpStream;
+use tonic::transport::Channel;
+
+const A: &str = "DE-BAFA";
+const B: &str = "FR-SBDU";
+const C: &str = "US-BIS";
+
+/// A federation client of node `to`, presenting node `from`'s certificate
+/// (a configured peer: the attacker holds a real one).
+fn as_peer(fed: &LocalFederation, from: usize, to: usize) -> FederationClient<Channel> {
+    FederationClient::new(peer_channel(fed, from, to, |ep| ep))
+}
+
+fn peer_channel(
+    fed: &LocalFederation,
+    from: usize,
+    to: usize,
+    tune: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
+) -> Channel {
+    let dir = &fed.nodes[from].dir;
+    let cfg = client_with_cert(
+        &fed.root,
+        &dir.join("node.pem"),
+        &dir.join("node.key"),
+        &fed.nodes[to].agency,
+    );
+    let (addr, _) = addrs(&fed.nodes[to]);
+    tessera_node::dial::channel_tuned(&addr, Some("localhost"), cfg, Duration::from_secs(5), tune)
+        .expect("channel")
+}
+
+/// `n` TCP sockets to `addr` that never send a byte.
+async fn idle_sockets(addr: &str, n: usize) -> Vec<TcpStream> {
+    let mut sockets = Vec::with_capacity(n);
+    for _ in 0..n {
+        sockets.push(TcpStream::connect(addr).await.expect("tcp connect"));
+    }
+    sockets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_on_either_port_keep_neither_operators_nor_peers_out() {
+    let fed = reachable_federation(&[A, B], |_| {}).await;
+    let (fed_addr, op_addr) = addrs(&fed.nodes[0]);
+
+    // 300 sockets on each port, more than the 256 handshake slots of a listener.
+    let _federation_flood = idle_sockets(&fed_addr, 300).await;
+    let _operator_flood = idle_sockets(&op_addr, 300).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = std::time::Instant::now();
+    let status = fed.nodes[0].status().await;
+    assert!(status.is_ok(), "operator kept out: {status:?}");
+    let peer = hello(peer_channel(&fed, 1, 0, |ep| ep), B).await;
+    assert!(peer.is_ok(), "peer kept out: {peer:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "not at once: {:?}",
+        started.elapsed()
+    );
+    fed.shutdown().await.expect("shutdown");
+}
+
+/// A denial for `to` naming `n` people, each with their own name.
+fn denial(serial: &str, to: &str, n: usize) -> Notice {
+    let parties = (0..n).map(|i| RoledParty {
+        role: PartyRole::EndUser as i32,
+        party: Some(party_to_wire(&Party {
+            kind: PartyKind::Person,
+            name: format!("Person {serial} Number {i} Ivanovich"),
+            countries: vec!["RU".into()],
+            birth_date: Some("1961-05-04".into()),
+            ..Party::default()
+        })),
+    });
+    Notice {
+        serial: serial.into(),
+        marking: Marking::Amber as i32,
+        distribution: Some(tessera_node::policy::parse_to(to).expect("to")),
+        body: Some(Body::Denial(DenialNotice {
+            authority_reference: format!("REF-{serial}"),
+            regime_basis: RegimeBasis::Wassenaar as i32,
+            action: DenialAction::Refuse as i32,
+            decision_date: "2026-02-02".into(),
+            items: vec![tessera_proto::v1::Item {
+                control_entry: "3A001".into(),
+                ..Default::default()
+            }],
+            parties: parties.collect(),
+            destination: "RU".into(),
+            status: NoticeStatus::InForce as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+async fn issue(node: &LocalNode, n: Notice) -> Result<(), tonic::Status> {
+    node.operator()
+        .expect("op")
+        .issue_notice(IssueNoticeRequest { notice: Some(n) })
+        .await
+        .map(|_| ())
+}
+
+/// Rows of `origin`'s index that `node` holds.
+async fn index_rows(node: &LocalNode, origin: &str) -> u64 {
+    node.status().await.map_or(0, |s| {
+        s.peers
+            .iter()
+            .find(|p| p.agency == origin)
+            .map_or(0, |p| p.index_rows)
+    })
+}
+
+/// One Evaluate of `n` keys at node `to`, as node `from`.
+async fn evaluate(
+    fed: &LocalFederation,
+    from: usize,
+    to: usize,
+    n: usize,
+) -> Result<usize, tonic::Status> {
+    let mut client = as_peer(fed, from, to);
+    let epoch = client
+        .index_info(IndexInfoRequest {})
+        .await?
+        .into_inner()
+        .epoch;
+    let keys: Vec<String> = (0..n).map(|i| format!("mk1|name|probe {i}")).collect();
+    let (_, request) = tessera_node::matching::screen::blind_request(&keys, epoch).expect("blind");
+    Ok(client.evaluate(request).await?.into_inner().evaluated.len())
+}
+
+/// Within `limit`, or a plain failure.
+async fn within<T>(limit: Duration, what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+}
+
+/// The blocking pool is made small here (as a busy node's is, in effect) so
+/// that streams pinning its threads show at once.
+#[test]
+fn unread_streams_hold_no_thread_and_a_peer_has_a_bounded_number_of_calls() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(6)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(unread_streams());
+}
+
+async fn unread_streams() {
+    let fed = reachable_federation(&[A, B], |cfg| cfg.sync.pull_interval_ms = 300).await;
+    // 40 index deltas of some 16 kB each: more than a stream's buffers hold.
+    for i in 0..40 {
+        issue(
+            &fed.nodes[0],
+            denial(&format!("S-{i}"), &format!("peer:{B}"), 8),
+        )
+        .await
+        .expect("issue");
+    }
+    let ok = eventually(Duration::from_secs(20), || async {
+        index_rows(&fed.nodes[1], A).await >= 2_000
+    })
+    .await;
+    assert!(ok, "A's index for B did not reach 2,000 rows");
+
+    // The attacker: B's certificate, a one-byte HTTP/2 window, 24 index
+    // pulls and 2 notice pulls opened and never read.
+    let hostile = peer_channel(&fed, 1, 0, |ep| {
+        ep.initial_stream_window_size(Some(1))
+            .initial_connection_window_size(Some(1))
+    });
+    let mut unread = Vec::new();
+    for _ in 0..24 {
+        let s = FederationClient::new(hostile.clone())
+            .pull_index(PullIndexRequest { after: 0 })
+            .await
+            .expect("pull index opened");
+        unread.push(s.into_inner());
+    }
+    let mut notices = Vec::new();
+    for _ in 0..2 {
+        let s = FederationClient::new(hostile.clone())
+            .pull_notices(PullNoticesRequest { after: 0, limit: 0 })
+            .await
+            .expect("pull notices opened");
+        notices.push(s.into_inner());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Everyone else, and the attacker's own honest calls, still go through.
+    within(
+        Duration::from_secs(5),
+        "an operator's issue",
+        issue(&fed.nodes[0], denial("S-late", "local", 1)),
+    )
+    .await
+    .expect("issue while streams are unread");
+    let evaluated = within(
+        Duration::from_secs(5),
+        "an Evaluate",
+        evaluate(&fed, 1, 0, 10),
+    )
+    .await
+    .expect("evaluate while streams are unread");
+    assert_eq!(evaluated, 10);
+
+    // Past its allowance, the peer is told so at once.
+    let mut refused = None;
+    for _ in 0..10 {
+        match FederationClient::new(hostile.clone())
+            .pull_index(PullIndexRequest { after: 0 })
+            .await
+        {
+            Ok(s) => unread.push(s.into_inner()),
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a peer's calls in progress are capped");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("too many calls in progress"),
+        "{refused:?}"
+    );
+    // (A notice pull may have been read to its end by then: only the
+    // index pulls are sure to be in progress.)
+    assert!(
+        unread.len() <= tessera_node::service::limits::MAX_CALLS_PER_PEER,
+        "{} index pulls in progress",
+        unread.len()
+    );
+
+    // Cancelled, the streams give their places back.
+    drop(unread);
+    drop(notices);
+    let ok = eventually(Duration::from_secs(5), || async {
+        evaluate(&fed, 1, 0, 10).await.is_ok()
+    })
+    .await;
+    assert!(ok, "the peer's allowance came back");
+    fed.shutdown().await.expect("shutdown");
+}
+
+/// `n` distinct blinded elements for a Cardinality call.
+fn cardinality_batch(n: usize) -> CardinalityRequest {
+    let keys: Vec<String> = (0..n).map(|i| format!("mk1|name|probe {i}")).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
+    let (_, blinded) = tessera_node::privacy::CardinalityQuery::blind(&refs).expect("blind");
+    CardinalityRequest {
+        blinded: blinded.iter().map(|b| b.to_vec()).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set() {
+    let fed = reachable_federation(&[A, B], |cfg| {
+        if cfg.agency == A {
+            for p in &mut cfg.peers {
+                p.keys_per_day = Some(1);
+                p.burst = Some(300);
+            }
+        }
+    })
+    .await;
+    issue(&fed.nodes[0], denial("S-1", &format!("peer:{B}"), 1))
+        .await
+        .expect("issue");
+    let mut b = as_peer(&fed, 1, 0);
+
+    // One key in, that key's membership out: refused, as is one key sent 100 times.
+    let one = b.cardinality(cardinality_batch(1)).await.unwrap_err();
+    assert_eq!(one.code(), tonic::Code::InvalidArgument, "{one:?}");
+    assert!(one.message().contains("at least 100 distinct"), "{one:?}");
+    let mut same = cardinality_batch(1);
+    same.blinded = vec![same.blinded[0].clone(); 100];
+    let same = b.cardinality(same).await.unwrap_err();
+    assert_eq!(same.code(), tonic::Code::InvalidArgument, "{same:?}");
+
+    // The set is computed once per session and the call that starts it pays for it.
+    let first = b
+        .cardinality(cardinality_batch(100))
+        .await
+        .expect("first")
+        .into_inner();
+    let set = first.holder_tags.len();
+    assert!(set > 0 && set < 100, "A lists {set} keys for B");
+    let mut answered = 1;
+    loop {
+        match b.cardinality(cardinality_batch(100)).await {
+            Ok(r) => {
+                assert_eq!(
+                    r.into_inner().holder_tags,
+                    first.holder_tags,
+                    "one set per session"
+                );
+                answered += 1;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                break;
+            }
+        }
+        assert!(answered < 10, "never refused");
+    }
+    // 300 keys of budget: 100 + the set for the first call, 100 for each other.
+    assert_eq!(answered, 1 + (200 - set) / 100, "set of {set}");
+    fed.shutdown().await.expect("shutdown");
+}
+
+/// An "investigation opened" notice kept at home, about one person.
+fn investigation(serial: &str) -> Notice {
+    let Some(Body::Denial(d)) = denial(serial, "local", 1).body else {
+        unreachable!("a denial")
+    };
+    Notice {
+        serial: serial.into(),
+        marking: Marking::Amber as i32,
+        distribution: Some(tessera_node::policy::parse_to("local").expect("to")),
+        body: Some(Body::Enforcement(EnforcementNotice {
+            r#type: EnforcementType::InvestigationOpened as i32,
+            parties: d.parties,
+            contact: "DE investigations desk".into(),
+            status: NoticeStatus::InForce as i32,
+            ..EnforcementNotice::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// The row tags of node `to`'s index for node `from`, after `after`, once
+/// there are some; and the newest position.
+async fn row_tags(
+    fed: &LocalFederation,
+    from: usize,
+    to: usize,
+    after: u64,
+) -> (Vec<Vec<u8>>, u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut found = (Vec::new(), after);
+        if let Ok(s) = as_peer(fed, from, to)
+            .pull_index(PullIndexRequest { after })
+            .await
+        {
+            let mut s = s.into_inner();
+            while let Ok(Some(d)) = s.message().await {
+                found.1 = d.pos;
+                found.0.extend(d.adds.iter().map(|a| a[..16].to_vec()));
+            }
+        }
+        if !found.0.is_empty() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no rows indexed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn deconfliction_alerts(node: &LocalNode) -> Vec<tessera_proto::v1::Alert> {
+    node.operator()
+        .expect("op")
+        .alerts(AlertsRequest { after: 0 })
+        .await
+        .expect("alerts")
+        .into_inner()
+        .alerts
+        .into_iter()
+        .filter(|a| a.kind == "deconfliction")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deconfliction_hits_are_taken_only_on_investigations_and_rate_limited() {
+    let fed = reachable_federation(&[A, B], |_| {}).await;
+    issue(&fed.nodes[0], denial("S-1", &format!("peer:{B}"), 1))
+        .await
+        .expect("issue");
+    let (denial_tags, pos) = row_tags(&fed, 1, 0, 0).await;
+    let mut b = as_peer(&fed, 1, 0);
+    let hit = |tag: &[u8], contact: &str| DeconflictHitRequest {
+        tag: tag.to_vec(),
+        contact: contact.into(),
+    };
+    // An ordinary denial row is not an investigation.
+    let refused = b
+        .deconflict_hit(hit(&denial_tags[0], "call me"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    assert!(deconfliction_alerts(&fed.nodes[0]).await.is_empty());
+
+    issue(&fed.nodes[0], investigation("INV-1"))
+        .await
+        .expect("issue");
+    let (inv_tags, _) = row_tags(&fed, 1, 0, pos).await;
+    let mut accepted = 0;
+    let mut limited = None;
+    for _ in 0..30 {
+        match b
+            .deconflict_hit(hit(&inv_tags[0], "FR desk\u{1b}[2J"))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(status) => {
+                limited = Some(status);
+                break;
+            }
+        }
+    }
+    let limited = limited.expect("hits are rate-limited");
+    assert_eq!(
+        limited.code(),
+        tonic::Code::ResourceExhausted,
+        "{limited:?}"
+    );
+    assert!(accepted <= 10, "{accepted} hits taken at once");
+    let alerts = deconfliction_alerts(&fed.nodes[0]).await;
+    assert_eq!(alerts.len(), 1);
+    let contact = alerts[0].r#match.clone().expect("match").contact;
+    assert_eq!(contact, format!("as claimed by {B}: FR desk [2J"));
+    fed.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_reports_only_the_counts_its_operator_ran_and_only_a_few() {
+    let fed = reachable_federation(&[A, B, C], |cfg| {
+        cfg.groups
+            .insert("trio".into(), vec![A.into(), B.into(), C.into()]);
+    })
+    .await;
+    issue(&fed.nodes[1], denial("S-B", "all", 1))
+        .await
+        .expect("issue");
+    issue(&fed.nodes[0], denial("S-A", "all", 1))
+        .await
+        .expect("issue");
+    // C, hostile, asks B for B's count with A: B runs no count for it.
+    let mut c = as_peer(&fed, 2, 1);
+    let ask = || ReportOverlapRequest { peer: A.into() };
+    let refused = c.report_overlap(ask()).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("has not counted"), "{refused:?}");
+
+    // B's operator counts; then C may be told, a few times a minute.
+    let ran = fed.nodes[1]
+        .operator()
+        .expect("op")
+        .overlap(OverlapRequest { peer: A.into() })
+        .await
+        .expect("B counts with A")
+        .into_inner();
+    let told = c.report_overlap(ask()).await.expect("report").into_inner();
+    assert_eq!((told.count, told.keys), (ran.count, ran.keys));
+    let mut limited = None;
+    for _ in 0..10 {
+        if let Err(status) = c.report_overlap(ask()).await {
+            limited = Some(status);
+            break;
+        }
+    }
+    let limited = limited.expect("reports are rate-limited");
+    assert_eq!(
+        limited.code(),
+        tonic::Code::ResourceExhausted,
+        "{limited:?}"
+    );
+    fed.shutdown().await.expect("shutdown");
+}
+
+/// Raw bytes as a gRPC message, to send what no generated client would.
+#[derive(Clone, Copy, Default)]
+struct Raw;
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf;
+        let bytes = src.chunk().to_vec();
+        src.advance(bytes.len());
+        Ok(Some(bytes))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smaller_holes_are_closed() {
+    let fed = reachable_federation(&[A, B], |_| {}).await;
+    let mut b = as_peer(&fed, 1, 0);
+
+    // A push ending in a bare watermark cannot move A's cursor in B's feed.
+    let push = b
+        .push_notices(PushNoticesRequest {
+            items: vec![FeedItem {
+                seq: 1 << 63,
+                prev_seq: 0,
+                notice: None,
+            }],
+            index_pos: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(push.code(), tonic::Code::InvalidArgument, "{push:?}");
+    let cursor = fed.nodes[0]
+        .status()
+        .await
+        .expect("status")
+        .peers
+        .iter()
+        .find(|p| p.agency == B)
+        .map(|p| p.cursor)
+        .expect("B");
+    assert!(cursor < 1 << 32, "cursor {cursor}");
+
+    // Bytes that are no protobuf: the caller's error, not the server's.
+    let mut grpc = tonic::client::Grpc::new(peer_channel(&fed, 1, 0, |ep| ep));
+    grpc.ready().await.expect("ready");
+    let garbage = grpc
+        .unary(
+            tonic::Request::new(vec![0xff; 7]),
+            "/tessera.v1.Federation/Evaluate".parse().expect("path"),
+            Raw,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(garbage.code(), tonic::Code::InvalidArgument, "{garbage:?}");
+
+    // A future key epoch is not "retired"; a batch over 65,535 is refused as such.
+    let epoch = b
+        .index_info(IndexInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner()
+        .epoch;
+    let keys = vec!["mk1|name|x".to_owned()];
+    let (_, mut request) =
+        tessera_node::matching::screen::blind_request(&keys, epoch + 1).expect("blind");
+    let future = b.evaluate(request.clone()).await.unwrap_err();
+    assert_eq!(future.code(), tonic::Code::FailedPrecondition);
+    assert!(!future.message().contains("retired"), "{future:?}");
+    request.epoch = epoch;
+    request.blinded = vec![request.blinded[0].clone(); 65_536];
+    let big = b.evaluate(request).await.unwrap_err();
+    assert_eq!(big.code(), tonic::Code::InvalidArgument, "{big:?}");
+    assert!(big.message().contains("65535"), "{big:?}");
+    fed.shutdown().await.expect("shutdown");
+}
