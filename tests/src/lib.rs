@@ -18,6 +18,8 @@ use tessera_proto::v1::{HelloRequest, HelloResponse, NodeInfo, StatusRequest, St
 use tonic::Status;
 use tonic::transport::Channel;
 
+pub mod webdriver;
+
 pub use tessera_cli::federation::{LocalFederation, LocalNode};
 
 /// Writes a leaf's certificate and key into `dir` as `<name>.pem` / `<name>.key`.

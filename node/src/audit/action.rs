@@ -29,11 +29,16 @@ pub enum Action {
     BudgetRefused,
     /// Configuration, certificates or CRLs reloaded.
     ConfigReloaded,
+    /// A (party, notice) pair marked or cleared as a false positive; details carry the
+    /// party's keyed digest, never the party.
+    FalsePositive,
+    /// An alert acknowledged or annotated by the operator (the note is not audited).
+    AlertReviewed,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::EvaluationServed,
         Action::MatchDisclosed,
         Action::NoticeSent,
@@ -44,6 +49,8 @@ impl Action {
         Action::CallRefused,
         Action::BudgetRefused,
         Action::ConfigReloaded,
+        Action::FalsePositive,
+        Action::AlertReviewed,
     ];
 
     /// The stable name used in the hash and the export.
@@ -59,6 +66,8 @@ impl Action {
             Action::CallRefused => "call_refused",
             Action::BudgetRefused => "budget_refused",
             Action::ConfigReloaded => "config_reloaded",
+            Action::FalsePositive => "false_positive",
+            Action::AlertReviewed => "alert_reviewed",
         }
     }
 }
