@@ -15,9 +15,9 @@ use std::time::Duration;
 use tessera_node::notice::json::party_to_wire;
 use tessera_node::party::{Party, PartyKind};
 use tessera_proto::v1::{
-    ConsultOpenRequest, ConsultShowRequest, DenialAction, DenialNotice, IssueNoticeRequest,
-    Marking, Notice, NoticeStatus, PartyRole, RegimeBasis, RoledParty, StatusRequest,
-    WatchAddRequest, notice::Body,
+    ChangeNoticeRequest, ConsultOpenRequest, ConsultShowRequest, DenialAction, DenialNotice,
+    IssueNoticeRequest, Marking, Notice, NoticeStatus, PartyRole, RegimeBasis, RoledParty,
+    ShowNoticeRequest, StatusRequest, WatchAddRequest, change_notice_request::Change, notice::Body,
 };
 use tessera_tests::webdriver::{Browser, available, http};
 use tessera_tests::*;
@@ -484,6 +484,28 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
     })
     .await;
     assert!(answered, "B never received A's answer");
+
+    // B renews its denial: a second version to compare side by side.
+    b.operator()
+        .expect("op")
+        .change_notice(ChangeNoticeRequest {
+            serial: "FR-1".into(),
+            change: Some(Change::RenewUntil("2029-12-31".into())),
+        })
+        .await
+        .expect("renew");
+    let renewed = eventually(Duration::from_secs(15), || async {
+        a.operator()
+            .expect("op")
+            .show_notice(ShowNoticeRequest {
+                origin: B.into(),
+                serial: "FR-1".into(),
+            })
+            .await
+            .is_ok_and(|r| r.into_inner().versions.len() == 2)
+    })
+    .await;
+    assert!(renewed, "A never received the renewal");
 
     // The other pages render.
     for (path, shot, expect) in [

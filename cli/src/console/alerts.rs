@@ -51,7 +51,19 @@ fn alert_row(a: &Alert, review: Option<&AlertReview>, csrf: &str) -> String {
     let seq = a.seq;
     let notice = format!("{}/{}", m.origin, m.serial);
     let what = match a.kind.as_str() {
-        "consultation" | "review" => format!("{} {}", esc(&a.reference), esc(&m.action)),
+        "consultation" => format!(
+            r#"Consultation <a href="/consultations/{}">{}</a> with {}: {}"#,
+            url_part(&a.reference),
+            esc(&a.reference),
+            esc(&m.peer),
+            esc(&m.action)
+        ),
+        "review" => format!(
+            "Our notice {}: {} {}; renew or revoke it",
+            esc(&a.reference),
+            esc(&m.action),
+            esc(&m.decision_date)
+        ),
         _ => format!(
             r#"<a href="/notices/{}/{}">{}</a> held by {} · <span class="why">{}</span> · {} · score {:.2}<br><span class="muted">contact: {}</span>"#,
             url_part(&m.origin),
@@ -93,8 +105,8 @@ fn alert_row(a: &Alert, review: Option<&AlertReview>, csrf: &str) -> String {
         );
     }
     format!(
-        r#"<tr class="{class}"><td>#{seq}<br>{state}</td><td>{when}</td><td>{kind}<br><span class="muted">watch {watch} {reference}</span></td><td>{what}{notes_list}</td><td>{actions}</td></tr>"#,
-        class = if read { "" } else { "warn" },
+        r#"<tr class="{class}"><td>#{seq}<br>{state}</td><td>{when}</td><td>{kind}{watch}</td><td>{what}{notes_list}</td><td>{actions}</td></tr>"#,
+        class = if read { "" } else { "unread" },
         state = if read {
             r#"<span class="badge ok">read</span>"#
         } else {
@@ -102,8 +114,15 @@ fn alert_row(a: &Alert, review: Option<&AlertReview>, csrf: &str) -> String {
         },
         when = iso_ms(a.at_ms),
         kind = esc(&kind_words(a)),
-        watch = a.watch_id,
-        reference = esc(&a.reference),
+        watch = if a.watch_id == 0 {
+            String::new()
+        } else {
+            format!(
+                r#"<br><span class="muted">watch entry {} · {}</span>"#,
+                a.watch_id,
+                esc(&a.reference)
+            )
+        },
         notes_list = if notes.is_empty() {
             String::new()
         } else {

@@ -171,11 +171,11 @@ pub async fn show(
         );
     }
     body.push_str(r#"<h2>Steps</h2><table><thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">From</th><th scope="col">Step</th></tr></thead><tbody>"#);
-    for s in &c.steps {
+    for (i, s) in c.steps.iter().enumerate() {
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            s.step,
+            i + 1,
             iso_s(s.sent_at),
             esc(&s.from),
             esc(&step_words(s.kind.as_ref()))
@@ -185,7 +185,12 @@ pub async fn show(
     let csrf = csrf_field(&session);
     let u = url_part(&c.id);
     let closed = v.state == "closed";
-    if !closed && c.role == "consulted" {
+    // The denying side answers once; "more information" may be followed by a new answer.
+    let may_answer = c
+        .answer
+        .as_ref()
+        .is_none_or(|a| a.answer == "more-information");
+    if !closed && c.role == "consulted" && may_answer {
         let _ = write!(
             body,
             r#"<h2>Answer</h2><form method="post" action="/consultations/{u}/answer" id="answer">{csrf}
@@ -194,7 +199,7 @@ pub async fn show(
 <p><button type="submit">Send the answer</button></p></form>"#
         );
     }
-    if !closed && c.role == "consulting" {
+    if !closed && c.role == "consulting" && c.decision.is_none() {
         let _ = write!(
             body,
             r#"<h2>Decide</h2><form method="post" action="/consultations/{u}/decide" id="decide">{csrf}

@@ -216,7 +216,7 @@ pub async fn page(state: Shared, Query(q): Query<GroupQuery>) -> Result<Html<Str
     let mut body = String::from(
         "<p>Counts only: an overlap is computed privately, and neither side learns which keys are shared.</p><h2>Our list found in each peer's list</h2>",
     );
-    body.push_str(&bars(&rows));
+    let _ = write!(body, "<figure>{}</figure>", bars(&rows));
     for (peer, figure) in &rows {
         if let Err(reason) = figure {
             body.push_str(&message("warn", &format!("No figure for {peer}: {reason}")));
@@ -230,7 +230,7 @@ pub async fn page(state: Shared, Query(q): Query<GroupQuery>) -> Result<Html<Str
     if !q.group.trim().is_empty() {
         match harmonise(&state, q.group.trim()).await {
             Ok(r) => {
-                body.push_str(&matrix_svg(q.group.trim(), &r));
+                let _ = write!(body, "<figure>{}</figure>", matrix_svg(q.group.trim(), &r));
                 for c in r.cells.iter().filter(|c| !c.problem.is_empty()) {
                     body.push_str(&message(
                         "warn",

@@ -218,6 +218,13 @@ pub async fn show(
     paths.dedup();
     let mut rows = String::new();
     for path in paths {
+        // A field empty in every version says nothing.
+        if columns
+            .iter()
+            .all(|c| c.get(path).is_none_or(String::is_empty))
+        {
+            continue;
+        }
         let _ = write!(rows, r#"<tr><th scope="row">{}</th>"#, esc(path));
         let mut previous: Option<&str> = None;
         for (i, col) in columns.iter().enumerate() {

@@ -100,7 +100,9 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .card .big{font-size:28px;font-weight:700}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;font-weight:600;border:1px solid currentColor;white-space:nowrap}
 .bad{color:var(--bad);background:var(--badbg)}.warn{color:var(--warn);background:var(--warnbg)}.ok{color:var(--ok);background:var(--okbg)}.muted{color:var(--muted)}
-tr.bad td{background:var(--badbg)}tr.warn td{background:var(--warnbg)}
+tr.bad td{background:var(--badbg)}tr.warn td{background:var(--warnbg)}tr.unread td:first-child{border-left:5px solid #f2a900}
+.code{white-space:nowrap}
+figure{margin:8px 0 16px;overflow-x:auto}
 form.inline{display:inline-flex;gap:6px;align-items:center;flex-wrap:wrap;margin:2px 0}
 fieldset{border:1px solid var(--line);border-radius:6px;margin:0 0 16px;padding:10px 14px}
 legend{font-weight:600;padding:0 4px}

@@ -63,7 +63,7 @@ pub async fn one(
 ) -> Result<Redirect, PageError> {
     check_csrf(&session, &form.csrf)?;
     let party = form.to_party()?;
-    let id = batch::start(&state, &session.id, "one party", vec![party]);
+    let id = batch::start(&state, &session.id, "form", vec![party]);
     Ok(Redirect::to(&format!("/screen/jobs/{id}")))
 }
 
@@ -237,7 +237,7 @@ fn results_html(job: &Job, session: &Session) -> String {
             .join(" · ");
             let _ = write!(
                 out,
-                r#"<tr><td><span class="badge {sc}">{strength}</span></td><td class="num">{score:.2}</td><td class="why">{why}</td><td>{names}</td><td><a href="/notices/{ou}/{su}">{origin}/{serial}</a><br><span class="muted">ref {reference}</span></td><td>{held}</td><td>{disclosure}{shows}<br><span class="muted">contact: {contact}</span></td>
+                r#"<tr><td><span class="badge {sc}">{strength}</span></td><td class="num">{score:.2}</td><td class="why">{why}</td><td>{names}</td><td><a class="code" href="/notices/{ou}/{su}">{origin}/{serial}</a><br><span class="muted">ref {reference}</span></td><td class="code">{held}</td><td>{disclosure}{shows}<br><span class="muted">contact: {contact}</span></td>
 <td><form class="inline" method="post" action="/screen/jobs/{job}/false-positive">{csrf}<input type="hidden" name="party" value="{index}"><input type="hidden" name="origin" value="{origin}"><input type="hidden" name="serial" value="{serial}"><label class="hint" for="r{index}-{su}">Reason</label><input type="text" id="r{index}-{su}" name="reason" required placeholder="e.g. other birth date"><button type="submit" class="secondary">False positive</button></form></td></tr>"#,
                 sc = if m.strength == "strong" {
                     "bad"
@@ -254,7 +254,12 @@ fn results_html(job: &Job, session: &Session) -> String {
                 serial = esc(&m.serial),
                 reference = esc(&m.authority_reference),
                 held = esc(&held_by(m)),
-                disclosure = esc(&m.disclosure),
+                disclosure = match m.disclosure.as_str() {
+                    "pointer" => "a pointer only: ask the contact",
+                    "summary" => "summary",
+                    "full" => "the full notice",
+                    other => other,
+                },
                 shows = if shows.is_empty() {
                     String::new()
                 } else {
