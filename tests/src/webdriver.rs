@@ -3,6 +3,7 @@
 //! loopback. Only what the tests use: sessions, navigation, elements,
 //! script, window size and screenshots.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,9 +18,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// `CHROMEDRIVER`, else `/usr/bin/chromium` and `/usr/bin/chromedriver`.
 pub fn available() -> Option<(PathBuf, PathBuf)> {
     let pick = |var: &str, default: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(default))
+        std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
     };
     let browser = pick("CHROMIUM", "/usr/bin/chromium");
     let driver = pick("CHROMEDRIVER", "/usr/bin/chromedriver");
@@ -37,14 +36,15 @@ pub async fn http(
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
+        let _ = write!(request, "{k}: {v}\r\n");
     }
     let body = body.unwrap_or("");
     if method != "GET" {
-        request.push_str(&format!(
+        let _ = write!(
+            request,
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
             body.len()
-        ));
+        );
     }
     request.push_str("\r\n");
     request.push_str(body);
@@ -52,7 +52,7 @@ pub async fn http(
     // Some servers keep the connection open despite `Connection: close`: read
     // what Content-Length (or the last chunk) says, not to the end.
     let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
@@ -183,10 +183,10 @@ impl Browser {
             }
         }}});
         let v = b.call("POST", "/session", Some(caps)).await?;
-        b.session = v["sessionId"]
+        v["sessionId"]
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("no session: {v}"))?
-            .to_owned();
+            .clone_into(&mut b.session);
         Ok(b)
     }
 

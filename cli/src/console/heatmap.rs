@@ -38,7 +38,10 @@ fn pct(n: u64, of: u64) -> f64 {
 }
 
 /// Bars: the share of our keys found in each peer's list.
-fn bars(rows: &[(String, Result<(u64, u64), String>)]) -> String {
+/// One peer's figure: (keys of ours found, our keys), or why there is none.
+type Figure = Result<(u64, u64), String>;
+
+fn bars(rows: &[(String, Figure)]) -> String {
     let row_h = 34;
     let (label_w, bar_w) = (150, 520);
     let h = 40 + row_h * rows.len() as i32;

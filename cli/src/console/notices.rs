@@ -90,16 +90,15 @@ pub async fn search(state: Shared, Query(q): Query<Search>) -> Result<Html<Strin
         .await
         .map_err(|s| state.failed(&s))?
         .into_inner();
-    let kinds = ["", "denial", "enforcement"]
-        .iter()
-        .map(|k| {
-            format!(
-                r#"<option value="{k}"{}>{}</option>"#,
-                if *k == q.kind { " selected" } else { "" },
-                if k.is_empty() { "any" } else { k }
-            )
-        })
-        .collect::<String>();
+    let mut kinds = String::new();
+    for k in ["", "denial", "enforcement"] {
+        let _ = write!(
+            kinds,
+            r#"<option value="{k}"{}>{}</option>"#,
+            if k == q.kind { " selected" } else { "" },
+            if k.is_empty() { "any" } else { k }
+        );
+    }
     let mut body = format!(
         r#"<form method="get" action="/notices" id="notice-search"><fieldset><legend>Search</legend><div class="grid">{}{}{}{}<div><label for="kind">Kind</label><select id="kind" name="kind">{kinds}</select></div></div><p><button type="submit">Search</button></p></fieldset></form>"#,
         field("origin", "Agency (exact, e.g. DE-BAFA)", &q.origin),

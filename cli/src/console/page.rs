@@ -124,7 +124,7 @@ pre{white-space:pre-wrap;background:var(--soft);padding:8px;border-radius:4px;fo
 footer{color:var(--muted);font-size:13px;text-align:center;padding:16px}
 "#;
 
-const SCRIPT: &str = r#"
+const SCRIPT: &str = r"
 document.querySelectorAll('form[data-confirm]').forEach(function(f){
   f.addEventListener('submit',function(e){if(!confirm(f.getAttribute('data-confirm'))){e.preventDefault();}});
 });
@@ -138,7 +138,7 @@ document.querySelectorAll('[data-autorefresh]').forEach(function(el){
     }).catch(function(){});
   },700);
 });
-"#;
+";
 
 /// A whole page: `title` in the head and as the heading, `active` the
 /// navigation path it belongs to.
