@@ -15,9 +15,10 @@ use std::time::Duration;
 use tessera_node::notice::json::party_to_wire;
 use tessera_node::party::{Party, PartyKind};
 use tessera_proto::v1::{
-    ChangeNoticeRequest, ConsultOpenRequest, ConsultShowRequest, DenialAction, DenialNotice,
-    IssueNoticeRequest, Marking, Notice, NoticeStatus, PartyRole, RegimeBasis, RoledParty,
-    ShowNoticeRequest, StatusRequest, WatchAddRequest, change_notice_request::Change, notice::Body,
+    ChangeNoticeRequest, ClearFalsePositiveRequest, ConsultOpenRequest, ConsultShowRequest,
+    DenialAction, DenialNotice, IssueNoticeRequest, ListFalsePositivesRequest, Marking, Notice,
+    NoticeStatus, PartyRole, RegimeBasis, RoledParty, ScreenRequest, ShowNoticeRequest,
+    StatusRequest, WatchAddRequest, change_notice_request::Change, notice::Body,
 };
 use tessera_tests::webdriver::{Browser, available, http};
 use tessera_tests::*;
@@ -63,6 +64,22 @@ fn denial(serial: &str, parties: &[Party]) -> Notice {
         })),
         ..Default::default()
     }
+}
+
+/// Watches the listed party at `node`; the alerts raised at once.
+async fn watch(node: &LocalNode, reference: &str) -> u32 {
+    node.operator()
+        .expect("op")
+        .watch_add(WatchAddRequest {
+            parties: vec![party_to_wire(&listed())],
+            reference: reference.into(),
+            purpose: "watch".into(),
+            contact: String::new(),
+        })
+        .await
+        .expect("watch")
+        .into_inner()
+        .alerts
 }
 
 fn shots() -> PathBuf {
@@ -166,16 +183,8 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
     .await;
     assert!(arrived, "A never saw B's consultation");
     // A watches the listed party: an alert to review.
-    a.operator()
-        .expect("op")
-        .watch_add(WatchAddRequest {
-            parties: vec![party_to_wire(&listed())],
-            reference: "APP-2026-0042".into(),
-            purpose: "watch".into(),
-            contact: String::new(),
-        })
-        .await
-        .expect("watch");
+    let watched = watch(a, "APP-2026-0042").await;
+    assert_eq!(watched, 1, "the watched party matches B's denial at once");
 
     // The console of A.
     let console = tessera_cli::console::Console::bind(
@@ -395,6 +404,12 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .screenshot(&shots.join("05-screen-suppressed.png"))
         .await
         .expect("shot");
+    // The watch list leaves the pair out too: the same party watched again raises nothing.
+    assert_eq!(
+        watch(a, "APP-2026-0043").await,
+        0,
+        "a false positive raises no watch alert"
+    );
 
     // Alerts: the watch hit, and the false positive listed for undo.
     browser
@@ -558,6 +573,39 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .await
         .expect("post");
     assert_eq!(refused, serde_json::json!(403), "CSRF");
+
+    // Cleared, the pair is screened again.
+    let mut op = a.operator().expect("op");
+    let marked = op
+        .list_false_positives(ListFalsePositivesRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .false_positives;
+    assert_eq!(marked.len(), 1);
+    op.clear_false_positive(ClearFalsePositiveRequest {
+        party_digest: marked[0].party_digest.clone(),
+        origin: B.into(),
+        serial: "FR-1".into(),
+    })
+    .await
+    .expect("clear");
+    let screened = op
+        .screen(ScreenRequest {
+            parties: vec![party_to_wire(&listed())],
+            threshold: 0.0,
+        })
+        .await
+        .expect("screen")
+        .into_inner();
+    assert!(
+        screened.results[0]
+            .matches
+            .iter()
+            .any(|m| m.serial == "FR-1"),
+        "cleared, the match is back"
+    );
+    assert!(screened.suppressed.is_empty());
 
     drop(browser);
     let _ = stop.send(());
