@@ -199,3 +199,19 @@ pub fn flash(done: Option<&str>) -> String {
         .map(|d| message("ok", d))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_times_carry_their_zone() {
+        assert_eq!(
+            esc(r#"<a href="x">O'Brien & Co</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Brien &amp; Co&lt;/a&gt;"
+        );
+        assert_eq!(url_part("DE-BAFA/1 2"), "DE-BAFA%2F1%202");
+        assert_eq!(iso_ms(1_764_000_000_123), "2025-11-24T16:00:00Z");
+        assert_eq!(iso_ms(0), "never");
+    }
+}

@@ -270,3 +270,70 @@ pub fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<Field>, PageErro
     }
     Ok(fields)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_browser_upload_is_split_into_its_fields() {
+        let body = b"------B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n------B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.csv\"\r\nContent-Type: text/csv\r\n\r\nname\r\nA\r\n\r\n------B--\r\n";
+        let fields = multipart("multipart/form-data; boundary=----B", body).expect("parse");
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields[0].name, "csrf");
+        assert_eq!(fields[0].data, b"abc");
+        assert_eq!(fields[1].file_name.as_deref(), Some("p.csv"));
+        assert_eq!(fields[1].data, b"name\r\nA\r\n");
+        assert!(multipart("multipart/form-data", body).is_err());
+        assert!(multipart("multipart/form-data; boundary=zz", b"junk").is_err());
+    }
+
+    #[test]
+    fn csv_and_json_lines_batches_read_every_field_and_name_bad_lines() {
+        let csv = "Name,Kind,Countries,IDs,Aliases,Birth Date\nAcme FZE,organisation,AE;IR,LEI:529900T8BM49AURSDO55,Acme Trading;ACME,\nJo Bloggs,person,GB,,,1970\n";
+        let parties = parse_batch("b.csv", csv.as_bytes()).expect("csv");
+        assert_eq!(parties.len(), 2);
+        assert_eq!(parties[0].countries, ["AE", "IR"]);
+        assert_eq!(parties[0].aliases, ["Acme Trading", "ACME"]);
+        assert_eq!(parties[0].ids[0].id_type, "LEI");
+        assert_eq!(parties[1].kind, PartyKind::Person);
+        assert_eq!(parties[1].birth_date.as_deref(), Some("1970"));
+        assert_eq!(names(&parties[0]), ["Acme FZE", "Acme Trading", "ACME"]);
+
+        let err = parse_batch("b.csv", b"kind\norganisation\n").expect_err("no name column");
+        assert!(err.to_string().contains("`name` column"));
+        let err = parse_batch("b.csv", b"name,kind\nA,spaceship\n").expect_err("bad kind");
+        assert!(err.to_string().contains("line 2"), "{err}");
+
+        let jsonl = "{\"name\":\"Acme FZE\",\"countries\":[\"AE\"]}\n\n{\"name\": 5}\n";
+        let err = parse_batch("b.jsonl", jsonl.as_bytes()).expect_err("bad line");
+        assert!(err.to_string().contains("line 3"), "{err}");
+        let ok = parse_batch("b.jsonl", b"{\"name\":\"Acme FZE\"}\n").expect("jsonl");
+        assert_eq!(ok[0].name, "Acme FZE");
+        assert!(parse_batch("b.jsonl", b"\n\n").is_err(), "an empty file");
+    }
+
+    #[test]
+    fn the_form_needs_a_name_and_reads_ids_with_their_country() {
+        let form = PartyForm {
+            name: "  ".into(),
+            ..PartyForm::default()
+        };
+        assert!(form.to_party().is_err());
+        let form = PartyForm {
+            name: "Acme".into(),
+            ids: "REG:CN:91310000EXAMPLE001\n\n".into(),
+            countries: "CN, HK".into(),
+            ..PartyForm::default()
+        };
+        let p = form.to_party().expect("party");
+        assert_eq!(p.ids[0].country.as_deref(), Some("CN"));
+        assert_eq!(p.countries, ["CN", "HK"]);
+        let form = PartyForm {
+            name: "Acme".into(),
+            ids: "nonsense".into(),
+            ..PartyForm::default()
+        };
+        assert!(form.to_party().is_err());
+    }
+}
