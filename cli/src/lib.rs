@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod consult;
 pub mod demo;
 pub mod dev_certs;

@@ -54,6 +54,7 @@ pub mod party;
 pub mod peers;
 pub mod policy;
 pub mod privacy;
+pub mod review;
 pub mod service;
 pub mod signing;
 pub mod store;
@@ -115,6 +116,7 @@ use crate::service::operator::OperatorService;
 use crate::service::operator::admin::AdminDesk;
 use crate::service::operator::matching::MatchingDesk;
 use crate::service::operator::notices::NoticeDesk;
+use crate::service::operator::review::ReviewDesk;
 use crate::service::operator::status::NodeStatus;
 use crate::signing::SigningKey;
 use crate::store::Store;
@@ -388,6 +390,7 @@ impl Node {
             keys: keys.clone(),
             holder: holder.clone(),
         };
+        let watch_store = watch.clone();
         let watcher = Arc::new(Watcher {
             watch,
             replicas: replicas.clone(),
@@ -575,6 +578,13 @@ impl Node {
                 wakers,
             }),
             consultations: consultations.clone(),
+            review: Arc::new(ReviewDesk {
+                agency: agency.clone(),
+                false_positives: crate::review::FalsePositives::open(&store)?,
+                reviews: crate::review::AlertReviews::open(&store)?,
+                watch: watch_store,
+                audit: audit.clone(),
+            }),
             admin: Arc::new(AdminDesk {
                 client: client.clone(),
                 peers: peer_ids,

@@ -19,6 +19,7 @@ use tonic::Status;
 use tonic::transport::Channel;
 
 pub mod synthetic;
+pub mod webdriver;
 
 pub use tessera_cli::federation::{LocalFederation, LocalNode};
 

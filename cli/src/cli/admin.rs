@@ -97,3 +97,28 @@ pub async fn demo(out: &mut impl Write) -> anyhow::Result<()> {
     });
     crate::demo::run(out).await
 }
+
+/// `console [--listen ADDR] [--allow-remote]`: serves until Ctrl-C.
+pub async fn console(
+    global: &Global,
+    listen: std::net::SocketAddr,
+    allow_remote: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let cfg = global.config()?;
+    let console = crate::console::Console::bind(cfg, listen, allow_remote).await?;
+    writeln!(
+        out,
+        "console for {} listening on {}\nopen this link once (it signs this browser in, then stops working):\n  {}\nstop with Ctrl-C",
+        global.config()?.agency,
+        console.addr(),
+        console.url()
+    )?;
+    out.flush()?;
+    console
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

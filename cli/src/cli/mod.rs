@@ -100,6 +100,15 @@ enum Command {
     Eval(eval::EvalCommand),
     /// Three agencies on this machine: a guided run that exits 0.
     Demo,
+    /// The operator's console in a browser, on this machine (see docs/cli.md).
+    Console {
+        /// Address to listen on; loopback only unless --allow-remote.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Serve other machines too (put a TLS proxy in front).
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 /// The whole `tessera` program.
@@ -195,5 +204,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => admin::audit(&cmd, &global, out).await,
         Command::Eval(cmd) => eval::run(&cmd, out).await,
         Command::Demo => admin::demo(out).await,
+        Command::Console {
+            listen,
+            allow_remote,
+        } => admin::console(&global, listen, allow_remote, out).await,
     }
 }

@@ -36,11 +36,16 @@ pub enum Action {
     BackupMade,
     /// A backup restored into this data directory (details: its digest).
     BackupRestored,
+    /// A (party, notice) pair marked or cleared as a false positive; details carry the
+    /// party's keyed digest, never the party.
+    FalsePositive,
+    /// An alert acknowledged or annotated by the operator (the note is not audited).
+    AlertReviewed,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 15] = [
         Action::EvaluationServed,
         Action::MatchDisclosed,
         Action::NoticeSent,
@@ -54,6 +59,8 @@ impl Action {
         Action::ConsultationRefused,
         Action::BackupMade,
         Action::BackupRestored,
+        Action::FalsePositive,
+        Action::AlertReviewed,
     ];
 
     /// The stable name used in the hash and the export.
@@ -72,6 +79,8 @@ impl Action {
             Action::ConsultationRefused => "consultation_refused",
             Action::BackupMade => "backup_made",
             Action::BackupRestored => "backup_restored",
+            Action::FalsePositive => "false_positive",
+            Action::AlertReviewed => "alert_reviewed",
         }
     }
 }

@@ -505,9 +505,17 @@ impl Watcher {
             ended_times: before.ended_times.clone(),
             ..WatchMatched::default()
         };
+        // Pairs the operator marked false positive raise nothing, and do not "end" either.
+        let hidden =
+            crate::review::false_positive::suppressed_in(&self.store, entry.party.as_ref());
         for f in &found {
             let m = self.to_match(peer, f);
             let print = fingerprint(&f.label);
+            if hidden.contains(&m.origin, &m.serial) {
+                now.matches.push(m);
+                now.fingerprints.push(print);
+                continue;
+            }
             let earlier = before
                 .matches
                 .iter()

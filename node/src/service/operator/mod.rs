@@ -5,26 +5,31 @@
 //! - [`notices`]: issuing, importing, changing, listing, showing notices;
 //! - [`matching`]: screening, the watch list, alerts, overlap counts, key rotation;
 //! - consultations: `consult::flow::Consultations`, called directly;
+//! - [`review`]: false positives (left out of screening results here) and alert reviews;
 //! - [`admin`]: the audit chain and backups.
 
 pub mod admin;
 pub mod matching;
 pub mod notices;
+pub mod review;
 pub mod status;
 
 use std::sync::Arc;
 
 use tessera_proto::v1::operator_server::Operator;
 use tessera_proto::v1::{
-    AlertsRequest, AlertsResponse, AuditExportChunk, AuditExportRequest, AuditVerifyRequest,
-    AuditVerifyResponse, BackupChunk, BackupRequest, ChangeNoticeRequest, ConsultDecideRequest,
-    ConsultExtendRequest, ConsultListRequest, ConsultListResponse, ConsultOpenRequest,
-    ConsultRespondRequest, ConsultShowRequest, ConsultView, HarmoniseRequest, HarmoniseResponse,
-    ImportNoticesRequest, ImportNoticesResponse, IssueNoticeRequest, IssueNoticeResponse,
-    ListNoticesRequest, ListNoticesResponse, OverlapRequest, OverlapResponse, RotateKeyRequest,
-    RotateKeyResponse, ScreenRequest, ScreenResponse, ShowNoticeRequest, ShowNoticeResponse,
-    StatusRequest, StatusResponse, WatchAddRequest, WatchAddResponse, WatchListRequest,
-    WatchListResponse, WatchRemoveRequest, WatchRemoveResponse,
+    AlertReview, AlertReviewsRequest, AlertReviewsResponse, AlertsRequest, AlertsResponse,
+    AuditExportChunk, AuditExportRequest, AuditVerifyRequest, AuditVerifyResponse, BackupChunk,
+    BackupRequest, ChangeNoticeRequest, ClearFalsePositiveRequest, ClearFalsePositiveResponse,
+    ConsultDecideRequest, ConsultExtendRequest, ConsultListRequest, ConsultListResponse,
+    ConsultOpenRequest, ConsultRespondRequest, ConsultShowRequest, ConsultView, FalsePositive,
+    HarmoniseRequest, HarmoniseResponse, ImportNoticesRequest, ImportNoticesResponse,
+    IssueNoticeRequest, IssueNoticeResponse, ListFalsePositivesRequest, ListFalsePositivesResponse,
+    ListNoticesRequest, ListNoticesResponse, MarkFalsePositiveRequest, OverlapRequest,
+    OverlapResponse, ReviewAlertRequest, RotateKeyRequest, RotateKeyResponse, ScreenRequest,
+    ScreenResponse, ShowNoticeRequest, ShowNoticeResponse, StatusRequest, StatusResponse,
+    WatchAddRequest, WatchAddResponse, WatchListRequest, WatchListResponse, WatchRemoveRequest,
+    WatchRemoveResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -37,6 +42,7 @@ pub struct OperatorService {
     pub notices: Arc<notices::NoticeDesk>,
     pub matching: Arc<matching::MatchingDesk>,
     pub consultations: Arc<Consultations>,
+    pub review: Arc<review::ReviewDesk>,
     pub admin: Arc<admin::AdminDesk>,
 }
 
@@ -103,9 +109,10 @@ impl Operator for OperatorService {
         request: Request<ScreenRequest>,
     ) -> Result<Response<ScreenResponse>, Status> {
         super::caller(&request)?;
-        Ok(Response::new(
-            self.matching.screen(&request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let mut response = self.matching.screen(&request).await?;
+        self.review.suppress(&request.parties, &mut response)?;
+        Ok(Response::new(response))
     }
 
     async fn watch_add(
@@ -252,6 +259,49 @@ impl Operator for OperatorService {
             .decide(&r.id, &r.decision, &r.text)
             .await?;
         Ok(Response::new(view))
+    }
+
+    async fn mark_false_positive(
+        &self,
+        request: Request<MarkFalsePositiveRequest>,
+    ) -> Result<Response<FalsePositive>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.review.mark(request.into_inner())?))
+    }
+
+    async fn clear_false_positive(
+        &self,
+        request: Request<ClearFalsePositiveRequest>,
+    ) -> Result<Response<ClearFalsePositiveResponse>, Status> {
+        super::caller(&request)?;
+        self.review.clear(&request.into_inner())?;
+        Ok(Response::new(ClearFalsePositiveResponse {}))
+    }
+
+    async fn list_false_positives(
+        &self,
+        request: Request<ListFalsePositivesRequest>,
+    ) -> Result<Response<ListFalsePositivesResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.review.list()?))
+    }
+
+    async fn review_alert(
+        &self,
+        request: Request<ReviewAlertRequest>,
+    ) -> Result<Response<AlertReview>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.review.review_alert(&request.into_inner())?,
+        ))
+    }
+
+    async fn alert_reviews(
+        &self,
+        request: Request<AlertReviewsRequest>,
+    ) -> Result<Response<AlertReviewsResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.review.alert_reviews()?))
     }
 
     type BackupStream = Streamed<BackupChunk>;
