@@ -23,6 +23,7 @@
 //!   consultations and reviews;
 //! - `audit`: the signed audit chain;
 //! - `backoff`, `wake`: the one retry policy, and the signals between workers;
+//! - `throttle`: rate limits for log lines, audit entries and cheap calls;
 //! - `backup`, `telemetry`, `logging`, `daemon`: operations;
 //! - `service`: thin gRPC handlers and the per-surface guard.
 //!

@@ -194,18 +194,25 @@ async fn unread_streams() {
     });
     let mut unread = Vec::new();
     for _ in 0..24 {
-        let s = FederationClient::new(hostile.clone())
-            .pull_index(PullIndexRequest { after: 0 })
-            .await
-            .expect("pull index opened");
+        let s = within(
+            Duration::from_secs(5),
+            "opening an index pull",
+            FederationClient::new(hostile.clone()).pull_index(PullIndexRequest { after: 0 }),
+        )
+        .await
+        .expect("pull index opened");
         unread.push(s.into_inner());
     }
     let mut notices = Vec::new();
     for _ in 0..2 {
-        let s = FederationClient::new(hostile.clone())
-            .pull_notices(PullNoticesRequest { after: 0, limit: 0 })
-            .await
-            .expect("pull notices opened");
+        let s = within(
+            Duration::from_secs(5),
+            "opening a notice pull",
+            FederationClient::new(hostile.clone())
+                .pull_notices(PullNoticesRequest { after: 0, limit: 0 }),
+        )
+        .await
+        .expect("pull notices opened");
         notices.push(s.into_inner());
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -230,9 +237,12 @@ async fn unread_streams() {
     // Past its allowance, the peer is told so at once.
     let mut refused = None;
     for _ in 0..10 {
-        match FederationClient::new(hostile.clone())
-            .pull_index(PullIndexRequest { after: 0 })
-            .await
+        match within(
+            Duration::from_secs(5),
+            "a call past the allowance",
+            FederationClient::new(hostile.clone()).pull_index(PullIndexRequest { after: 0 }),
+        )
+        .await
         {
             Ok(s) => unread.push(s.into_inner()),
             Err(status) => {
@@ -263,11 +273,16 @@ async fn unread_streams() {
     drop(unread);
     drop(notices);
     let ok = eventually(Duration::from_secs(5), || async {
-        evaluate(&fed, 1, 0, 10).await.is_ok()
+        tokio::time::timeout(Duration::from_secs(2), evaluate(&fed, 1, 0, 10))
+            .await
+            .is_ok_and(|r| r.is_ok())
     })
     .await;
     assert!(ok, "the peer's allowance came back");
-    fed.shutdown().await.expect("shutdown");
+    drop(hostile);
+    within(Duration::from_secs(30), "the shutdown", fed.shutdown())
+        .await
+        .expect("shutdown");
 }
 
 /// `n` distinct blinded elements for a Cardinality call.
