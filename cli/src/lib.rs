@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod bloc;
 pub mod cli;
 pub mod client;
 pub mod consult;
@@ -16,6 +17,7 @@ pub mod heatmap;
 pub mod keys;
 pub mod matching;
 pub mod notices;
+pub mod pilot;
 pub mod pki;
 pub mod status;
 pub mod table;

@@ -233,6 +233,8 @@ fn out_of(v: &NoticeView) -> Option<NoticeOut> {
             Some(Body::Denial(_)) => "denial",
             Some(Body::Enforcement(_)) => "enforcement",
             Some(Body::Grant(_)) => "grant",
+            Some(Body::Charter(_)) => "charter",
+            Some(Body::Trusted(_)) => "trusted",
             None => "-",
         },
         key_id: v.key_id.clone(),

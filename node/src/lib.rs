@@ -39,6 +39,7 @@ pub mod alerts;
 pub mod audit;
 pub mod backoff;
 pub mod backup;
+pub mod bloc;
 pub mod config;
 pub mod consult;
 pub mod daemon;
@@ -79,6 +80,9 @@ use tonic::transport::Server;
 use crate::alerts::{AlertSink, AlertStore};
 use crate::audit::{AuditLog, AuditSink};
 use crate::backoff::RetryPolicy;
+use crate::bloc::applications::ApplicationBook;
+use crate::bloc::charters::Charters;
+use crate::bloc::report::PilotSource;
 use crate::config::NodeConfig;
 use crate::consult::deadline::WorkCalendar;
 use crate::consult::deliver::StepDelivery;
@@ -109,6 +113,7 @@ use crate::service::federation::FederationService;
 use crate::service::guard::{Guard, Surface};
 use crate::service::operator::OperatorService;
 use crate::service::operator::admin::AdminDesk;
+use crate::service::operator::bloc::BlocDesk;
 use crate::service::operator::matching::MatchingDesk;
 use crate::service::operator::notices::NoticeDesk;
 use crate::service::operator::status::NodeStatus;
@@ -394,7 +399,7 @@ impl Node {
             agency: agency.clone(),
             consults: consults.clone(),
             signing: signing.clone(),
-            pinned,
+            pinned: pinned.clone(),
             notices: notices.clone(),
             issuer: issuer.clone(),
             grant_to: config.consult.grant_notice_to.clone(),
@@ -473,7 +478,46 @@ impl Node {
             calendar,
         });
 
+        let charters = Arc::new(Charters::open(
+            &store,
+            agency.clone(),
+            notices.clone(),
+            audit.clone(),
+        )?);
+        let applications = Arc::new(ApplicationBook::open(&store)?);
+        let pilot = Arc::new(PilotSource {
+            charters: charters.clone(),
+            applications: applications.clone(),
+            consults: consults.clone(),
+            signing: signing.clone(),
+        });
+
         // Services.
+        let matching = Arc::new(MatchingDesk {
+            screener,
+            watcher,
+            alerts: alert_store,
+            overlap: overlap.clone(),
+            indexer: indexer.clone(),
+            issuer: issuer.clone(),
+            peers: peer_ids.clone(),
+            wakers,
+        });
+        let bloc = Arc::new(BlocDesk {
+            charters,
+            applications,
+            pilot: pilot.clone(),
+            matching: matching.clone(),
+            consultations: consultations.clone(),
+            issuer: issuer.clone(),
+            client: client.clone(),
+            pinned,
+            groups: config.groups.clone(),
+            disclosure: peer_ids
+                .iter()
+                .map(|p| (p.clone(), config.disclosure_for(p)))
+                .collect(),
+        });
         let federation_service = FederationService {
             greeter: greeter.clone(),
             receiver,
@@ -485,6 +529,7 @@ impl Node {
             overlap: overlap.clone(),
             deconfliction: Arc::new(Deconfliction::new(agency.clone(), holder.clone(), alerts)),
             consultations: consultations.clone(),
+            pilot: pilot.clone(),
         };
         let operator_service = OperatorService {
             status: Arc::new(NodeStatus {
@@ -501,16 +546,7 @@ impl Node {
                 issuer: issuer.clone(),
                 notices,
             }),
-            matching: Arc::new(MatchingDesk {
-                screener,
-                watcher,
-                alerts: alert_store,
-                overlap,
-                indexer: indexer.clone(),
-                issuer,
-                peers: peer_ids,
-                wakers,
-            }),
+            matching: matching.clone(),
             consultations: consultations.clone(),
             admin: Arc::new(AdminDesk {
                 audit: audit.clone(),
@@ -518,6 +554,7 @@ impl Node {
                 store: store.clone(),
                 data_dir: config.data_dir,
             }),
+            bloc,
         };
         let guard = |surface| {
             Guard::new(

@@ -29,11 +29,13 @@ pub enum Action {
     BudgetRefused,
     /// Configuration, certificates or CRLs reloaded.
     ConfigReloaded,
+    /// A bloc charter version came into force (every member signed it).
+    BlocCharter,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::EvaluationServed,
         Action::MatchDisclosed,
         Action::NoticeSent,
@@ -44,6 +46,7 @@ impl Action {
         Action::CallRefused,
         Action::BudgetRefused,
         Action::ConfigReloaded,
+        Action::BlocCharter,
     ];
 
     /// The stable name used in the hash and the export.
@@ -59,6 +62,7 @@ impl Action {
             Action::CallRefused => "call_refused",
             Action::BudgetRefused => "budget_refused",
             Action::ConfigReloaded => "config_reloaded",
+            Action::BlocCharter => "bloc_charter",
         }
     }
 }

@@ -18,9 +18,9 @@ use futures::stream::BoxStream;
 use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
     CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest, EvaluateRequest,
-    EvaluateResponse, FeedItem, HelloRequest, HelloResponse, IndexDelta, PullIndexRequest,
-    PullNoticesRequest, PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest,
-    ReportOverlapResponse, SignedMessage,
+    EvaluateResponse, FeedItem, HelloRequest, HelloResponse, IndexDelta, PilotFiguresRequest,
+    PullIndexRequest, PullNoticesRequest, PushNoticesRequest, PushNoticesResponse,
+    ReportOverlapRequest, ReportOverlapResponse, SignedMessage,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -143,6 +143,13 @@ pub trait PeerClient: Send + Sync + std::fmt::Debug {
     ) -> Result<(), PeerError>;
 
     async fn consult(&self, peer: &AgencyId, step: SignedMessage) -> Result<ConsultAck, PeerError>;
+
+    /// A bloc member's signed pilot figures.
+    async fn pilot_figures(
+        &self,
+        peer: &AgencyId,
+        request: PilotFiguresRequest,
+    ) -> Result<SignedMessage, PeerError>;
 }
 
 /// Largest message accepted from or sent to a peer on the notice and
@@ -271,6 +278,15 @@ impl PeerClient for TonicPeers {
     async fn consult(&self, peer: &AgencyId, step: SignedMessage) -> Result<ConsultAck, PeerError> {
         let mut client = self.client(peer, SMALL)?;
         Ok(client.consult(step).await?.into_inner())
+    }
+
+    async fn pilot_figures(
+        &self,
+        peer: &AgencyId,
+        request: PilotFiguresRequest,
+    ) -> Result<SignedMessage, PeerError> {
+        let mut client = self.client(peer, SMALL)?;
+        Ok(client.pilot_figures(request).await?.into_inner())
     }
 }
 

@@ -11,8 +11,8 @@ use futures::StreamExt;
 use tessera_proto::v1::{
     CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest, EvaluateRequest,
     EvaluateResponse, FeedItem, HelloRequest, HelloResponse, IndexDelta, NodeInfo,
-    PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest, ReportOverlapResponse,
-    SignedMessage,
+    PilotFiguresRequest, PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest,
+    ReportOverlapResponse, SignedMessage,
 };
 use tonic::Code;
 
@@ -308,6 +308,20 @@ impl PeerClient for FakePeers {
                 Some(hook) => hook(step),
                 None => Ok(ConsultAck { duplicate: false }),
             }
+        })
+        .await
+    }
+
+    async fn pilot_figures(
+        &self,
+        peer: &AgencyId,
+        _request: PilotFiguresRequest,
+    ) -> Result<SignedMessage, PeerError> {
+        self.call(peer, |_| {
+            Err(refused(
+                Code::Unimplemented,
+                "the fake keeps no pilot figures",
+            ))
         })
         .await
     }

@@ -33,6 +33,7 @@ pub struct FederationService {
     pub overlap: Arc<Overlap>,
     pub deconfliction: Arc<Deconfliction>,
     pub consultations: Arc<Consultations>,
+    pub pilot: Arc<crate::bloc::report::PilotSource>,
 }
 
 type Streamed<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -157,5 +158,17 @@ impl Federation for FederationService {
                 .receive_durably(&caller, &request.into_inner())
                 .await?,
         ))
+    }
+
+    async fn pilot_figures(
+        &self,
+        request: Request<tessera_proto::v1::PilotFiguresRequest>,
+    ) -> Result<Response<SignedMessage>, Status> {
+        let caller = super::caller(&request)?.agency;
+        let r = request.into_inner();
+        let period = crate::bloc::pilot::Period::parse(&r.from, &r.to)?;
+        let signed = self.pilot.for_member(&caller, &r.bloc, period)?;
+        tracing::info!(peer = %caller, bloc = %r.bloc, "pilot figures given");
+        Ok(Response::new(signed))
     }
 }

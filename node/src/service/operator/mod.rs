@@ -8,6 +8,7 @@
 //! - [`admin`]: the audit chain and backups.
 
 pub mod admin;
+pub mod bloc;
 pub mod matching;
 pub mod notices;
 pub mod status;
@@ -16,14 +17,17 @@ use std::sync::Arc;
 
 use tessera_proto::v1::operator_server::Operator;
 use tessera_proto::v1::{
-    AlertsRequest, AlertsResponse, AuditExportChunk, AuditExportRequest, AuditVerifyRequest,
-    AuditVerifyResponse, BackupChunk, BackupRequest, ChangeNoticeRequest, ConsultDecideRequest,
+    AlertsRequest, AlertsResponse, ApplicationCheckRequest, ApplicationCheckResponse,
+    ApplicationDecideRequest, ApplicationDecideResponse, AuditExportChunk, AuditExportRequest,
+    AuditVerifyRequest, AuditVerifyResponse, BackupChunk, BackupRequest, BlocSignRequest,
+    BlocStatusRequest, BlocStatusResponse, ChangeNoticeRequest, ConsultDecideRequest,
     ConsultExtendRequest, ConsultListRequest, ConsultListResponse, ConsultOpenRequest,
     ConsultRespondRequest, ConsultShowRequest, ConsultView, HarmoniseRequest, HarmoniseResponse,
     ImportNoticesRequest, ImportNoticesResponse, IssueNoticeRequest, IssueNoticeResponse,
-    ListNoticesRequest, ListNoticesResponse, OverlapRequest, OverlapResponse, RotateKeyRequest,
-    RotateKeyResponse, ScreenRequest, ScreenResponse, ShowNoticeRequest, ShowNoticeResponse,
-    StatusRequest, StatusResponse, WatchAddRequest, WatchAddResponse, WatchListRequest,
+    ListNoticesRequest, ListNoticesResponse, OverlapRequest, OverlapResponse, PilotReportRequest,
+    PilotReportResponse, RotateKeyRequest, RotateKeyResponse, ScreenRequest, ScreenResponse,
+    ShowNoticeRequest, ShowNoticeResponse, StatusRequest, StatusResponse, TrustedChangeRequest,
+    TrustedListRequest, TrustedListResponse, WatchAddRequest, WatchAddResponse, WatchListRequest,
     WatchListResponse, WatchRemoveRequest, WatchRemoveResponse,
 };
 use tonic::{Request, Response, Status};
@@ -38,6 +42,7 @@ pub struct OperatorService {
     pub matching: Arc<matching::MatchingDesk>,
     pub consultations: Arc<Consultations>,
     pub admin: Arc<admin::AdminDesk>,
+    pub bloc: Arc<bloc::BlocDesk>,
 }
 
 type Streamed<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -251,6 +256,68 @@ impl Operator for OperatorService {
             .decide(&r.id, &r.decision, &r.text)
             .await?;
         Ok(Response::new(view))
+    }
+
+    async fn bloc_sign(
+        &self,
+        request: Request<BlocSignRequest>,
+    ) -> Result<Response<IssueNoticeResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.sign(request.into_inner()).await?))
+    }
+
+    async fn bloc_status(
+        &self,
+        request: Request<BlocStatusRequest>,
+    ) -> Result<Response<BlocStatusResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.status(&request.into_inner().bloc)?))
+    }
+
+    async fn trusted_change(
+        &self,
+        request: Request<TrustedChangeRequest>,
+    ) -> Result<Response<IssueNoticeResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.bloc.trusted_change(request.into_inner()).await?,
+        ))
+    }
+
+    async fn trusted_list(
+        &self,
+        request: Request<TrustedListRequest>,
+    ) -> Result<Response<TrustedListResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.bloc.trusted_list(&request.into_inner().origin)?,
+        ))
+    }
+
+    async fn application_check(
+        &self,
+        request: Request<ApplicationCheckRequest>,
+    ) -> Result<Response<ApplicationCheckResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.check(request.into_inner()).await?))
+    }
+
+    async fn application_decide(
+        &self,
+        request: Request<ApplicationDecideRequest>,
+    ) -> Result<Response<ApplicationDecideResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.decide(&request.into_inner())?))
+    }
+
+    async fn pilot_report(
+        &self,
+        request: Request<PilotReportRequest>,
+    ) -> Result<Response<PilotReportResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.bloc.pilot_report(&request.into_inner()).await?,
+        ))
     }
 
     type BackupStream = Streamed<BackupChunk>;
