@@ -10,8 +10,8 @@ use tessera_node::bloc::json::{ApplicationJson, CharterJson, TrustedCsvRow, Trus
 use tessera_proto::v1::{
     ApplicationCheckRequest, ApplicationCheckResponse, ApplicationDecideRequest,
     ApplicationDecideResponse, BlocSignRequest, BlocStatusRequest, BlocStatusResponse,
-    ImportNoticesRequest, IssueNoticeResponse, Notice, PilotReportRequest, PilotReportResponse,
-    TrustedChangeRequest, TrustedListRequest, TrustedListResponse, notice::Body,
+    IssueNoticeResponse, Notice, PilotReportRequest, PilotReportResponse, TrustedChangeRequest,
+    TrustedListRequest, TrustedListResponse, notice::Body,
 };
 
 use crate::client::{CliConfig, explain_call};
@@ -218,26 +218,15 @@ pub async fn trusted_import(
     }
     let mut client = cfg.operator()?;
     for chunk in notices.chunks(500) {
-        let r = client
-            .import_notices(ImportNoticesRequest {
-                notices: chunk.iter().map(|(_, n)| n.clone()).collect(),
-            })
-            .await
-            .map_err(|s| explain_call(cfg, &s))?
-            .into_inner();
+        let lines: Vec<u64> = chunk.iter().map(|(l, _)| *l as u64).collect();
+        let batch = chunk.iter().map(|(_, n)| n.clone()).collect();
+        let r =
+            crate::notices::import_batch(cfg, &mut client, batch, &lines, file, "record", &mut err)
+                .await?;
         summary.created += r.created;
         summary.updated += r.updated;
         summary.unchanged += r.unchanged;
         summary.refused += r.refused.len();
-        for refusal in r.refused {
-            let n = chunk.get(refusal.index as usize).map_or(0, |(l, _)| *l);
-            writeln!(
-                err,
-                "{}: record {n}: {}; not imported",
-                file.display(),
-                refusal.reason
-            )?;
-        }
     }
     if as_json {
         json_line(out, &summary)?;

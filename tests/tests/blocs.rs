@@ -367,27 +367,25 @@ async fn a_bloc_denial_calls_for_consultation_only_when_essentially_identical() 
     })
     .await;
     assert!(answered, "B never received the objection");
-    let no_reasons = fed.nodes[1]
-        .operator()
-        .expect("op")
-        .consult_decide(ConsultDecideRequest {
+    let grant = |text: &str| {
+        let request = ConsultDecideRequest {
             id: id.clone(),
             decision: "granted".into(),
-            text: String::new(),
-        })
+            text: text.into(),
+        };
+        async {
+            fed.nodes[1]
+                .operator()
+                .expect("op")
+                .consult_decide(request)
+                .await
+        }
+    };
+    let no_reasons = grant("")
         .await
         .expect_err("a grant over an objection needs reasons");
     assert_eq!(no_reasons.code(), tonic::Code::InvalidArgument);
-    fed.nodes[1]
-        .operator()
-        .expect("op")
-        .consult_decide(ConsultDecideRequest {
-            id: id.clone(),
-            decision: "granted".into(),
-            text: "end use verified on site".into(),
-        })
-        .await
-        .expect("grant");
+    grant("end use verified on site").await.expect("grant");
     let undercut = eventually(Duration::from_secs(10), || async {
         fed.nodes[0]
             .operator()

@@ -106,21 +106,10 @@ pub struct TrustedJson {
 }
 
 impl TrustedJson {
-    /// The record as a notice (GREEN, to `to`). The serial is made from
-    /// `record_id`: characters outside the serial alphabet become `-`.
+    /// The record as a notice (GREEN, to `to`). The serial is `TO-` and
+    /// `record_id`, characters outside the serial alphabet as `-`.
     pub fn to_notice(&self, to: &str) -> Result<Notice, Invalid> {
-        let id: String = self
-            .record_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        if id.is_empty() {
+        if self.record_id.trim().is_empty() {
             return Err(crate::notice::validate::bad("record_id", "empty"));
         }
         let standing = if self.standing.is_empty() {
@@ -141,10 +130,8 @@ impl TrustedJson {
             ..Party::default()
         };
         Ok(Notice {
-            serial: format!("{}{id}", super::trusted::SERIAL_PREFIX)
-                .chars()
-                .take(64)
-                .collect(),
+            // `TO-` and the id, within the serial alphabet and length.
+            serial: crate::notice::from_list::serial("TO", self.record_id.trim()),
             marking: parse_marking("GREEN")? as i32,
             distribution: Some(
                 crate::policy::parse_to(to)

@@ -31,7 +31,7 @@ use crate::consult::flow::Consultations;
 use crate::exchange::client::PeerClient;
 use crate::identity::AgencyId;
 use crate::notice::dates;
-use crate::notice::issue::{Change, Imported, Issuer};
+use crate::notice::issue::{Change, Imported, Issued, Issuer};
 use crate::peers::PinnedKeys;
 use crate::policy::DisclosureLevel;
 
@@ -61,25 +61,19 @@ fn invalid(s: impl Into<String>) -> Status {
     Status::invalid_argument(s.into())
 }
 
-fn response(
-    origin: &AgencyId,
-    serial: String,
-    version: u32,
-    seq: u64,
-    recipients: &[AgencyId],
-) -> IssueNoticeResponse {
-    IssueNoticeResponse {
-        origin: origin.to_string(),
-        serial,
-        version,
-        seq,
-        recipients: recipients.iter().map(ToString::to_string).collect(),
-    }
-}
-
 impl BlocDesk {
     fn me(&self) -> &AgencyId {
         &self.charters.agency
+    }
+
+    fn response(&self, i: Issued) -> IssueNoticeResponse {
+        IssueNoticeResponse {
+            origin: self.me().to_string(),
+            serial: i.serial,
+            version: i.version,
+            seq: i.seq,
+            recipients: i.recipients.iter().map(ToString::to_string).collect(),
+        }
     }
 
     /// What differs between a charter's members and `[groups]`.
@@ -139,20 +133,19 @@ impl BlocDesk {
                     .latest_entry(self.me().as_str(), &serial)
                     .map_err(Status::from)?
                     .map_or(0, |l| l.version);
-                return Ok(response(self.me(), serial, latest, 0, &[]));
+                return Ok(self.response(Issued {
+                    serial,
+                    version: latest,
+                    seq: 0,
+                    recipients: Vec::new(),
+                }));
             }
         };
         self.issuer.publish(&issued.recipients).await?;
         tracing::info!(bloc = %c.bloc, version = c.charter_version, "bloc charter signed");
         // A charter this signature completes comes into force here now (audited).
         let _ = self.charters.in_force(&c.bloc);
-        Ok(response(
-            self.me(),
-            issued.serial,
-            issued.version,
-            issued.seq,
-            &issued.recipients,
-        ))
+        Ok(self.response(issued))
     }
 
     /// Every version of a bloc's charter this node holds.
@@ -259,13 +252,7 @@ impl BlocDesk {
         let issued = self.issuer.change(&request.serial, change)?;
         self.issuer.publish(&issued.recipients).await?;
         tracing::info!(serial = %issued.serial, action = %request.action, "trusted-operator record changed");
-        Ok(response(
-            self.me(),
-            issued.serial,
-            issued.version,
-            issued.seq,
-            &issued.recipients,
-        ))
+        Ok(self.response(issued))
     }
 
     /// Trusted-operator records held, own and received, newest version of each.
