@@ -26,6 +26,24 @@ fn json_line(out: &mut impl Write, v: &impl serde::Serialize) -> anyhow::Result<
     Ok(())
 }
 
+/// One line for an issued version: JSON, or `text` for a person.
+fn issued(
+    out: &mut impl Write,
+    as_json: bool,
+    r: &IssueNoticeResponse,
+    text: &str,
+) -> anyhow::Result<()> {
+    if as_json {
+        json_line(
+            out,
+            &serde_json::json!({"origin": r.origin, "serial": r.serial, "version": r.version, "recipients": r.recipients}),
+        )
+    } else {
+        writeln!(out, "{text}")?;
+        Ok(())
+    }
+}
+
 /// `bloc sign --file charter.json`.
 pub async fn sign(
     cfg: &CliConfig,
@@ -48,25 +66,16 @@ pub async fn sign(
         .await
         .map_err(|s| explain_call(cfg, &s))?
         .into_inner();
-    if as_json {
-        json_line(
-            out,
-            &serde_json::json!({"serial": r.serial, "version": r.version, "recipients": r.recipients}),
-        )?;
+    let to = if r.recipients.is_empty() {
+        "nobody new (unchanged)".to_owned()
     } else {
-        writeln!(
-            out,
-            "signed charter {} of bloc {} (notice version {}); goes to {}",
-            c.version,
-            c.bloc,
-            r.version,
-            if r.recipients.is_empty() {
-                "nobody new (unchanged)".into()
-            } else {
-                r.recipients.join(", ")
-            }
-        )?;
-    }
+        r.recipients.join(", ")
+    };
+    let text = format!(
+        "signed charter {} of bloc {} (notice version {}); goes to {to}",
+        c.version, c.bloc, r.version
+    );
+    issued(out, as_json, &r, &text)?;
     Ok(r)
 }
 
@@ -259,21 +268,14 @@ pub async fn trusted_change(
         .await
         .map_err(|s| explain_call(cfg, &s))?
         .into_inner();
-    if as_json {
-        json_line(
-            out,
-            &serde_json::json!({"serial": r.serial, "version": r.version, "recipients": r.recipients}),
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{}/{} version {}: {action}; goes to {}",
-            r.origin,
-            r.serial,
-            r.version,
-            r.recipients.join(", ")
-        )?;
-    }
+    let text = format!(
+        "{}/{} version {}: {action}; goes to {}",
+        r.origin,
+        r.serial,
+        r.version,
+        r.recipients.join(", ")
+    );
+    issued(out, as_json, &r, &text)?;
     Ok(r)
 }
 

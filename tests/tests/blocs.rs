@@ -77,6 +77,20 @@ async fn sign(fed: &LocalFederation, i: usize, c: &CharterJson) {
         .expect("sign");
 }
 
+/// Waits until member `i` holds the charter in force.
+async fn wait_in_force(fed: &LocalFederation, i: usize) {
+    let ok = eventually(Duration::from_secs(10), || async {
+        fed.nodes[i]
+            .operator()
+            .expect("op")
+            .bloc_status(BlocStatusRequest { bloc: "eu".into() })
+            .await
+            .is_ok_and(|r| r.into_inner().in_force == 1)
+    })
+    .await;
+    assert!(ok, "member {i} never saw the charter in force");
+}
+
 /// Every member signs the same charter, and each sees it in force.
 async fn signed_bloc() -> LocalFederation {
     let fed = federation().await;
@@ -84,16 +98,7 @@ async fn signed_bloc() -> LocalFederation {
         sign(&fed, i, &charter(10)).await;
     }
     for i in 0..3 {
-        let ok = eventually(Duration::from_secs(10), || async {
-            fed.nodes[i]
-                .operator()
-                .expect("op")
-                .bloc_status(BlocStatusRequest { bloc: "eu".into() })
-                .await
-                .is_ok_and(|r| r.into_inner().in_force == 1)
-        })
-        .await;
-        assert!(ok, "member {i} never saw the charter in force");
+        wait_in_force(&fed, i).await;
     }
     fed
 }
@@ -259,6 +264,7 @@ async fn a_charter_missing_a_signature_is_refused() {
 
     // C signs the charter the others signed: it comes into force at A.
     sign(&fed, 2, &charter(10)).await;
+    wait_in_force(&fed, 0).await;
     let r = answers(&fed, 0, &app, "clear").await;
     assert_eq!(r.charter_version, 1);
     assert_eq!(r.rule, "identical-v1");
@@ -268,6 +274,17 @@ async fn a_charter_missing_a_signature_is_refused() {
         .expect("bloc status");
     assert_eq!(printed.in_force, 1);
     assert!(String::from_utf8_lossy(&out).contains("signed by every member"));
+    // Its coming into force is audited once, however often it is acted on.
+    check(&fed, 0, &app, false).await.expect("check again");
+    let mut audit = Vec::new();
+    tessera_cli::audit::export(&fed.nodes[0].cli, None, &mut audit)
+        .await
+        .expect("export");
+    let adopted = String::from_utf8_lossy(&audit)
+        .lines()
+        .filter(|l| l.contains("\"action\":\"bloc_charter\""))
+        .count();
+    assert_eq!(adopted, 1);
     fed.shutdown().await.expect("shutdown");
 }
 
@@ -495,29 +512,23 @@ async fn trusted_operators_need_consent_and_a_suspension_reaches_every_member() 
         ),
     )
     .expect("write");
-    let s = tessera_cli::bloc::trusted_import(
-        &fed.nodes[0].cli,
-        "jsonl",
-        &file,
-        "group:eu",
-        false,
-        &mut Vec::new(),
-    )
-    .await
-    .expect("import");
-    assert_eq!((s.created, s.refused), (1, 1), "{s:?}");
-    // The same file again is a delta of nothing.
-    let again = tessera_cli::bloc::trusted_import(
-        &fed.nodes[0].cli,
-        "jsonl",
-        &file,
-        "group:eu",
-        false,
-        &mut Vec::new(),
-    )
-    .await
-    .expect("import");
-    assert_eq!((again.created, again.unchanged), (0, 1));
+    // The same file twice: the second import is a delta of nothing.
+    let mut imported = Vec::new();
+    for _ in 0..2 {
+        let cli = &fed.nodes[0].cli;
+        let s = tessera_cli::bloc::trusted_import(
+            cli,
+            "jsonl",
+            &file,
+            "group:eu",
+            false,
+            &mut Vec::new(),
+        )
+        .await
+        .expect("import");
+        imported.push((s.created, s.unchanged, s.refused));
+    }
+    assert_eq!(imported, [(1, 0, 1), (0, 1, 1)]);
 
     // Matched on any identifier: B's exporter carries only the registration number.
     let exporter = Party {
