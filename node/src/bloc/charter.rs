@@ -28,17 +28,17 @@ pub fn serial(bloc: &str, version: u32) -> String {
     format!("{SERIAL_PREFIX}{bloc}-{version}")
 }
 
-/// A bloc name: 1 to 32 letters, digits, `_` or `.` (it is a `[groups]` name and part of a serial).
+/// A bloc name: 1 to 32 letters, digits, `_`, `.` or `-` (it is a `[groups]` name and part of a serial).
 pub fn bloc_name(field: &str, name: &str) -> Result<(), Invalid> {
     if name.is_empty()
         || name.len() > 32
         || !name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
     {
         return Err(bad(
             field,
-            "a bloc name is 1 to 32 letters, digits, '_' or '.'",
+            "a bloc name is 1 to 32 letters, digits, '_', '.' or '-'",
         ));
     }
     Ok(())
