@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod bloc;
 pub mod cli;
 pub mod client;
 pub mod console;
@@ -17,6 +18,7 @@ pub mod heatmap;
 pub mod keys;
 pub mod matching;
 pub mod notices;
+pub mod pilot;
 pub mod pki;
 pub mod status;
 pub mod table;

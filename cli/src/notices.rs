@@ -173,24 +173,12 @@ pub async fn import(
                 n
             })
             .collect();
-        let r = client
-            .import_notices(ImportNoticesRequest { notices })
-            .await
-            .map_err(|s| explain_call(cfg, &s))?
-            .into_inner();
+        let lines: Vec<u64> = chunk.iter().map(|(l, _)| *l).collect();
+        let r = import_batch(cfg, &mut client, notices, &lines, file, "line", &mut err).await?;
         summary.created += r.created;
         summary.updated += r.updated;
         summary.unchanged += r.unchanged;
         summary.refused += r.refused.len();
-        for refusal in r.refused {
-            let line = chunk.get(refusal.index as usize).map_or(0, |(l, _)| *l);
-            writeln!(
-                err,
-                "{}: line {line}: {}; not imported",
-                file.display(),
-                refusal.reason
-            )?;
-        }
         if let Some(bar) = &bar {
             bar.inc(chunk.len() as u64);
         }
@@ -212,6 +200,35 @@ pub async fn import(
         summary.skipped
     )?;
     Ok(summary)
+}
+
+/// Sends one batch of an import. Each refusal is one line on `err`:
+/// `FILE: <what> N: reason; not imported`, N from `lines` (the batch's
+/// positions in the file).
+pub async fn import_batch(
+    cfg: &CliConfig,
+    client: &mut tessera_proto::v1::operator_client::OperatorClient<tonic::transport::Channel>,
+    notices: Vec<tessera_proto::v1::Notice>,
+    lines: &[u64],
+    file: &Path,
+    what: &str,
+    err: &mut impl Write,
+) -> anyhow::Result<tessera_proto::v1::ImportNoticesResponse> {
+    let r = client
+        .import_notices(ImportNoticesRequest { notices })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    for refusal in &r.refused {
+        let n = lines.get(refusal.index as usize).copied().unwrap_or(0);
+        writeln!(
+            err,
+            "{}: {what} {n}: {}; not imported",
+            file.display(),
+            refusal.reason
+        )?;
+    }
+    Ok(r)
 }
 
 fn progress(total: u64) -> Option<indicatif::ProgressBar> {
@@ -254,6 +271,8 @@ fn out_of(v: &NoticeView) -> Option<NoticeOut> {
             Some(Body::Denial(_)) => "denial",
             Some(Body::Enforcement(_)) => "enforcement",
             Some(Body::Grant(_)) => "grant",
+            Some(Body::Charter(_)) => "charter",
+            Some(Body::Trusted(_)) => "trusted",
             None => "-",
         },
         key_id: v.key_id.clone(),

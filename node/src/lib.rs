@@ -40,6 +40,7 @@ pub mod alerts;
 pub mod audit;
 pub mod backoff;
 pub mod backup;
+pub mod bloc;
 pub mod config;
 pub mod consult;
 pub mod daemon;
@@ -83,6 +84,9 @@ use crate::alerts::{AlertSink, AlertStore};
 use crate::audit::anchor::{AnchorPuller, AnchorStore};
 use crate::audit::{AuditLog, AuditSink};
 use crate::backoff::RetryPolicy;
+use crate::bloc::applications::ApplicationBook;
+use crate::bloc::charters::Charters;
+use crate::bloc::report::PilotSource;
 use crate::config::NodeConfig;
 use crate::consult::deadline::WorkCalendar;
 use crate::consult::deliver::StepDelivery;
@@ -115,6 +119,7 @@ use crate::service::guard::{Guard, Surface};
 use crate::service::limits::{CallLimits, MAX_STREAMS_PER_CONNECTION};
 use crate::service::operator::OperatorService;
 use crate::service::operator::admin::AdminDesk;
+use crate::service::operator::bloc::BlocDesk;
 use crate::service::operator::matching::MatchingDesk;
 use crate::service::operator::notices::NoticeDesk;
 use crate::service::operator::review::ReviewDesk;
@@ -449,7 +454,7 @@ impl Node {
             agency: agency.clone(),
             consults: consults.clone(),
             signing: signing.clone(),
-            pinned,
+            pinned: pinned.clone(),
             notices: notices.clone(),
             issuer: issuer.clone(),
             grant_to: config.consult.grant_notice_to.clone(),
@@ -528,7 +533,46 @@ impl Node {
             calendar,
         });
 
+        let charters = Arc::new(Charters::open(
+            &store,
+            agency.clone(),
+            notices.clone(),
+            audit.clone(),
+        )?);
+        let applications = Arc::new(ApplicationBook::open(&store)?);
+        let pilot = Arc::new(PilotSource {
+            charters: charters.clone(),
+            applications: applications.clone(),
+            consults: consults.clone(),
+            signing: signing.clone(),
+        });
+
         // Services.
+        let matching = Arc::new(MatchingDesk {
+            screener,
+            watcher,
+            alerts: alert_store,
+            overlap: overlap.clone(),
+            indexer: indexer.clone(),
+            issuer: issuer.clone(),
+            peers: peer_ids.clone(),
+            wakers,
+        });
+        let bloc = Arc::new(BlocDesk {
+            charters,
+            applications,
+            pilot: pilot.clone(),
+            matching: matching.clone(),
+            consultations: consultations.clone(),
+            issuer: issuer.clone(),
+            client: client.clone(),
+            pinned,
+            groups: config.groups.clone(),
+            disclosure: peer_ids
+                .iter()
+                .map(|p| (p.clone(), config.disclosure_for(p)))
+                .collect(),
+        });
         let federation_service = FederationService {
             greeter: greeter.clone(),
             receiver,
@@ -552,6 +596,7 @@ impl Node {
                 &peer_ids,
                 service::limits::MAX_CALLS_PER_PEER,
             )),
+            pilot: pilot.clone(),
         };
         let operator_service = OperatorService {
             status: Arc::new(NodeStatus {
@@ -568,16 +613,7 @@ impl Node {
                 issuer: issuer.clone(),
                 notices,
             }),
-            matching: Arc::new(MatchingDesk {
-                screener,
-                watcher,
-                alerts: alert_store,
-                overlap,
-                indexer: indexer.clone(),
-                issuer,
-                peers: peer_ids.clone(),
-                wakers,
-            }),
+            matching: matching.clone(),
             consultations: consultations.clone(),
             review: Arc::new(ReviewDesk {
                 agency: agency.clone(),
@@ -596,6 +632,7 @@ impl Node {
                 agency: agency.clone(),
                 signing: signing.clone(),
             }),
+            bloc,
         };
         let guard = |surface| {
             Guard::new(

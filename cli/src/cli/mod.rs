@@ -10,6 +10,7 @@
 //! `screen` are one struct, `keys::PartyFlags`.
 
 mod admin;
+mod bloc;
 mod certs;
 mod consult;
 mod eval;
@@ -84,6 +85,18 @@ enum Command {
     /// No-undercut consultations with the agency whose denial a licence would undercut.
     #[command(subcommand)]
     Consult(consult::ConsultCommand),
+    /// Regional blocs: the charter every member signs.
+    #[command(subcommand)]
+    Bloc(bloc::BlocCommand),
+    /// Trusted-operator records shared with a bloc.
+    #[command(subcommand)]
+    Trusted(bloc::TrustedCommand),
+    /// The licensing officer's check of an application against the bloc.
+    #[command(subcommand)]
+    Application(bloc::ApplicationCommand),
+    /// A bloc's pilot figures.
+    #[command(subcommand)]
+    Pilot(bloc::PilotCommand),
     /// The labelled indexes this node serves.
     #[command(subcommand)]
     Index(matching::IndexCommand),
@@ -196,6 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::matching::harmonise(&cfg, &group, svg.as_deref(), global.json, out).await
         }
         Command::Consult(cmd) => consult::run(&cmd, &global, out).await,
+        Command::Bloc(cmd) => bloc::bloc(&cmd, &global, out).await,
+        Command::Trusted(cmd) => bloc::trusted(&cmd, &global, out).await,
+        Command::Application(cmd) => bloc::application(&cmd, &global, out).await,
+        Command::Pilot(cmd) => bloc::pilot(&cmd, &global, out).await,
         Command::Index(cmd) => matching::index(&cmd, &global, out).await,
         Command::Backup { out: path } => {
             let cfg = global.config()?;

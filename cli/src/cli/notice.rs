@@ -32,7 +32,7 @@ pub enum NoticeCommand {
     List {
         #[arg(long)]
         origin: Option<String>,
-        /// denial, enforcement or grant.
+        /// denial, enforcement, grant, charter or trusted.
         #[arg(long)]
         kind: Option<NoticeKind>,
         /// Show at most this many (0: all).

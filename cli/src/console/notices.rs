@@ -61,6 +61,20 @@ fn summary(v: &NoticeView) -> (&'static str, String, String, String, String) {
             String::new(),
             g.decision_date.clone(),
         ),
+        Some(Body::Charter(c)) => (
+            "charter",
+            format!("version {}", c.charter_version),
+            c.bloc.clone(),
+            String::new(),
+            String::new(),
+        ),
+        Some(Body::Trusted(t)) => (
+            "trusted",
+            t.standing.clone(),
+            t.programme.clone(),
+            String::new(),
+            t.validated_on.clone(),
+        ),
         None => (
             "-",
             String::new(),

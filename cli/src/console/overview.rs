@@ -153,6 +153,8 @@ pub async fn page(
                         tessera_node::notice::json::status_word(e.status),
                     ),
                     Some(Body::Grant(_)) => ("grant", "granted"),
+                    Some(Body::Charter(_)) => ("charter", "signed"),
+                    Some(Body::Trusted(t)) => ("trusted", t.standing.as_str()),
                     None => ("-", "-"),
                 };
                 *by.entry((kind, st.to_owned())).or_default() += 1;

@@ -41,11 +41,13 @@ pub enum Action {
     FalsePositive,
     /// An alert acknowledged or annotated by the operator (the note is not audited).
     AlertReviewed,
+    /// A bloc charter version came into force (every member signed it).
+    BlocCharter,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::EvaluationServed,
         Action::MatchDisclosed,
         Action::NoticeSent,
@@ -61,6 +63,7 @@ impl Action {
         Action::BackupRestored,
         Action::FalsePositive,
         Action::AlertReviewed,
+        Action::BlocCharter,
     ];
 
     /// The stable name used in the hash and the export.
@@ -81,6 +84,7 @@ impl Action {
             Action::BackupRestored => "backup_restored",
             Action::FalsePositive => "false_positive",
             Action::AlertReviewed => "alert_reviewed",
+            Action::BlocCharter => "bloc_charter",
         }
     }
 }

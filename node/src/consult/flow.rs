@@ -468,6 +468,17 @@ impl Consultations {
         let decision: Decision = decision
             .parse()
             .map_err(|_| invalid("decision: granted, refused or withdrawn"))?;
+        if decision == Decision::Granted
+            && text.trim().is_empty()
+            && self
+                .load(id)?
+                .answer
+                .is_some_and(|a| a.answer == "objection")
+        {
+            return Err(invalid(
+                "text: give the reasons for granting despite the denying agency's objection; they go to it in the undercut notice",
+            ));
+        }
         let step = Step::Decide {
             by: By::Us,
             decision,
@@ -503,7 +514,10 @@ impl Consultations {
             })),
             ..Notice::default()
         };
-        let issued = self.issuer.issue(notice)?;
+        // The denying agency always receives it (an undercut notice), whatever
+        // `consult.grant_notice_to` says.
+        let denier: Vec<AgencyId> = c.peer.parse().into_iter().collect();
+        let issued = self.issuer.issue_also(notice, &denier)?;
         self.issuer.publish(&issued.recipients).await?;
         tracing::info!(consultation = %c.id, serial = %issued.serial, "granted despite a denial: notice issued");
         Ok(())

@@ -19,9 +19,9 @@ use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
     AuditCheckpoint, AuditHeadRequest, CardinalityRequest, CardinalityResponse, ConsultAck,
     DeconflictHitRequest, EvaluateRequest, EvaluateResponse, FeedItem, HeldAnchorsRequest,
-    HelloRequest, HelloResponse, IndexDelta, PullIndexRequest, PullNoticesRequest,
-    PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest, ReportOverlapResponse,
-    SignedMessage,
+    HelloRequest, HelloResponse, IndexDelta, PilotFiguresRequest, PullIndexRequest,
+    PullNoticesRequest, PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest,
+    ReportOverlapResponse, SignedMessage,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -150,6 +150,13 @@ pub trait PeerClient: Send + Sync + std::fmt::Debug {
 
     /// Our checkpoints that the peer keeps.
     async fn held_anchors(&self, peer: &AgencyId) -> Result<Vec<AuditCheckpoint>, PeerError>;
+
+    /// A bloc member's signed pilot figures.
+    async fn pilot_figures(
+        &self,
+        peer: &AgencyId,
+        request: PilotFiguresRequest,
+    ) -> Result<SignedMessage, PeerError>;
 }
 
 /// Largest message accepted from or sent to a peer on the notice and
@@ -292,6 +299,15 @@ impl PeerClient for TonicPeers {
             .await?
             .into_inner()
             .checkpoints)
+    }
+
+    async fn pilot_figures(
+        &self,
+        peer: &AgencyId,
+        request: PilotFiguresRequest,
+    ) -> Result<SignedMessage, PeerError> {
+        let mut client = self.client(peer, SMALL)?;
+        Ok(client.pilot_figures(request).await?.into_inner())
     }
 }
 

@@ -11,8 +11,8 @@ use futures::StreamExt;
 use tessera_proto::v1::{
     AuditCheckpoint, CardinalityRequest, CardinalityResponse, ConsultAck, DeconflictHitRequest,
     EvaluateRequest, EvaluateResponse, FeedItem, HelloRequest, HelloResponse, IndexDelta, NodeInfo,
-    PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest, ReportOverlapResponse,
-    SignedMessage,
+    PilotFiguresRequest, PushNoticesRequest, PushNoticesResponse, ReportOverlapRequest,
+    ReportOverlapResponse, SignedMessage,
 };
 use tonic::Code;
 
@@ -320,6 +320,20 @@ impl PeerClient for FakePeers {
 
     async fn held_anchors(&self, peer: &AgencyId) -> Result<Vec<AuditCheckpoint>, PeerError> {
         self.call(peer, |_| Ok(Vec::new())).await
+    }
+
+    async fn pilot_figures(
+        &self,
+        peer: &AgencyId,
+        _request: PilotFiguresRequest,
+    ) -> Result<SignedMessage, PeerError> {
+        self.call(peer, |_| {
+            Err(refused(
+                Code::Unimplemented,
+                "the fake keeps no pilot figures",
+            ))
+        })
+        .await
     }
 }
 

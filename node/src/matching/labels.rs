@@ -144,7 +144,7 @@ fn notice_parties(notice: &Notice) -> Vec<party::Party> {
     let parties = match &notice.body {
         Some(Body::Denial(d)) => &d.parties,
         Some(Body::Enforcement(e)) => &e.parties,
-        Some(Body::Grant(_)) | None => return Vec::new(),
+        Some(Body::Grant(_) | Body::Charter(_) | Body::Trusted(_)) | None => return Vec::new(),
     };
     parties
         .iter()
@@ -197,7 +197,7 @@ fn base_label(notice: &Notice, level: DisclosureLevel, contact: &str) -> Option<
                 destination: e.route.last().cloned().unwrap_or_default(),
             },
         ),
-        Some(Body::Grant(_)) | None => return None,
+        Some(Body::Grant(_) | Body::Charter(_) | Body::Trusted(_)) | None => return None,
     };
     let disclosure = match level {
         DisclosureLevel::Full => Disclosure::Full {

@@ -91,7 +91,7 @@ fn legal_basis(format: Format, list: &str) -> String {
 }
 
 /// Keeps a serial within the notice serial alphabet and length.
-fn serial(code: &str, id: &str) -> String {
+pub fn serial(code: &str, id: &str) -> String {
     let clean: String = id
         .chars()
         .map(|c| {

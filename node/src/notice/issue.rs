@@ -140,7 +140,13 @@ impl Issuer {
     }
 
     /// Issues a new notice (version 1). An empty serial is assigned.
-    pub fn issue(&self, mut notice: Notice) -> Result<Issued, IssueError> {
+    pub fn issue(&self, notice: Notice) -> Result<Issued, IssueError> {
+        self.issue_also(notice, &[])
+    }
+
+    /// As [`Issuer::issue`], and also to `also` whatever the distribution
+    /// (an undercut notice always reaches the denying agency).
+    pub fn issue_also(&self, mut notice: Notice, also: &[AgencyId]) -> Result<Issued, IssueError> {
         self.fill_defaults(&mut notice)?;
         notice.version = 1;
         let w = self.notices.writer();
@@ -153,7 +159,12 @@ impl Issuer {
         if w.latest_entry(&notice.origin, &notice.serial)?.is_some() {
             return Err(IssueError::Exists(notice.serial));
         }
-        self.write_version(&w, notice)
+        let also: Vec<AgencyId> = also
+            .iter()
+            .filter(|a| self.policy.peers().any(|p| p == *a))
+            .cloned()
+            .collect();
+        self.write_version_to(&w, notice, &also)
     }
 
     /// Imports one notice keyed by its serial: new serials get version 1, a
@@ -274,6 +285,9 @@ fn apply_change(notice: &mut Notice, change: Change) {
                 if !reason.is_empty() {
                     d.reason = format!("revoked: {reason}");
                 }
+            } else if let Some(Body::Trusted(t)) = notice.body.as_mut() {
+                t.standing = "revoked".into();
+                t.reason.clone_from(&reason);
             } else if let Some(Body::Enforcement(e)) = notice.body.as_mut()
                 && !reason.is_empty()
             {
@@ -288,7 +302,8 @@ fn set_status(notice: &mut Notice, status: NoticeStatus) {
     match notice.body.as_mut() {
         Some(Body::Denial(d)) => d.status = status as i32,
         Some(Body::Enforcement(e)) => e.status = status as i32,
-        Some(Body::Grant(_)) | None => {}
+        Some(Body::Trusted(t)) => t.status = status as i32,
+        Some(Body::Grant(_) | Body::Charter(_)) | None => {}
     }
 }
 
@@ -297,8 +312,10 @@ pub fn status_of(notice: &Notice) -> Option<NoticeStatus> {
     let v = match notice.body.as_ref()? {
         Body::Denial(d) => d.status,
         Body::Enforcement(e) => e.status,
-        // A grant notice is a record of a decision: always in force.
-        Body::Grant(_) => NoticeStatus::InForce as i32,
+        // A grant notice is a record of a decision, and a charter version is
+        // replaced by the next version: always in force.
+        Body::Grant(_) | Body::Charter(_) => NoticeStatus::InForce as i32,
+        Body::Trusted(t) => t.status,
     };
     NoticeStatus::try_from(v).ok()
 }

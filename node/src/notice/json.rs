@@ -356,7 +356,7 @@ impl NoticeJson {
                     status: status_word(e.status).to_owned(),
                 }),
             ),
-            Some(Body::Grant(_)) | None => (None, None),
+            Some(Body::Grant(_) | Body::Charter(_) | Body::Trusted(_)) | None => (None, None),
         };
         Self {
             serial: n.serial.clone(),
@@ -437,7 +437,8 @@ impl ItemJson {
     }
 }
 
-fn roled(prefix: &str, parties: &[RoledPartyJson]) -> Result<Vec<RoledParty>, Invalid> {
+/// Parties with their roles, checked; errors name `<prefix>.parties[i].role`.
+pub fn roled(prefix: &str, parties: &[RoledPartyJson]) -> Result<Vec<RoledParty>, Invalid> {
     parties
         .iter()
         .enumerate()

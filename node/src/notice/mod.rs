@@ -31,16 +31,28 @@ pub enum NoticeKind {
     Enforcement,
     /// "Granted despite a denial", after a consultation.
     Grant,
+    /// A member's signature of a bloc charter.
+    Charter,
+    /// A trusted-operator record shared with a bloc.
+    Trusted,
 }
 
 impl NoticeKind {
-    pub const ALL: [Self; 3] = [Self::Denial, Self::Enforcement, Self::Grant];
+    pub const ALL: [Self; 5] = [
+        Self::Denial,
+        Self::Enforcement,
+        Self::Grant,
+        Self::Charter,
+        Self::Trusted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Denial => "denial",
             Self::Enforcement => "enforcement",
             Self::Grant => "grant",
+            Self::Charter => "charter",
+            Self::Trusted => "trusted",
         }
     }
 
@@ -50,6 +62,8 @@ impl NoticeKind {
             Some(Body::Denial(_)) => Some(Self::Denial),
             Some(Body::Enforcement(_)) => Some(Self::Enforcement),
             Some(Body::Grant(_)) => Some(Self::Grant),
+            Some(Body::Charter(_)) => Some(Self::Charter),
+            Some(Body::Trusted(_)) => Some(Self::Trusted),
             None => None,
         }
     }
@@ -63,7 +77,7 @@ impl fmt::Display for NoticeKind {
 
 /// A word that is not a notice kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("kind: use denial, enforcement or grant")]
+#[error("kind: use denial, enforcement, grant, charter or trusted")]
 pub struct UnknownNoticeKind;
 
 impl From<UnknownNoticeKind> for tonic::Status {

@@ -59,7 +59,7 @@ pub fn tracked_date(notice: &Notice) -> Option<String> {
     match notice.body.as_ref()? {
         Body::Denial(d) => Some(d.review_due.clone()),
         Body::Enforcement(e) => Some(e.expires.clone()),
-        Body::Grant(_) => None,
+        Body::Grant(_) | Body::Charter(_) | Body::Trusted(_) => None,
     }
     .filter(|d| !d.is_empty())
 }

@@ -290,6 +290,20 @@ impl NoticeStore {
             Some(o) => Key::tag(b'v').field(o),
             None => Key::tag(b'v'),
         };
+        self.latest_under(prefix)
+    }
+
+    /// The newest version of every notice of `origin` whose serial starts
+    /// with `serial_prefix` (charters, trusted-operator records).
+    pub fn list_latest_with_prefix(
+        &self,
+        origin: &str,
+        serial_prefix: &str,
+    ) -> Result<Vec<StoredNotice>> {
+        self.latest_under(Key::tag(b'v').field(origin).text(serial_prefix))
+    }
+
+    fn latest_under(&self, prefix: Key) -> Result<Vec<StoredNotice>> {
         let mut out = Vec::new();
         // (origin 0 serial 0) of the entry held back, and its value.
         let mut held: Option<(Vec<u8>, sled::IVec)> = None;

@@ -36,7 +36,7 @@ impl From<Invalid> for tonic::Status {
     }
 }
 
-fn bad(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
+pub(crate) fn bad(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
     Invalid {
         field: field.into(),
         problem: problem.into(),
@@ -95,6 +95,8 @@ pub fn notice(n: &Notice) -> Result<(), Invalid> {
         Some(Body::Denial(d)) => denial(d),
         Some(Body::Enforcement(e)) => enforcement(e),
         Some(Body::Grant(g)) => grant(g),
+        Some(Body::Charter(c)) => crate::bloc::charter::validate(n, c),
+        Some(Body::Trusted(t)) => crate::bloc::trusted::validate(n, t),
     }
 }
 
@@ -129,7 +131,7 @@ fn distribution(d: Option<&Distribution>, marking: Marking) -> Result<(), Invali
     Ok(())
 }
 
-fn text(field: &str, s: &str, required: bool) -> Result<(), Invalid> {
+pub(crate) fn text(field: &str, s: &str, required: bool) -> Result<(), Invalid> {
     if required && s.trim().is_empty() {
         return Err(bad(field, "empty"));
     }
@@ -142,7 +144,7 @@ fn text(field: &str, s: &str, required: bool) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn date(field: &str, s: &str, required: bool) -> Result<(), Invalid> {
+pub(crate) fn date(field: &str, s: &str, required: bool) -> Result<(), Invalid> {
     if s.is_empty() {
         return if required {
             Err(bad(field, "empty"))
@@ -164,7 +166,7 @@ fn printable(s: &str) -> String {
     s.chars().take(16).filter(|c| !c.is_control()).collect()
 }
 
-fn country(field: &str, s: &str) -> Result<(), Invalid> {
+pub(crate) fn country(field: &str, s: &str) -> Result<(), Invalid> {
     if s.is_empty() || (s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())) {
         Ok(())
     } else {

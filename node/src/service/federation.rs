@@ -38,6 +38,7 @@ pub struct FederationService {
     pub overlap: Arc<Overlap>,
     pub deconfliction: Arc<Deconfliction>,
     pub consultations: Arc<Consultations>,
+    pub pilot: Arc<crate::bloc::report::PilotSource>,
     pub audit: AuditSink,
     pub anchors: Arc<AnchorStore>,
     pub limits: Arc<CallLimits>,
@@ -196,5 +197,17 @@ impl Federation for FederationService {
         Ok(Response::new(HeldAnchorsResponse {
             checkpoints: self.anchors.held(&caller)?,
         }))
+    }
+
+    async fn pilot_figures(
+        &self,
+        request: Request<tessera_proto::v1::PilotFiguresRequest>,
+    ) -> Result<Response<SignedMessage>, Status> {
+        let (caller, _permit) = self.admit(&request)?;
+        let r = request.into_inner();
+        let period = crate::bloc::pilot::Period::parse(&r.from, &r.to)?;
+        let signed = self.pilot.for_member(&caller, &r.bloc, period)?;
+        tracing::info!(peer = %caller, bloc = %r.bloc, "pilot figures given");
+        Ok(Response::new(signed))
     }
 }

@@ -9,6 +9,7 @@
 //! - [`admin`]: the audit chain and backups.
 
 pub mod admin;
+pub mod bloc;
 pub mod matching;
 pub mod notices;
 pub mod review;
@@ -19,15 +20,18 @@ use std::sync::Arc;
 use tessera_proto::v1::operator_server::Operator;
 use tessera_proto::v1::{
     AlertReview, AlertReviewsRequest, AlertReviewsResponse, AlertsRequest, AlertsResponse,
-    AuditExportChunk, AuditExportRequest, AuditVerifyRequest, AuditVerifyResponse, BackupChunk,
-    BackupRequest, ChangeNoticeRequest, ClearFalsePositiveRequest, ClearFalsePositiveResponse,
+    ApplicationCheckRequest, ApplicationCheckResponse, ApplicationDecideRequest,
+    ApplicationDecideResponse, AuditExportChunk, AuditExportRequest, AuditVerifyRequest,
+    AuditVerifyResponse, BackupChunk, BackupRequest, BlocSignRequest, BlocStatusRequest,
+    BlocStatusResponse, ChangeNoticeRequest, ClearFalsePositiveRequest, ClearFalsePositiveResponse,
     ConsultDecideRequest, ConsultExtendRequest, ConsultListRequest, ConsultListResponse,
     ConsultOpenRequest, ConsultRespondRequest, ConsultShowRequest, ConsultView, FalsePositive,
     HarmoniseRequest, HarmoniseResponse, ImportNoticesRequest, ImportNoticesResponse,
     IssueNoticeRequest, IssueNoticeResponse, ListFalsePositivesRequest, ListFalsePositivesResponse,
     ListNoticesRequest, ListNoticesResponse, MarkFalsePositiveRequest, OverlapRequest,
-    OverlapResponse, ReviewAlertRequest, RotateKeyRequest, RotateKeyResponse, ScreenRequest,
-    ScreenResponse, ShowNoticeRequest, ShowNoticeResponse, StatusRequest, StatusResponse,
+    OverlapResponse, PilotReportRequest, PilotReportResponse, ReviewAlertRequest, RotateKeyRequest,
+    RotateKeyResponse, ScreenRequest, ScreenResponse, ShowNoticeRequest, ShowNoticeResponse,
+    StatusRequest, StatusResponse, TrustedChangeRequest, TrustedListRequest, TrustedListResponse,
     WatchAddRequest, WatchAddResponse, WatchListRequest, WatchListResponse, WatchRemoveRequest,
     WatchRemoveResponse,
 };
@@ -44,6 +48,7 @@ pub struct OperatorService {
     pub consultations: Arc<Consultations>,
     pub review: Arc<review::ReviewDesk>,
     pub admin: Arc<admin::AdminDesk>,
+    pub bloc: Arc<bloc::BlocDesk>,
 }
 
 type Streamed<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -302,6 +307,68 @@ impl Operator for OperatorService {
     ) -> Result<Response<AlertReviewsResponse>, Status> {
         super::caller(&request)?;
         Ok(Response::new(self.review.alert_reviews()?))
+    }
+
+    async fn bloc_sign(
+        &self,
+        request: Request<BlocSignRequest>,
+    ) -> Result<Response<IssueNoticeResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.sign(request.into_inner()).await?))
+    }
+
+    async fn bloc_status(
+        &self,
+        request: Request<BlocStatusRequest>,
+    ) -> Result<Response<BlocStatusResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.status(&request.into_inner().bloc)?))
+    }
+
+    async fn trusted_change(
+        &self,
+        request: Request<TrustedChangeRequest>,
+    ) -> Result<Response<IssueNoticeResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.bloc.trusted_change(request.into_inner()).await?,
+        ))
+    }
+
+    async fn trusted_list(
+        &self,
+        request: Request<TrustedListRequest>,
+    ) -> Result<Response<TrustedListResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.bloc.trusted_list(&request.into_inner().origin)?,
+        ))
+    }
+
+    async fn application_check(
+        &self,
+        request: Request<ApplicationCheckRequest>,
+    ) -> Result<Response<ApplicationCheckResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.check(request.into_inner()).await?))
+    }
+
+    async fn application_decide(
+        &self,
+        request: Request<ApplicationDecideRequest>,
+    ) -> Result<Response<ApplicationDecideResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(self.bloc.decide(&request.into_inner())?))
+    }
+
+    async fn pilot_report(
+        &self,
+        request: Request<PilotReportRequest>,
+    ) -> Result<Response<PilotReportResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.bloc.pilot_report(&request.into_inner()).await?,
+        ))
     }
 
     type BackupStream = Streamed<BackupChunk>;

@@ -25,7 +25,7 @@ pub struct NoticeDesk {
     pub notices: Arc<NoticeStore>,
 }
 
-fn view(stored: StoredNotice) -> Option<NoticeView> {
+pub(crate) fn view(stored: StoredNotice) -> Option<NoticeView> {
     let envelope = stored.envelope?;
     let notice: Notice = prost::Message::decode(envelope.notice.as_slice()).ok()?;
     Some(NoticeView {
