@@ -104,7 +104,11 @@ pub fn main() -> ExitCode {
         }
     };
     let data_dir = config.data_dir.clone();
-    match runtime.block_on(serve(config)) {
+    let served = runtime.block_on(serve(config));
+    // `serve` has flushed storage; a blocking task still running (an index chunk, a sled
+    // handle dropped on a blocking thread) must not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop::Node(e)) if e.is_damaged_data() => {
             tracing::error!(error = %e, "node stopped: damaged data");

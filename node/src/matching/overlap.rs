@@ -227,13 +227,32 @@ impl Overlap {
     }
 
     /// Querier side: (how many of our keys are in `peer`'s set for us, how
-    /// many keys we have).
+    /// many keys we have). A list longer than one call takes ([`MAX_ELEMENTS`])
+    /// is counted in calls of at most that many, within the holder's session.
     pub async fn with_peer(&self, peer: &AgencyId) -> Result<(u64, u64), OverlapError> {
-        let mut keys = self.own_keys(None)?;
+        let keys = self.own_keys(None)?;
         if keys.is_empty() {
             return Ok((0, 0));
         }
         let n = keys.len() as u64;
+        let mut count = 0u64;
+        for chunk in keys.chunks(MAX_ELEMENTS) {
+            count += self.count_chunk(peer, chunk.to_vec()).await?;
+        }
+        self.counted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(peer.clone(), (count, n));
+        Ok((count, n))
+    }
+
+    /// How many of `keys` are in `peer`'s set for us: one Cardinality call, padded with
+    /// random keys to the holder's minimum batch.
+    async fn count_chunk(
+        &self,
+        peer: &AgencyId,
+        mut keys: Vec<String>,
+    ) -> Result<u64, OverlapError> {
         keys.extend(padding(self.min_batch.saturating_sub(keys.len())));
         let (query, blinded) = tokio::task::spawn_blocking(move || {
             let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
@@ -263,11 +282,7 @@ impl Overlap {
         .await
         .map_err(|_| OverlapError::Task)?
         .map_err(OverlapError::Answer)?;
-        self.counted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(peer.clone(), (count as u64, n));
-        Ok((count as u64, n))
+        Ok(count as u64)
     }
 
     /// Holder side of ReportOverlap: our count with `other`, for a caller
