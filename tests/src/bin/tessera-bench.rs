@@ -629,11 +629,8 @@ async fn one_party_ten_peers(
     println!("matching: (c) one party screened against 10 peers");
     let names: Vec<String> = (0..11).map(|i| format!("XA-P{i:02}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    // Background sync and greetings at the deployment defaults (`sync.pull_interval_ms`,
-    // `hello.interval_ms`): eleven nodes polling each other twice a second would be the load
-    // measured, not the screening. Index deltas still arrive at once: each holder's push
-    // wakes its peers' pulls.
-    let fed = LocalFederation::start_with(&refs, Duration::from_secs(10), |cfg| {
+    let fed = LocalFederation::start_with(&refs, Duration::from_millis(500), |cfg| {
+        cfg.sync.pull_interval_ms = 500;
         cfg.log.level = "warn".into();
     })
     .await?;
