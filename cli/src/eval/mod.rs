@@ -14,3 +14,4 @@ pub mod oracle;
 pub mod perturb;
 pub mod private;
 pub mod screening;
+pub mod size;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use tessera_node::party::fuzzy::FuzzyParams;
 use tessera_node::party::verdict::{DEFAULT_THRESHOLD, MEDIUM_SIMILARITY};
 use tessera_node::party::{KEY_VERSION, Party, PartyKind};
+use tessera_node::policy::DisclosureLevel;
 
 use super::dataset::{Pair, Split};
 use super::oracle::{self, Leakage, Scored};
@@ -109,6 +110,8 @@ pub struct ScreeningReport {
     pub methods: Vec<MethodReport>,
     pub families: Vec<FamilyRow>,
     pub leakage: LeakageReport,
+    /// The index of the holder's whole list as one peer receives it, per disclosure level.
+    pub index_size: Vec<super::size::SizeReport>,
     /// The private path, when run: pairs screened through real nodes and how many
     /// answers differed from the clear computation.
     pub private: Option<super::private::PrivateReport>,
@@ -356,6 +359,9 @@ impl ScreeningReport {
             l.unopened_shares_mean,
             l.opened_mean
         );
+        for size in &self.index_size {
+            let _ = writeln!(s, "\n{}", size.summary());
+        }
         if let Some(p) = &self.private {
             let _ = writeln!(s, "\n{}", p.summary());
         }
@@ -414,6 +420,10 @@ pub fn report(
         methods,
         families: families(pairs, &scored),
         leakage: leakage(&listed, &queries, params),
+        index_size: [DisclosureLevel::Pointer, DisclosureLevel::Summary]
+            .into_iter()
+            .filter_map(|level| super::size::measure(&listed, level).ok())
+            .collect(),
         private,
     }
 }

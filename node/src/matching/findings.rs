@@ -25,6 +25,7 @@ use crate::privacy::{
     EntryRef, IndexLookup, Label, OprfOutput, PrivacyError, Record, RowSource, Tag, tag_of,
 };
 
+use super::labels::{FUZZY_KIND, label_pointer_of};
 use super::replica::RowSet;
 
 /// Rows found by tag: a replica's row set, or one lookup table.
@@ -94,11 +95,12 @@ fn sealed_relation(key: &NameKey, query: &str, listed: &CommonDigests) -> Option
     None
 }
 
-/// The rows of one listed name: a share row per (slot, alternative), and the name's label
-/// row. `prefix` goes before every alternative (the deconfliction domain).
+/// The rows of one listed name: a share row per slot, a pointer row per alternative, and
+/// the name's row, which names its notice's label row by `label_key`. `prefix` goes
+/// before every alternative (the deconfliction domain).
 pub fn name_rows(
     name: &FuzzyName,
-    label: &Label,
+    label_key: &threshold::SlotKey,
     prefix: &str,
 ) -> Result<Vec<RowSource>, PrivacyError> {
     let n = name.slots.len();
@@ -138,7 +140,7 @@ pub fn name_rows(
             .iter()
             .map(|c| common_digests(&key, c))
             .collect(),
-        label: label.clone(),
+        label_key: *label_key,
     };
     rows.push(RowSource::Derived {
         y: Box::new(*key.row_key()),
@@ -303,6 +305,30 @@ pub fn follow(lookup: &dyn Rows, slot: &threshold::SlotKey) -> Option<ShareRecor
         })
 }
 
+/// The label row under a label key (none if no row under it opens as a label).
+fn label_row(lookup: &dyn Rows, key: &threshold::SlotKey) -> Option<Label> {
+    let y = threshold::slot_row_key(key);
+    lookup
+        .rows(&tag_of(&y))
+        .into_iter()
+        .take(MAX_ROWS_PER_TAG)
+        .find_map(|entry| match entry.open_record(&y) {
+            Ok(Record::Label(label)) => Some(*label),
+            _ => None,
+        })
+}
+
+/// The label an exact key's pointer leads to, with the key's kind and strength (none if
+/// the byte is not an exact key's or no row under the key opens as a label).
+pub fn follow_label(lookup: &dyn Rows, key: &threshold::SlotKey, code: u8) -> Option<Label> {
+    let (kind, strength) = label_pointer_of(code)?;
+    Some(Label {
+        key_kind: kind.as_str().to_owned(),
+        strength: strength.as_str().to_owned(),
+        ..label_row(lookup, key)?
+    })
+}
+
 /// What `outputs` (key index, output) find in `lookup` for the parties of `keys`: per
 /// party, one finding per notice, those below `threshold` left out (exact keys always
 /// count).
@@ -319,14 +345,20 @@ pub fn find(
     for (i, y) in outputs {
         for entry in lookup.rows(&tag_of(y)).into_iter().take(MAX_ROWS_PER_TAG) {
             // A row under our tag that does not open is not ours to read.
+            let mut exact = |label: Label| {
+                for (p, key) in &keys.uses[*i].exact {
+                    let b = buckets[*p]
+                        .entry((label.origin.clone(), label.serial.clone()))
+                        .or_default();
+                    b.exact.push(key);
+                    b.label.get_or_insert_with(|| (label.clone(), *entry.tag));
+                }
+            };
             match entry.open_record(y) {
-                Ok(Record::Label(label)) => {
-                    for (p, key) in &keys.uses[*i].exact {
-                        let b = buckets[*p]
-                            .entry((label.origin.clone(), label.serial.clone()))
-                            .or_default();
-                        b.exact.push(key);
-                        b.label.get_or_insert_with(|| (label.clone(), *entry.tag));
+                Ok(Record::Label(label)) => exact(*label),
+                Ok(Record::Pointer { slot, relation }) if label_pointer_of(relation).is_some() => {
+                    if let Some(label) = follow_label(lookup, &slot, relation) {
+                        exact(label);
                     }
                 }
                 Ok(Record::Pointer { slot, relation }) => {
@@ -347,7 +379,21 @@ pub fn find(
         let Some((name_key, record, tag)) = open_name(lookup, handle, group) else {
             continue;
         };
-        score_opened(keys, group, &name_key, &record, tag, &mut buckets);
+        let Some(label) = label_row(lookup, &record.label_key) else {
+            continue;
+        };
+        let label = Label {
+            key_kind: FUZZY_KIND.to_owned(),
+            strength: party::Strength::Weak.as_str().to_owned(),
+            ..label
+        };
+        let opened = Opened {
+            key: &name_key,
+            record: &record,
+            label: &label,
+            tag,
+        };
+        score_opened(keys, group, &opened, &mut buckets);
     }
     buckets
         .into_iter()
@@ -383,14 +429,26 @@ pub fn find(
 }
 
 /// Scores an opened listed name for every query name that covers its threshold.
+/// A listed name the querier opened: its key, record, label, and the tag of its row.
+struct Opened<'r> {
+    key: &'r NameKey,
+    record: &'r NameRecord,
+    label: &'r Label,
+    tag: Tag,
+}
+
 fn score_opened<'a>(
     keys: &'a QueryKeys,
     group: &Group,
-    name_key: &NameKey,
-    record: &NameRecord,
-    tag: Tag,
+    opened: &Opened<'_>,
     buckets: &mut [BTreeMap<(String, String), Bucket<'a>>],
 ) {
+    let Opened {
+        key: name_key,
+        record,
+        label,
+        tag,
+    } = *opened;
     let t = usize::from(group[0].2.t);
     // (party, query name) -> (query slot, listed slot) -> strongest relation.
     let mut agreements: BTreeMap<(usize, usize), BTreeMap<(usize, usize), Relation>> =
@@ -410,7 +468,6 @@ fn score_opened<'a>(
             *best = (*best).min(r);
         }
     }
-    let label = &record.label;
     for ((p, n), pairs) in agreements {
         let query = &keys.names[p][n];
         let list: Vec<fuzzy::Agreement> = pairs

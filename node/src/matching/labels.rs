@@ -12,8 +12,9 @@ use tessera_proto::v1::{EnforcementType, Notice, NoticeStatus, notice::Body};
 use super::findings;
 use crate::notice::issue::status_of;
 use crate::notice::json::{NoticeJson, action_word, enforcement_word, party_from_wire};
-use crate::party::{self, MatchKey, Strength};
+use crate::party::{self, KeyKind, MatchKey, Strength};
 use crate::policy::DisclosureLevel;
+use crate::privacy::threshold;
 use crate::privacy::{self, Disclosure, Label, PrivacyError, RowSource, Summary};
 
 /// Whether a notice should be matchable.
@@ -84,8 +85,9 @@ pub fn notice_keys(notice: &Notice) -> Vec<MatchKey> {
     best.into_values().collect()
 }
 
-/// Every row of `notice` for `peer` to build: its exact keys' labels and its parties'
-/// fuzzy names sealed t-of-n (`findings::name_rows`); none if the peer may not see it.
+/// Every row of `notice` for `peer` to build: its label sealed once, a pointer to it per
+/// exact key, and its parties' fuzzy names sealed t-of-n (`findings::name_rows`); none if
+/// the peer may not see it.
 /// Investigations kept at home carry both under the deconfliction prefix.
 pub fn sources_for_peer(
     notice: &Notice,
@@ -104,23 +106,19 @@ pub fn sources_for_peer(
     let Some(base) = base_label(notice, level, contact) else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::new();
+    // The label once, under a random key: exact keys point to it, names name it.
+    let label_key = threshold::slot_key();
+    let mut out = vec![RowSource::Derived {
+        y: Box::new(threshold::slot_row_key(&label_key)),
+        body: privacy::label_bytes::encode(&base)?,
+    }];
     for key in notice_keys(notice) {
-        let label = Label {
-            key_kind: key.kind.as_str().to_owned(),
-            strength: key.strength.as_str().to_owned(),
-            ..base.clone()
-        };
-        out.push(RowSource::Keyed {
+        out.push(RowSource::Pointer {
             input: format!("{prefix}{}", key.value),
-            body: privacy::label_bytes::encode(&label)?,
+            slot: label_key,
+            relation: label_pointer_code(key.kind, key.strength),
         });
     }
-    let fuzzy = Label {
-        key_kind: FUZZY_KIND.to_owned(),
-        strength: Strength::Weak.as_str().to_owned(),
-        ..base
-    };
     let mut seen: BTreeSet<(Vec<String>, Vec<String>)> = BTreeSet::new();
     for p in notice_parties(notice) {
         for name in party::party_keys(&p, party::Side::Listed).names {
@@ -129,11 +127,42 @@ pub fn sources_for_peer(
                 name.common.clone(),
             );
             if seen.insert(tokens) {
-                out.extend(findings::name_rows(&name, &fuzzy, prefix)?);
+                out.extend(findings::name_rows(&name, &label_key, prefix)?);
             }
         }
     }
+    if out.len() == 1 {
+        // Nothing points to the label.
+        out.clear();
+    }
     Ok(out)
+}
+
+/// The relation byte of a pointer to a notice's label row (docs/private-matching.md §2):
+/// the high bit, then the exact key's kind and strength, which the shared label leaves
+/// empty. Fuzzy alternatives' relations stay below it.
+const LABEL_POINTER: u8 = 0x80;
+
+/// The relation byte of an exact key's pointer.
+pub fn label_pointer_code(kind: KeyKind, strength: Strength) -> u8 {
+    let k = KeyKind::ALL.iter().position(|x| *x == kind).unwrap_or(0);
+    let s = Strength::ALL
+        .iter()
+        .position(|x| *x == strength)
+        .unwrap_or(0);
+    // At most 8 kinds and 3 strengths: (7 << 2) | 2 fits under the high bit.
+    LABEL_POINTER | ((k as u8) << 2) | s as u8
+}
+
+/// The kind and strength of an exact key's pointer; none for a fuzzy alternative's
+/// pointer (or a byte no holder writes).
+pub fn label_pointer_of(code: u8) -> Option<(KeyKind, Strength)> {
+    if code & LABEL_POINTER == 0 {
+        return None;
+    }
+    let kind = *KeyKind::ALL.get(usize::from((code & 0x7f) >> 2))?;
+    let strength = *Strength::ALL.get(usize::from(code & 0b11))?;
+    Some((kind, strength))
 }
 
 /// The key kind of a fuzzy name's label.
@@ -249,6 +278,38 @@ mod tests {
                 Disclosure::Full { notice, .. } => assert!(notice.get("denial").is_some()),
             }
         }
+    }
+
+    #[test]
+    fn exact_key_pointers_carry_every_kind_and_strength_and_fuzzy_relations_are_not_them() {
+        for kind in KeyKind::ALL {
+            for strength in Strength::ALL {
+                let code = label_pointer_code(kind, strength);
+                assert_eq!(label_pointer_of(code), Some((kind, strength)));
+            }
+        }
+        for fuzzy in 0..0x80 {
+            assert_eq!(label_pointer_of(fuzzy), None);
+        }
+        assert_eq!(label_pointer_of(0x80 | 0b11), None, "no fourth strength");
+    }
+
+    #[test]
+    fn a_notice_label_is_sealed_once_however_many_keys_lead_to_it() {
+        let n = listed();
+        let to = vec!["FR-SBDU".to_owned()];
+        let rows = sources_for_peer(&n, &to, "FR-SBDU", DisclosureLevel::Summary, "").unwrap();
+        let labels = rows
+            .iter()
+            .filter(|r| matches!(r, RowSource::Derived { body, .. } if body.first() == Some(&1)))
+            .count();
+        let pointers = rows
+            .iter()
+            .filter(|r| matches!(r, RowSource::Pointer { relation, .. } if label_pointer_of(*relation).is_some()))
+            .count();
+        assert_eq!(labels, 1);
+        assert_eq!(pointers, notice_keys(&n).len());
+        assert!(!rows.iter().any(|r| matches!(r, RowSource::Keyed { .. })));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum Strength {
 }
 
 impl Strength {
+    /// Every strength, weakest first.
+    pub const ALL: [Self; 3] = [Self::Weak, Self::Medium, Self::Strong];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Weak => "weak",
@@ -62,6 +65,18 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Self; 8] = [
+        Self::Id,
+        Self::NameCountry,
+        Self::NameBirthYear,
+        Self::Name,
+        Self::Joined,
+        Self::Sound,
+        Self::Consonants,
+        Self::ConsonantSeq,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Id => "id",

@@ -11,9 +11,12 @@
 //! ```text
 //! 1  label (label_bytes)                        an exact key's row
 //! 2  handle:16 · x:u8 · t:u8 · n:u8 · share:32   one share of a name (under its slot key)
-//! 3  tokens:u8 · slots:u8 · count:u8 · count × common · label    a name's label
+//! 3  tokens:u8 · slots:u8 · count:u8 · count × common · label key:16    a name
 //!    common = exact:8 · sound:8 · m:u8 · m × spelling:8 (sorted)
 //! ```
+//!
+//! A notice's label is sealed once (record 1) under a random *label key*, as a share is
+//! under its slot key; exact keys point to it and a name record names it.
 //!
 //! A pointer row is not sealed: its 24 bytes (where a sealed row has its nonce, with no
 //! ciphertext after them) are `slot key:16 · relation:u8 · 0:7` XOR `y[16..40]`. Only the
@@ -166,14 +169,15 @@ pub struct CommonDigests {
     pub spelling: Vec<CommonDigest>,
 }
 
-/// A listed name's label record, sealed under the key derived from its secret.
+/// A listed name's record, sealed under the key derived from its secret.
 #[derive(Clone, PartialEq, Debug)]
 pub struct NameRecord {
     /// Tokens of the listed name, distinctive or not.
     pub tokens: u8,
     pub slots: u8,
     pub common: Vec<CommonDigests>,
-    pub label: Label,
+    /// The key of its notice's label row ([`slot_row_key`]).
+    pub label_key: SlotKey,
 }
 
 impl NameRecord {
@@ -194,7 +198,7 @@ impl NameRecord {
                 out.extend_from_slice(d);
             }
         }
-        out.extend_from_slice(&label_bytes::encode(&self.label)?);
+        out.extend_from_slice(&self.label_key);
         Ok(out)
     }
 
@@ -227,12 +231,12 @@ impl NameRecord {
                 spelling,
             });
         }
-        let label = label_bytes::decode(&bytes[at..])?;
+        let label_key = <SlotKey>::try_from(&bytes[at..]).map_err(|_| malformed(at))?;
         Ok(Self {
             tokens,
             slots,
             common,
-            label,
+            label_key,
         })
     }
 }
@@ -241,7 +245,7 @@ impl NameRecord {
 #[derive(Clone, Debug)]
 pub enum Record {
     /// An exact key's label.
-    Label(Label),
+    Label(Box<Label>),
     /// A fuzzy alternative's pointer: the key of its slot's share, and how the alternative
     /// relates to the slot's token (`fuzzy::Relation::code`).
     Pointer { slot: SlotKey, relation: u8 },
@@ -255,7 +259,7 @@ impl Record {
     /// Reads an opened row's plaintext (authenticated as the holder's, still checked).
     pub fn decode(bytes: &[u8]) -> Result<Self, PrivacyError> {
         match bytes.first() {
-            Some(&RECORD_LABEL) => label_bytes::decode(bytes).map(Self::Label),
+            Some(&RECORD_LABEL) => label_bytes::decode(bytes).map(|l| Self::Label(Box::new(l))),
             Some(&RECORD_SHARE) => ShareRecord::decode(bytes).map(Self::Share),
             Some(&RECORD_NAME) => NameRecord::decode(bytes).map(Self::Name),
             _ => Err(PrivacyError::RecordMalformed { offset: 0 }),
@@ -404,7 +408,7 @@ mod tests {
                 sound: [2; 8],
                 spelling: vec![[3; 8], [4; 8]],
             }],
-            label: super::super::label::tests::pointer(),
+            label_key: slot_key(),
         };
         let bytes = name.encode().unwrap();
         assert!(matches!(Record::decode(&bytes), Ok(Record::Name(n)) if n == name));

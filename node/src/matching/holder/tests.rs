@@ -96,13 +96,24 @@ fn a_notice_is_indexed_for_its_recipients_only_at_their_disclosure_level() {
     // FR-SBDU opens a row with its key's output: the summary is there.
     let key = s.indexer.keys.get(&agency("FR-SBDU")).unwrap();
     let y = key.evaluate(keys[0].value.as_bytes()).unwrap();
-    let row = fr[0]
+    let rows: Vec<IndexEntry> = fr[0]
         .adds
         .iter()
         .map(|a| IndexEntry::from_bytes(a).unwrap())
+        .collect();
+    let row = rows
+        .iter()
         .find(|e| e.tag == privacy::tag_of(&y))
-        .unwrap();
-    let label = row.open(&y).unwrap();
+        .unwrap()
+        .clone();
+    // The key's row points to the notice's label, sealed once.
+    let Ok(privacy::Record::Pointer { slot, relation }) = row.open_record(&y) else {
+        panic!("an exact key's row is a pointer");
+    };
+    let lookup = privacy::IndexLookup::from_entries(rows).unwrap();
+    let label = crate::matching::findings::follow_label(&lookup, &slot, relation).unwrap();
+    assert_eq!(label.key_kind, keys[0].kind.as_str());
+    assert_eq!(label.strength, keys[0].strength.as_str());
     assert_eq!(label.disclosure.level(), "summary");
     assert_eq!(label.contact, "denials@bafa.example");
     assert_eq!(
