@@ -213,6 +213,7 @@ pub async fn screen(
                     "keys": result.keys,
                     "matches": matches,
                     "unscreened": result.unscreened,
+                    "suppressed": r.suppressed.get(&result.index).copied().unwrap_or(0),
                     "unavailable": r.unavailable.iter().map(|u| serde_json::json!({"peer": u.peer, "reason": u.reason})).collect::<Vec<_>>(),
                 })
             )?;
@@ -258,6 +259,12 @@ pub async fn screen(
                 "{head}: clear: no match at any of the {} peer(s), each of which answered for every key",
                 r.screened_peers.len() + r.unavailable.len()
             )?,
+        }
+        if let Some(n) = r.suppressed.get(&result.index).filter(|n| **n > 0) {
+            writeln!(
+                out,
+                "  {n} match(es) not shown: marked false positive on this node (undo in the console's Alerts page)"
+            )?;
         }
     }
     for u in &r.unavailable {

@@ -14,59 +14,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tessera_node::notice::json::party_to_wire;
-use tessera_node::party::{Party, PartyKind};
+use tessera_node::party::Party;
 use tessera_proto::v1::{
     ChangeNoticeRequest, ClearFalsePositiveRequest, ConsultOpenRequest, ConsultRespondRequest,
-    ConsultShowRequest, ConsultView, DenialAction, DenialNotice, IssueNoticeRequest,
-    ListFalsePositivesRequest, Marking, Notice, NoticeStatus, PartyRole, RegimeBasis, RoledParty,
-    ScreenRequest, ShowNoticeRequest, StatusRequest, WatchAddRequest,
-    change_notice_request::Change, consult_message::Kind, notice::Body,
+    ConsultShowRequest, ConsultView, IssueNoticeRequest, ListFalsePositivesRequest, ScreenRequest,
+    ShowNoticeRequest, WatchAddRequest, change_notice_request::Change, consult_message::Kind,
 };
+use tessera_tests::fixtures::{denial, listed};
 use tessera_tests::webdriver::{Browser, available, http};
 use tessera_tests::*;
 
 const A: &str = "DE-BAFA";
 const B: &str = "FR-SBDU";
 const C: &str = "US-BIS";
-
-fn listed() -> Party {
-    Party {
-        kind: PartyKind::Organisation,
-        name: "Polotsk Steklovolokno OAO".into(),
-        countries: vec!["BY".into()],
-        ..Party::default()
-    }
-}
-
-fn denial(serial: &str, parties: &[Party]) -> Notice {
-    Notice {
-        serial: serial.into(),
-        marking: Marking::Amber as i32,
-        distribution: Some(tessera_node::policy::parse_to("all").expect("to")),
-        body: Some(Body::Denial(DenialNotice {
-            authority_reference: format!("REF-{serial}"),
-            regime_basis: RegimeBasis::Wassenaar as i32,
-            legal_basis: "National control list".into(),
-            action: DenialAction::Refuse as i32,
-            decision_date: "2026-02-02".into(),
-            items: vec![tessera_proto::v1::Item {
-                control_entry: "3A001".into(),
-                ..Default::default()
-            }],
-            parties: parties
-                .iter()
-                .map(|p| RoledParty {
-                    role: PartyRole::EndUser as i32,
-                    party: Some(party_to_wire(p)),
-                })
-                .collect(),
-            destination: "BY".into(),
-            status: NoticeStatus::InForce as i32,
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
 
 /// Watches the listed party at `node`; the alerts raised at once.
 async fn watch(node: &LocalNode, reference: &str) -> u32 {
@@ -159,20 +119,10 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         })
         .await
         .expect("A issues");
-    let replicated = eventually(Duration::from_secs(20), || async {
-        a.operator()
-            .expect("op")
-            .status(StatusRequest {})
-            .await
-            .is_ok_and(|s| {
-                s.into_inner()
-                    .peers
-                    .iter()
-                    .any(|p| p.agency == B && p.index_rows > 0)
-            })
-    })
-    .await;
-    assert!(replicated, "A never received B's index");
+    assert!(
+        index_replicated(a, B, 1).await,
+        "A never received B's index"
+    );
     let opened = b
         .operator()
         .expect("op")
