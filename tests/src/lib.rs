@@ -329,6 +329,20 @@ where
     }
 }
 
+/// Runs `cmd` to its end off the runtime's threads (nodes of this process
+/// keep serving meanwhile): (exit code, stdout, stderr).
+pub async fn output_of(mut cmd: std::process::Command) -> (Option<i32>, String, String) {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run the command");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Whether `node` comes to hold at least `rows` rows of `peer`'s index
 /// within 20 seconds.
 pub async fn index_replicated(node: &LocalNode, peer: &str, rows: u64) -> bool {

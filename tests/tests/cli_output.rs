@@ -1,6 +1,8 @@
 //! What `tessera` prints, between real nodes over mutual TLS: a screening
 //! says how many matches it left out because the operator marked them false
-//! positives, in words and in `--json`.
+//! positives, in words and in `--json`; `import --json` prints the counts
+//! the docs show; a reader that stops early is no error; a missing file is
+//! named as the user gave it.
 
 use tessera_node::notice::json::party_to_wire;
 use tessera_proto::v1::{
@@ -67,5 +69,62 @@ async fn screening_says_how_many_matches_false_positives_left_out() {
         serde_json::from_str(screened(a, true).await.trim()).expect("json");
     assert_eq!(json["suppressed"], 1, "{json}");
     assert_eq!(json["matches"].as_array().map(Vec::len), Some(0), "{json}");
+    fed.shutdown().await.expect("shutdown");
+}
+
+/// A bash `script` with `$TESSERA` the CLI and `node` its config, in the
+/// test crate's folder: (exit code, stdout, stderr).
+async fn sh(node: &LocalNode, script: &str) -> (Option<i32>, String, String) {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(script)
+        .env("TESSERA", cli_binary!())
+        .env("TESSERA_CONFIG", node.dir.join("cli.toml"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    output_of(cmd).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_json_a_cut_pipe_and_paths_as_given() {
+    let fed = reachable_federation(&["US-BIS"], |_| {}).await;
+    let node = &fed.nodes[0];
+
+    // `import --json`: one line of counts, as docs/cli.md says, and nothing else on stdout.
+    let (code, stdout, stderr) = sh(
+        node,
+        r#""$TESSERA" notice import --format csl --to all ../fixtures/lists/consolidated.csv --json"#,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let counts: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(counts["read"], 30, "{counts}");
+    assert_eq!(counts["created"], 13, "{counts}");
+    assert_eq!(counts["skipped"], 14, "{counts}");
+
+    // A reader that stops early: no "Broken pipe", exit 0.
+    let (code, stdout, stderr) =
+        sh(node, r#"set -o pipefail; "$TESSERA" notice list | head -2"#).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(!stderr.to_lowercase().contains("broken pipe"), "{stderr}");
+
+    // A file that is not there is named as given, its cause said once.
+    for (script, path) in [
+        (
+            r#""$TESSERA" notice import --format csl ./no-such/list.csv"#,
+            "./no-such/list.csv",
+        ),
+        (
+            r#""$TESSERA" harmonise --group all-dev --svg ./no-such/overlap.svg"#,
+            "./no-such/overlap.svg",
+        ),
+    ] {
+        let (code, _, stderr) = sh(node, script).await;
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(path), "{stderr}");
+        assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+    }
     fed.shutdown().await.expect("shutdown");
 }

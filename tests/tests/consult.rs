@@ -540,24 +540,11 @@ async fn refused_steps_are_reported_audited_and_hold_back_nothing_else() {
     fed.shutdown().await.expect("shutdown");
 }
 
-/// `tessera ARGS` with `config`, off the runtime's threads: (success, stdout, stderr).
+/// `tessera ARGS` with `config`: (exit code, stdout, stderr).
 async fn tessera(config: std::path::PathBuf, args: &[&str]) -> (Option<i32>, String, String) {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(cli_binary!())
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .output()
-            .expect("run tessera")
-    })
-    .await
-    .expect("join");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = std::process::Command::new(cli_binary!());
+    cmd.arg("--config").arg(config).args(args);
+    output_of(cmd).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
