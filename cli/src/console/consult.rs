@@ -53,8 +53,16 @@ pub fn table(views: &[ConsultView]) -> String {
             .as_ref()
             .map(|o| format!("{}/{}", o.denial_origin, o.denial_serial))
             .unwrap_or_default();
+        // Information answers a question: until the new answer, say so.
+        let informed = c.answer.is_none()
+            && c.decision.is_none()
+            && matches!(
+                c.steps.last().and_then(|s| s.kind.as_ref()),
+                Some(Kind::Inform(_))
+            );
         let outcome = [
             c.answer.as_ref().map(|a| a.answer.clone()),
+            informed.then(|| "information provided, awaiting the answer".to_owned()),
             c.decision.as_ref().map(|d| d.decision.clone()),
         ]
         .into_iter()

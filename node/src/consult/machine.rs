@@ -302,7 +302,7 @@ pub fn step(
                     if role != Some(Role::Consulted) {
                         return Err(Refusal::NotAllowed("this step is not allowed here"));
                     }
-                    Effect::Alert("inform")
+                    Effect::Alert("information")
                 }
             };
             if asked {

@@ -280,7 +280,7 @@ async fn information_asked_for_reaches_the_denying_agency_which_answers_again() 
         c.steps.last().and_then(|s| s.kind.as_ref()),
         Some(Kind::Inform(i)) if i.text == "The physics department of the university."
     ));
-    assert_eq!(alert_words(&b), ["open", "inform"]);
+    assert_eq!(alert_words(&b), ["open", "information"]);
 
     b.consultations
         .respond(&id, "no-objection", "")

@@ -131,7 +131,7 @@ fn expected(role: Role, closed: bool, extended: bool, s: &Step) -> Outcome {
         }
         Step::Inform { by: By::Peer, .. } => match (closed, role) {
             (true, _) => State,
-            (false, Role::Consulted) => Alerted("inform"),
+            (false, Role::Consulted) => Alerted("information"),
             (false, Role::Consulting) => NotAllowed,
         },
         Step::Decide {
@@ -402,7 +402,7 @@ fn information_answers_a_question_and_the_denying_agency_answers_again_within_th
             ("send", [Effect::Send(Kind::Inform(i))]) => {
                 assert_eq!(i.text, "The university's physics department.");
             }
-            ("inform", [Effect::Alert("inform")]) => {}
+            ("inform", [Effect::Alert("information")]) => {}
             (_, other) => panic!("{role:?}: unexpected effects {other:?}"),
         }
         assert_eq!(next.answer, None, "{role:?}: the question is answered");
