@@ -2,7 +2,7 @@
 //! says how many matches it left out because the operator marked them false
 //! positives, in words and in `--json`; `import --json` prints the counts
 //! the docs show; a reader that stops early is no error; a missing file is
-//! named as the user gave it.
+//! named as the user gave it; `harmonise` fails when a pair has no figure.
 
 use tessera_node::notice::json::party_to_wire;
 use tessera_proto::v1::{
@@ -126,5 +126,19 @@ async fn import_json_a_cut_pipe_and_paths_as_given() {
         assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
     }
+    fed.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harmonise_fails_when_a_pair_has_no_figure() {
+    let fed = reachable_federation(&[A, B, "US-BIS"], |_| {}).await;
+    // Only A's own pairs can be counted here: the peers' operators counted nothing.
+    let (code, stdout, stderr) = sh(&fed.nodes[0], r#""$TESSERA" harmonise --group all-dev"#).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("FR-SBDU ~ US-BIS: no figure"), "{stdout}");
+    assert!(
+        stderr.contains("1 of 3 pair(s) have no figure; the matrix is incomplete"),
+        "{stderr}"
+    );
     fed.shutdown().await.expect("shutdown");
 }
