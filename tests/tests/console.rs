@@ -57,6 +57,22 @@ async fn consultation_at(node: &LocalNode, id: &str, seen: impl Fn(ConsultView) 
     .await
 }
 
+/// Every field of the page in `browser` has a label (a `label for`, an
+/// enclosing label or an `aria-label`): screen readers name each one.
+async fn assert_labelled(browser: &Browser, page: &str) {
+    let unlabelled = browser
+        .script(
+            "return Array.from(document.querySelectorAll('input:not([type=hidden]):not([type=submit]),select,textarea')).filter(function(e){return !(e.id && document.querySelector('label[for=\"'+e.id+'\"]')) && !e.getAttribute('aria-label') && !e.closest('label');}).map(function(e){return e.outerHTML;});",
+        )
+        .await
+        .expect("script");
+    assert_eq!(
+        unlabelled,
+        serde_json::json!([]),
+        "{page}: fields without a label"
+    );
+}
+
 fn shots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
@@ -218,6 +234,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .screenshot(&shots.join("02-screen-form.png"))
         .await
         .expect("shot");
+    assert_labelled(&browser, "screen").await;
     browser
         .type_into("#name", "Polotsk Steklovolokno OAO")
         .await
@@ -389,6 +406,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .screenshot(&shots.join("06-alerts.png"))
         .await
         .expect("shot");
+    assert_labelled(&browser, "alerts").await;
     browser
         .click("form[action$=\"/review\"] button[type=submit]")
         .await
@@ -504,6 +522,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .screenshot(&shots.join("08b-consultation-information.png"))
         .await
         .expect("shot");
+    assert_labelled(&browser, "consultation").await;
     let informed = consultation_at(b, &ours, |v| {
         v.state == "open"
             && v.consultation.is_some_and(|c| {
@@ -562,6 +581,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
             .await
             .expect(path);
         browser.screenshot(&shots.join(shot)).await.expect("shot");
+        assert_labelled(&browser, path).await;
     }
     let audit = browser
         .script_async(
