@@ -663,6 +663,19 @@ async fn information_asked_for_is_provided_with_the_cli_and_answered_again() {
     })
     .await;
     assert!(informed, "B never received the information");
+    // B's operator is alerted, with the time in ISO 8601 and its zone.
+    let (code, stdout, stderr) = tessera(b_cli.clone(), &["alerts"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&format!("[consultation] {id} with {A}: information")))
+        .unwrap_or_else(|| panic!("no information alert: {stdout}"));
+    let when = line.split(' ').nth(1).unwrap_or_default();
+    assert!(
+        time::OffsetDateTime::parse(when, &time::format_description::well_known::Rfc3339).is_ok()
+            && when.ends_with('Z'),
+        "{line}"
+    );
     let (code, stdout, stderr) = tessera(b_cli.clone(), &["consult", "show", &id]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
