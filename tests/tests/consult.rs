@@ -701,6 +701,21 @@ async fn information_asked_for_is_provided_with_the_cli_and_answered_again() {
     .await;
     assert!(answered, "A never received the new answer");
 
+    // A grants; its grant notice shows the answer and the denial it follows.
+    let (code, _, stderr) = tessera(
+        a_cli.clone(),
+        &["consult", "decide", &id, "--decision", "granted"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, stderr) =
+        tessera(a_cli.clone(), &["notice", "list", "--kind", "grant"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("granted (no-objection)") && stdout.contains("after DE-BAFA/BAFA-2026-17"),
+        "{stdout}"
+    );
+
     // The step is audited on both sides, without its text.
     for node in [a, b] {
         let lines = audit_lines(node.operator().expect("op")).await;
