@@ -5,9 +5,11 @@ use std::path::Path;
 
 use serde::Serialize;
 use tessera_proto::v1::{
-    ConsultDecideRequest, ConsultExtendRequest, ConsultListRequest, ConsultOpenRequest,
-    ConsultRespondRequest, ConsultShowRequest, ConsultView,
+    ConsultDecideRequest, ConsultExtendRequest, ConsultInformRequest, ConsultListRequest,
+    ConsultOpenRequest, ConsultRespondRequest, ConsultShowRequest, ConsultView,
 };
+
+use tessera_proto::v1::consult_message::Kind;
 
 use crate::client::{CliConfig, explain_call};
 
@@ -26,6 +28,8 @@ struct ViewJson<'a> {
     answer_text: Option<&'a str>,
     decision: Option<&'a str>,
     summary: &'a str,
+    /// What the consulting agency provided, in order.
+    information: Vec<&'a str>,
     undelivered: u32,
     /// Our steps the peer refused: "KIND (step N): REASON".
     refused: Vec<String>,
@@ -50,6 +54,14 @@ fn json(v: &ConsultView) -> Option<ViewJson<'_>> {
         answer_text: c.answer.as_ref().map(|a| a.text.as_str()),
         decision: c.decision.as_ref().map(|d| d.decision.as_str()),
         summary: open.map_or("", |o| o.summary.as_str()),
+        information: c
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                Some(Kind::Inform(i)) => Some(i.text.as_str()),
+                _ => None,
+            })
+            .collect(),
         undelivered: v.undelivered,
         refused: c
             .refused
@@ -187,14 +199,17 @@ pub async fn show(
     Ok(())
 }
 
-fn step_name(s: &tessera_proto::v1::ConsultMessage) -> &'static str {
-    use tessera_proto::v1::consult_message::Kind;
-    match s.kind {
-        Some(Kind::Open(_)) => "opened",
-        Some(Kind::Answer(_)) => "answered",
-        Some(Kind::Extend(_)) => "extended the deadline",
-        Some(Kind::Decision(_)) => "decided",
-        None => "-",
+fn step_name(s: &tessera_proto::v1::ConsultMessage) -> String {
+    match &s.kind {
+        Some(Kind::Open(_)) => "opened".into(),
+        Some(Kind::Answer(_)) => "answered".into(),
+        Some(Kind::Extend(_)) => "extended the deadline".into(),
+        Some(Kind::Inform(i)) => format!(
+            "provided information:\n    {}",
+            i.text.trim().replace('\n', "\n    ")
+        ),
+        Some(Kind::Decision(_)) => "decided".into(),
+        None => "-".into(),
     }
 }
 
@@ -233,6 +248,33 @@ pub async fn extend(
         .consult_extend(ConsultExtendRequest {
             id: id.to_owned(),
             days,
+        })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    print(&v, as_json, out)
+}
+
+/// `consult inform ID --text T | --file FILE`.
+pub async fn inform(
+    cfg: &CliConfig,
+    id: &str,
+    text: Option<&str>,
+    file: Option<&Path>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let text = match (text, file) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?,
+        (None, None) => anyhow::bail!("give the information with --text or --file"),
+    };
+    let v = cfg
+        .operator()?
+        .consult_inform(ConsultInformRequest {
+            id: id.to_owned(),
+            text,
         })
         .await
         .map_err(|s| explain_call(cfg, &s))?

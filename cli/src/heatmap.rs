@@ -22,7 +22,22 @@ pub fn write_svg(path: &Path, group: &str, r: &HarmoniseResponse) -> anyhow::Res
         .unwrap_or(0)
         .max(1);
     let size = (160 + 110 * n as u32, 120 + 110 * n as u32);
-    let root = SVGBackend::new(path, size).into_drawing_area();
+    let mut svg = String::new();
+    draw(&mut svg, size, group, &m, max, r)?;
+    std::fs::write(path, svg).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Draws the heat map as SVG text into `svg`.
+fn draw(
+    svg: &mut String,
+    size: (u32, u32),
+    group: &str,
+    m: &[Vec<Option<u64>>],
+    max: u64,
+    r: &HarmoniseResponse,
+) -> anyhow::Result<()> {
+    let n = r.members.len();
+    let root = SVGBackend::with_string(svg, size).into_drawing_area();
     root.fill(&WHITE)
         .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
     let mut chart = ChartBuilder::on(&root)
@@ -79,6 +94,6 @@ pub fn write_svg(path: &Path, group: &str, r: &HarmoniseResponse) -> anyhow::Res
         }
     }
     root.present()
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
     Ok(())
 }

@@ -201,6 +201,18 @@ pub async fn screen(
         .await
         .map_err(|s| explain_call(cfg, &s))?
         .into_inner();
+    print_screened(parties, &r, as_json, out)?;
+    Ok(r)
+}
+
+/// Prints the answer `r` to screening `parties`: per party its status, its
+/// matches strongest first, what was not screened and what was left out.
+pub fn print_screened(
+    parties: &[Party],
+    r: &ScreenResponse,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     if as_json {
         for result in &r.results {
             let matches: Vec<MatchJson<'_>> = result.matches.iter().map(match_json).collect();
@@ -209,15 +221,16 @@ pub async fn screen(
                 "{}",
                 serde_json::json!({
                     "party": result.index,
-                    "status": status(result, &r),
+                    "status": status(result, r),
                     "keys": result.keys,
                     "matches": matches,
                     "unscreened": result.unscreened,
+                    "suppressed": r.suppressed.get(&result.index).copied().unwrap_or(0),
                     "unavailable": r.unavailable.iter().map(|u| serde_json::json!({"peer": u.peer, "reason": u.reason})).collect::<Vec<_>>(),
                 })
             )?;
         }
-        return Ok(r);
+        return Ok(());
     }
     for result in &r.results {
         let name = parties
@@ -225,7 +238,7 @@ pub async fn screen(
             .map_or("?", |p| p.name.as_str());
         let head = format!("party {} ({name})", result.index + 1);
         let missing = result.unscreened.join(", ");
-        match status(result, &r) {
+        match status(result, r) {
             "match" => {
                 writeln!(out, "{head}: MATCH, {} notice(s)", result.matches.len())?;
                 let mut matches: Vec<&Match> = result.matches.iter().collect();
@@ -259,6 +272,12 @@ pub async fn screen(
                 r.screened_peers.len() + r.unavailable.len()
             )?,
         }
+        if let Some(n) = r.suppressed.get(&result.index).filter(|n| **n > 0) {
+            writeln!(
+                out,
+                "  {n} match(es) not shown: marked false positive on this node (undo in the console's Alerts page)"
+            )?;
+        }
     }
     for u in &r.unavailable {
         writeln!(
@@ -267,7 +286,7 @@ pub async fn screen(
             u.peer, u.reason
         )?;
     }
-    Ok(r)
+    Ok(())
 }
 
 /// `watch add` and `deconflict add`.
@@ -586,4 +605,60 @@ pub fn matrix(r: &HarmoniseResponse) -> Vec<Vec<Option<u64>>> {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_proto::v1::PartyResult;
+
+    fn hit(serial: &str, strength: &str, score: f64, kinds: &[&str]) -> Match {
+        Match {
+            peer: "FR-SBDU".into(),
+            origin: "FR-SBDU".into(),
+            serial: serial.into(),
+            strength: strength.into(),
+            score,
+            key_kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            disclosure: "pointer".into(),
+            ..Match::default()
+        }
+    }
+
+    #[test]
+    fn matches_print_strongest_first_in_plain_words() {
+        let r = ScreenResponse {
+            results: vec![PartyResult {
+                index: 0,
+                keys: 4,
+                matches: vec![
+                    hit("WEAK-1", "weak", 0.9, &["sound"]),
+                    hit("STRONG-1", "strong", 1.0, &["id"]),
+                    hit("MEDIUM-1", "medium", 0.8, &["name_country"]),
+                ],
+                ..PartyResult::default()
+            }],
+            screened_peers: vec!["FR-SBDU".into()],
+            ..ScreenResponse::default()
+        };
+        let party = Party {
+            name: "Acme".into(),
+            ..Party::default()
+        };
+        let mut out = Vec::new();
+        print_screened(&[party], &r, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+        assert!(
+            at("STRONG-1") < at("MEDIUM-1") && at("MEDIUM-1") < at("WEAK-1"),
+            "{text}"
+        );
+        assert!(text.contains("strong match on same identifier"), "{text}");
+        assert!(
+            text.contains("medium match on exact name + country"),
+            "{text}"
+        );
+        assert!(text.contains("weak match on same name by sound"), "{text}");
+        assert!(!text.contains("name_country"), "{text}");
+    }
 }

@@ -18,6 +18,7 @@ use tessera_proto::v1::{HelloRequest, HelloResponse, NodeInfo, StatusRequest, St
 use tonic::Status;
 use tonic::transport::Channel;
 
+pub mod fixtures;
 pub mod synthetic;
 pub mod webdriver;
 
@@ -326,6 +327,38 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Runs `cmd` to its end off the runtime's threads (nodes of this process
+/// keep serving meanwhile): (exit code, stdout, stderr).
+pub async fn output_of(mut cmd: std::process::Command) -> (Option<i32>, String, String) {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run the command");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether `node` comes to hold at least `rows` rows of `peer`'s index
+/// within 20 seconds.
+pub async fn index_replicated(node: &LocalNode, peer: &str, rows: u64) -> bool {
+    eventually(Duration::from_secs(20), || async {
+        node.operator()
+            .expect("op")
+            .status(StatusRequest {})
+            .await
+            .is_ok_and(|s| {
+                s.into_inner()
+                    .peers
+                    .iter()
+                    .any(|p| p.agency == peer && p.index_rows >= rows)
+            })
+    })
+    .await
 }
 
 /// A federation of `agencies` in this process, configured by `configure`,

@@ -3,7 +3,8 @@
 //! one-time token is required; a listed party screened from the form shows
 //! its match; a batch uploaded as CSV is screened and its CSV report
 //! downloaded; a false positive marked from a result is suppressed on the
-//! next screening; a consultation is answered. A PNG of every page goes to
+//! next screening; a consultation is answered, and information asked for in
+//! another is provided. A PNG of every page goes to
 //! `target/console-screenshots/`.
 //!
 //! Skips, saying so, when chromium or chromedriver is not installed (`.ci/run`
@@ -13,58 +14,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tessera_node::notice::json::party_to_wire;
-use tessera_node::party::{Party, PartyKind};
+use tessera_node::party::Party;
 use tessera_proto::v1::{
-    ChangeNoticeRequest, ClearFalsePositiveRequest, ConsultOpenRequest, ConsultShowRequest,
-    DenialAction, DenialNotice, IssueNoticeRequest, ListFalsePositivesRequest, Marking, Notice,
-    NoticeStatus, PartyRole, RegimeBasis, RoledParty, ScreenRequest, ShowNoticeRequest,
-    StatusRequest, WatchAddRequest, change_notice_request::Change, notice::Body,
+    ChangeNoticeRequest, ClearFalsePositiveRequest, ConsultOpenRequest, ConsultRespondRequest,
+    ConsultShowRequest, ConsultView, IssueNoticeRequest, ListFalsePositivesRequest, ScreenRequest,
+    ShowNoticeRequest, WatchAddRequest, change_notice_request::Change, consult_message::Kind,
 };
+use tessera_tests::fixtures::{denial, listed};
 use tessera_tests::webdriver::{Browser, available, http};
 use tessera_tests::*;
 
 const A: &str = "DE-BAFA";
 const B: &str = "FR-SBDU";
 const C: &str = "US-BIS";
-
-fn listed() -> Party {
-    Party {
-        kind: PartyKind::Organisation,
-        name: "Polotsk Steklovolokno OAO".into(),
-        countries: vec!["BY".into()],
-        ..Party::default()
-    }
-}
-
-fn denial(serial: &str, parties: &[Party]) -> Notice {
-    Notice {
-        serial: serial.into(),
-        marking: Marking::Amber as i32,
-        distribution: Some(tessera_node::policy::parse_to("all").expect("to")),
-        body: Some(Body::Denial(DenialNotice {
-            authority_reference: format!("REF-{serial}"),
-            regime_basis: RegimeBasis::Wassenaar as i32,
-            legal_basis: "National control list".into(),
-            action: DenialAction::Refuse as i32,
-            decision_date: "2026-02-02".into(),
-            items: vec![tessera_proto::v1::Item {
-                control_entry: "3A001".into(),
-                ..Default::default()
-            }],
-            parties: parties
-                .iter()
-                .map(|p| RoledParty {
-                    role: PartyRole::EndUser as i32,
-                    party: Some(party_to_wire(p)),
-                })
-                .collect(),
-            destination: "BY".into(),
-            status: NoticeStatus::InForce as i32,
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
 
 /// Watches the listed party at `node`; the alerts raised at once.
 async fn watch(node: &LocalNode, reference: &str) -> u32 {
@@ -80,6 +42,35 @@ async fn watch(node: &LocalNode, reference: &str) -> u32 {
         .expect("watch")
         .into_inner()
         .alerts
+}
+
+/// Whether `node` comes to hold consultation `id` in a view `seen` accepts,
+/// within 15 seconds.
+async fn consultation_at(node: &LocalNode, id: &str, seen: impl Fn(ConsultView) -> bool) -> bool {
+    eventually(Duration::from_secs(15), || async {
+        node.operator()
+            .expect("op")
+            .consult_show(ConsultShowRequest { id: id.to_owned() })
+            .await
+            .is_ok_and(|v| seen(v.into_inner()))
+    })
+    .await
+}
+
+/// Every field of the page in `browser` has a label (a `label for`, an
+/// enclosing label or an `aria-label`): screen readers name each one.
+async fn assert_labelled(browser: &Browser, page: &str) {
+    let unlabelled = browser
+        .script(
+            "return Array.from(document.querySelectorAll('input:not([type=hidden]):not([type=submit]),select,textarea')).filter(function(e){return !(e.id && document.querySelector('label[for=\"'+e.id+'\"]')) && !e.getAttribute('aria-label') && !e.closest('label');}).map(function(e){return e.outerHTML;});",
+        )
+        .await
+        .expect("script");
+    assert_eq!(
+        unlabelled,
+        serde_json::json!([]),
+        "{page}: fields without a label"
+    );
 }
 
 fn shots() -> PathBuf {
@@ -144,20 +135,10 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         })
         .await
         .expect("A issues");
-    let replicated = eventually(Duration::from_secs(20), || async {
-        a.operator()
-            .expect("op")
-            .status(StatusRequest {})
-            .await
-            .is_ok_and(|s| {
-                s.into_inner()
-                    .peers
-                    .iter()
-                    .any(|p| p.agency == B && p.index_rows > 0)
-            })
-    })
-    .await;
-    assert!(replicated, "A never received B's index");
+    assert!(
+        index_replicated(a, B, 1).await,
+        "A never received B's index"
+    );
     let opened = b
         .operator()
         .expect("op")
@@ -171,16 +152,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .expect("B consults A")
         .into_inner();
     let consultation = opened.consultation.expect("consultation").id;
-    let arrived = eventually(Duration::from_secs(15), || async {
-        a.operator()
-            .expect("op")
-            .consult_show(ConsultShowRequest {
-                id: consultation.clone(),
-            })
-            .await
-            .is_ok()
-    })
-    .await;
+    let arrived = consultation_at(a, &consultation, |_| true).await;
     assert!(arrived, "A never saw B's consultation");
     // A watches the listed party: an alert to review.
     let watched = watch(a, "APP-2026-0042").await;
@@ -262,6 +234,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .screenshot(&shots.join("02-screen-form.png"))
         .await
         .expect("shot");
+    assert_labelled(&browser, "screen").await;
     browser
         .type_into("#name", "Polotsk Steklovolokno OAO")
         .await
@@ -433,6 +406,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .screenshot(&shots.join("06-alerts.png"))
         .await
         .expect("shot");
+    assert_labelled(&browser, "alerts").await;
     browser
         .click("form[action$=\"/review\"] button[type=submit]")
         .await
@@ -483,22 +457,82 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
         .screenshot(&shots.join("08-consultation.png"))
         .await
         .expect("shot");
-    let answered = eventually(Duration::from_secs(15), || async {
-        b.operator()
-            .expect("op")
-            .consult_show(ConsultShowRequest {
-                id: consultation.clone(),
-            })
-            .await
-            .is_ok_and(|v| {
-                v.into_inner()
-                    .consultation
-                    .and_then(|c| c.answer)
-                    .is_some_and(|a| a.answer == "objection")
-            })
+    let answered = consultation_at(b, &consultation, |v| {
+        v.consultation
+            .and_then(|c| c.answer)
+            .is_some_and(|a| a.answer == "objection")
     })
     .await;
     assert!(answered, "B never received A's answer");
+
+    // A consults B about FR-1; B asks for more information; A provides it
+    // from the console.
+    let ours = a
+        .operator()
+        .expect("op")
+        .consult_open(ConsultOpenRequest {
+            denial_origin: B.into(),
+            denial_serial: "FR-1".into(),
+            summary: "furnace parts for a glass fibre plant in BY".into(),
+            days: 0,
+        })
+        .await
+        .expect("A consults B")
+        .into_inner()
+        .consultation
+        .expect("consultation")
+        .id;
+    let at_b = consultation_at(b, &ours, |_| true).await;
+    assert!(at_b, "B never saw A's consultation");
+    b.operator()
+        .expect("op")
+        .consult_respond(ConsultRespondRequest {
+            id: ours.clone(),
+            answer: "more-information".into(),
+            text: "Which plant receives the parts?".into(),
+        })
+        .await
+        .expect("B asks");
+    let asked = consultation_at(a, &ours, |v| v.state == "answered").await;
+    assert!(asked, "A never received B's question");
+    browser
+        .goto(&format!("http://{addr}/consultations/{ours}"))
+        .await
+        .expect("our consultation");
+    browser
+        .wait_for("Which plant receives the parts?", Duration::from_secs(5))
+        .await
+        .expect("the question");
+    browser
+        .type_into(
+            "#inform-text",
+            "The plant in Navapolatsk, civil production.",
+        )
+        .await
+        .expect("information");
+    browser
+        .click("#inform button[type=submit]")
+        .await
+        .expect("send information");
+    browser
+        .wait_for("Information sent", Duration::from_secs(10))
+        .await
+        .expect("informed");
+    browser
+        .screenshot(&shots.join("08b-consultation-information.png"))
+        .await
+        .expect("shot");
+    assert_labelled(&browser, "consultation").await;
+    let informed = consultation_at(b, &ours, |v| {
+        v.state == "open"
+            && v.consultation.is_some_and(|c| {
+                c.steps.iter().any(
+                    |s| matches!(&s.kind, Some(Kind::Inform(i)) if i.text.contains("Navapolatsk")),
+                )
+            })
+    })
+    .await;
+    assert!(informed, "B never received the information");
 
     // B renews its denial: a second version to compare side by side.
     b.operator()
@@ -547,6 +581,7 @@ async fn browse(chromium: PathBuf, chromedriver: PathBuf) {
             .await
             .expect(path);
         browser.screenshot(&shots.join(shot)).await.expect("shot");
+        assert_labelled(&browser, path).await;
     }
     let audit = browser
         .script_async(

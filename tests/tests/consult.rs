@@ -539,3 +539,196 @@ async fn refused_steps_are_reported_audited_and_hold_back_nothing_else() {
     );
     fed.shutdown().await.expect("shutdown");
 }
+
+/// `tessera ARGS` with `config`: (exit code, stdout, stderr).
+async fn tessera(config: std::path::PathBuf, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = std::process::Command::new(cli_binary!());
+    cmd.arg("--config").arg(config).args(args);
+    output_of(cmd).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn information_asked_for_is_provided_with_the_cli_and_answered_again() {
+    let fed = reachable_federation(&[A, B], |cfg| cfg.sync.pull_interval_ms = 300).await;
+    let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
+    let (a_cli, b_cli) = (a.dir.join("cli.toml"), b.dir.join("cli.toml"));
+    b.operator()
+        .expect("op")
+        .issue_notice(IssueNoticeRequest {
+            notice: Some(denial()),
+        })
+        .await
+        .expect("B issues its denial");
+    let id = open_on(a.operator().expect("op"), "BAFA-2026-17").await;
+    let show = |node: &LocalNode| show(node.operator().expect("op"), &id);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            show(b).await.is_some()
+        })
+        .await,
+        "B never saw the consultation"
+    );
+
+    // B asks; A sees the question.
+    let (code, stdout, stderr) = tessera(
+        b_cli.clone(),
+        &[
+            "consult",
+            "respond",
+            &id,
+            "--answer",
+            "more-information",
+            "--text",
+            "Who operates the workshop?",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("more-information"), "{stdout}");
+    let asked = eventually(Duration::from_secs(10), || async {
+        show(a).await.is_some_and(|v| {
+            v.state == "answered"
+                && v.consultation
+                    .and_then(|c| c.answer)
+                    .is_some_and(|x| x.answer == "more-information")
+        })
+    })
+    .await;
+    assert!(asked, "A never received the question");
+
+    // Usage and input errors, before the node is asked.
+    let (code, _, stderr) = tessera(a_cli.clone(), &["consult", "inform", &id]).await;
+    assert_eq!(code, Some(2), "no information is a usage error: {stderr}");
+    // A file that is not there, named as given; only the consulting agency
+    // provides information.
+    for (cli, args, says) in [
+        (
+            &a_cli,
+            ["--file", "no-such-answer.txt"],
+            "no-such-answer.txt",
+        ),
+        (
+            &b_cli,
+            ["--text", "we add nothing"],
+            "only the consulting agency provides information",
+        ),
+    ] {
+        let (code, _, stderr) = tessera(
+            cli.clone(),
+            &[&["consult", "inform", &id][..], &args].concat(),
+        )
+        .await;
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+
+    // A answers the question from a file.
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("answer.txt");
+    std::fs::write(
+        &file,
+        "The physics department of the university operates it.\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = tessera(
+        a_cli.clone(),
+        &[
+            "consult",
+            "inform",
+            &id,
+            "--file",
+            file.to_str().expect("path"),
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(
+        json["state"], "open",
+        "waiting for the answer again: {json}"
+    );
+    assert_eq!(json["answer"], serde_json::Value::Null);
+    assert_eq!(
+        json["information"][0],
+        "The physics department of the university operates it.\n"
+    );
+    assert_eq!(json["days"], 10, "the deadline does not move");
+
+    // B receives it, signed and verified, and sees the text.
+    let informed = eventually(Duration::from_secs(10), || async {
+        show(b).await.is_some_and(|v| {
+            v.state == "open" && v.consultation.is_some_and(|c| c.answer.is_none())
+        })
+    })
+    .await;
+    assert!(informed, "B never received the information");
+    // B's operator is alerted, with the time in ISO 8601 and its zone.
+    let (code, stdout, stderr) = tessera(b_cli.clone(), &["alerts"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&format!("[consultation] {id} with {A}: information")))
+        .unwrap_or_else(|| panic!("no information alert: {stdout}"));
+    let when = line.split(' ').nth(1).unwrap_or_default();
+    assert!(
+        time::OffsetDateTime::parse(when, &time::format_description::well_known::Rfc3339).is_ok()
+            && when.ends_with('Z'),
+        "{line}"
+    );
+    let (code, stdout, stderr) = tessera(b_cli.clone(), &["consult", "show", &id]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("provided information:")
+            && stdout.contains("The physics department of the university operates it."),
+        "{stdout}"
+    );
+
+    // B answers anew; A receives the new answer.
+    let (code, _, stderr) = tessera(
+        b_cli.clone(),
+        &["consult", "respond", &id, "--answer", "no-objection"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let answered = eventually(Duration::from_secs(10), || async {
+        show(a).await.is_some_and(|v| {
+            v.consultation
+                .and_then(|c| c.answer)
+                .is_some_and(|x| x.answer == "no-objection")
+        })
+    })
+    .await;
+    assert!(answered, "A never received the new answer");
+
+    // A grants; its grant notice shows the answer and the denial it follows.
+    let (code, _, stderr) = tessera(
+        a_cli.clone(),
+        &["consult", "decide", &id, "--decision", "granted"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, stderr) =
+        tessera(a_cli.clone(), &["notice", "list", "--kind", "grant"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("granted (no-objection)") && stdout.contains("after DE-BAFA/BAFA-2026-17"),
+        "{stdout}"
+    );
+
+    // The step is audited on both sides, without its text.
+    for node in [a, b] {
+        let lines = audit_lines(node.operator().expect("op")).await;
+        let informs: Vec<_> = lines
+            .iter()
+            .filter(|l| l.to_string().contains("\"inform\""))
+            .collect();
+        assert_eq!(informs.len(), 1, "{}: {lines:?}", node.agency);
+        assert!(
+            !lines.iter().any(|l| l.to_string().contains("physics")),
+            "{}: the audit holds no transaction text",
+            node.agency
+        );
+    }
+    fed.shutdown().await.expect("shutdown");
+}

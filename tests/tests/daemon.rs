@@ -1,6 +1,6 @@
 //! The `tessera-node` binary as an operator runs it: config errors exit 64
 //! naming the key, SIGHUP re-reads the CRL without a restart, SIGTERM drains
-//! and exits 0.
+//! and exits 0, a log written to a file is plain text.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -169,6 +169,38 @@ async fn sighup_applies_a_revocation_and_sigterm_drains() {
         "tessera-node did not drain and exit 0 on SIGTERM"
     );
     assert!(made[0].dir.join("data").join("db").exists() || made[0].dir.join("data").exists());
+}
+
+/// A log redirected to a file (not a terminal) carries no ANSI colour codes.
+#[test]
+fn logs_written_to_a_file_carry_no_colour() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let made = dev_federation(dir.path());
+    let log = dir.path().join("node.log");
+    let mut child = Command::new(node_binary!())
+        .arg("--config")
+        .arg(made[0].dir.join("node.toml"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn tessera-node");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
+    while Instant::now() < deadline && !text.contains("node started") {
+        std::thread::sleep(Duration::from_millis(50));
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+    }
+    signal(&child, "TERM");
+    let _ = wait_exit(&mut child, Duration::from_secs(15));
+    assert!(
+        text.contains("INFO") && text.contains("node started"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file: {text:?}"
+    );
 }
 
 /// Starts `tessera-node` on `config` and returns its exit code and stderr

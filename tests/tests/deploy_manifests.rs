@@ -1115,3 +1115,69 @@ fn systemd_unit_is_sandboxed() {
     assert!(readme.contains("data_dir = \"/var/lib/tessera\""));
     assert!(readme.contains("systemctl enable --now tessera-node"));
 }
+
+/// The systemd guide's step 3, run as written (without the ownership, which needs root) on
+/// what `tessera certs dev` writes: every path of node.toml and cli.toml then points into
+/// /etc/tessera (or the StateDirectory), and both files load.
+#[test]
+fn systemd_guide_covers_every_relative_path() {
+    let readme = read(&deploy_dir().join("systemd/README.md"));
+    let step3: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("# 3."))
+        .take_while(|l| !l.starts_with("# 4."))
+        .filter(|l| l.starts_with("install ") || l.starts_with("sed "))
+        .collect();
+    assert!(step3.len() >= 4, "step 3 not found: {step3:?}");
+    let dir = tempfile::tempdir().expect("tmp");
+    let names = ["DE-BAFA".to_owned(), "FR-SBDU".to_owned()];
+    let made = generate_with(dir.path(), &names, 7400, false).expect("certs dev");
+    let me = &made[0];
+    for (file, text) in [
+        ("node.toml", tessera_cli::dev_certs::node_toml(me, &made)),
+        ("cli.toml", tessera_cli::dev_certs::cli_toml(me)),
+    ] {
+        std::fs::write(me.dir.join(file), text).expect("write");
+    }
+    // The operator gathers the files in one folder, as step 3 expects them.
+    for f in ["ca.pem", "crl.pem"] {
+        std::fs::copy(dir.path().join(f), me.dir.join(f)).expect("copy");
+    }
+    let etc = dir.path().join("etc-tessera");
+    let script = step3
+        .join("\n")
+        .replace("-o root -g tessera ", "")
+        .replace("/etc/tessera", etc.to_str().expect("path"));
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(&script)
+        .current_dir(&me.dir)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node = NodeConfig::load(&etc.join("node.toml")).expect("node.toml loads from /etc/tessera");
+    assert_eq!(node.data_dir, Path::new("/var/lib/tessera"));
+    let mut paths: Vec<PathBuf> = node.tls.ca.clone();
+    paths.extend(node.tls.crls.clone());
+    paths.extend([
+        node.tls.cert.clone(),
+        node.tls.key.clone(),
+        node.signing.key.clone(),
+    ]);
+    let cli = CliConfig::load(&etc.join("cli.toml")).expect("cli.toml loads from /etc/tessera");
+    paths.extend(cli.tls.ca.clone());
+    paths.extend([cli.tls.cert.clone(), cli.tls.key.clone()]);
+    assert!(!node.tls.crls.is_empty());
+    let etc = etc.canonicalize().expect("etc");
+    for p in paths {
+        assert!(
+            p.canonicalize().is_ok_and(|c| c.starts_with(&etc)),
+            "{} is not a file in /etc/tessera",
+            p.display()
+        );
+    }
+}

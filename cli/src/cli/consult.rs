@@ -40,6 +40,18 @@ pub enum ConsultCommand {
         #[arg(long)]
         days: u32,
     },
+    /// Provide information to the denying agency (asked for with
+    /// more-information, or of your own accord), as consulting agency.
+    #[command(group(clap::ArgGroup::new("information").required(true).args(["text", "file"])))]
+    Inform {
+        id: String,
+        /// The information, as text.
+        #[arg(long)]
+        text: Option<String>,
+        /// A file with the information.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Record your decision: granted, refused or withdrawn.
     Decide {
         id: String,
@@ -75,6 +87,9 @@ pub async fn run(
         ConsultCommand::Extend { id, days } => crate::consult::extend(&cfg, id, *days, json, out)
             .await
             .map(drop),
+        ConsultCommand::Inform { id, text, file } => {
+            crate::consult::inform(&cfg, id, text.as_deref(), file.as_deref(), json, out).await
+        }
         ConsultCommand::Decide { id, decision, text } => {
             crate::consult::decide(&cfg, id, decision.as_str(), text, json, out)
                 .await

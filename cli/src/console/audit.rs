@@ -23,10 +23,15 @@ pub async fn page(state: Shared) -> Result<Html<String>, PageError> {
             body.push_str(&message(
                 "ok",
                 &format!(
-                    "The chain verifies: {} entries, {} signed checkpoints (the last at entry {}), head {} (checked in {} ms).",
+                    "The chain verifies: {} entries, {}, head {} (checked in {} ms).",
                     r.entries,
-                    r.checkpoints,
-                    r.last_checkpoint,
+                    match r.checkpoints {
+                        0 => "no signed checkpoint yet".to_owned(),
+                        n => format!(
+                            "{n} signed checkpoint(s), the last at entry {}",
+                            r.last_checkpoint
+                        ),
+                    },
                     r.head_hash,
                     took.as_millis()
                 ),

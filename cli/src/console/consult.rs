@@ -1,7 +1,8 @@
 //! The Consultations page: inbox (peers consulting us about our denials)
 //! and outbox (our consultations), with working-day deadlines, due today and
 //! overdue highlighted; a consultation's steps and its actions: answer
-//! (with "more information" to ask for it), extend, decide.
+//! (with "more information" to ask for it), provide information, extend,
+//! decide.
 
 use std::fmt::Write as _;
 
@@ -11,8 +12,8 @@ use axum::response::{Html, Redirect};
 use serde::Deserialize;
 use tessera_proto::v1::consult_message::Kind;
 use tessera_proto::v1::{
-    ConsultDecideRequest, ConsultExtendRequest, ConsultListRequest, ConsultRespondRequest,
-    ConsultShowRequest, ConsultView,
+    ConsultDecideRequest, ConsultExtendRequest, ConsultInformRequest, ConsultListRequest,
+    ConsultRespondRequest, ConsultShowRequest, ConsultView,
 };
 
 use super::auth::{Session, check_csrf};
@@ -52,8 +53,16 @@ pub fn table(views: &[ConsultView]) -> String {
             .as_ref()
             .map(|o| format!("{}/{}", o.denial_origin, o.denial_serial))
             .unwrap_or_default();
+        // Information answers a question: until the new answer, say so.
+        let informed = c.answer.is_none()
+            && c.decision.is_none()
+            && matches!(
+                c.steps.last().and_then(|s| s.kind.as_ref()),
+                Some(Kind::Inform(_))
+            );
         let outcome = [
             c.answer.as_ref().map(|a| a.answer.clone()),
+            informed.then(|| "information provided, awaiting the answer".to_owned()),
             c.decision.as_ref().map(|d| d.decision.clone()),
         ]
         .into_iter()
@@ -130,6 +139,7 @@ fn step_words(kind: Option<&Kind>) -> String {
         Some(Kind::Answer(a)) if a.text.is_empty() => format!("answered: {}", a.answer),
         Some(Kind::Answer(a)) => format!("answered: {} — {}", a.answer, a.text),
         Some(Kind::Extend(e)) => format!("extended to {} working days, due {}", e.days, e.due),
+        Some(Kind::Inform(i)) => format!("provided information — {}", i.text),
         Some(Kind::Decision(d)) if d.text.is_empty() => format!("decided: {}", d.decision),
         Some(Kind::Decision(d)) => format!("decided: {} — {}", d.decision, d.text),
         None => "-".to_owned(),
@@ -200,6 +210,21 @@ pub async fn show(
         );
     }
     if !closed && c.role == "consulting" && c.decision.is_none() {
+        let asked = match &c.answer {
+            Some(a) if a.answer == "more-information" => format!(
+                r#"<p class="warn">{} asks: {}</p>"#,
+                esc(&c.peer),
+                esc(&a.text)
+            ),
+            _ => String::new(),
+        };
+        let _ = write!(
+            body,
+            r#"<h2>Provide information</h2>{asked}<form method="post" action="/consultations/{u}/inform" id="inform">{csrf}
+<p><label for="inform-text">Information for {peer} <span class="hint">(asked for, or of your own accord; the deadline does not move)</span></label><textarea id="inform-text" name="text" required></textarea></p>
+<p><button type="submit">Send the information</button></p></form>"#,
+            peer = esc(&c.peer)
+        );
         let _ = write!(
             body,
             r#"<h2>Decide</h2><form method="post" action="/consultations/{u}/decide" id="decide">{csrf}
@@ -235,7 +260,7 @@ pub struct ActForm {
     days: u32,
 }
 
-/// `POST /consultations/{id}/{answer|decide|extend}`.
+/// `POST /consultations/{id}/{answer|inform|decide|extend}`.
 pub async fn act(
     state: Shared,
     Extension(session): Extension<Session>,
@@ -254,6 +279,15 @@ pub async fn act(
             .await
             .map_err(|s| state.failed(&s))?;
             format!("Answer sent: {}", form.answer)
+        }
+        "inform" => {
+            op.consult_inform(ConsultInformRequest {
+                id: id.clone(),
+                text: form.text,
+            })
+            .await
+            .map_err(|s| state.failed(&s))?;
+            "Information sent".to_owned()
         }
         "decide" => {
             op.consult_decide(ConsultDecideRequest {

@@ -100,6 +100,19 @@ pub(super) fn invalid(s: impl Into<String>) -> ConsultError {
     ConsultError::Invalid(s.into())
 }
 
+/// The most a transaction summary or provided information may hold, in bytes.
+pub const MAX_TEXT: usize = 16 * 1024;
+
+/// A free text that must say something and fit in [`MAX_TEXT`] bytes.
+pub(super) fn required_text(field: &str, what: &str, text: &str) -> Result<(), ConsultError> {
+    if text.trim().is_empty() || text.len() > MAX_TEXT {
+        return Err(invalid(format!(
+            "{field}: give 1 to {MAX_TEXT} bytes {what}"
+        )));
+    }
+    Ok(())
+}
+
 /// Where a consultation stands on `today`, counted with `cal`.
 pub fn state(c: &Consultation, today: Date, cal: &WorkCalendar) -> ConsultState {
     machine::state(c, today, cal)
@@ -123,6 +136,7 @@ fn kind_name(k: Option<&Kind>) -> &'static str {
         Some(Kind::Answer(_)) => "answer",
         Some(Kind::Extend(_)) => "extend",
         Some(Kind::Decision(_)) => "decision",
+        Some(Kind::Inform(_)) => "inform",
         None => "none",
     }
 }
@@ -381,11 +395,7 @@ impl Consultations {
         if days > MAX_DAYS {
             return Err(invalid(format!("days: at most {MAX_DAYS} working days")));
         }
-        if summary.trim().is_empty() || summary.len() > 16 * 1024 {
-            return Err(invalid(
-                "summary: give 1 to 16384 bytes describing the transaction",
-            ));
-        }
+        required_text("summary", "describing the transaction", summary)?;
         let today = dates::today();
         let due = self.calendar.add_working_days(today, days);
         let open = ConsultOpen {
@@ -452,6 +462,19 @@ impl Consultations {
             by: By::Us,
             days,
             due: String::new(),
+        };
+        let (c, _) = self.take(id, step)?;
+        self.commit(&c).await?;
+        self.view(c, dates::today())
+    }
+
+    /// The consulting agency provides information: asked for (it answers
+    /// a pending "more-information") or of its own accord.
+    pub async fn inform(&self, id: &str, text: &str) -> Result<ConsultView, ConsultError> {
+        required_text("text", "of information for the denying agency", text)?;
+        let step = Step::Inform {
+            by: By::Us,
+            text: text.to_owned(),
         };
         let (c, _) = self.take(id, step)?;
         self.commit(&c).await?;

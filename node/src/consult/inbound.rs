@@ -10,7 +10,7 @@ use tessera_proto::v1::{
     notice::Body,
 };
 
-use super::flow::{CONTEXT, ConsultError, Consultations, invalid};
+use super::flow::{CONTEXT, ConsultError, Consultations, invalid, required_text};
 use super::machine::{self, By, Effect, Step};
 use crate::identity::AgencyId;
 use crate::notice::dates;
@@ -113,6 +113,13 @@ impl Consultations {
                 days: e.days,
                 due: e.due.clone(),
             },
+            Kind::Inform(i) => {
+                required_text("text", "of information", &i.text)?;
+                Step::Inform {
+                    by: By::Peer,
+                    text: i.text.clone(),
+                }
+            }
             Kind::Decision(d) => Step::Decide {
                 by: By::Peer,
                 decision: d

@@ -4,7 +4,10 @@
 //! A consultation is opened by the consulting agency (about to grant what
 //! the other denied), answered by the denying agency (no objection,
 //! objection, more information), possibly extended once by either side,
-//! and closed by the consulting agency's decision. Each side keeps the same
+//! given more information by the consulting agency (asked for or of its own
+//! accord; it answers a pending "more information", which the denying agency
+//! then answers anew, within the same deadline), and closed by the consulting
+//! agency's decision. Each side keeps the same
 //! record; a step is taken either by us (from the operator API) or by the
 //! peer (a signed message it sent). This module decides whether a step is
 //! allowed and what it changes; it signs, stores, sends and alerts nothing:
@@ -17,7 +20,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use tessera_proto::v1::{
-    ConsultAnswer, ConsultDecision, ConsultExtend, ConsultOpen, Consultation, consult_message::Kind,
+    ConsultAnswer, ConsultDecision, ConsultExtend, ConsultInform, ConsultOpen, Consultation,
+    consult_message::Kind,
 };
 use time::Date;
 
@@ -118,6 +122,10 @@ pub enum Step {
     /// By us: extend to `days` (the due day follows from our calendar).
     /// By the peer: `days` and the `due` day it computed.
     Extend { by: By, days: u32, due: String },
+    /// The consulting agency provides information. A pending answer
+    /// "more-information" is thereby answered: the consultation waits for
+    /// the denying agency's answer again. The deadline does not move.
+    Inform { by: By, text: String },
     Decide {
         by: By,
         decision: Decision,
@@ -274,6 +282,34 @@ pub fn step(
                 vec![Effect::Alert("extend")]
             }
         },
+        Step::Inform { by, text } => {
+            let asked = c
+                .answer
+                .as_ref()
+                .is_some_and(|a| a.answer == Answer::MoreInformation.as_str());
+            let effect = match by {
+                By::Us => {
+                    if role != Some(Role::Consulting) {
+                        return Err(state_err("only the consulting agency provides information"));
+                    }
+                    if closed {
+                        return Err(state_err("the consultation is closed"));
+                    }
+                    Effect::Send(Kind::Inform(ConsultInform { text }))
+                }
+                By::Peer => {
+                    peer_may_step(closed)?;
+                    if role != Some(Role::Consulted) {
+                        return Err(Refusal::NotAllowed("this step is not allowed here"));
+                    }
+                    Effect::Alert("information")
+                }
+            };
+            if asked {
+                c.answer = None;
+            }
+            vec![effect]
+        }
         Step::Decide { by, decision, text } => {
             let d = ConsultDecision {
                 decision: decision.as_str().to_owned(),

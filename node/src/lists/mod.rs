@@ -147,11 +147,11 @@ impl RowError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ListError {
-    #[error("cannot read list file {path}: {source}")]
+    /// The cause is in the message (not a source), so that it is said once.
+    #[error("cannot read list file {path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a {format} file: {problem}")]
     WrongFormat {
@@ -229,9 +229,9 @@ pub fn shared_data_dir() -> Option<PathBuf> {
 /// end-of-file byte (0x1A) that OFAC files end with.
 fn load(path: &Path) -> Result<Vec<u8>, ListError> {
     use std::io::Read;
-    let io = |source| ListError::Io {
+    let io = |error| ListError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut bytes = Vec::new();
     std::fs::File::open(path)

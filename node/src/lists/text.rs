@@ -72,9 +72,9 @@ pub fn stream_json_lines(
     mut each: impl FnMut(Result<super::ListRecord, super::RowError>),
 ) -> Result<(), super::ListError> {
     use std::io::{BufRead, Read};
-    let io = |source| super::ListError::Io {
+    let io = |error| super::ListError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
     let mut buf = Vec::new();

@@ -252,6 +252,61 @@ async fn a_consultation_runs_its_course_between_two_nodes() {
 }
 
 #[tokio::test]
+async fn information_asked_for_reaches_the_denying_agency_which_answers_again() {
+    let (a, b) = federation();
+    let id = open(&a).await;
+    a.delivery.deliver_pending().await.unwrap();
+    b.consultations
+        .respond(&id, "more-information", "Who operates the workshop?")
+        .await
+        .unwrap();
+    b.delivery.deliver_pending().await.unwrap();
+    assert_eq!(a.consultations.show(&id).unwrap().state, "answered");
+
+    let informed = a
+        .consultations
+        .inform(&id, "The physics department of the university.")
+        .await
+        .unwrap();
+    assert_eq!(informed.state, "open", "waiting for the answer again");
+    assert_eq!(informed.undelivered, 1);
+    a.delivery.deliver_pending().await.unwrap();
+    let theirs = b.consultations.show(&id).unwrap();
+    assert_eq!(theirs.state, "open");
+    let c = theirs.consultation.unwrap();
+    assert_eq!(c.answer, None);
+    assert_eq!(c.days, 10, "the deadline does not move");
+    assert!(matches!(
+        c.steps.last().and_then(|s| s.kind.as_ref()),
+        Some(Kind::Inform(i)) if i.text == "The physics department of the university."
+    ));
+    assert_eq!(alert_words(&b), ["open", "information"]);
+
+    b.consultations
+        .respond(&id, "no-objection", "")
+        .await
+        .unwrap();
+    b.delivery.deliver_pending().await.unwrap();
+    let ours = a.consultations.show(&id).unwrap().consultation.unwrap();
+    assert_eq!(ours.answer.unwrap().answer, "no-objection");
+    // Audited as a step on both sides, without its text.
+    for s in [&a, &b] {
+        let entries = crate::test_support::audited(&s.audit);
+        assert_eq!(
+            entries.iter().filter(|x| *x == "consultation_step").count(),
+            4,
+            "{}",
+            s.agency
+        );
+        let log = s.audit.log();
+        for seq in 1..=log.len() {
+            let entry = format!("{:?}", log.entry(seq).unwrap());
+            assert!(!entry.contains("physics"), "{entry}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn steps_wait_while_the_peer_is_down_and_arrive_once() {
     let (a, b) = federation();
     a.peers.update(&b.agency, |p| p.down = true);
@@ -392,6 +447,22 @@ async fn the_operator_is_told_what_is_wrong_with_a_step() {
             a.consultations
                 .respond("FR-SBDU-C9", "objection", "x")
                 .await,
+            tonic::Code::NotFound,
+        ),
+        (
+            b.consultations.inform(&id, "the consignee").await,
+            tonic::Code::FailedPrecondition,
+        ),
+        (
+            a.consultations.inform(&id, " \n").await,
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            a.consultations.inform(&id, &"x".repeat(MAX_TEXT + 1)).await,
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            a.consultations.inform("FR-SBDU-C9", "x").await,
             tonic::Code::NotFound,
         ),
     ] {

@@ -70,6 +70,10 @@ fn steps() -> Vec<Step> {
             days: 20,
             due: "2026-11-30".into(),
         });
+        out.push(Step::Inform {
+            by,
+            text: "the consignee is a university workshop".into(),
+        });
         for decision in Decision::ALL {
             out.push(Step::Decide {
                 by,
@@ -117,6 +121,18 @@ fn expected(role: Role, closed: bool, extended: bool, s: &Step) -> Outcome {
             (true, _) => State,
             (false, true) => NotAllowed,
             (false, false) => Alerted("extend"),
+        },
+        Step::Inform { by: By::Us, .. } => {
+            if role != Role::Consulting || closed {
+                State
+            } else {
+                Sent
+            }
+        }
+        Step::Inform { by: By::Peer, .. } => match (closed, role) {
+            (true, _) => State,
+            (false, Role::Consulted) => Alerted("information"),
+            (false, Role::Consulting) => NotAllowed,
         },
         Step::Decide {
             by: By::Us,
@@ -191,13 +207,18 @@ fn every_step_in_every_state_follows_the_protocol_table() {
                         assert!(next.extended && next.days == 20);
                         assert_eq!(next.due, "2026-11-30");
                     }
+                    // An objection stands whatever information follows it.
+                    Step::Inform { .. } => {
+                        assert_eq!(next.answer, c.answer);
+                        assert_eq!((&next.due, next.days), (&c.due, c.days));
+                    }
                     _ => {}
                 }
             }
             checked += 1;
         }
     }
-    assert_eq!(checked, 16 * 14);
+    assert_eq!(checked, 16 * 16);
 }
 
 #[test]
@@ -349,4 +370,61 @@ fn words_round_trip_and_typos_are_refused_naming_the_choices() {
         "grant".parse::<Decision>().unwrap_err().to_string(),
         "decision: granted, refused, withdrawn"
     );
+}
+
+#[test]
+fn information_answers_a_question_and_the_denying_agency_answers_again_within_the_same_deadline() {
+    let cal = WorkCalendar::default();
+    let env = Env {
+        calendar: &cal,
+        today: d("2026-11-05"),
+    };
+    for (role, by, effect) in [
+        (Role::Consulting, By::Us, "send"),
+        (Role::Consulted, By::Peer, "inform"),
+    ] {
+        let mut c = consultation(role, true, false, false);
+        c.answer = Some(ConsultAnswer {
+            answer: Answer::MoreInformation.as_str().into(),
+            text: "Who operates the workshop?".into(),
+        });
+        assert_eq!(state(&c, env.today, &cal), ConsultState::Answered);
+        let (next, effects) = step(
+            Some(&c),
+            Step::Inform {
+                by,
+                text: "The university's physics department.".into(),
+            },
+            env,
+        )
+        .unwrap();
+        match (effect, effects.as_slice()) {
+            ("send", [Effect::Send(Kind::Inform(i))]) => {
+                assert_eq!(i.text, "The university's physics department.");
+            }
+            ("inform", [Effect::Alert("information")]) => {}
+            (_, other) => panic!("{role:?}: unexpected effects {other:?}"),
+        }
+        assert_eq!(next.answer, None, "{role:?}: the question is answered");
+        assert_eq!(
+            state(&next, env.today, &cal),
+            ConsultState::Open,
+            "{role:?}: waiting for an answer again"
+        );
+        assert_eq!((next.due.as_str(), next.days), ("2026-11-16", 10));
+        if role == Role::Consulted {
+            // The denying agency answers anew.
+            let (answered, _) = step(
+                Some(&next),
+                Step::Answer {
+                    by: By::Us,
+                    answer: Answer::NoObjection,
+                    text: String::new(),
+                },
+                env,
+            )
+            .unwrap();
+            assert_eq!(answered.answer.unwrap().answer, "no-objection");
+        }
+    }
 }

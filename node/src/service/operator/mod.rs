@@ -24,16 +24,16 @@ use tessera_proto::v1::{
     ApplicationDecideResponse, AuditExportChunk, AuditExportRequest, AuditVerifyRequest,
     AuditVerifyResponse, BackupChunk, BackupRequest, BlocSignRequest, BlocStatusRequest,
     BlocStatusResponse, ChangeNoticeRequest, ClearFalsePositiveRequest, ClearFalsePositiveResponse,
-    ConsultDecideRequest, ConsultExtendRequest, ConsultListRequest, ConsultListResponse,
-    ConsultOpenRequest, ConsultRespondRequest, ConsultShowRequest, ConsultView, FalsePositive,
-    HarmoniseRequest, HarmoniseResponse, ImportNoticesRequest, ImportNoticesResponse,
-    IssueNoticeRequest, IssueNoticeResponse, ListFalsePositivesRequest, ListFalsePositivesResponse,
-    ListNoticesRequest, ListNoticesResponse, MarkFalsePositiveRequest, OverlapRequest,
-    OverlapResponse, PilotReportRequest, PilotReportResponse, ReviewAlertRequest, RotateKeyRequest,
-    RotateKeyResponse, ScreenRequest, ScreenResponse, ShowNoticeRequest, ShowNoticeResponse,
-    StatusRequest, StatusResponse, TrustedChangeRequest, TrustedListRequest, TrustedListResponse,
-    WatchAddRequest, WatchAddResponse, WatchListRequest, WatchListResponse, WatchRemoveRequest,
-    WatchRemoveResponse,
+    ConsultDecideRequest, ConsultExtendRequest, ConsultInformRequest, ConsultListRequest,
+    ConsultListResponse, ConsultOpenRequest, ConsultRespondRequest, ConsultShowRequest,
+    ConsultView, FalsePositive, HarmoniseRequest, HarmoniseResponse, ImportNoticesRequest,
+    ImportNoticesResponse, IssueNoticeRequest, IssueNoticeResponse, ListFalsePositivesRequest,
+    ListFalsePositivesResponse, ListNoticesRequest, ListNoticesResponse, MarkFalsePositiveRequest,
+    OverlapRequest, OverlapResponse, PilotReportRequest, PilotReportResponse, ReviewAlertRequest,
+    RotateKeyRequest, RotateKeyResponse, ScreenRequest, ScreenResponse, ShowNoticeRequest,
+    ShowNoticeResponse, StatusRequest, StatusResponse, TrustedChangeRequest, TrustedListRequest,
+    TrustedListResponse, WatchAddRequest, WatchAddResponse, WatchListRequest, WatchListResponse,
+    WatchRemoveRequest, WatchRemoveResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -264,6 +264,17 @@ impl Operator for OperatorService {
             .decide(&r.id, &r.decision, &r.text)
             .await?;
         Ok(Response::new(view))
+    }
+
+    async fn consult_inform(
+        &self,
+        request: Request<ConsultInformRequest>,
+    ) -> Result<Response<ConsultView>, Status> {
+        super::caller(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(
+            self.consultations.inform(&r.id, &r.text).await?,
+        ))
     }
 
     async fn mark_false_positive(
