@@ -305,6 +305,14 @@ pub struct PrivacyConfig {
     /// Seconds one overlap session key and set serve a peer. Default: 3600.
     #[serde(default = "default_overlap_session")]
     pub overlap_session_secs: u64,
+    /// Keys a peer's overlap counts may have evaluated per day, a budget apart from
+    /// screening's. Default: 2000000.
+    #[serde(default = "default_overlap_keys_per_day")]
+    pub overlap_keys_per_day: u64,
+    /// Most keys one overlap session may take at once (its set and its first batch).
+    /// Default: 1000000.
+    #[serde(default = "default_overlap_burst")]
+    pub overlap_burst: u64,
 }
 
 impl Default for PrivacyConfig {
@@ -316,6 +324,8 @@ impl Default for PrivacyConfig {
             burst: default_burst(),
             min_overlap_batch: default_min_overlap_batch(),
             overlap_session_secs: default_overlap_session(),
+            overlap_keys_per_day: default_overlap_keys_per_day(),
+            overlap_burst: default_overlap_burst(),
         }
     }
 }
@@ -425,6 +435,12 @@ fn default_min_overlap_batch() -> usize {
 }
 fn default_overlap_session() -> u64 {
     3_600
+}
+fn default_overlap_keys_per_day() -> u64 {
+    2_000_000
+}
+fn default_overlap_burst() -> u64 {
+    1_000_000
 }
 fn default_to() -> String {
     "local".into()
@@ -584,6 +600,12 @@ impl NodeConfig {
         if self.privacy.keys_per_day == 0 {
             return Err(ConfigError::invalid(
                 "privacy.keys_per_day",
+                "must be at least 1",
+            ));
+        }
+        if self.privacy.overlap_burst == 0 {
+            return Err(ConfigError::invalid(
+                "privacy.overlap_burst",
                 "must be at least 1",
             ));
         }

@@ -436,7 +436,17 @@ impl Node {
             agency: agency.clone(),
             notices: notices.clone(),
             client: client.clone(),
-            budgets: budgets.clone(),
+            budgets: Arc::new(Budgets::open_overlap(
+                &store,
+                peer_ids.iter().map(|p| {
+                    let limits = (
+                        config.privacy.overlap_keys_per_day,
+                        config.privacy.overlap_burst,
+                    );
+                    (p.clone(), limits)
+                }),
+                audit.clone(),
+            )?),
             audit: audit.clone(),
             groups: config.groups.clone(),
             peers: peer_ids.clone(),

@@ -300,13 +300,11 @@ fn cardinality_batch(n: usize) -> CardinalityRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set() {
+async fn an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set_from_its_own_budget() {
     let fed = reachable_federation(&[A, B], |cfg| {
         if cfg.agency == A {
-            for p in &mut cfg.peers {
-                p.keys_per_day = Some(1);
-                p.burst = Some(300);
-            }
+            cfg.privacy.overlap_keys_per_day = 1;
+            cfg.privacy.overlap_burst = 300;
         }
     })
     .await;
@@ -352,6 +350,8 @@ async fn an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set() {
     }
     // 300 keys of budget: 100 + the set for the first call, 100 for each other.
     assert_eq!(answered, 1 + (200 - set) / 100, "set of {set}");
+    // The overlap budget is spent; screening at A, a budget of its own, is not.
+    assert_eq!(evaluate(&fed, 1, 0, 50).await.expect("screening"), 50);
     fed.shutdown().await.expect("shutdown");
 }
 

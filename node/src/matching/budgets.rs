@@ -25,6 +25,7 @@ use crate::store::{Store, StoreError};
 use crate::throttle::{Throttle, Verdict};
 
 const TREE: &str = "budgets";
+const OVERLAP_TREE: &str = "overlap budgets";
 const RECORD: &str = "query budget";
 /// `budget_refused` entries written per peer and window; the rest are counted.
 const AUDITED_PER_WINDOW: u32 = 3;
@@ -96,7 +97,26 @@ impl Budgets {
         limits: impl IntoIterator<Item = (AgencyId, (u64, u64))>,
         audit: AuditSink,
     ) -> Result<Self, StoreError> {
-        let tree = Tree::open(store, TREE)?;
+        Self::open_tree(store, TREE, limits, audit)
+    }
+
+    /// The overlap counts' budgets: as [`Budgets::open`], in a tree of their own, so
+    /// that an overlap count never spends a peer's screening budget nor the reverse.
+    pub fn open_overlap(
+        store: &Store,
+        limits: impl IntoIterator<Item = (AgencyId, (u64, u64))>,
+        audit: AuditSink,
+    ) -> Result<Self, StoreError> {
+        Self::open_tree(store, OVERLAP_TREE, limits, audit)
+    }
+
+    fn open_tree(
+        store: &Store,
+        name: &str,
+        limits: impl IntoIterator<Item = (AgencyId, (u64, u64))>,
+        audit: AuditSink,
+    ) -> Result<Self, StoreError> {
+        let tree = Tree::open(store, name)?;
         let mut budgets = Self::new(limits, audit);
         let now = Instant::now();
         let wall = wall_ms();
