@@ -450,6 +450,12 @@ impl Node {
                 matching::overlap::REPORT_BURST,
             ),
         });
+        let charters = Arc::new(Charters::open(
+            &store,
+            agency.clone(),
+            notices.clone(),
+            audit.clone(),
+        )?);
         let consultations = Arc::new(Consultations {
             agency: agency.clone(),
             consults: consults.clone(),
@@ -461,6 +467,7 @@ impl Node {
             alerts: alerts.clone(),
             audit: audit.clone(),
             calendar: calendar.clone(),
+            shared_holidays: Some(charters.clone()),
             store: store.clone(),
             wakers: wakers.clone(),
         });
@@ -533,12 +540,6 @@ impl Node {
             calendar,
         });
 
-        let charters = Arc::new(Charters::open(
-            &store,
-            agency.clone(),
-            notices.clone(),
-            audit.clone(),
-        )?);
         let applications = Arc::new(ApplicationBook::open(&store)?);
         let pilot = Arc::new(PilotSource {
             charters: charters.clone(),
