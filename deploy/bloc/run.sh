@@ -9,7 +9,8 @@
 #
 # Environment: MEMBERS (2..27), BIN (folder holding tessera and tessera-node), OUT (a folder to
 # keep; default a temporary one), BASE_PORT (default 17400), SEED (the generator's seed, default 1),
-# DENIALS (default 20), APPLICATIONS (default 40), BENCH (1: once the charter is in force, run
+# DENIALS (default 20), APPLICATIONS (default 40), HELLO_MS (each node greets every peer this
+# often; default 1000, the node's own default is 10000), BENCH (1: once the charter is in force, run
 # tessera-bloc-bench from BIN with BENCH_ARGS and stop; figures in BENCH_JSON, default
 # bench-results/bloc.json). Every node is stopped on exit.
 #
@@ -28,6 +29,7 @@ BASE_PORT=${BASE_PORT:-17400}
 SEED=${SEED:-1}
 DENIALS=${DENIALS:-20}
 APPLICATIONS=${APPLICATIONS:-40}
+HELLO_MS=${HELLO_MS:-1000}
 OUT=${OUT:-$(mktemp -d)}
 ENTRIES=(2B001.b 3A001.a.2 5A002.a ML10)
 DESTS=(CN IR RU)
@@ -49,7 +51,7 @@ for a in "${agencies[@]}"; do args+=(--agency "$a"); done
 "$BIN/tessera" certs dev --out "$OUT" --base-port "$BASE_PORT" "${args[@]}" > /dev/null
 for a in "${agencies[@]}"; do
   printf '\n[privacy]\ndefault_disclosure = "summary"\n' >> "$OUT/$a/node.toml"
-  sed -i 's/^interval_ms = 2000/interval_ms = 1000/' "$OUT/$a/node.toml"
+  sed -i "s/^interval_ms = 2000/interval_ms = $HELLO_MS/" "$OUT/$a/node.toml"
 done
 
 pids=()

@@ -27,7 +27,7 @@ use tessera_proto::v1::operator_client::OperatorClient;
 use tessera_proto::v1::{
     Application, ApplicationCheckRequest, DenialAction, DenialNotice, IssueNoticeRequest, Item,
     Marking, Notice, NoticeStatus, Party, PartyId, PartyKind, PartyRole, RegimeBasis, RoledParty,
-    ShowNoticeRequest, notice::Body,
+    ScreenRequest, ShowNoticeRequest, notice::Body,
 };
 use tessera_tests::synthetic::{bench_name, rss_kib_of};
 use tonic::transport::Channel;
@@ -357,14 +357,67 @@ async fn checks(a: &Args, clients: &[Client], run: u64) -> Checks {
     c
 }
 
-fn rss(pids: &PathBuf) -> anyhow::Result<Vec<f64>> {
+fn pid_list(pids: &PathBuf) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(pids)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", pids.display()))?;
-    Ok(text
-        .split_whitespace()
+    Ok(text.split_whitespace().map(str::to_owned).collect())
+}
+
+fn rss(pids: &[String]) -> Vec<f64> {
+    pids.iter()
         .map(|p| rss_kib_of(p) as f64 / 1024.0)
         .filter(|m| *m > 0.0)
-        .collect())
+        .collect()
+}
+
+/// CPU time (user + system) of `pids` so far, in clock ticks.
+fn cpu_ticks(pids: &[String]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|s| {
+            // Fields after the command's closing parenthesis; utime and stime are 14 and 15.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// Share of one core the idle nodes use together, over `window`.
+async fn idle_cpu(pids: &[String], window: Duration) -> f64 {
+    let before = cpu_ticks(pids);
+    tokio::time::sleep(window).await;
+    let ticks = cpu_ticks(pids).saturating_sub(before);
+    // Linux counts 100 ticks a second (USER_HZ).
+    ticks as f64 / 100.0 / window.as_secs_f64() * 100.0
+}
+
+/// The same parties screened alone (`Operator.Screen`), as the check screens
+/// them: what the check adds to screening.
+async fn screens(a: &Args, clients: &[Client], run: u64) -> (Vec<f64>, u32) {
+    let n = clients.len();
+    let mut times = Vec::new();
+    let mut keys = 0;
+    for k in 0..a.checks {
+        let parties = application(k, run, a.denials)
+            .parties
+            .into_iter()
+            .filter_map(|rp| rp.party)
+            .collect();
+        let started = Instant::now();
+        let r = clients[(k + 1) % n]
+            .clone()
+            .screen(ScreenRequest {
+                parties,
+                threshold: 0.0,
+            })
+            .await;
+        if let Ok(r) = r {
+            times.push(ms(started.elapsed()));
+            keys = r.into_inner().results.iter().map(|p| p.keys).sum();
+        }
+    }
+    (times, keys)
 }
 
 #[tokio::main]
@@ -383,9 +436,13 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("bloc of {n} members ({}), run {run}", a.bloc);
 
-    if let Some(pids) = &a.pids {
+    let pids = match &a.pids {
+        Some(file) => pid_list(file)?,
+        None => Vec::new(),
+    };
+    if !pids.is_empty() {
         let before = load();
-        let mb = rss(pids)?;
+        let mb = rss(&pids);
         row(
             format!("resident memory per idle node ({} nodes)", mb.len()),
             format!(
@@ -399,6 +456,13 @@ async fn main() -> anyhow::Result<()> {
             "idle_rss_mb",
             json!({"median": quantile(&mb, 0.5), "max": quantile(&mb, 1.0), "nodes": mb.len(), "load": before}),
         );
+        let cpu = idle_cpu(&pids, Duration::from_secs(10)).await;
+        row(
+            format!("CPU of the {} idle nodes together, over 10 s", pids.len()),
+            format!("{cpu:.0} % of one core"),
+            load(),
+        );
+        figures.insert("idle_cpu_percent_of_one_core", json!(cpu));
     }
 
     let before = load();
@@ -445,7 +509,10 @@ async fn main() -> anyhow::Result<()> {
     );
     figures.insert("settled_after_s", json!(settled.map(|d| d.as_secs_f64())));
     let before = load();
+    let ticks = cpu_ticks(&pids);
     let c = checks(&a, &clients, run).await;
+    let check_cpu_ms =
+        cpu_ticks(&pids).saturating_sub(ticks) as f64 * 10.0 / c.times.len().max(1) as f64;
     let after = load();
     row(
         format!(
@@ -461,6 +528,13 @@ async fn main() -> anyhow::Result<()> {
         format!("{:?}, {} failed", c.answers, c.failed),
         String::new(),
     );
+    if !pids.is_empty() {
+        row(
+            "  CPU per check, all nodes together".into(),
+            format!("{check_cpu_ms:.0} ms"),
+            String::new(),
+        );
+    }
     for (why, times) in &c.unanswered {
         row(
             format!("  a member did not answer: {why}"),
@@ -471,8 +545,33 @@ async fn main() -> anyhow::Result<()> {
     figures.insert(
         "check_3_parties_ms",
         json!({"p50": quantile(&c.times, 0.5), "p99": quantile(&c.times, 0.99), "max": quantile(&c.times, 1.0),
-               "checks": c.times.len(), "failed": c.failed, "answers": c.answers, "unanswered": c.unanswered, "members": n,
+               "checks": c.times.len(), "cpu_ms_per_check": check_cpu_ms, "failed": c.failed, "answers": c.answers, "unanswered": c.unanswered, "members": n,
                "load_before": before, "load_after": after}),
+    );
+
+    let before = load();
+    let ticks = cpu_ticks(&pids);
+    let (alone, keys) = screens(&a, &clients, run).await;
+    let screen_cpu_ms =
+        cpu_ticks(&pids).saturating_sub(ticks) as f64 * 10.0 / alone.len().max(1) as f64;
+    row(
+        format!(
+            "the same 3 parties ({keys} match keys) screened alone ({} screens)",
+            alone.len()
+        ),
+        spread(&alone),
+        format!("{before} -> {}", load()),
+    );
+    if !pids.is_empty() {
+        row(
+            "  CPU per screen, all nodes together".into(),
+            format!("{screen_cpu_ms:.0} ms"),
+            String::new(),
+        );
+    }
+    figures.insert(
+        "screen_3_parties_ms",
+        json!({"p50": quantile(&alone, 0.5), "p99": quantile(&alone, 0.99), "screens": alone.len(), "keys": keys, "cpu_ms_per_screen": screen_cpu_ms}),
     );
 
     if let Some(dir) = a.json.parent() {
