@@ -628,6 +628,36 @@ async fn annual_report_counts_by_category_and_destination(fed: &LocalFederation,
         let e = bad.expect_err("to before from");
         assert!(format!("{e:#}").contains("before from"), "{e:#}");
     }
+
+    // The command writes the same bytes to the file it is given.
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("annual.csv");
+    let out = std::process::Command::new(cli_binary!())
+        .arg("--config")
+        .arg(fed.nodes[1].dir.join("cli.toml"))
+        .args([
+            "pilot",
+            "annual",
+            "--from",
+            "2026-01-01",
+            "--to",
+            today,
+            "--csv",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run tessera");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("4 rows (1 authorisations, 3 denials)"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("csv file"), csv);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
