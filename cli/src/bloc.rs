@@ -1,6 +1,6 @@
 //! Regional blocs from the command line: `bloc sign|status`, `trusted
 //! import|suspend|reinstate|revoke|list`, `application check|decide` and
-//! `pilot report`. Each function returns what the node answered, so that
+//! `pilot report|annual`. Each function returns what the node answered, so that
 //! tests and scripts can use it as well as print it.
 
 use std::io::Write;
@@ -10,8 +10,9 @@ use tessera_node::bloc::json::{ApplicationJson, CharterJson, TrustedCsvRow, Trus
 use tessera_proto::v1::{
     ApplicationCheckRequest, ApplicationCheckResponse, ApplicationDecideRequest,
     ApplicationDecideResponse, BlocSignRequest, BlocStatusRequest, BlocStatusResponse,
-    IssueNoticeResponse, Notice, PilotReportRequest, PilotReportResponse, TrustedChangeRequest,
-    TrustedListRequest, TrustedListResponse, notice::Body,
+    IssueNoticeResponse, Notice, PilotAnnualRequest, PilotAnnualResponse, PilotReportRequest,
+    PilotReportResponse, TrustedChangeRequest, TrustedListRequest, TrustedListResponse,
+    notice::Body,
 };
 
 use crate::client::{CliConfig, explain_call};
@@ -461,6 +462,40 @@ pub async fn pilot_report(
     crate::pilot::print(&r, format, out)?;
     if let Some(dir) = svg {
         crate::pilot::write_svgs(dir, &r)?;
+    }
+    Ok(r)
+}
+
+/// How `pilot annual` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnualFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// `pilot annual --from DATE --to DATE [--csv FILE]`: this member's
+/// annual-report figures by item category and destination.
+pub async fn pilot_annual(
+    cfg: &CliConfig,
+    from: &str,
+    to: &str,
+    format: AnnualFormat,
+    out: &mut impl Write,
+) -> anyhow::Result<PilotAnnualResponse> {
+    let r = cfg
+        .operator()?
+        .pilot_annual(PilotAnnualRequest {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        })
+        .await
+        .map_err(|s| explain_call(cfg, &s))?
+        .into_inner();
+    match format {
+        AnnualFormat::Table => crate::annual::table(&r, out)?,
+        AnnualFormat::Json => crate::annual::json(&r, out)?,
+        AnnualFormat::Csv => crate::annual::csv(&r, out)?,
     }
     Ok(r)
 }

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod annual;
 pub mod audit;
 pub mod backup;
 pub mod bloc;

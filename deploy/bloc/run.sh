@@ -5,10 +5,14 @@
 #
 #   deploy/bloc/run.sh                 # 27 members, binaries from target/release
 #   MEMBERS=5 BIN=target/debug deploy/bloc/run.sh
+#   BENCH=1 deploy/bloc/run.sh         # the benchmark instead of the day (tessera-bloc-bench)
 #
 # Environment: MEMBERS (2..27), BIN (folder holding tessera and tessera-node), OUT (a folder to
 # keep; default a temporary one), BASE_PORT (default 17400), SEED (the generator's seed, default 1),
-# DENIALS (default 20), APPLICATIONS (default 40). Every node is stopped on exit.
+# DENIALS (default 20), APPLICATIONS (default 40), HELLO_MS (each node greets every peer this
+# often; default 1000, the node's own default is 10000), BENCH (1: once the charter is in force, run
+# tessera-bloc-bench from BIN with BENCH_ARGS and stop; figures in BENCH_JSON, default
+# bench-results/bloc.json). Every node is stopped on exit.
 #
 # The generator (documented in deploy/bloc/README.md): with SEED, member i issues denials
 # d = i, i+MEMBERS, ... of party "Synthetic Party d" (LEI-like id SYNTH<d>) for control entry
@@ -25,14 +29,18 @@ BASE_PORT=${BASE_PORT:-17400}
 SEED=${SEED:-1}
 DENIALS=${DENIALS:-20}
 APPLICATIONS=${APPLICATIONS:-40}
+HELLO_MS=${HELLO_MS:-1000}
 OUT=${OUT:-$(mktemp -d)}
 ENTRIES=(2B001.b 3A001.a.2 5A002.a ML10)
 DESTS=(CN IR RU)
 COUNTRIES=(AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE)
 
 if (( MEMBERS < 2 || MEMBERS > 27 )); then echo "MEMBERS: 2 to 27" >&2; exit 64; fi
-for b in tessera tessera-node; do
-  [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not found: cargo build --release, or set BIN" >&2; exit 69; }
+BENCH=${BENCH:-0}
+needed=(tessera tessera-node)
+if [[ $BENCH == 1 ]]; then needed+=(tessera-bloc-bench); fi
+for b in "${needed[@]}"; do
+  [[ -x "$BIN/$b" ]] || { echo "$BIN/$b not found: cargo build --release -p tessera-node -p tessera-cli (and -p tessera-tests for BENCH=1), or set BIN" >&2; exit 69; }
 done
 BIN=$(cd "$BIN" && pwd)
 
@@ -43,7 +51,7 @@ for a in "${agencies[@]}"; do args+=(--agency "$a"); done
 "$BIN/tessera" certs dev --out "$OUT" --base-port "$BASE_PORT" "${args[@]}" > /dev/null
 for a in "${agencies[@]}"; do
   printf '\n[privacy]\ndefault_disclosure = "summary"\n' >> "$OUT/$a/node.toml"
-  sed -i 's/^interval_ms = 2000/interval_ms = 1000/' "$OUT/$a/node.toml"
+  sed -i "s/^interval_ms = 2000/interval_ms = $HELLO_MS/" "$OUT/$a/node.toml"
 done
 
 pids=()
@@ -76,6 +84,14 @@ echo "charter in force at every member"
 rss=$(for p in "${pids[@]}"; do awk '/VmRSS/ {print $2}' "/proc/$p/status" 2> /dev/null; done | sort -n)
 if [[ -n $rss ]]; then
   echo "resident memory per idle node (KiB): median $(sed -n "$(( (MEMBERS + 1) / 2 ))p" <<< "$rss"), max $(tail -1 <<< "$rss")"
+fi
+
+printf '%s\n' "${pids[@]}" > "$OUT/pids"
+if [[ $BENCH == 1 ]]; then
+  # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
+  "$BIN/tessera-bloc-bench" --dir "$OUT" --agencies "$(IFS=,; echo "${agencies[*]}")" --bloc all-dev \
+    --pids "$OUT/pids" --json "${BENCH_JSON:-bench-results/bloc.json}" ${BENCH_ARGS:-}
+  exit 0
 fi
 
 party() { printf '{"kind":"organisation","name":"Synthetic Party %d","countries":["%s"],"ids":[{"type":"LEI","value":"SYNTH%08d"}]}' "$1" "${DESTS[$(($1 % 3))]}" "$1"; }

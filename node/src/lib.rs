@@ -451,6 +451,7 @@ impl Node {
             groups: config.groups.clone(),
             peers: peer_ids.clone(),
             min_batch: config.privacy.min_overlap_batch,
+            chunk: matching::overlap::MAX_ELEMENTS,
             sessions: matching::overlap::Sessions::new(Duration::from_secs(
                 config.privacy.overlap_session_secs,
             )),
@@ -460,6 +461,12 @@ impl Node {
                 matching::overlap::REPORT_BURST,
             ),
         });
+        let charters = Arc::new(Charters::open(
+            &store,
+            agency.clone(),
+            notices.clone(),
+            audit.clone(),
+        )?);
         let consultations = Arc::new(Consultations {
             agency: agency.clone(),
             consults: consults.clone(),
@@ -471,6 +478,7 @@ impl Node {
             alerts: alerts.clone(),
             audit: audit.clone(),
             calendar: calendar.clone(),
+            shared_holidays: Some(charters.clone()),
             store: store.clone(),
             wakers: wakers.clone(),
         });
@@ -543,12 +551,6 @@ impl Node {
             calendar,
         });
 
-        let charters = Arc::new(Charters::open(
-            &store,
-            agency.clone(),
-            notices.clone(),
-            audit.clone(),
-        )?);
         let applications = Arc::new(ApplicationBook::open(&store)?);
         let pilot = Arc::new(PilotSource {
             charters: charters.clone(),

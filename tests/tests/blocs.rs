@@ -4,13 +4,18 @@
 //! for a different control entry or destination; the undercut notice
 //! reaches the denying member; the pilot report holds no party data;
 //! trusted-operator records need consent, and a suspension reaches every
-//! member and changes its answer; a member outside the bloc gets nothing.
+//! member and changes its answer; a member outside the bloc gets nothing;
+//! consultation deadlines skip the charter's holidays; the annual-report
+//! export counts decisions by item category and destination.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use tessera_cli::bloc::AnnualFormat;
 use tessera_cli::federation::LocalFederation;
 use tessera_node::bloc::json::{ApplicationJson, CharterJson};
+use tessera_node::consult::deadline::WorkCalendar;
+use tessera_node::notice::dates;
 use tessera_node::notice::json::{ItemJson, RoledPartyJson, party_to_wire};
 use tessera_node::party::{Party, PartyId, PartyKind};
 use tessera_node::policy::DisclosureLevel;
@@ -31,6 +36,8 @@ const MEMBERS: [&str; 3] = [A, B, C];
 const DENIED: &str = "Example Precision Engineering Co., Ltd.";
 const DENIED_LEI: &str = "529900T8BM49AURSDO55";
 const TRUSTED: &str = "Example Logistics B.V.";
+const ANNUAL_PARTY: &str = "Annual Report Example Trading LLC";
+const ANNUAL_LEI: &str = "5493001KJTIIGC8Y1R12";
 const TRUSTED_EORI: &str = "NL123456789";
 
 /// Members A, B, C in group `eu` with summary disclosure; OUT is a peer of
@@ -52,6 +59,20 @@ async fn federation() -> LocalFederation {
     .await
 }
 
+/// A holiday of A inside every consultation window opened today: the
+/// second working day from today.
+fn holiday_of_a() -> time::Date {
+    WorkCalendar::default().add_working_days(dates::today(), 2)
+}
+
+/// The deadline of a consultation with A opened today: A's charter
+/// holidays do not count.
+fn deadline_with_a(days: u32) -> String {
+    let holidays =
+        ["2026-12-25", &dates::format(holiday_of_a())].map(|d| dates::parse(d).expect("date"));
+    dates::format(WorkCalendar::new(holidays).add_working_days(dates::today(), days))
+}
+
 fn charter(days: u32) -> CharterJson {
     CharterJson {
         bloc: "eu".into(),
@@ -60,7 +81,10 @@ fn charter(days: u32) -> CharterJson {
         recognised: vec!["denial".into(), "trusted".into()],
         disclosure: "summary".into(),
         consult_days: days,
-        holidays: BTreeMap::from([(A.to_owned(), vec!["2026-12-25".to_owned()])]),
+        holidays: BTreeMap::from([(
+            A.to_owned(),
+            vec!["2026-12-25".to_owned(), dates::format(holiday_of_a())],
+        )]),
         identical_rule: "identical-v1".into(),
         pilot_counts: vec![],
     }
@@ -316,9 +340,12 @@ async fn a_bloc_denial_calls_for_consultation_only_when_essentially_identical() 
         (d.member.as_str(), d.serial.as_str()),
         (A, "BAFA-AZ-2026-0117")
     );
-    assert!(
-        !d.deadline.is_empty() && d.why.contains("same destination"),
-        "{d:?}"
+    assert!(d.why.contains("same destination"), "{d:?}");
+    // A's holiday from the charter falls inside the window: one day later.
+    assert_eq!(d.deadline, deadline_with_a(10));
+    assert_ne!(
+        d.deadline,
+        dates::format(WorkCalendar::default().add_working_days(dates::today(), 10))
     );
 
     let other_entry = application("FR-APP-2", "5A002", "CN", vec![buyer.clone()]);
@@ -360,6 +387,19 @@ async fn a_bloc_denial_calls_for_consultation_only_when_essentially_identical() 
     })
     .await;
     assert!(arrived, "A never saw the consultation");
+    for i in [0, 1] {
+        let due = fed.nodes[i]
+            .operator()
+            .expect("op")
+            .consult_show(ConsultShowRequest { id: id.clone() })
+            .await
+            .expect("show")
+            .into_inner()
+            .consultation
+            .expect("consultation")
+            .due;
+        assert_eq!(due, deadline_with_a(10), "member {i}");
+    }
     fed.nodes[0]
         .operator()
         .expect("op")
@@ -487,7 +527,137 @@ async fn a_bloc_denial_calls_for_consultation_only_when_essentially_identical() 
     ] {
         assert!(!text.contains(secret), "the pilot report holds {secret:?}");
     }
+
+    annual_report_counts_by_category_and_destination(&fed, &today).await;
     fed.shutdown().await.expect("shutdown");
+}
+
+/// B's annual-report export: FR-APP-1 granted (2B001.a to CN); FR-APP-2
+/// refused (5A002 to CN); FR-APP-3 refused and also notified as B's denial
+/// (counted once); a denial B issued outside any application (ML10.a to IR).
+async fn annual_report_counts_by_category_and_destination(fed: &LocalFederation, today: &str) {
+    let cli = &fed.nodes[1].cli;
+    for reference in ["FR-APP-2", "FR-APP-3"] {
+        tessera_cli::bloc::application_decide(
+            cli,
+            reference,
+            "refused",
+            "",
+            false,
+            &mut Vec::new(),
+        )
+        .await
+        .expect("decide");
+    }
+    let own_denial = |serial: &str, entry: &str, destination: &str| Notice {
+        serial: serial.into(),
+        marking: Marking::Amber as i32,
+        distribution: Some(tessera_node::policy::parse_to("local").expect("to")),
+        body: Some(Body::Denial(DenialNotice {
+            authority_reference: serial.into(),
+            regime_basis: RegimeBasis::EuDualUse as i32,
+            action: DenialAction::Refuse as i32,
+            decision_date: today.into(),
+            items: vec![tessera_proto::v1::Item {
+                control_entry: entry.into(),
+                ..Default::default()
+            }],
+            parties: vec![RoledParty {
+                role: PartyRole::EndUser as i32,
+                party: Some(party_to_wire(&org(ANNUAL_PARTY, "IR", ("LEI", ANNUAL_LEI)))),
+            }],
+            destination: destination.into(),
+            status: NoticeStatus::InForce as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    for n in [
+        own_denial("FR-APP-3", "2B001", "RU"),
+        own_denial("SBDU-2026-77", "ML10.a", "IR"),
+    ] {
+        fed.nodes[1]
+            .operator()
+            .expect("op")
+            .issue_notice(IssueNoticeRequest { notice: Some(n) })
+            .await
+            .expect("B denies");
+    }
+    let mut csv = Vec::new();
+    let r = tessera_cli::bloc::pilot_annual(cli, "2026-01-01", today, AnnualFormat::Csv, &mut csv)
+        .await
+        .expect("annual report");
+    assert_eq!((r.authorisations, r.denials), (1, 3));
+    let csv = String::from_utf8(csv).expect("utf-8");
+    let row =
+        |c: &str, d: &str, a: u32, n: u32| format!("{B},2026-01-01,{today},{c},{d},{a},{n}\n");
+    assert_eq!(
+        csv,
+        [
+            format!("{}\n", tessera_cli::annual::CSV_HEADER),
+            row("2", "CN", 1, 0),
+            row("2", "RU", 0, 1),
+            row("5", "CN", 0, 1),
+            row("ML", "IR", 0, 1),
+        ]
+        .concat()
+    );
+    let lower = csv.to_lowercase();
+    for secret in [
+        "annual",
+        "precision",
+        &ANNUAL_LEI.to_lowercase(),
+        "fr-app",
+        "sbdu-2026",
+        "bafa-az",
+    ] {
+        assert!(
+            !lower.contains(secret),
+            "the annual export holds {secret:?}"
+        );
+    }
+    let bad = tessera_cli::bloc::pilot_annual(
+        cli,
+        today,
+        "2026-01-01",
+        AnnualFormat::Csv,
+        &mut Vec::new(),
+    )
+    .await;
+    if today != "2026-01-01" {
+        let e = bad.expect_err("to before from");
+        assert!(format!("{e:#}").contains("before from"), "{e:#}");
+    }
+
+    // The command writes the same bytes to the file it is given.
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("annual.csv");
+    let out = std::process::Command::new(cli_binary!())
+        .arg("--config")
+        .arg(fed.nodes[1].dir.join("cli.toml"))
+        .args([
+            "pilot",
+            "annual",
+            "--from",
+            "2026-01-01",
+            "--to",
+            today,
+            "--csv",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run tessera");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("4 rows (1 authorisations, 3 denials)"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("csv file"), csv);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,6 +106,17 @@ pub enum PilotCommand {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
+    /// Your annual-report figures (Recommendation (EU) 2024/214): authorisations and
+    /// denials by item category and destination, from your own records.
+    Annual {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Write CSV to this file (`-`: standard output) instead of printing a table.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
 }
 
 pub async fn bloc(cmd: &BlocCommand, global: &Global, out: &mut impl Write) -> anyhow::Result<()> {
@@ -208,6 +219,35 @@ pub async fn pilot(
             crate::bloc::pilot_report(&cfg, group, from, to, format, svg.as_deref(), out)
                 .await
                 .map(drop)
+        }
+        PilotCommand::Annual { from, to, csv } => {
+            use crate::bloc::{AnnualFormat, pilot_annual};
+            match csv {
+                Some(path) if path.as_os_str() != "-" => {
+                    let mut bytes = Vec::new();
+                    let r = pilot_annual(&cfg, from, to, AnnualFormat::Csv, &mut bytes).await?;
+                    std::fs::write(path, bytes)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                    writeln!(
+                        out,
+                        "{}: {} rows ({} authorisations, {} denials)",
+                        path.display(),
+                        r.rows.len(),
+                        r.authorisations,
+                        r.denials
+                    )?;
+                    Ok(())
+                }
+                Some(_) => pilot_annual(&cfg, from, to, AnnualFormat::Csv, out)
+                    .await
+                    .map(drop),
+                None if global.json => pilot_annual(&cfg, from, to, AnnualFormat::Json, out)
+                    .await
+                    .map(drop),
+                None => pilot_annual(&cfg, from, to, AnnualFormat::Table, out)
+                    .await
+                    .map(drop),
+            }
         }
     }
 }

@@ -29,6 +29,12 @@ pub struct ApplicationRecord {
     pub answer: String,
     pub bloc_denials_matched: u32,
     pub trusted_hits: u32,
+    /// The application's control entries and destination, for the annual
+    /// report (empty in records kept before they were recorded).
+    #[serde(default)]
+    pub control_entries: Vec<String>,
+    #[serde(default)]
+    pub destination: String,
     /// Consultations opened from the check.
     pub consultations: Vec<String>,
     /// granted or refused; empty while pending.
@@ -69,17 +75,21 @@ impl ApplicationBook {
         Ok(())
     }
 
+    /// Every record, of every bloc.
+    pub fn all(&self) -> Result<Vec<ApplicationRecord>, BlocError> {
+        self.tree
+            .scan([b'r'], RECORD)
+            .map(|kv| {
+                let (_, v) = kv?;
+                serde_json::from_slice(&v).map_err(|_| self.tree.corrupt(RECORD).into())
+            })
+            .collect()
+    }
+
     /// Every record of `bloc`.
     pub fn of_bloc(&self, bloc: &str) -> Result<Vec<ApplicationRecord>, BlocError> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan([b'r'], RECORD) {
-            let (_, v) = kv?;
-            let r: ApplicationRecord =
-                serde_json::from_slice(&v).map_err(|_| self.tree.corrupt(RECORD))?;
-            if r.bloc == bloc {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        let mut all = self.all()?;
+        all.retain(|r| r.bloc == bloc);
+        Ok(all)
     }
 }

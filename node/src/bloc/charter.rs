@@ -23,6 +23,19 @@ pub const RECOGNISABLE: [&str; 3] = ["denial", "enforcement", "trusted"];
 /// Most members of one bloc.
 pub const MAX_MEMBERS: usize = 64;
 
+/// `agency`'s public holidays in the charter (a date that does not parse
+/// is left out; a signed charter was validated when it was stored).
+pub fn holidays<'a>(c: &'a BlocCharter, agency: &'a str) -> impl Iterator<Item = time::Date> + 'a {
+    c.holidays
+        .iter()
+        .filter(move |h| h.agency == agency)
+        .flat_map(|h| {
+            h.dates
+                .iter()
+                .filter_map(|d| crate::notice::dates::parse(d))
+        })
+}
+
 /// The serial of a member's charter notice for `bloc` at `version`.
 pub fn serial(bloc: &str, version: u32) -> String {
     format!("{SERIAL_PREFIX}{bloc}-{version}")

@@ -19,6 +19,7 @@ use tessera_proto::v1::{
 use super::BlocError;
 use super::charter::{self, Tallied};
 use crate::audit::{Action, AuditSink};
+use crate::consult::deadline::SharedHolidays;
 use crate::identity::AgencyId;
 use crate::notice::store::NoticeStore;
 use crate::store::Store;
@@ -210,5 +211,30 @@ impl Charters {
             }
         }
         Ok(out)
+    }
+}
+
+impl SharedHolidays for Charters {
+    /// This agency's and `peer`'s holidays in every charter in force that
+    /// lists both. A bloc whose charter cannot be read adds none.
+    fn with_peer(&self, peer: &str) -> Vec<time::Date> {
+        let me = self.agency.as_str();
+        let blocs = match self.own_blocs() {
+            Ok(b) => b,
+            Err(error) => {
+                tracing::warn!(%error, "bloc charters unreadable: consultation deadlines without charter holidays");
+                return Vec::new();
+            }
+        };
+        blocs
+            .iter()
+            .filter_map(|b| self.in_force(b).ok())
+            .filter(|t| peer != me && t.charter.members.iter().any(|m| m == peer))
+            .flat_map(|t| {
+                charter::holidays(&t.charter, me)
+                    .chain(charter::holidays(&t.charter, peer))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 }

@@ -8,13 +8,15 @@
 //! and identifier matching), `json` (the files an operator writes), `rule`
 //! (the versioned "essentially identical" rule), `applications` (the
 //! applications this member checked and decided), `pilot` (the counts a
-//! member contributes to the pilot report, signed).
+//! member contributes to the pilot report, signed), `annual` (a member's
+//! annual-report figures by item category and destination).
 //!
 //! Charters and trusted-operator records are notices: signed, stored and
 //! replicated like every other notice, to the bloc's group only. This module
 //! never sends anything itself, and never puts a party's name or identifier
 //! in a log, an error or a figure.
 
+pub mod annual;
 pub mod applications;
 pub mod charter;
 pub mod charters;

@@ -61,7 +61,7 @@ impl Period {
         Ok(p)
     }
 
-    fn holds(self, day: &str) -> bool {
+    pub fn holds(self, day: &str) -> bool {
         dates::parse(day).is_some_and(|d| self.from <= d && d <= self.to)
     }
 }
@@ -78,13 +78,7 @@ pub struct Sources<'a> {
 
 /// The member's working days, with its holidays from the charter.
 pub fn calendar(charter: &BlocCharter, agency: &str) -> WorkCalendar {
-    WorkCalendar::new(
-        charter
-            .holidays
-            .iter()
-            .filter(|h| h.agency == agency)
-            .flat_map(|h| h.dates.iter().filter_map(|d| dates::parse(d))),
-    )
+    WorkCalendar::new(super::charter::holidays(charter, agency))
 }
 
 /// The figures for `period`, with only the counts the charter allows.

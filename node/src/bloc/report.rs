@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use tessera_proto::v1::{Notice, PilotFigures, SignedMessage, notice::Body};
+use tessera_proto::v1::{
+    DenialNotice, Notice, PilotAnnualResponse, PilotFigures, SignedMessage, notice::Body,
+};
 
 use super::BlocError;
 use super::applications::ApplicationBook;
@@ -25,23 +27,44 @@ pub struct PilotSource {
 }
 
 impl PilotSource {
+    /// The bodies of this member's own notices that `pick` keeps, newest
+    /// version of each.
+    fn own_bodies<T>(&self, pick: impl Fn(Body) -> Option<T>) -> Result<Vec<T>, BlocError> {
+        Ok(self
+            .charters
+            .notices
+            .list_latest(Some(self.charters.agency.as_str()))?
+            .iter()
+            .filter_map(notice_of)
+            .filter_map(|n: Notice| n.body.and_then(&pick))
+            .collect())
+    }
+
+    /// This member's annual-report figures over `period`, from every
+    /// application it decided and every denial it issued.
+    pub fn annual(&self, period: Period) -> Result<PilotAnnualResponse, BlocError> {
+        let denials: Vec<DenialNotice> = self.own_bodies(|b| match b {
+            Body::Denial(d) => Some(d),
+            _ => None,
+        })?;
+        Ok(super::annual::report(
+            self.charters.agency.as_str(),
+            period,
+            &self.applications.all()?,
+            &denials,
+        ))
+    }
+
     /// This member's figures for `bloc` over `period`.
     pub fn own(&self, bloc: &str, period: Period) -> Result<PilotFigures, BlocError> {
         let t = self.charters.in_force(bloc)?;
         let agency = self.charters.agency.to_string();
         let applications = self.applications.of_bloc(bloc)?;
         let consultations = self.consults.list()?;
-        let grants: Vec<_> = self
-            .charters
-            .notices
-            .list_latest(Some(&agency))?
-            .iter()
-            .filter_map(notice_of)
-            .filter_map(|n: Notice| match n.body {
-                Some(Body::Grant(g)) => Some(g),
-                _ => None,
-            })
-            .collect();
+        let grants = self.own_bodies(|b| match b {
+            Body::Grant(g) => Some(g),
+            _ => None,
+        })?;
         Ok(pilot::figures(
             &Sources {
                 agency: &agency,

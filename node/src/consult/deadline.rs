@@ -69,6 +69,14 @@ impl WorkCalendar {
             .map(|holidays| Self { holidays })
     }
 
+    /// This calendar with `extra` holidays too.
+    #[must_use]
+    pub fn with(&self, extra: impl IntoIterator<Item = Date>) -> Self {
+        let mut holidays = self.holidays.clone();
+        holidays.extend(extra);
+        Self { holidays }
+    }
+
     pub fn is_working_day(&self, d: Date) -> bool {
         !is_weekend(d) && !self.holidays.contains(&d)
     }
@@ -112,6 +120,14 @@ impl WorkCalendar {
             .count();
         u32::try_from(weekdays - holidays as i64).unwrap_or(u32::MAX)
     }
+}
+
+/// Holidays a consultation with a peer skips beyond this agency's own: a
+/// bloc charter's public holidays of this agency and of the peer, when both
+/// are members of a bloc whose charter is in force.
+pub trait SharedHolidays: Send + Sync + std::fmt::Debug {
+    /// The extra holidays of a consultation with `peer`; empty for none.
+    fn with_peer(&self, peer: &str) -> Vec<Date>;
 }
 
 /// The state on day `now` of a consultation due on `due`. `closed` wins

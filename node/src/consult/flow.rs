@@ -16,7 +16,7 @@ use tessera_proto::v1::{
 use time::Date;
 use tokio_util::sync::CancellationToken;
 
-use super::deadline::{ConsultState, MAX_DAYS, WorkCalendar};
+use super::deadline::{ConsultState, MAX_DAYS, SharedHolidays, WorkCalendar};
 use super::machine::{self, Answer, By, Decision, Effect, Env, Refusal, Step};
 use super::store::ConsultStore;
 use crate::alerts::{AlertKind, AlertSink};
@@ -155,6 +155,8 @@ pub struct Consultations {
     pub alerts: AlertSink,
     pub audit: AuditSink,
     pub calendar: WorkCalendar,
+    /// A bloc charter's holidays, skipped in consultations between members.
+    pub shared_holidays: Option<Arc<dyn SharedHolidays>>,
     pub store: Store,
     pub wakers: Wakers,
 }
@@ -165,22 +167,25 @@ impl Consultations {
         &self.calendar
     }
 
-    pub(super) fn env(&self, today: Date) -> Env<'_> {
-        Env {
-            calendar: &self.calendar,
-            today,
+    /// The working days of a consultation with `peer`: this agency's
+    /// calendar, less the holidays a bloc charter gives this agency and the
+    /// peer when both are members.
+    pub fn calendar_for(&self, peer: &str) -> WorkCalendar {
+        match &self.shared_holidays {
+            Some(shared) => self.calendar.with(shared.with_peer(peer)),
+            None => self.calendar.clone(),
         }
     }
 
     /// The operator's view of a consultation on `today`.
     pub fn view(&self, c: Consultation, today: Date) -> Result<ConsultView, ConsultError> {
-        let st = state(&c, today, &self.calendar);
+        let cal = self.calendar_for(&c.peer);
+        let st = state(&c, today, &cal);
         let working_days = match st {
             ConsultState::DueSoon { working_days_left } => i64::from(working_days_left),
             ConsultState::Overdue { working_days_late } => -i64::from(working_days_late),
-            ConsultState::Open => dates::parse(&c.due).map_or(0, |due| {
-                i64::from(self.calendar.working_days_between(today, due))
-            }),
+            ConsultState::Open => dates::parse(&c.due)
+                .map_or(0, |due| i64::from(cal.working_days_between(today, due))),
             _ => 0,
         };
         let undelivered = match c.peer.parse::<AgencyId>() {
@@ -348,7 +353,17 @@ impl Consultations {
         current: Option<&Consultation>,
         step: Step,
     ) -> Result<(Consultation, bool), ConsultError> {
-        let (mut c, effects) = machine::step(current, step, self.env(dates::today()))?;
+        let peer = match (current, &step) {
+            (Some(c), _) => c.peer.clone(),
+            (None, Step::Open { peer, .. }) => peer.clone(),
+            (None, _) => String::new(),
+        };
+        let calendar = self.calendar_for(&peer);
+        let env = Env {
+            calendar: &calendar,
+            today: dates::today(),
+        };
+        let (mut c, effects) = machine::step(current, step, env)?;
         let mut grant = false;
         for effect in effects {
             match effect {
@@ -397,7 +412,9 @@ impl Consultations {
         }
         required_text("summary", "describing the transaction", summary)?;
         let today = dates::today();
-        let due = self.calendar.add_working_days(today, days);
+        let due = self
+            .calendar_for(peer.as_str())
+            .add_working_days(today, days);
         let open = ConsultOpen {
             denial_origin: peer.to_string(),
             denial_serial: denial_serial.to_owned(),
@@ -551,7 +568,12 @@ impl Consultations {
         let mut raised = 0;
         let _one = self.consults.lock();
         for c in self.consults.list()? {
-            let (c, effects) = machine::step(Some(&c), Step::Tick, self.env(today))?;
+            let calendar = self.calendar_for(&c.peer);
+            let env = Env {
+                calendar: &calendar,
+                today,
+            };
+            let (c, effects) = machine::step(Some(&c), Step::Tick, env)?;
             for effect in effects {
                 if let Effect::Alert(what) = effect {
                     self.consults.save(&c, None)?;

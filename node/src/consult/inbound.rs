@@ -144,7 +144,12 @@ impl Consultations {
             return Ok(true);
         }
         let step = self.their_step(caller, &msg, existing.as_ref())?;
-        let (mut c, effects) = machine::step(existing.as_ref(), step, self.env(dates::today()))?;
+        let calendar = self.calendar_for(caller.as_str());
+        let env = machine::Env {
+            calendar: &calendar,
+            today: dates::today(),
+        };
+        let (mut c, effects) = machine::step(existing.as_ref(), step, env)?;
         self.audit_step(caller, &msg, "received");
         c.steps.push(msg);
         self.consults.save(&c, None)?;

@@ -112,7 +112,7 @@ impl Budgets {
 
     fn open_tree(
         store: &Store,
-        name: &str,
+        name: &'static str,
         limits: impl IntoIterator<Item = (AgencyId, (u64, u64))>,
         audit: AuditSink,
     ) -> Result<Self, StoreError> {

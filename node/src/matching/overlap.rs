@@ -116,6 +116,8 @@ pub struct Overlap {
     /// Fewest distinct elements a Cardinality call may carry (and what our
     /// own queries are padded to).
     pub min_batch: usize,
+    /// Most of our keys in one call of ours ([`MAX_ELEMENTS`] outside tests).
+    pub chunk: usize,
     /// The holder's session per peer.
     pub sessions: Sessions,
     /// The counts our operator ran, by peer: all a ReportOverlap may tell.
@@ -227,8 +229,9 @@ impl Overlap {
     }
 
     /// Querier side: (how many of our keys are in `peer`'s set for us, how
-    /// many keys we have). A list longer than one call takes ([`MAX_ELEMENTS`])
-    /// is counted in calls of at most that many, within the holder's session.
+    /// many keys we have). A list longer than one call takes (`chunk`, at most
+    /// [`MAX_ELEMENTS`]) is counted in calls of at most that many, within the
+    /// holder's session.
     pub async fn with_peer(&self, peer: &AgencyId) -> Result<(u64, u64), OverlapError> {
         let keys = self.own_keys(None)?;
         if keys.is_empty() {
@@ -236,7 +239,7 @@ impl Overlap {
         }
         let n = keys.len() as u64;
         let mut count = 0u64;
-        for chunk in keys.chunks(MAX_ELEMENTS) {
+        for chunk in keys.chunks(self.chunk.clamp(1, MAX_ELEMENTS)) {
             count += self.count_chunk(peer, chunk.to_vec()).await?;
         }
         self.counted

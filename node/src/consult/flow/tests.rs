@@ -84,7 +84,13 @@ struct Side {
     delivery: super::super::deliver::StepDelivery,
 }
 
-fn side(me: &str, other: &str, key: &Arc<SigningKey>, other_key: &SigningKey) -> Side {
+fn side(
+    me: &str,
+    other: &str,
+    key: &Arc<SigningKey>,
+    other_key: &SigningKey,
+    shared_holidays: Option<Arc<dyn SharedHolidays>>,
+) -> Side {
     use crate::test_support::{agency, audit_on, temp_store};
     let (dir, store) = temp_store();
     let (me, other) = (agency(me), agency(other));
@@ -119,6 +125,7 @@ fn side(me: &str, other: &str, key: &Arc<SigningKey>, other_key: &SigningKey) ->
         alerts: AlertSink::new(alerts.clone(), audit.clone()),
         audit: audit.clone(),
         calendar: WorkCalendar::default(),
+        shared_holidays,
         store,
         wakers: wakers.clone(),
     });
@@ -164,12 +171,16 @@ fn connect(a: &Side, b: &Side) {
 
 /// FR-SBDU (about to grant) and DE-BAFA (whose denial S-1 it matched).
 fn federation() -> (Side, Side) {
+    federation_with(None)
+}
+
+fn federation_with(shared: Option<Arc<dyn SharedHolidays>>) -> (Side, Side) {
     let (ka, kb) = (
         crate::test_support::signing_key(),
         crate::test_support::signing_key(),
     );
-    let a = side("FR-SBDU", "DE-BAFA", &ka, &kb);
-    let b = side("DE-BAFA", "FR-SBDU", &kb, &ka);
+    let a = side("FR-SBDU", "DE-BAFA", &ka, &kb, shared.clone());
+    let b = side("DE-BAFA", "FR-SBDU", &kb, &ka, shared);
     let their_denial = crate::test_support::denial("DE-BAFA", "S-1", "all", &[]);
     b.notices
         .writer()
@@ -481,4 +492,49 @@ async fn reminders_are_raised_once_per_stage() {
     let late = a.consultations.calendar().add_working_days(due, 1);
     assert_eq!(a.consultations.remind(late).unwrap(), 1);
     assert_eq!(alert_words(&a), ["due-soon", "overdue"]);
+}
+
+/// Holidays agreed between members, as a bloc charter gives them.
+#[derive(Debug)]
+struct Agreed {
+    members: [&'static str; 2],
+    days: Vec<Date>,
+}
+
+impl SharedHolidays for Agreed {
+    fn with_peer(&self, peer: &str) -> Vec<Date> {
+        if self.members.contains(&peer) {
+            self.days.clone()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+#[tokio::test]
+async fn holidays_shared_with_the_peer_move_the_deadline_on_both_sides() {
+    let today = dates::today();
+    // The third working day after today is a shared holiday.
+    let holiday = WorkCalendar::default().add_working_days(today, 3);
+    let shared: Arc<dyn SharedHolidays> = Arc::new(Agreed {
+        members: ["DE-BAFA", "FR-SBDU"],
+        days: vec![holiday],
+    });
+    let (a, b) = federation_with(Some(shared));
+    assert_eq!(
+        a.consultations.calendar_for("US-BIS"),
+        WorkCalendar::default(),
+        "another peer keeps this agency's own calendar"
+    );
+    let id = open(&a).await;
+    let due = a.consultations.show(&id).unwrap().consultation.unwrap().due;
+    let without = WorkCalendar::default().add_working_days(today, 10);
+    let with = WorkCalendar::new([holiday]).add_working_days(today, 10);
+    assert_ne!(with, without);
+    assert_eq!(due, dates::format(with));
+    assert_eq!(a.delivery.deliver_pending().await.unwrap(), Delivered::All);
+    let seen = b.consultations.show(&id).unwrap();
+    assert_eq!(seen.consultation.unwrap().due, dates::format(with));
+    // The denying side counts the same working days left.
+    assert_eq!(seen.working_days, 10);
 }

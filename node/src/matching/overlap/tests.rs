@@ -79,6 +79,7 @@ fn setup() -> Setup {
         )]),
         peers: ids,
         min_batch: 3,
+        chunk: MAX_ELEMENTS,
         sessions: Sessions::new(Duration::from_secs(3_600)),
         counted: std::sync::Mutex::default(),
         reports: crate::throttle::PerPeerRate::new(REPORTS_PER_DAY, REPORT_BURST),
@@ -103,6 +104,40 @@ async fn the_count_is_the_keys_both_lists_hold_and_nothing_else() {
     assert_eq!(
         s.overlap.own_keys(Some(&agency("FR-SBDU"))).unwrap().len(),
         s.shared.len()
+    );
+}
+
+#[tokio::test]
+async fn a_list_longer_than_one_call_is_counted_in_chunks_and_the_counts_add_up() {
+    let mut s = setup();
+    Arc::get_mut(&mut s.overlap).unwrap().chunk = 2;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let holder = Arc::new(CardinalityHolder::new());
+    let set = holder
+        .holder_set(&[s.shared.clone(), vec!["mk1|name|unrelated".into()]].concat())
+        .unwrap();
+    s.peers.update(&agency("FR-SBDU"), move |p| {
+        let holder = holder.clone();
+        let set = set.clone();
+        let seen = seen.clone();
+        p.on_cardinality = Some(Arc::new(move |request: CardinalityRequest| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Each call no larger than a chunk, padded to the minimum batch.
+            assert_eq!(request.blinded.len(), 3);
+            let evaluated = holder.evaluate_shuffled(&request.blinded).unwrap();
+            Ok(CardinalityResponse {
+                holder_tags: set.tags().iter().map(|t| t.to_vec()).collect(),
+                evaluated: evaluated.iter().map(|e| e.to_vec()).collect(),
+            })
+        }));
+    });
+    let (count, keys) = s.overlap.with_peer(&agency("FR-SBDU")).await.unwrap();
+    assert_eq!(count as usize, s.shared.len());
+    assert_eq!(keys as usize, s.ours);
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        s.ours.div_ceil(2)
     );
 }
 

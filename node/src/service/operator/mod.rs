@@ -29,11 +29,11 @@ use tessera_proto::v1::{
     ConsultView, FalsePositive, HarmoniseRequest, HarmoniseResponse, ImportNoticesRequest,
     ImportNoticesResponse, IssueNoticeRequest, IssueNoticeResponse, ListFalsePositivesRequest,
     ListFalsePositivesResponse, ListNoticesRequest, ListNoticesResponse, MarkFalsePositiveRequest,
-    OverlapRequest, OverlapResponse, PilotReportRequest, PilotReportResponse, ReviewAlertRequest,
-    RotateKeyRequest, RotateKeyResponse, ScreenRequest, ScreenResponse, ShowNoticeRequest,
-    ShowNoticeResponse, StatusRequest, StatusResponse, TrustedChangeRequest, TrustedListRequest,
-    TrustedListResponse, WatchAddRequest, WatchAddResponse, WatchListRequest, WatchListResponse,
-    WatchRemoveRequest, WatchRemoveResponse,
+    OverlapRequest, OverlapResponse, PilotAnnualRequest, PilotAnnualResponse, PilotReportRequest,
+    PilotReportResponse, ReviewAlertRequest, RotateKeyRequest, RotateKeyResponse, ScreenRequest,
+    ScreenResponse, ShowNoticeRequest, ShowNoticeResponse, StatusRequest, StatusResponse,
+    TrustedChangeRequest, TrustedListRequest, TrustedListResponse, WatchAddRequest,
+    WatchAddResponse, WatchListRequest, WatchListResponse, WatchRemoveRequest, WatchRemoveResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -379,6 +379,16 @@ impl Operator for OperatorService {
         super::caller(&request)?;
         Ok(Response::new(
             self.bloc.pilot_report(&request.into_inner()).await?,
+        ))
+    }
+
+    async fn pilot_annual(
+        &self,
+        request: Request<PilotAnnualRequest>,
+    ) -> Result<Response<PilotAnnualResponse>, Status> {
+        super::caller(&request)?;
+        Ok(Response::new(
+            self.bloc.pilot_annual(&request.into_inner())?,
         ))
     }
 

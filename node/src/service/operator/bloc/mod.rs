@@ -5,7 +5,8 @@
 //! rule; it never logs a party.
 //!
 //! Layout: this file (the desk, charters, trusted-operator records),
-//! `check` (the application check and decisions), `report` (the pilot report).
+//! `check` (the application check and decisions), `report` (the pilot report
+//! and the annual-report export).
 
 mod check;
 mod report;

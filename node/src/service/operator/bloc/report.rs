@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use tessera_proto::v1::{
-    MemberFigures, PilotFiguresRequest, PilotReportRequest, PilotReportResponse,
+    MemberFigures, PilotAnnualRequest, PilotAnnualResponse, PilotFiguresRequest,
+    PilotReportRequest, PilotReportResponse,
 };
 use tonic::Status;
 
@@ -46,6 +47,16 @@ impl BlocDesk {
             charter_version: t.charter.charter_version,
             members,
         })
+    }
+
+    /// This member's annual-report figures: its own records only, asked of
+    /// no one.
+    pub fn pilot_annual(
+        &self,
+        request: &PilotAnnualRequest,
+    ) -> Result<PilotAnnualResponse, Status> {
+        let period = Period::parse(&request.from, &request.to)?;
+        Ok(self.pilot.annual(period)?)
     }
 
     async fn member_figures(&self, member: &str, bloc: &str, period: Period) -> MemberFigures {
