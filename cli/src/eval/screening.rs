@@ -411,19 +411,24 @@ pub fn report(
         .map(|r| name_only(&r.party))
         .filter(|p| p.kind == PartyKind::Person || p.kind == PartyKind::Organisation)
         .collect();
+    let mut skipped = sources.skipped.clone();
+    let mut index_size = Vec::new();
+    for level in [DisclosureLevel::Pointer, DisclosureLevel::Summary] {
+        match super::size::measure(&listed, level) {
+            Ok(size) => index_size.push(size),
+            Err(e) => skipped.push(format!("index size ({}): {e}", level.as_str())),
+        }
+    }
     ScreeningReport {
         spec_version: KEY_VERSION,
         seed,
-        skipped: sources.skipped.clone(),
+        skipped,
         default_threshold: DEFAULT_THRESHOLD,
         pairs: counts,
         methods,
         families: families(pairs, &scored),
         leakage: leakage(&listed, &queries, params),
-        index_size: [DisclosureLevel::Pointer, DisclosureLevel::Summary]
-            .into_iter()
-            .filter_map(|level| super::size::measure(&listed, level).ok())
-            .collect(),
+        index_size,
         private,
     }
 }
