@@ -10,6 +10,7 @@
 //! identity as read from its certificate) that the services' guard reads per
 //! request. There is no plaintext path.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -23,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::transport::server::Connected;
 
 use crate::identity::{Identity, IdentityError};
@@ -66,6 +67,20 @@ pub struct ConnInfo {
 pub struct TlsConn {
     io: TlsStream<TcpStream>,
     info: ConnInfo,
+    /// Once cancelled, the connection fails on its next read or write (a
+    /// shutdown ends the answers still waiting on a peer that does not read).
+    cut: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl TlsConn {
+    fn cut(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        self.cut.as_mut().poll(cx).is_ready().then(|| {
+            io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the node is shutting down",
+            )
+        })
+    }
 }
 
 impl Connected for TlsConn {
@@ -81,6 +96,9 @@ impl AsyncRead for TlsConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
@@ -91,6 +109,9 @@ impl AsyncWrite for TlsConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -104,6 +125,9 @@ impl AsyncWrite for TlsConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
@@ -111,13 +135,14 @@ impl AsyncWrite for TlsConn {
     }
 }
 
-/// Accepts on `listener` until `stop` is cancelled, yielding TLS connections.
+/// Accepts on `listener` until `stop` is cancelled, yielding TLS connections
+/// that fail once `cut` is cancelled.
 pub fn incoming(
     name: &'static str,
     listener: TcpListener,
     tls: Arc<TlsState>,
     limits: AcceptLimits,
-    stop: CancellationToken,
+    (stop, cut): (CancellationToken, CancellationToken),
 ) -> ReceiverStream<io::Result<TlsConn>> {
     let (tx, rx) = mpsc::channel(64);
     let slots = Slots::new(limits.max_handshakes, limits.per_source);
@@ -156,10 +181,11 @@ pub fn incoming(
             let tx = tx.clone();
             let tls = tls.clone();
             let refusals = refusals.clone();
+            let cut = Box::pin(cut.clone().cancelled_owned());
             tokio::spawn(async move {
-                let cut = slot.cut.clone();
+                let room = slot.cut.clone();
                 let outcome = tokio::select! {
-                    () = cut.cancelled() => Err("cut to make room for a newer connection".to_owned()),
+                    () = room.cancelled() => Err("cut to make room for a newer connection".to_owned()),
                     r = handshake(tcp, &tls, &slot, limits) => r,
                 };
                 drop(slot);
@@ -167,7 +193,7 @@ pub fn incoming(
                     Ok(io) => {
                         let info = conn_info(&io, remote);
                         tracing::debug!(listener = name, %remote, "TLS session established");
-                        let _ = tx.send(Ok(TlsConn { io, info })).await;
+                        let _ = tx.send(Ok(TlsConn { io, info, cut })).await;
                     }
                     Err(error) => {
                         if let Verdict::Write { suppressed } = refusals.event() {

@@ -159,7 +159,6 @@ async fn within<T>(limit: Duration, what: &str, f: impl std::future::Future<Outp
 /// The blocking pool is made small here (as a busy node's is, in effect) so
 /// that streams pinning its threads show at once.
 #[test]
-#[ignore = "hangs intermittently in a sled flush while the nodes shut down (run with --ignored)"]
 fn unread_streams_hold_no_thread_and_a_peer_has_a_bounded_number_of_calls() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -174,7 +173,20 @@ fn unread_streams_hold_no_thread_and_a_peer_has_a_bounded_number_of_calls() {
 }
 
 async fn unread_streams() {
-    let fed = reachable_federation(&[A, B], |cfg| cfg.sync.pull_interval_ms = 300).await;
+    // In a directory of its own, kept after the shutdown to be read back.
+    let root = tempfile::tempdir().expect("tmp");
+    let fed = tessera_cli::federation::LocalFederation::start_in(
+        root.path(),
+        &[A, B],
+        Duration::from_millis(200),
+        |cfg| cfg.sync.pull_interval_ms = 300,
+        false,
+    )
+    .await
+    .expect("start");
+    fed.wait_all_reachable(Duration::from_secs(20))
+        .await
+        .expect("reachable");
     // 40 index deltas of some 16 kB each: more than a stream's buffers hold.
     for i in 0..40 {
         issue(
@@ -283,10 +295,40 @@ async fn unread_streams() {
     })
     .await;
     assert!(ok, "the peer's allowance came back");
-    drop(hostile);
+
+    // Streams left unread do not hold the shutdown up, and the node lets go
+    // of its storage, flushed, with everything it acknowledged.
+    let mut left = Vec::new();
+    for _ in 0..20 {
+        let s = FederationClient::new(hostile.clone())
+            .pull_index(PullIndexRequest { after: 0 })
+            .await
+            .expect("pull index opened");
+        left.push(s.into_inner());
+    }
+    let data = tessera_node::config::NodeConfig::load(&fed.nodes[0].dir.join("node.toml"))
+        .expect("node.toml")
+        .data_dir;
+    let started = std::time::Instant::now();
     within(Duration::from_secs(30), "the shutdown", fed.shutdown())
         .await
         .expect("shutdown");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?} with streams unread",
+        started.elapsed()
+    );
+    drop(left);
+    let db = sled::open(&data).expect("the node let go of its storage");
+    let notices = db.open_tree("notices").expect("notices");
+    let late = notices
+        .iter()
+        .filter_map(Result::ok)
+        .any(|(k, _)| k.windows(6).any(|w| w == b"S-late"));
+    assert!(
+        late,
+        "the notice issued while streams were unread is stored"
+    );
 }
 
 /// `n` distinct blinded elements for a Cardinality call.
