@@ -756,7 +756,10 @@ impl Node {
                     "operator",
                     self.operator,
                     self.tls.clone(),
-                    self.accept_limits,
+                    listener::AcceptLimits {
+                        per_peer: None,
+                        ..self.accept_limits
+                    },
                     (stop.clone(), cut.clone()),
                 ),
                 stop.clone().cancelled_owned(),
