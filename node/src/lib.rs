@@ -579,7 +579,7 @@ impl Node {
         let federation_service = FederationService {
             greeter: greeter.clone(),
             receiver,
-            feed: FeedServer::new(agency.clone(), notices.clone()),
+            feed: FeedServer::new(agency.clone(), notices.clone(), audit.clone()),
             index: Arc::new(
                 IndexServer::new(holder.clone(), keys, budgets.clone(), audit.clone())
                     .with_feed(notices.clone()),
