@@ -173,6 +173,14 @@ pub struct TlsConfig {
     /// ClientHello. Default: 2000.
     #[serde(default = "default_client_hello_timeout")]
     pub client_hello_timeout_ms: u64,
+    /// Connections one peer agency may hold open on the federation port at
+    /// once (more are answered RESOURCE_EXHAUSTED and closed). Default: 8.
+    #[serde(default = "default_max_connections_per_peer")]
+    pub max_connections_per_peer: usize,
+}
+
+fn default_max_connections_per_peer() -> usize {
+    8
 }
 
 /// The agency's Ed25519 signing key for notices and audit checkpoints.
@@ -532,6 +540,12 @@ impl NodeConfig {
                 "must be at least 100",
             ));
         }
+        if self.tls.max_connections_per_peer == 0 {
+            return Err(ConfigError::invalid(
+                "tls.max_connections_per_peer",
+                "must be at least 1",
+            ));
+        }
         if self.hello.interval_ms < 50 {
             return Err(ConfigError::invalid(
                 "hello.interval_ms",
@@ -710,6 +724,7 @@ impl NodeConfig {
             handshake_timeout: self.handshake_timeout(),
             max_handshakes: crate::listener::MAX_HANDSHAKES,
             per_source: crate::listener::MAX_HANDSHAKES_PER_SOURCE,
+            per_peer: Some(self.tls.max_connections_per_peer),
         }
     }
 

@@ -116,7 +116,7 @@ use crate::peers::{PeerTable, PinnedKeys};
 use crate::policy::{DisclosureLevel, Policy};
 use crate::service::federation::FederationService;
 use crate::service::guard::{Guard, Surface};
-use crate::service::limits::{CallLimits, MAX_STREAMS_PER_CONNECTION};
+use crate::service::limits::{CallLimits, MAX_STREAMS_PER_CONNECTION, PerPeerLayer};
 use crate::service::operator::OperatorService;
 use crate::service::operator::admin::AdminDesk;
 use crate::service::operator::bloc::BlocDesk;
@@ -132,6 +132,9 @@ use crate::wake::Wakers;
 
 /// How long in-flight calls may run after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long answers already made may take to reach their callers after
+/// that, before the connections are cut.
+const DELIVERY_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a node could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -588,7 +591,7 @@ impl Node {
         let federation_service = FederationService {
             greeter: greeter.clone(),
             receiver,
-            feed: FeedServer::new(agency.clone(), notices.clone()),
+            feed: FeedServer::new(agency.clone(), notices.clone(), audit.clone()),
             index: Arc::new(
                 IndexServer::new(holder.clone(), keys, budgets.clone(), audit.clone())
                     .with_feed(notices.clone()),
@@ -704,9 +707,13 @@ impl Node {
     /// to a grace period and flushes storage.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         let stop = CancellationToken::new();
+        let cut = CancellationToken::new();
+        let at_work = service::inflight::InFlight::default();
         let fed_guard = self.federation_guard;
+        let per_peer = PerPeerLayer(self.federation_service.limits.clone());
         let federation = Server::builder()
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .layer(at_work.clone())
             .layer(tower::util::MapResponseLayer::new(
                 service::undecodable_is_invalid_argument::<
                     tonic::service::interceptor::ResponseBody<tonic::body::Body>,
@@ -715,6 +722,7 @@ impl Node {
             .layer(tonic::service::InterceptorLayer::new(move |r| {
                 fed_guard.check(r)
             }))
+            .layer(per_peer)
             .add_service(FederationServer::new(self.federation_service))
             .serve_with_incoming_shutdown(
                 listener::incoming(
@@ -722,7 +730,7 @@ impl Node {
                     self.federation,
                     self.tls.clone(),
                     self.accept_limits,
-                    stop.clone(),
+                    (stop.clone(), cut.clone()),
                 ),
                 stop.clone().cancelled_owned(),
             );
@@ -742,6 +750,7 @@ impl Node {
         let op_guard = self.operator_guard;
         let operator = Server::builder()
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .layer(at_work.clone())
             .layer(tower::util::MapResponseLayer::new(
                 service::undecodable_is_invalid_argument::<
                     tonic::service::interceptor::ResponseBody<tonic::body::Body>,
@@ -759,8 +768,11 @@ impl Node {
                     "operator",
                     self.operator,
                     self.tls.clone(),
-                    self.accept_limits,
-                    stop.clone(),
+                    listener::AcceptLimits {
+                        per_peer: None,
+                        ..self.accept_limits
+                    },
+                    (stop.clone(), cut.clone()),
                 ),
                 stop.clone().cancelled_owned(),
             );
@@ -784,13 +796,32 @@ impl Node {
         shutdown.await;
         tracing::info!(agency = %self.agency, "shutting down: draining calls");
         stop.cancel();
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            let fed = federation.await;
-            let op = operator.await;
+        // The work in progress gets the grace period; answers still on their way
+        // get a moment more, then every connection is cut: a peer that leaves
+        // its streams unread does not hold the node up (it pulls again from its
+        // cursor). The servers and workers are done before storage is flushed,
+        // so no handler still writes or holds a tree.
+        let worked = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            at_work.idle().await;
             futures::future::join_all(workers).await;
-            (fed, op)
         })
         .await;
+        let aborts = [federation.abort_handle(), operator.abort_handle()];
+        let mut servers = futures::future::join(federation, operator);
+        let delivered = tokio::time::timeout(DELIVERY_GRACE, &mut servers).await;
+        let (fed, op) = if let Ok(done) = delivered {
+            done
+        } else {
+            cut.cancel();
+            let ended = tokio::time::timeout(DELIVERY_GRACE, &mut servers).await;
+            if let Ok(done) = ended {
+                done
+            } else {
+                aborts.iter().for_each(tokio::task::AbortHandle::abort);
+                servers.await
+            }
+        };
+        let drained = worked.map(|()| (fed, op));
         if let Err(error) = self.audit.log().checkpoint() {
             tracing::error!(%error, "cannot write the shutdown audit checkpoint");
         }

@@ -10,6 +10,7 @@
 //! identity as read from its certificate) that the services' guard reads per
 //! request. There is no plaintext path.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -30,8 +31,14 @@ use crate::identity::{Identity, IdentityError};
 use crate::throttle::{Throttle, Verdict};
 use crate::tls::{CertRef, TlsState, cert_ref};
 
+mod conns;
 mod slots;
+pub use conns::{PeerConn, PeerConns};
 pub use slots::{Refused, Slot, Slots};
+
+/// How long a connection past its agency's cap is kept, to answer its calls
+/// RESOURCE_EXHAUSTED, before it is cut.
+const OVER_CAP_LINGER: Duration = Duration::from_secs(2);
 
 /// Most handshakes in flight at once per listener.
 pub const MAX_HANDSHAKES: usize = 256;
@@ -50,6 +57,9 @@ pub struct AcceptLimits {
     pub handshake_timeout: Duration,
     pub max_handshakes: usize,
     pub per_source: usize,
+    /// Established connections one agency may hold (`None`: no cap, the
+    /// operator port).
+    pub per_peer: Option<usize>,
 }
 
 /// What a service knows about the other end of a connection.
@@ -60,12 +70,31 @@ pub struct ConnInfo {
     /// Issuer and serial of the client certificate, to re-check against CRLs
     /// reloaded after the connection was made.
     pub cert: Option<CertRef>,
+    /// The connection is past its agency's cap (the cap): its calls are
+    /// refused, and it is cut shortly.
+    pub over_cap: Option<usize>,
 }
 
 /// An established mutual-TLS connection.
 pub struct TlsConn {
     io: TlsStream<TcpStream>,
     info: ConnInfo,
+    /// Once done, the connection fails on its next read or write (a
+    /// shutdown ends the answers still waiting on a peer that does not read).
+    cut: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Its place among its agency's connections.
+    _place: Option<PeerConn>,
+}
+
+impl TlsConn {
+    fn cut(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        self.cut.as_mut().poll(cx).is_ready().then(|| {
+            io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the node is shutting down",
+            )
+        })
+    }
 }
 
 impl Connected for TlsConn {
@@ -81,6 +110,9 @@ impl AsyncRead for TlsConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
@@ -91,6 +123,9 @@ impl AsyncWrite for TlsConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -104,6 +139,9 @@ impl AsyncWrite for TlsConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.cut(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
@@ -111,17 +149,19 @@ impl AsyncWrite for TlsConn {
     }
 }
 
-/// Accepts on `listener` until `stop` is cancelled, yielding TLS connections.
+/// Accepts on `listener` until `stop` is cancelled, yielding TLS connections
+/// that fail once `cut` is cancelled.
 pub fn incoming(
     name: &'static str,
     listener: TcpListener,
     tls: Arc<TlsState>,
     limits: AcceptLimits,
-    stop: CancellationToken,
+    (stop, cut): (CancellationToken, CancellationToken),
 ) -> ReceiverStream<io::Result<TlsConn>> {
     let (tx, rx) = mpsc::channel(64);
     let slots = Slots::new(limits.max_handshakes, limits.per_source);
     let refusals = Arc::new(Throttle::new(LOGGED_PER_WINDOW, LOG_WINDOW));
+    let conns = limits.per_peer.map(PeerConns::new);
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -156,18 +196,40 @@ pub fn incoming(
             let tx = tx.clone();
             let tls = tls.clone();
             let refusals = refusals.clone();
+            let cut = cut.clone();
+            let conns = conns.clone();
             tokio::spawn(async move {
-                let cut = slot.cut.clone();
+                let room = slot.cut.clone();
                 let outcome = tokio::select! {
-                    () = cut.cancelled() => Err("cut to make room for a newer connection".to_owned()),
+                    () = room.cancelled() => Err("cut to make room for a newer connection".to_owned()),
                     r = handshake(tcp, &tls, &slot, limits) => r,
                 };
                 drop(slot);
                 match outcome {
                     Ok(io) => {
-                        let info = conn_info(&io, remote);
+                        let mut info = conn_info(&io, remote);
                         tracing::debug!(listener = name, %remote, "TLS session established");
-                        let _ = tx.send(Ok(TlsConn { io, info })).await;
+                        let (place, cut) = match (&conns, &info.identity) {
+                            (Some(conns), Ok(identity)) => match conns.admit(&identity.agency) {
+                                Ok(place) => (Some(place), cut_when(cut, None)),
+                                Err(cap) => {
+                                    info.over_cap = Some(cap);
+                                    if let Verdict::Write { suppressed } = refusals.event() {
+                                        tracing::warn!(listener = name, peer = %identity.agency, cap, suppressed, "too many connections from one agency; its calls are refused and it is closed");
+                                    }
+                                    (None, cut_when(cut, Some(OVER_CAP_LINGER)))
+                                }
+                            },
+                            _ => (None, cut_when(cut, None)),
+                        };
+                        let _ = tx
+                            .send(Ok(TlsConn {
+                                io,
+                                info,
+                                cut,
+                                _place: place,
+                            }))
+                            .await;
                     }
                     Err(error) => {
                         if let Verdict::Write { suppressed } = refusals.event() {
@@ -179,6 +241,24 @@ pub fn incoming(
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// Done once `cut` is cancelled, or after `linger`.
+fn cut_when(
+    cut: CancellationToken,
+    linger: Option<Duration>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        match linger {
+            Some(linger) => {
+                tokio::select! {
+                    () = cut.cancelled() => {}
+                    () = tokio::time::sleep(linger) => {}
+                }
+            }
+            None => cut.cancelled().await,
+        }
+    })
 }
 
 /// The ClientHello within its deadline, then the rest of the handshake.
@@ -215,5 +295,6 @@ fn conn_info(io: &TlsStream<TcpStream>, remote: SocketAddr) -> ConnInfo {
             .as_deref()
             .map_or(Err(IdentityError::Missing), Identity::from_cert_der),
         cert: leaf.as_deref().and_then(cert_ref),
+        over_cap: None,
     }
 }

@@ -174,6 +174,59 @@ async fn an_evaluation_answered_before_a_crash_is_audited() {
     assert_eq!(served, ROUNDS, "an answered evaluation left no audit entry");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_pulled_before_a_crash_are_audited() {
+    use tessera_proto::v1::PullNoticesRequest;
+    use tessera_proto::v1::federation_client::FederationClient;
+    const ROUNDS: usize = 2;
+    let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
+    // B's node certificate, used directly: B itself never runs.
+    let b = fed.agencies[1].dir.clone();
+    let as_b = client_with_cert(fed.root(), &b.join("node.pem"), &b.join("node.key"), A);
+    let federation = format!("127.0.0.1:{}", fed.agencies[0].federation_port);
+    let mut cursor = 0;
+    let mut pulled = 0;
+    for round in 0..ROUNDS {
+        fed.start(0);
+        fed.ready(0).await;
+        for i in 0..3 {
+            OperatorClient::new(fed.operator(0))
+                .issue_notice(IssueNoticeRequest {
+                    notice: Some(synthetic(10 * round + i)),
+                })
+                .await
+                .expect("issue");
+        }
+        let mut stream = FederationClient::new(channel(&federation, as_b.clone()))
+            .pull_notices(PullNoticesRequest {
+                after: cursor,
+                limit: 0,
+            })
+            .await
+            .expect("pull")
+            .into_inner();
+        while let Some(item) = stream.message().await.expect("item") {
+            cursor = item.seq;
+            pulled += usize::from(item.notice.is_some());
+        }
+        // Killed the moment the last notice arrives: no drain, no flush.
+        fed.kill(0);
+    }
+    assert_eq!(pulled, 3 * ROUNDS);
+    fed.start(0);
+    fed.ready(0).await;
+    let audited: u64 = audit_lines(OperatorClient::new(fed.operator(0)))
+        .await
+        .into_iter()
+        .filter(|l| l["action"] == "notice_sent" && l["actor"] == B && l["object"] == "pull")
+        .filter_map(|l| l["details"]["count"].as_u64())
+        .sum();
+    assert_eq!(
+        audited, pulled as u64,
+        "notices pulled before a crash left no audit entry"
+    );
+}
+
 /// Verify on the node behind `op`, against its peers' anchors or not.
 async fn verify(
     op: tonic::transport::Channel,

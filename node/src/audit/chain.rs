@@ -333,6 +333,21 @@ impl AuditLog {
         Ok(())
     }
 
+    /// `durable_through`, for a caller on a blocking thread (a walk of the
+    /// feed read off the async workers).
+    pub fn durable_through_blocking(&self, seq: u64) -> Result<(), AuditError> {
+        let mut durable = self.durable.blocking_lock();
+        if *durable >= seq {
+            return Ok(());
+        }
+        let through = self.len();
+        let head = self.head();
+        flush_tree(&self.tree)?;
+        self.mark(head);
+        *durable = through;
+        Ok(())
+    }
+
     /// Records in the watermark that the head as of `head` is on disk.
     fn mark(&self, head: Head) {
         if let Some(mark) = &self.watermark
@@ -347,16 +362,20 @@ impl AuditLog {
     pub async fn flush(&self) -> Result<(), AuditError> {
         let head = self.head();
         let tree = self.tree.clone();
-        tokio::task::spawn_blocking(move || {
-            let _gate = crate::store::flush_gate();
-            tree.flush()
-        })
-        .await
-        .map_err(|_| StoreError::FlushTask("failed"))?
-        .map_err(StoreError::sled("flushing the audit chain"))?;
+        tokio::task::spawn_blocking(move || flush_tree(&tree))
+            .await
+            .map_err(|_| StoreError::FlushTask("failed"))??;
         self.mark(head);
         Ok(())
     }
+}
+
+/// Makes the chain's tree (and so the whole database) durable; blocking.
+fn flush_tree(tree: &sled::Tree) -> Result<(), AuditError> {
+    let _gate = crate::store::flush_gate();
+    tree.flush()
+        .map(|_| ())
+        .map_err(|e| StoreError::sled("flushing the audit chain")(e).into())
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, AuditError> {

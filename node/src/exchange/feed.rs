@@ -1,13 +1,16 @@
 //! Serving our own feed to a peer: a pull streams what the peer may see
 //! after its cursor (with a watermark when the walk passed notices not for
 //! it), and acknowledges our outbox up to that cursor; a get returns the
-//! newest version of one notice if the peer may see it.
+//! newest version of one notice if the peer may see it. Each batch of
+//! notices is audited (`notice_sent`, object `pull`) and the entry is on
+//! disk before the batch leaves the node.
 
 use std::sync::Arc;
 
 use futures::Stream;
 use tessera_proto::v1::{FeedItem, SignedNotice};
 
+use crate::audit::{Action, AuditError, AuditSink};
 use crate::identity::AgencyId;
 use crate::notice::store::{NoticeStore, NoticeStoreError};
 
@@ -19,6 +22,7 @@ const WALK_BATCH: usize = 256;
 /// Where a pull has got to.
 struct Walk {
     notices: Arc<NoticeStore>,
+    audit: AuditSink,
     caller: String,
     /// The last item sent for the caller.
     prev: u64,
@@ -28,9 +32,41 @@ struct Walk {
 }
 
 impl Walk {
+    /// One batch of the feed, its notices audited before they are handed out.
+    fn step(self) -> crate::store::paced::Step<Self, FeedItem, FeedError> {
+        let (audit, caller) = (self.audit.clone(), self.caller.clone());
+        let (next, items) = self.batch();
+        let sent: Vec<u64> = items
+            .iter()
+            .filter_map(|i| match i {
+                Ok(FeedItem {
+                    seq,
+                    notice: Some(_),
+                    ..
+                }) => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        if let (Some(first), Some(last)) = (sent.first(), sent.last()) {
+            let details = serde_json::json!({
+                "count": sent.len(),
+                "first_seq": first,
+                "last_seq": last,
+            });
+            let log = audit.log();
+            let durable = log
+                .record(&caller, Action::NoticeSent, "pull", &details)
+                .and_then(|seq| log.durable_through_blocking(seq));
+            if let Err(e) = durable {
+                return (None, vec![Err(FeedError::Audit(e))]);
+            }
+        }
+        (next, items)
+    }
+
     /// One batch of the feed: the caller's items, and a watermark at the end
     /// when the walk passed entries not for it.
-    fn step(mut self) -> crate::store::paced::Step<Self, FeedItem, FeedError> {
+    fn batch(mut self) -> crate::store::paced::Step<Self, FeedItem, FeedError> {
         let batch: Vec<_> = self
             .notices
             .feed_after(self.cursor)
@@ -84,6 +120,8 @@ pub enum FeedError {
     NotFound,
     #[error("the feed task stopped before it finished")]
     Task,
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 impl From<FeedError> for tonic::Status {
@@ -92,6 +130,7 @@ impl From<FeedError> for tonic::Status {
             FeedError::Store(e) => e.into(),
             FeedError::NotFound => Self::not_found(e.to_string()),
             FeedError::Task => Self::internal(e.to_string()),
+            FeedError::Audit(e) => crate::audit::withheld(&e),
         }
     }
 }
@@ -101,11 +140,16 @@ impl From<FeedError> for tonic::Status {
 pub struct FeedServer {
     agency: AgencyId,
     notices: Arc<NoticeStore>,
+    audit: AuditSink,
 }
 
 impl FeedServer {
-    pub fn new(agency: AgencyId, notices: Arc<NoticeStore>) -> Self {
-        Self { agency, notices }
+    pub fn new(agency: AgencyId, notices: Arc<NoticeStore>, audit: AuditSink) -> Self {
+        Self {
+            agency,
+            notices,
+            audit,
+        }
     }
 
     /// A pull from `caller` after `after` (at most `limit` items, 0: all).
@@ -136,6 +180,7 @@ impl FeedServer {
         }
         let walk = Walk {
             notices: self.notices.clone(),
+            audit: self.audit.clone(),
             caller: caller.to_string(),
             prev: after,
             cursor: after,
@@ -164,7 +209,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::test_support::{agency, denial, org, signing_key, temp_store};
+    use crate::test_support::{agency, audit_on, denial, org, signing_key, temp_store};
 
     #[tokio::test]
     async fn a_peer_pulls_what_it_may_see_with_a_watermark_and_acknowledges_by_pulling() {
@@ -184,7 +229,8 @@ mod tests {
             let n = denial("DE-BAFA", &format!("S-{i}"), "all", &[org("X Ltd", "AE")]);
             notices.writer().append_own(n, &to, &key).unwrap();
         }
-        let feed = FeedServer::new(agency("DE-BAFA"), notices.clone());
+        let audit = audit_on(&store);
+        let feed = FeedServer::new(agency("DE-BAFA"), notices.clone(), audit.clone());
         let items: Vec<FeedItem> = feed
             .pull(&fr, 0, 0)
             .await
@@ -198,6 +244,16 @@ mod tests {
             .collect();
         // Items 1 and 3, then a watermark over 4 (not for FR-SBDU).
         assert_eq!(seen, [(1, 0, true), (3, 1, true), (4, 3, false)]);
+        // Audited, and on disk, before they were handed out.
+        let sent: Vec<_> = (1..=audit.log().len())
+            .filter_map(|seq| audit.log().entry(seq).ok().flatten())
+            .filter(|e| e.action == "notice_sent")
+            .collect();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].actor, "FR-SBDU");
+        assert_eq!(sent[0].object, "pull");
+        assert_eq!(sent[0].details["count"], 2);
+        assert_eq!(sent[0].details["last_seq"], 3);
         assert_eq!(notices.outbox_len(&fr).unwrap(), 2);
         let _: Vec<_> = feed.pull(&fr, 3, 0).await.unwrap().collect().await;
         assert_eq!(

@@ -33,6 +33,8 @@ pub enum PushError {
     Peer(#[from] PeerError),
     #[error("the push timed out")]
     TimedOut,
+    #[error("not pushed: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// One peer's outbox worker.
@@ -75,6 +77,17 @@ impl Pusher {
     ) -> Result<PushNoticesResponse, PushError> {
         let peer = &self.peer;
         let n = items.len();
+        // What leaves the node is on record (on disk) before it leaves.
+        if let (Some(first), Some(last)) = (items.first(), items.last()) {
+            let details = serde_json::json!({
+                "count": n,
+                "first_seq": first.seq,
+                "last_seq": last.seq,
+            });
+            self.audit
+                .disclosed(peer.as_str(), Action::NoticeSent, "push", &details)
+                .await?;
+        }
         let call = self
             .client
             .push_notices(peer, PushNoticesRequest { items, index_pos });
@@ -83,14 +96,6 @@ impl Pusher {
             .map_err(|_| PushError::TimedOut)??;
         tracing::debug!(peer = %peer, sent = n, stored = r.stored, duplicates = r.duplicates, "pushed");
         crate::telemetry::notices_sent(peer, n as u64);
-        if n > 0 {
-            self.audit.event(
-                peer.as_str(),
-                Action::NoticeSent,
-                "push",
-                &serde_json::json!({ "count": n, "stored": r.stored }),
-            );
-        }
         self.peers.seen(peer, None, None);
         Ok(r)
     }
@@ -111,6 +116,10 @@ impl Pusher {
                 Ok(None) => Round::Idle,
                 Err(PushError::Notices(error)) => {
                     tracing::error!(peer = %self.peer, %error, "cannot read or clear the outbox");
+                    Round::Failed
+                }
+                Err(PushError::Audit(error)) => {
+                    tracing::error!(peer = %self.peer, %error, "cannot audit a push; nothing sent");
                     Round::Failed
                 }
                 Err(PushError::Store(error)) => {

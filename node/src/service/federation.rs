@@ -26,7 +26,7 @@ use crate::identity::AgencyId;
 use crate::matching::deconflict::Deconfliction;
 use crate::matching::overlap::Overlap;
 use crate::matching::serve::IndexServer;
-use crate::service::limits::{CallLimits, CallPermit, holding};
+use crate::service::limits::CallLimits;
 
 /// Federation handlers: one domain worker per concern.
 #[derive(Debug, Clone)]
@@ -44,13 +44,10 @@ pub struct FederationService {
     pub limits: Arc<CallLimits>,
 }
 
-impl FederationService {
-    /// The admitted caller and its place in its allowance of calls in progress.
-    fn admit<T>(&self, request: &Request<T>) -> Result<(AgencyId, CallPermit), Status> {
-        let caller = super::caller(request)?.agency;
-        let permit = self.limits.admit(&caller)?;
-        Ok((caller, permit))
-    }
+/// The caller the guard admitted (its place in its allowance of calls in
+/// progress was taken by `limits::PerPeerLayer`).
+fn admitted<T>(request: &Request<T>) -> Result<AgencyId, Status> {
+    Ok(super::caller(request)?.agency)
 }
 
 type Streamed<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -61,7 +58,7 @@ impl Federation for FederationService {
         &self,
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(
             self.greeter.answer(&caller, request.into_inner())?,
         ))
@@ -71,7 +68,7 @@ impl Federation for FederationService {
         &self,
         request: Request<PushNoticesRequest>,
     ) -> Result<Response<PushNoticesResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(
             self.receiver.push(&caller, request.into_inner()).await?,
         ))
@@ -83,20 +80,19 @@ impl Federation for FederationService {
         &self,
         request: Request<PullNoticesRequest>,
     ) -> Result<Response<Self::PullNoticesStream>, Status> {
-        let (caller, permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         let PullNoticesRequest { after, limit } = request.into_inner();
         let items = self.feed.pull(&caller, after, limit).await?;
-        Ok(Response::new(Box::pin(holding(
-            permit,
+        Ok(Response::new(Box::pin(
             items.map(|i| i.map_err(Status::from)),
-        ))))
+        )))
     }
 
     async fn get_notice(
         &self,
         request: Request<GetNoticeRequest>,
     ) -> Result<Response<SignedNotice>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         let serial = request.into_inner().serial;
         Ok(Response::new(self.feed.get(&caller, &serial)?))
     }
@@ -105,7 +101,7 @@ impl Federation for FederationService {
         &self,
         request: Request<IndexInfoRequest>,
     ) -> Result<Response<IndexInfoResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(self.index.info(&caller)?))
     }
 
@@ -115,19 +111,18 @@ impl Federation for FederationService {
         &self,
         request: Request<PullIndexRequest>,
     ) -> Result<Response<Self::PullIndexStream>, Status> {
-        let (caller, permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         let deltas = self.index.pull(&caller, request.into_inner().after);
-        Ok(Response::new(Box::pin(holding(
-            permit,
+        Ok(Response::new(Box::pin(
             deltas.map(|d| d.map_err(Status::from)),
-        ))))
+        )))
     }
 
     async fn evaluate(
         &self,
         request: Request<EvaluateRequest>,
     ) -> Result<Response<EvaluateResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(
             self.index.evaluate(&caller, request.into_inner()).await?,
         ))
@@ -137,7 +132,7 @@ impl Federation for FederationService {
         &self,
         request: Request<CardinalityRequest>,
     ) -> Result<Response<CardinalityResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(
             self.overlap
                 .cardinality(&caller, request.into_inner())
@@ -149,7 +144,7 @@ impl Federation for FederationService {
         &self,
         request: Request<ReportOverlapRequest>,
     ) -> Result<Response<ReportOverlapResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(
             self.overlap
                 .report_for(&caller, &request.into_inner())
@@ -161,7 +156,7 @@ impl Federation for FederationService {
         &self,
         request: Request<DeconflictHitRequest>,
     ) -> Result<Response<DeconflictHitResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         self.deconfliction
             .peer_found(&caller, &request.into_inner())?;
         Ok(Response::new(DeconflictHitResponse {}))
@@ -171,7 +166,7 @@ impl Federation for FederationService {
         &self,
         request: Request<SignedMessage>,
     ) -> Result<Response<ConsultAck>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(
             self.consultations
                 .receive_durably(&caller, &request.into_inner())
@@ -183,7 +178,7 @@ impl Federation for FederationService {
         &self,
         request: Request<AuditHeadRequest>,
     ) -> Result<Response<AuditCheckpoint>, Status> {
-        let (_caller, _permit) = self.admit(&request)?;
+        admitted(&request)?;
         let newest = self.audit.log().newest_checkpoint()?;
         let c = newest.ok_or_else(|| Status::not_found("no audit checkpoint yet"))?;
         Ok(Response::new(AuditCheckpoint::from(&c)))
@@ -193,7 +188,7 @@ impl Federation for FederationService {
         &self,
         request: Request<HeldAnchorsRequest>,
     ) -> Result<Response<HeldAnchorsResponse>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         Ok(Response::new(HeldAnchorsResponse {
             checkpoints: self.anchors.held(&caller)?,
         }))
@@ -203,7 +198,7 @@ impl Federation for FederationService {
         &self,
         request: Request<tessera_proto::v1::PilotFiguresRequest>,
     ) -> Result<Response<SignedMessage>, Status> {
-        let (caller, _permit) = self.admit(&request)?;
+        let caller = admitted(&request)?;
         let r = request.into_inner();
         let period = crate::bloc::pilot::Period::parse(&r.from, &r.to)?;
         let signed = self.pilot.for_member(&caller, &r.bloc, period)?;

@@ -83,6 +83,15 @@ impl Guard {
                 Status::unauthenticated("client certificate has been revoked"),
             ));
         }
+        if let Some(cap) = info.over_cap {
+            // Not audited: a flood of connections would flood the chain (the
+            // listener logs them, a few per window).
+            return Err(Status::resource_exhausted(format!(
+                "too many connections from {}: at most {cap} at once on this port; \
+                 make calls over the connections already open (this one is closed shortly)",
+                identity.agency
+            )));
+        }
         match (self.surface, &identity.role) {
             (Surface::Federation, Role::Node) => {
                 if self.peers.contains(&identity.agency) {

@@ -9,11 +9,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 
 use crate::identity::AgencyId;
+use crate::service::guard::Caller;
 use crate::throttle::{Throttle, Verdict};
 
 /// Most federation calls (streams included) one peer may have in progress.
@@ -67,12 +70,131 @@ impl CallLimits {
     }
 }
 
-/// `stream`, holding `permit` until it ends or is dropped.
-pub fn holding<S: Stream>(permit: CallPermit, stream: S) -> impl Stream<Item = S::Item> {
-    stream.map(move |item| {
-        let _held = &permit;
-        item
-    })
+/// Admits every call of a peer against its allowance, in front of the
+/// Federation handlers (behind the guard, which names the caller). The place
+/// is held by the response body: until the last byte of the answer has been
+/// handed to the connection, or the call is cancelled. A stream the peer
+/// never reads, or an answer it never takes, keeps counting against it.
+#[derive(Debug, Clone)]
+pub struct PerPeerLayer(pub Arc<CallLimits>);
+
+impl<S> tower::Layer<S> for PerPeerLayer {
+    type Service = PerPeer<S>;
+    fn layer(&self, inner: S) -> PerPeer<S> {
+        PerPeer {
+            inner,
+            limits: self.0.clone(),
+        }
+    }
+}
+
+/// See [`PerPeerLayer`].
+#[derive(Debug, Clone)]
+pub struct PerPeer<S> {
+    inner: S,
+    limits: Arc<CallLimits>,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for PerPeer<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let admitted = match request.extensions().get::<Caller>() {
+            Some(caller) => self.limits.admit(&caller.0.agency),
+            None => Err(Status::unauthenticated("no verified caller")),
+        };
+        match admitted {
+            Err(status) => Box::pin(futures::future::ready(Ok(status.into_http()))),
+            Ok(permit) => {
+                let answer = self.inner.call(request);
+                Box::pin(async move {
+                    let response = answer.await?;
+                    Ok(response.map(|body| tonic::body::Body::new(Holding::new(body, permit))))
+                })
+            }
+        }
+    }
+}
+
+/// The most of an answer handed to the connection at once. HTTP/2 buffers
+/// a piece it cannot send yet and asks for the next only when the peer has
+/// read enough; in small pieces, a body is done only once the peer has
+/// taken (nearly) all of it, so an answer left unread keeps its place.
+const SLICE: usize = 16 * 1024;
+
+/// A response body holding its call's place until it is dropped, handed
+/// out in slices of at most [`SLICE`] bytes.
+struct Holding {
+    body: tonic::body::Body,
+    rest: hyper::body::Bytes,
+    #[allow(dead_code)]
+    permit: CallPermit,
+}
+
+impl Holding {
+    fn new(body: tonic::body::Body, permit: CallPermit) -> Self {
+        Self {
+            body,
+            rest: hyper::body::Bytes::new(),
+            permit,
+        }
+    }
+
+    fn slice(&mut self) -> hyper::body::Frame<hyper::body::Bytes> {
+        let n = self.rest.len().min(SLICE);
+        hyper::body::Frame::data(self.rest.split_to(n))
+    }
+}
+
+impl hyper::body::Body for Holding {
+    type Data = hyper::body::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Status>>> {
+        if !self.rest.is_empty() {
+            return Poll::Ready(Some(Ok(self.slice())));
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    self.rest = data;
+                    Poll::Ready(Some(Ok(self.slice())))
+                }
+                Err(other) => Poll::Ready(Some(Ok(other))),
+            },
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty() && self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.rest.is_empty() {
+            self.body.size_hint()
+        } else {
+            hyper::body::SizeHint::default()
+        }
+    }
 }
 
 #[cfg(test)]

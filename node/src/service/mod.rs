@@ -3,6 +3,7 @@
 
 pub mod federation;
 pub mod guard;
+pub mod inflight;
 pub mod limits;
 pub mod operator;
 
