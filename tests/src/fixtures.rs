@@ -19,10 +19,15 @@ pub fn listed() -> Party {
 
 /// A denial in force, to `all`, of `parties` as end users (3A001 to BY).
 pub fn denial(serial: &str, parties: &[Party]) -> Notice {
+    denial_to(serial, "all", parties)
+}
+
+/// [`denial`] to `to` (`all`, `peer:X`, `group:G`, `local`).
+pub fn denial_to(serial: &str, to: &str, parties: &[Party]) -> Notice {
     Notice {
         serial: serial.into(),
         marking: Marking::Amber as i32,
-        distribution: Some(tessera_node::policy::parse_to("all").expect("to")),
+        distribution: Some(tessera_node::policy::parse_to(to).expect("to")),
         body: Some(Body::Denial(DenialNotice {
             authority_reference: format!("REF-{serial}"),
             regime_basis: RegimeBasis::Wassenaar as i32,

@@ -12,10 +12,10 @@ use tessera_node::notice::json::party_to_wire;
 use tessera_node::party::{self, Party, PartyId, PartyKind};
 use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
-    AlertsRequest, ChangeNoticeRequest, DenialAction, DenialNotice, IssueNoticeRequest, Marking,
-    Notice, NoticeStatus, OverlapRequest, PartyRole, RegimeBasis, RoledParty, ScreenRequest,
-    ScreenResponse, StatusRequest, WatchAddRequest, change_notice_request::Change, notice::Body,
+    AlertsRequest, ChangeNoticeRequest, IssueNoticeRequest, Notice, OverlapRequest, ScreenRequest,
+    ScreenResponse, WatchAddRequest, change_notice_request::Change,
 };
+use tessera_tests::fixtures::denial_to as denial;
 use tessera_tests::*;
 
 const A: &str = "DE-BAFA";
@@ -46,35 +46,6 @@ fn company() -> Party {
     }
 }
 
-fn denial(serial: &str, to: &str, parties: &[Party]) -> Notice {
-    Notice {
-        serial: serial.into(),
-        marking: Marking::Amber as i32,
-        distribution: Some(tessera_node::policy::parse_to(to).expect("to")),
-        body: Some(Body::Denial(DenialNotice {
-            authority_reference: format!("REF-{serial}"),
-            regime_basis: RegimeBasis::Wassenaar as i32,
-            action: DenialAction::Refuse as i32,
-            decision_date: "2026-02-02".into(),
-            items: vec![tessera_proto::v1::Item {
-                control_entry: "3A001".into(),
-                ..Default::default()
-            }],
-            parties: parties
-                .iter()
-                .map(|p| RoledParty {
-                    role: PartyRole::EndUser as i32,
-                    party: Some(party_to_wire(p)),
-                })
-                .collect(),
-            destination: "BY".into(),
-            status: NoticeStatus::InForce as i32,
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
-
 async fn issue(node: &LocalNode, n: Notice) {
     node.operator()
         .expect("op")
@@ -97,20 +68,11 @@ async fn screen(node: &LocalNode, parties: &[Party]) -> ScreenResponse {
 
 /// Waits until `node` holds at least `rows` rows of `peer`'s index.
 async fn replicated(node: &LocalNode, peer: &str, rows: u64) {
-    let ok = eventually(Duration::from_secs(15), || async {
-        node.operator()
-            .expect("op")
-            .status(StatusRequest {})
-            .await
-            .is_ok_and(|s| {
-                s.into_inner()
-                    .peers
-                    .iter()
-                    .any(|p| p.agency == peer && p.index_rows >= rows)
-            })
-    })
-    .await;
-    assert!(ok, "{} did not replicate {peer}'s index", node.agency);
+    assert!(
+        index_replicated(node, peer, rows).await,
+        "{} did not replicate {peer}'s index",
+        node.agency
+    );
 }
 
 fn rows_of(parties: &[Party]) -> u64 {

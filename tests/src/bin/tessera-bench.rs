@@ -677,17 +677,20 @@ async fn ten_peers_measure(
         countries: vec!["AE".into()],
         ..Party::default()
     };
-    let mut client = q.operator()?;
+    let client = q.operator()?;
+    let request = ScreenRequest {
+        parties: vec![party_to_wire(&party)],
+        threshold: 0.0,
+    };
+    let screen = || {
+        let mut client = client.clone();
+        let request = request.clone();
+        async move { anyhow::Ok(client.screen(request).await?.into_inner()) }
+    };
     // Wait until every peer answers and no copy of an index is behind its holder.
     let t = Instant::now();
     loop {
-        let res = client
-            .screen(ScreenRequest {
-                parties: vec![party_to_wire(&party)],
-                threshold: 0.0,
-            })
-            .await?
-            .into_inner();
+        let res = screen().await?;
         if res.unavailable.is_empty() {
             break;
         }
@@ -701,13 +704,7 @@ async fn ten_peers_measure(
     let mut lat = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let res = client
-            .screen(ScreenRequest {
-                parties: vec![party_to_wire(&party)],
-                threshold: 0.0,
-            })
-            .await?
-            .into_inner();
+        let res = screen().await?;
         lat.push(t.elapsed());
         anyhow::ensure!(
             res.unavailable.is_empty(),
