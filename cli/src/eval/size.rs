@@ -9,6 +9,7 @@ use tessera_node::notice::json::{self, party_to_wire};
 use tessera_node::party::Party;
 use tessera_node::policy::DisclosureLevel;
 use tessera_node::privacy::RowSource;
+use tessera_node::privacy::threshold::{RECORD_NAME, RECORD_SHARE};
 use tessera_proto::v1::notice::Body;
 use tessera_proto::v1::{Notice, PartyRole, RoledParty};
 
@@ -64,9 +65,9 @@ fn kind_of(row: &RowSource) -> usize {
     match row {
         RowSource::Pointer { relation, .. } if label_pointer_of(*relation).is_some() => 0,
         RowSource::Pointer { .. } => 1,
-        RowSource::Derived { body, .. } if body.first() == Some(&2) => 2,
-        RowSource::Derived { body, .. } if body.first() == Some(&3) => 3,
-        RowSource::Derived { .. } | RowSource::Keyed { .. } => 4,
+        RowSource::Derived { body, .. } if body.first() == Some(&RECORD_SHARE) => 2,
+        RowSource::Derived { body, .. } if body.first() == Some(&RECORD_NAME) => 3,
+        RowSource::Derived { .. } => 4,
     }
 }
 

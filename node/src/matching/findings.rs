@@ -291,31 +291,35 @@ fn open_name(
     Some((key, record, tag))
 }
 
-/// The share a pointer's slot key opens (none if no row under it opens as a plausible
-/// share).
-pub fn follow(lookup: &dyn Rows, slot: &threshold::SlotKey) -> Option<ShareRecord> {
-    let y = threshold::slot_row_key(slot);
-    lookup
-        .rows(&tag_of(&y))
-        .into_iter()
-        .take(MAX_ROWS_PER_TAG)
-        .find_map(|entry| match entry.open_record(&y) {
-            Ok(Record::Share(share)) if plausible(&share) => Some(share),
-            _ => None,
-        })
-}
-
-/// The label row under a label key (none if no row under it opens as a label).
-fn label_row(lookup: &dyn Rows, key: &threshold::SlotKey) -> Option<Label> {
+/// The first record under a random key (a slot's or a label's) that `pick` accepts.
+fn under_key<T>(
+    lookup: &dyn Rows,
+    key: &threshold::SlotKey,
+    pick: impl Fn(Record) -> Option<T>,
+) -> Option<T> {
     let y = threshold::slot_row_key(key);
     lookup
         .rows(&tag_of(&y))
         .into_iter()
         .take(MAX_ROWS_PER_TAG)
-        .find_map(|entry| match entry.open_record(&y) {
-            Ok(Record::Label(label)) => Some(*label),
-            _ => None,
-        })
+        .find_map(|entry| entry.open_record(&y).ok().and_then(&pick))
+}
+
+/// The share a pointer's slot key opens (none if no row under it opens as a plausible
+/// share).
+pub fn follow(lookup: &dyn Rows, slot: &threshold::SlotKey) -> Option<ShareRecord> {
+    under_key(lookup, slot, |record| match record {
+        Record::Share(share) if plausible(&share) => Some(share),
+        _ => None,
+    })
+}
+
+/// The label row under a label key (none if no row under it opens as a label).
+fn label_row(lookup: &dyn Rows, key: &threshold::SlotKey) -> Option<Label> {
+    under_key(lookup, key, |record| match record {
+        Record::Label(label) => Some(*label),
+        _ => None,
+    })
 }
 
 /// The label an exact key's pointer leads to, with the key's kind and strength (none if

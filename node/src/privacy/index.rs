@@ -85,15 +85,11 @@ pub fn open_row(
     Record::decode(&seal::open_bytes(y, tag, nonce, sealed)?)
 }
 
-/// One row to build: a record sealed under the OPRF output of a key string, or under 64
-/// bytes derived otherwise (a fuzzy name's label row under its secret, a share under its
-/// slot key), or a pointer to a slot key under the OPRF output of a key string.
+/// One row to build: a record sealed under 64 bytes derived from a random or secret key
+/// (a notice's label under its label key, a share under its slot key, a name's record
+/// under its secret), or a pointer to such a key under the OPRF output of a key string.
 #[derive(Clone)]
 pub enum RowSource {
-    Keyed {
-        input: String,
-        body: Vec<u8>,
-    },
     Derived {
         y: Box<OprfOutput>,
         body: Vec<u8>,
@@ -109,9 +105,7 @@ impl RowSource {
     /// Bytes of the row on the wire.
     pub fn wire_len(&self) -> usize {
         match self {
-            Self::Keyed { body, .. } | Self::Derived { body, .. } => {
-                IndexEntry::MIN_BYTES + body.len() + AEAD_OVERHEAD
-            }
+            Self::Derived { body, .. } => IndexEntry::MIN_BYTES + body.len() + AEAD_OVERHEAD,
             Self::Pointer { .. } => IndexEntry::MIN_BYTES,
         }
     }
@@ -120,7 +114,6 @@ impl RowSource {
 impl std::fmt::Debug for RowSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Keyed { .. } => "RowSource::Keyed",
             Self::Derived { .. } => "RowSource::Derived",
             Self::Pointer { .. } => "RowSource::Pointer",
         })
@@ -132,12 +125,6 @@ pub fn build_sources(key: &OprfKey, rows: &[RowSource]) -> Result<Vec<IndexEntry
     rows.par_iter()
         .enumerate()
         .map(|(index, row)| match row {
-            RowSource::Keyed { input, body } => {
-                let y = key
-                    .evaluate(input.as_bytes())
-                    .map_err(|_| PrivacyError::BadInput { index })?;
-                Ok(seal::seal_bytes(body, &y))
-            }
             RowSource::Derived { y, body } => Ok(seal::seal_bytes(body, y)),
             RowSource::Pointer {
                 input,

@@ -41,9 +41,10 @@ pub const DIGEST_LEN: usize = 8;
 /// Most slots a name may have (share points are one byte).
 pub const MAX_SLOTS: usize = 255;
 
-const RECORD_LABEL: u8 = 1;
-const RECORD_SHARE: u8 = 2;
-const RECORD_NAME: u8 = 3;
+/// First byte of a sealed record: a label, a share, a name.
+pub const RECORD_LABEL: u8 = 1;
+pub const RECORD_SHARE: u8 = 2;
+pub const RECORD_NAME: u8 = 3;
 const SHARE_LEN: usize = 1 + HANDLE_LEN + 3 + 32;
 /// Bytes of a slot key.
 pub const SLOT_KEY_LEN: usize = 16;
