@@ -132,6 +132,8 @@ pub struct NodeConfig {
     pub consult: ConsultConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// Sharing groups: name → member agencies. Membership is this node's word,
     /// never a receiver's claim. An empty group reaches nobody.
     #[serde(default)]
@@ -347,6 +349,40 @@ pub struct MetricsConfig {
     /// agency ids, never party data; one node per process.
     #[serde(default)]
     pub listen: String,
+}
+
+/// The node's database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Memory sled may keep of the database's pages, in MiB. Default: 128.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            cache_mb: default_cache_mb(),
+        }
+    }
+}
+
+impl StorageConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if (8..=65_536).contains(&self.cache_mb) {
+            Ok(())
+        } else {
+            Err(ConfigError::invalid(
+                "storage.cache_mb",
+                "must be between 8 and 65536",
+            ))
+        }
+    }
+}
+
+fn default_cache_mb() -> u64 {
+    crate::store::DEFAULT_CACHE_MB
 }
 
 /// The audit chain.
@@ -582,6 +618,7 @@ impl NodeConfig {
                 "must be at least 1",
             ));
         }
+        self.storage.check()?;
         if self.notices.review_warning_days > 1_095 {
             return Err(ConfigError::invalid(
                 "notices.review_warning_days",
@@ -842,6 +879,20 @@ disclosure = "full"
         let path = dir.path().join("node.toml");
         std::fs::write(&path, text).unwrap();
         NodeConfig::load(&path)
+    }
+
+    #[test]
+    fn the_database_cache_is_bounded_by_default_and_checked() {
+        let config: NodeConfig = toml::from_str(MINIMAL).unwrap();
+        assert_eq!(config.storage.cache_mb, 128);
+        config.storage.check().unwrap();
+        let set: NodeConfig =
+            toml::from_str(&format!("{MINIMAL}\n[storage]\ncache_mb = 64\n")).unwrap();
+        assert_eq!(set.storage.cache_mb, 64);
+        for bad in [0, 7, 65_537] {
+            let err = StorageConfig { cache_mb: bad }.check().unwrap_err();
+            assert!(err.to_string().contains("storage.cache_mb"), "{err}");
+        }
     }
 
     #[test]

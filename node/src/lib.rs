@@ -320,7 +320,7 @@ impl Node {
         );
 
         // Stores.
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_with_cache(&config.data_dir, config.storage.cache_mb)?;
         let notices = Arc::new(NoticeStore::open(&store, agency.clone())?);
         // Our own notices are indexed for us too (a key and a copy like a peer's), so that
         // screening and the watch list also check our own lists (`matching::own`).

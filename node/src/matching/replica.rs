@@ -64,11 +64,15 @@ fn rows_prefix(peer: &AgencyId) -> Key {
     Key::tag(b'x').field(peer.as_str())
 }
 
-/// Most segments a row set keeps before merging them into one.
-const MAX_SEGMENTS: usize = 8;
+/// Most segments a row set keeps before merging them all (only removals make that many).
+const MAX_SEGMENTS: usize = 40;
 
-/// A peer's rows as a few sorted segments: a delta adds a small segment
-/// instead of rebuilding the whole table, and segments merge when too many.
+/// A peer's rows as a few sorted segments, newest last: a delta adds a small segment
+/// instead of rebuilding the whole table. A segment merges into the one before it while
+/// that one is less than twice its size, so sizes at least double from the newest to the
+/// oldest: a row is copied O(log n) times over n rows replicated (merging everything
+/// every few deltas copied the whole table each time, quadratic over an import), and a
+/// lookup searches O(log n) segments.
 #[derive(Debug, Clone, Default)]
 pub struct RowSet {
     parts: Vec<Arc<IndexLookup>>,
@@ -90,6 +94,11 @@ impl RowSet {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many segments the rows are in.
+    pub fn segments(&self) -> usize {
+        self.parts.len()
     }
 
     /// This set without `removes` and with `adds`.
@@ -116,19 +125,22 @@ impl RowSet {
                 })
                 .collect()
         };
+        parts.retain(|p| !p.is_empty());
         if !adds.is_empty() {
             parts.push(Arc::new(IndexLookup::from_entries(adds)?));
         }
-        if parts.len() > MAX_SEGMENTS {
-            let mut builder = IndexLookupBuilder::default();
-            for part in &parts {
-                for e in part.iter() {
-                    builder.push(e.tag, e.nonce, e.sealed)?;
-                }
-            }
-            parts = vec![Arc::new(builder.finish())];
+        while let [.., older, newest] = parts.as_slice()
+            && older.len() < 2 * newest.len()
+        {
+            let merged = IndexLookup::merge(&[older.as_ref(), newest.as_ref()])?;
+            parts.truncate(parts.len() - 2);
+            parts.push(Arc::new(merged));
         }
-        parts.retain(|p| !p.is_empty());
+        // Removals can leave small segments behind larger ones; never let them pile up.
+        if parts.len() > MAX_SEGMENTS {
+            let all: Vec<&IndexLookup> = parts.iter().map(AsRef::as_ref).collect();
+            parts = vec![Arc::new(IndexLookup::merge(&all)?)];
+        }
         Ok(Self { parts })
     }
 }

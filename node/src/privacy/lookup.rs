@@ -7,7 +7,8 @@
 //! search; several rows may share a tag (one key labelling several notices).
 //!
 //! The structure is immutable; replication deltas are applied with [`IndexLookup::extend`]
-//! and [`IndexLookup::retain`], which rebuild it (linear time; apply deltas in batches).
+//! and [`IndexLookup::retain`], which rebuild it (linear time; apply deltas in batches), or
+//! kept as small tables that [`IndexLookup::merge`] joins (`matching::replica::RowSet`).
 
 use super::PrivacyError;
 use super::index::IndexEntry;
@@ -118,6 +119,42 @@ impl IndexLookup {
         builder.finish()
     }
 
+    /// One table holding the rows of `parts`, in tag order; rows under one tag keep the
+    /// order of `parts`, then their own. Each vector is allocated once at its final size,
+    /// so a merge holds no more than the parts and the result.
+    pub fn merge(parts: &[&Self]) -> Result<Self, PrivacyError> {
+        let rows: usize = parts.iter().map(|p| p.len()).sum();
+        let bytes: usize = parts.iter().map(|p| p.arena.len()).sum();
+        u32::try_from(bytes).map_err(|_| PrivacyError::IndexTooLarge)?;
+        let mut out = Self {
+            tags: Vec::with_capacity(rows),
+            starts: Vec::with_capacity(rows + 1),
+            arena: Vec::with_capacity(bytes),
+        };
+        // The next row of each part; the smallest tag goes first, the earliest part on ties.
+        let mut next = vec![0usize; parts.len()];
+        loop {
+            let mut pick: Option<(usize, &Tag)> = None;
+            for (p, part) in parts.iter().enumerate() {
+                if let Some(tag) = part.tags.get(next[p])
+                    && pick.is_none_or(|(_, best)| tag < best)
+                {
+                    pick = Some((p, tag));
+                }
+            }
+            let Some((p, _)) = pick else { break };
+            let row = parts[p].row(next[p]);
+            out.tags.push(*row.tag);
+            // The total was checked to fit u32 above.
+            out.starts.push(out.arena.len() as u32);
+            out.arena.extend_from_slice(row.nonce);
+            out.arena.extend_from_slice(row.sealed);
+            next[p] += 1;
+        }
+        out.starts.push(out.arena.len() as u32);
+        Ok(out)
+    }
+
     /// Heap bytes held (capacities), for capacity planning.
     pub fn heap_bytes(&self) -> usize {
         self.tags.capacity() * size_of::<Tag>() + self.starts.capacity() * 4 + self.arena.capacity()
@@ -207,6 +244,31 @@ mod tests {
         assert_eq!(index.get(&[0; 16]).count(), 0);
         assert_eq!(index.get(&[9; 16]).count(), 0);
         assert!(IndexLookup::default().get(&[0; 16]).next().is_none());
+    }
+
+    #[test]
+    fn merged_parts_hold_every_row_in_tag_order_and_find_them_all() {
+        let a =
+            IndexLookup::from_entries([entry(5, 1, 20), entry(1, 2, 17), entry(9, 3, 3)]).unwrap();
+        let b = IndexLookup::from_entries([entry(5, 4, 18), entry(0, 5, 40)]).unwrap();
+        let c = IndexLookup::default();
+        let merged = IndexLookup::merge(&[&a, &c, &b]).unwrap();
+        let rows: Vec<IndexEntry> = merged.iter().map(|r| r.to_entry()).collect();
+        assert_eq!(
+            rows,
+            [
+                entry(0, 5, 40),
+                entry(1, 2, 17),
+                entry(5, 1, 20),
+                entry(5, 4, 18),
+                entry(9, 3, 3)
+            ]
+        );
+        let under_5: Vec<IndexEntry> = merged.get(&[5; 16]).map(|r| r.to_entry()).collect();
+        assert_eq!(under_5, [entry(5, 1, 20), entry(5, 4, 18)]);
+        // Allocated once, at the final size.
+        assert_eq!(merged.arena.capacity(), merged.arena.len());
+        assert_eq!(merged.tags.capacity(), 5);
     }
 
     #[test]

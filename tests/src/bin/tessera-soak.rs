@@ -91,17 +91,27 @@ fn screened_party() -> Party {
 }
 
 /// Screening latencies of FR-SBDU for one listed party, until `stop`.
-async fn screen_loop(op: Channel, stop: CancellationToken, errors: Arc<AtomicU64>) -> Vec<f64> {
+/// Screens the listed party until `stop`: each call's start (seconds from the first) and
+/// latency (ms).
+async fn screen_loop(
+    op: Channel,
+    stop: CancellationToken,
+    errors: Arc<AtomicU64>,
+) -> Vec<(f64, f64)> {
     let mut client = OperatorClient::new(op);
     let request = ScreenRequest {
         parties: vec![party_to_wire(&screened_party())],
         threshold: 0.0,
     };
     let mut lat = Vec::new();
+    let first = Instant::now();
     while !stop.is_cancelled() {
         let t = Instant::now();
         if client.screen(request.clone()).await.is_ok() {
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            lat.push((
+                t.duration_since(first).as_secs_f64(),
+                t.elapsed().as_secs_f64() * 1e3,
+            ));
         } else {
             errors.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -118,9 +128,32 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+fn sorted(v: &[(f64, f64)]) -> Vec<f64> {
+    let mut v: Vec<f64> = v.iter().map(|(_, ms)| *ms).collect();
     v.sort_by(f64::total_cmp);
     v
+}
+
+/// p50 and p99 of the calls made in each `window` seconds, for where the tail falls.
+fn timeline(calls: &[(f64, f64)], window: f64) {
+    let end = calls.last().map_or(0.0, |(at, _)| *at);
+    let mut from = 0.0;
+    while from <= end {
+        let inside: Vec<(f64, f64)> = calls
+            .iter()
+            .copied()
+            .filter(|(at, _)| (from..from + window).contains(at))
+            .collect();
+        let s = sorted(&inside);
+        println!(
+            "  {from:>5.0}-{:<5.0} s: {:>5} calls, p50 {:>6.1} ms, p99 {:>6.1} ms",
+            from + window,
+            s.len(),
+            percentile(&s, 0.5),
+            percentile(&s, 0.99)
+        );
+        from += window;
+    }
 }
 
 /// One hostile flood against one honest node's federation port: every RPC in turn, and
@@ -280,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
     let idle = tokio::spawn(screen_loop(b_op.clone(), idle_stop.clone(), errors.clone()));
     tokio::time::sleep(Duration::from_secs(20)).await;
     idle_stop.cancel();
-    let idle = sorted(idle.await?);
+    let idle = sorted(&idle.await?);
     let idle_p99 = percentile(&idle, 0.99);
     println!(
         "  idle screening: {} calls, p50 {:.1} ms, p99 {:.1} ms",
@@ -356,7 +389,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     stop.cancel();
-    let busy = sorted(screening.await?);
+    let screened = screening.await?;
+    println!("  screening under flood, by time since the flood began:");
+    timeline(&screened, 30.0);
+    let busy = sorted(&screened);
     for f in floods {
         let _ = f.await;
     }

@@ -158,3 +158,42 @@ async fn a_slow_peer_is_waited_for() {
     assert!(w.sync.pull(&b).await.unwrap() > 0);
     assert_eq!(started.elapsed(), std::time::Duration::from_secs(30));
 }
+
+/// A row of made-up bytes: tag from `n`, nonce from `n`.
+fn made_up_row(n: u32) -> IndexEntry {
+    let mut tag = [0u8; privacy::TAG_LEN];
+    tag[..4].copy_from_slice(&n.wrapping_mul(2_654_435_761).to_be_bytes());
+    let mut nonce = [0u8; privacy::NONCE_LEN];
+    nonce[..4].copy_from_slice(&n.to_be_bytes());
+    IndexEntry {
+        tag,
+        nonce,
+        sealed: vec![7; 16],
+    }
+}
+
+#[test]
+fn many_small_deltas_stay_in_few_segments_and_every_row_is_found() {
+    let mut set = RowSet::default();
+    let none = HashSet::new();
+    let mut most = 0;
+    for batch in 0..500u32 {
+        let adds = (0..20).map(|i| made_up_row(batch * 20 + i)).collect();
+        set = set.apply(adds, &none).unwrap();
+        most = most.max(set.segments());
+    }
+    assert_eq!(set.len(), 10_000);
+    // Sizes double from the newest segment to the oldest: about log2(500) of them.
+    assert!(most <= 10, "{most} segments");
+    for n in [0, 1, 4_999, 9_999] {
+        let row = made_up_row(n);
+        let found: Vec<IndexEntry> = set.get(&row.tag).map(|r| r.to_entry()).collect();
+        assert_eq!(found, [row]);
+    }
+    // A removal reaches the row in whichever segment holds it.
+    let gone = made_up_row(17);
+    let removes = HashSet::from([row_id(&gone.tag, &gone.nonce)]);
+    set = set.apply(Vec::new(), &removes).unwrap();
+    assert_eq!(set.len(), 9_999);
+    assert_eq!(set.get(&gone.tag).count(), 0);
+}
