@@ -550,8 +550,7 @@ impl Node {
             holder: holder.clone(),
             replicas: replicas.clone(),
             audit: audit.clone(),
-            consults: consults.clone(),
-            calendar,
+            consultations: consultations.clone(),
         });
 
         let applications = Arc::new(ApplicationBook::open(&store)?);

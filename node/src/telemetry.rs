@@ -30,12 +30,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditSink;
 use crate::consult::deadline::WorkCalendar;
-use crate::consult::store::ConsultStore;
+use crate::consult::flow::Consultations;
 use crate::identity::AgencyId;
 use crate::matching::holder::HolderIndex;
 use crate::matching::replica::Replicas;
 use crate::notice::store::NoticeStore;
 use crate::peers::PeerTable;
+use tessera_proto::v1::Consultation;
 
 /// Why the exporter did not start.
 #[derive(Debug, thiserror::Error)]
@@ -152,8 +153,27 @@ pub struct Sampler {
     pub holder: Arc<HolderIndex>,
     pub replicas: Arc<Replicas>,
     pub audit: AuditSink,
-    pub consults: Arc<ConsultStore>,
-    pub calendar: WorkCalendar,
+    /// Consultations, and each one's calendar (a bloc charter's holidays included).
+    pub consultations: Arc<Consultations>,
+}
+
+/// How many of `all` are in each state on `today`, each counted on the calendar of its
+/// peer (`calendar_for`), as its deadline is.
+fn consultations_by_state(
+    all: &[Consultation],
+    today: time::Date,
+    calendar_for: impl Fn(&str) -> WorkCalendar,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    let mut by_state: std::collections::BTreeMap<&'static str, u64> =
+        ["open", "due_soon", "overdue", "answered", "closed"]
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect();
+    for c in all {
+        let state = crate::consult::machine::state(c, today, &calendar_for(&c.peer));
+        *by_state.entry(state.as_str()).or_default() += 1;
+    }
+    by_state
 }
 
 impl Sampler {
@@ -179,17 +199,10 @@ impl Sampler {
             gauge!("tessera_replica_rows", "peer" => p).set(held as f64);
         }
         gauge!("tessera_audit_entries").set(self.audit.log().len() as f64);
-        if let Ok(all) = self.consults.list() {
+        if let Ok(all) = self.consultations.consults.list() {
             let today = crate::notice::dates::today();
-            let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
-            for state in ["open", "due_soon", "overdue", "answered", "closed"] {
-                by_state.insert(state, 0);
-            }
-            for c in &all {
-                *by_state
-                    .entry(crate::consult::machine::state(c, today, &self.calendar).as_str())
-                    .or_default() += 1;
-            }
+            let by_state =
+                consultations_by_state(&all, today, |peer| self.consultations.calendar_for(peer));
             for (state, n) in by_state {
                 gauge!("tessera_consultations", "state" => state).set(n as f64);
             }
@@ -218,5 +231,36 @@ impl Sampler {
                 () = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notice::dates::parse;
+
+    #[test]
+    fn a_consultation_is_counted_on_its_peers_calendar() {
+        // Due on Friday 2026-12-11; on Tuesday the 8th it has 3 working days left (open),
+        // or 2 when a charter makes the 9th a holiday with this peer (due soon).
+        let due = |peer: &str| Consultation {
+            peer: peer.into(),
+            due: "2026-12-11".into(),
+            ..Consultation::default()
+        };
+        let all = [due("FR-SBDU"), due("US-BIS")];
+        let today = parse("2026-12-08").unwrap();
+        let holiday = parse("2026-12-09").unwrap();
+        let by_state = consultations_by_state(&all, today, |peer| {
+            let own = WorkCalendar::new([]);
+            if peer == "FR-SBDU" {
+                own.with([holiday])
+            } else {
+                own
+            }
+        });
+        assert_eq!(by_state["open"], 1);
+        assert_eq!(by_state["due_soon"], 1);
+        assert_eq!(by_state["overdue"], 0);
     }
 }

@@ -48,8 +48,10 @@ pub fn is_investigation(label: &Label) -> bool {
     label.authority_ref == enforcement_word(EnforcementType::InvestigationOpened as i32)
 }
 
-/// The rows of `notice` for `peer`, given its recipients and our disclosure
-/// level for that peer: none if the peer may not see it.
+/// The exact-key labels of `notice` for `peer`, given its recipients and our disclosure
+/// level for that peer: none if the peer may not see it. What the tests check row
+/// contents against; the index is built from [`sources_for_peer`].
+#[cfg(test)]
 pub fn rows_for_peer(
     notice: &Notice,
     recipients: &[String],
@@ -181,7 +183,8 @@ fn notice_parties(notice: &Notice) -> Vec<party::Party> {
         .collect()
 }
 
-/// The rows of `notice` for a peer with disclosure level `level`.
+/// The exact-key labels of `notice` for a peer with disclosure level `level` (tests).
+#[cfg(test)]
 pub fn rows(notice: &Notice, level: DisclosureLevel, contact: &str) -> Vec<(String, Label)> {
     let Some(base) = base_label(notice, level, contact) else {
         return Vec::new();
