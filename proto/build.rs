@@ -19,7 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("tessera_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
+    // A peer's batches of blinded elements decode as slices of the received buffer, not
+    // one allocation per element (up to 65,535 a call, from any peer).
     tonic_prost_build::configure()
+        .bytes(".tessera.v1.EvaluateRequest.blinded")
+        .bytes(".tessera.v1.CardinalityRequest.blinded")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -179,10 +179,18 @@ pub struct TlsConfig {
     /// once (more are answered RESOURCE_EXHAUSTED and closed). Default: 8.
     #[serde(default = "default_max_connections_per_peer")]
     pub max_connections_per_peer: usize,
+    /// MiB per second of requests read from one peer agency on the federation port, all
+    /// its connections together (reading waits beyond it). Default: 16.
+    #[serde(default = "default_peer_read_mib_per_sec")]
+    pub peer_read_mib_per_sec: u64,
 }
 
 fn default_max_connections_per_peer() -> usize {
     8
+}
+
+fn default_peer_read_mib_per_sec() -> u64 {
+    16
 }
 
 /// The agency's Ed25519 signing key for notices and audit checkpoints.
@@ -579,6 +587,12 @@ impl NodeConfig {
         if self.tls.max_connections_per_peer == 0 {
             return Err(ConfigError::invalid(
                 "tls.max_connections_per_peer",
+                "must be at least 1",
+            ));
+        }
+        if self.tls.peer_read_mib_per_sec == 0 {
+            return Err(ConfigError::invalid(
+                "tls.peer_read_mib_per_sec",
                 "must be at least 1",
             ));
         }

@@ -609,6 +609,7 @@ impl Node {
             limits: Arc::new(CallLimits::new(
                 &peer_ids,
                 service::limits::MAX_CALLS_PER_PEER,
+                config.tls.peer_read_mib_per_sec.saturating_mul(1024 * 1024),
             )),
             pilot: pilot.clone(),
         };

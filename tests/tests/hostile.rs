@@ -355,7 +355,7 @@ fn cardinality_batch(n: usize) -> CardinalityRequest {
     let refs: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
     let (_, blinded) = tessera_node::privacy::CardinalityQuery::blind(&refs).expect("blind");
     CardinalityRequest {
-        blinded: blinded.iter().map(|b| b.to_vec()).collect(),
+        blinded: blinded.iter().map(|b| b.to_vec().into()).collect(),
     }
 }
 

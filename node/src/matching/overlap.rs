@@ -264,7 +264,10 @@ impl Overlap {
         .await
         .map_err(|_| OverlapError::Task)??;
         let request = CardinalityRequest {
-            blinded: blinded.iter().map(|b| b.to_vec()).collect(),
+            blinded: blinded
+                .iter()
+                .map(|b| prost::bytes::Bytes::copy_from_slice(b))
+                .collect(),
         };
         let response = self
             .client

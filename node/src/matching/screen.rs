@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use prost::bytes::Bytes;
 use tessera_proto::v1::{EvaluateRequest, Match, PartyResult, PeerProblem, ScreenResponse};
 
 use super::findings::{self, Finding, QueryKeys};
@@ -126,7 +127,7 @@ type ChunkAnswer = Result<(Vec<OprfOutput>, u64, u64), ScreenError>;
 /// Every peer receives the same blinded elements. Peers that compare what they received
 /// can tell that they were asked the same keys by the same querier; they learn nothing of
 /// the keys (each element is a fresh uniformly random group element).
-pub type BlindedChunks = Vec<(Arc<privacy::BlindState>, Arc<Vec<Vec<u8>>>)>;
+pub type BlindedChunks = Vec<(Arc<privacy::BlindState>, Arc<Vec<Bytes>>)>;
 
 /// Blinds `keys` in chunks, on the blocking pool.
 pub async fn blind_chunks(keys: &[String]) -> Result<BlindedChunks, ScreenError> {
@@ -140,7 +141,7 @@ pub async fn blind_chunks(keys: &[String]) -> Result<BlindedChunks, ScreenError>
             .map(|chunk| {
                 let refs: Vec<&[u8]> = chunk.iter().map(String::as_bytes).collect();
                 let (state, blinded) = privacy::blind(&refs).map_err(ScreenError::Blind)?;
-                let blinded = blinded.iter().map(|b| b.to_vec()).collect();
+                let blinded = blinded.iter().map(|b| Bytes::copy_from_slice(b)).collect();
                 Ok((Arc::new(state), Arc::new(blinded)))
             })
             .collect()
@@ -202,7 +203,7 @@ pub fn blind_request(
         state,
         EvaluateRequest {
             epoch,
-            blinded: blinded.iter().map(|b| b.to_vec()).collect(),
+            blinded: blinded.iter().map(|b| Bytes::copy_from_slice(b)).collect(),
         },
     ))
 }

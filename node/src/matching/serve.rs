@@ -242,7 +242,7 @@ mod tests {
             (
                 EvaluateRequest {
                     epoch: 1,
-                    blinded: vec![vec![0; 31]],
+                    blinded: vec![vec![0; 31].into()],
                 },
                 tonic::Code::InvalidArgument,
             ),

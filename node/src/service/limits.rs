@@ -4,10 +4,17 @@
 //! once with RESOURCE_EXHAUSTED, and the other peers and the operator are
 //! not slowed. (HTTP/2 also caps the streams of one connection: see
 //! `MAX_STREAMS_PER_CONNECTION`.)
+//!
+//! Each peer also has a rate of request bytes read ([`ReadRate`]): past it, its
+//! requests are read more slowly, so a peer sending large junk batches as fast
+//! as it can costs the node at most that many bytes a second to receive and
+//! decode, and the peer waits on HTTP/2 flow control.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,12 +31,56 @@ pub const MAX_CALLS_PER_PEER: usize = 32;
 /// Most HTTP/2 streams on one connection (either listener).
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
-/// Each peer's allowance of calls in progress.
+/// Each peer's allowance of calls in progress, and its rate of bytes read.
 #[derive(Debug)]
 pub struct CallLimits {
-    per_peer: BTreeMap<AgencyId, Arc<Semaphore>>,
+    per_peer: BTreeMap<AgencyId, (Arc<Semaphore>, Arc<ReadRate>)>,
     max: usize,
     refusals: Throttle,
+}
+
+/// A peer's request bytes read per second: a bucket holding one second's worth, which
+/// a frame may overdraw (frames are at most 16 KiB); reading waits until it is out of
+/// debt again.
+#[derive(Debug)]
+pub struct ReadRate {
+    per_sec: f64,
+    /// Bytes that may be read now (negative: debt), as of the instant.
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl ReadRate {
+    pub fn new(bytes_per_sec: u64) -> Self {
+        let per_sec = bytes_per_sec.max(1) as f64;
+        Self {
+            per_sec,
+            bucket: Mutex::new((per_sec, Instant::now())),
+        }
+    }
+
+    /// The bucket refilled up to `now`.
+    fn refill(&self, now: Instant) -> std::sync::MutexGuard<'_, (f64, Instant)> {
+        let mut b = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let elapsed = now.saturating_duration_since(b.1).as_secs_f64();
+        b.0 = (b.0 + elapsed * self.per_sec).min(self.per_sec);
+        b.1 = now;
+        b
+    }
+
+    /// How long to wait before reading more (zero: now).
+    pub fn wait(&self, now: Instant) -> Duration {
+        let b = self.refill(now);
+        if b.0 > 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-b.0 / self.per_sec).max(Duration::from_millis(1))
+        }
+    }
+
+    /// Counts `n` bytes read.
+    pub fn take(&self, n: usize, now: Instant) {
+        self.refill(now).0 -= n as f64;
+    }
 }
 
 /// A call's place in its peer's allowance, given back when dropped.
@@ -37,26 +88,31 @@ pub struct CallLimits {
 pub struct CallPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl CallLimits {
-    pub fn new(peers: &[AgencyId], per_peer: usize) -> Self {
+    /// `per_peer` calls in progress and `bytes_per_sec` read for each of `peers`.
+    pub fn new(peers: &[AgencyId], per_peer: usize, bytes_per_sec: u64) -> Self {
         Self {
             per_peer: peers
                 .iter()
-                .map(|p| (p.clone(), Arc::new(Semaphore::new(per_peer))))
+                .map(|p| {
+                    let calls = Arc::new(Semaphore::new(per_peer));
+                    (p.clone(), (calls, Arc::new(ReadRate::new(bytes_per_sec))))
+                })
                 .collect(),
             max: per_peer,
             refusals: Throttle::new(5, Duration::from_secs(10)),
         }
     }
 
-    /// A place for one more call from `peer`, or RESOURCE_EXHAUSTED.
-    pub fn admit(&self, peer: &AgencyId) -> Result<CallPermit, Status> {
-        let Some(allowance) = self.per_peer.get(peer) else {
+    /// A place for one more call from `peer` and the rate its request is read at, or
+    /// RESOURCE_EXHAUSTED.
+    pub fn admit(&self, peer: &AgencyId) -> Result<(CallPermit, Arc<ReadRate>), Status> {
+        let Some((allowance, rate)) = self.per_peer.get(peer) else {
             return Err(Status::permission_denied("not a configured peer"));
         };
         allowance
             .clone()
             .try_acquire_owned()
-            .map(CallPermit)
+            .map(|permit| (CallPermit(permit), rate.clone()))
             .map_err(|_| {
                 if let Verdict::Write { suppressed } = self.refusals.event() {
                     tracing::warn!(peer = %peer, suppressed, "too many calls in progress from a peer; refused");
@@ -99,9 +155,13 @@ type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send
 
 impl<S, B> tower::Service<http::Request<B>> for PerPeer<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Send
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        > + Send
         + 'static,
+    B: hyper::body::Body<Data = hyper::body::Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
 {
@@ -120,7 +180,14 @@ where
         };
         match admitted {
             Err(status) => Box::pin(futures::future::ready(Ok(status.into_http()))),
-            Ok(permit) => {
+            Ok((permit, rate)) => {
+                let request = request.map(|body| {
+                    tonic::body::Body::new(Metered {
+                        body: tonic::body::Body::new(body),
+                        rate,
+                        sleep: None,
+                    })
+                });
                 let answer = self.inner.call(request);
                 Box::pin(async move {
                     let response = answer.await?;
@@ -197,6 +264,50 @@ impl hyper::body::Body for Holding {
     }
 }
 
+/// A request body read no faster than its peer's [`ReadRate`].
+struct Metered {
+    body: tonic::body::Body,
+    rate: Arc<ReadRate>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl hyper::body::Body for Metered {
+    type Data = hyper::body::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Status>>> {
+        loop {
+            if let Some(sleep) = self.sleep.as_mut() {
+                std::task::ready!(sleep.as_mut().poll(cx));
+                self.sleep = None;
+            }
+            let wait = self.rate.wait(Instant::now());
+            if wait.is_zero() {
+                break;
+            }
+            self.sleep = Some(Box::pin(tokio::time::sleep(wait)));
+        }
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.rate.take(data.len(), Instant::now());
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +315,7 @@ mod tests {
     #[test]
     fn each_peer_has_its_own_allowance() {
         let (a, b): (AgencyId, AgencyId) = ("FR-SBDU".parse().unwrap(), "US-BIS".parse().unwrap());
-        let limits = CallLimits::new(&[a.clone(), b.clone()], 2);
+        let limits = CallLimits::new(&[a.clone(), b.clone()], 2, 1 << 20);
         let first = limits.admit(&a).unwrap();
         let _second = limits.admit(&a).unwrap();
         let refused = limits.admit(&a).unwrap_err();
@@ -218,5 +329,68 @@ mod tests {
             limits.admit(&stranger).unwrap_err().code(),
             tonic::Code::PermissionDenied
         );
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use futures::StreamExt;
+    use hyper::body::{Bytes, Frame};
+
+    use super::*;
+
+    /// A request body of `frames` frames of 16 KiB, read at `rate`.
+    fn metered(frames: usize, rate: &Arc<ReadRate>) -> Metered {
+        let chunks = futures::stream::iter(
+            (0..frames).map(|_| Ok::<_, Status>(Frame::data(Bytes::from(vec![0u8; 16 * 1024])))),
+        );
+        Metered {
+            body: tonic::body::Body::new(http_body_util::StreamBody::new(chunks)),
+            rate: rate.clone(),
+            sleep: None,
+        }
+    }
+
+    async fn read_all(body: Metered) -> usize {
+        let mut body = std::pin::pin!(http_body_util::BodyStream::new(body));
+        let mut n = 0;
+        while let Some(frame) = body.next().await {
+            n += frame.unwrap().into_data().map_or(0, |d| d.len());
+        }
+        n
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_past_its_rate_is_read_more_slowly_and_another_is_not() {
+        let limits = CallLimits::new(
+            &["FR-SBDU".parse().unwrap(), "US-BIS".parse().unwrap()],
+            8,
+            256 * 1024,
+        );
+        let (_, fr) = limits.admit(&"FR-SBDU".parse().unwrap()).unwrap();
+        let (_, us) = limits.admit(&"US-BIS".parse().unwrap()).unwrap();
+        // One second's worth is read at once.
+        let t = Instant::now();
+        assert_eq!(read_all(metered(16, &fr)).await, 256 * 1024);
+        assert!(t.elapsed() < Duration::from_millis(10), "{:?}", t.elapsed());
+        // Three more seconds' worth, over two calls of the same peer, take about three
+        // seconds; another peer's call meanwhile is read at once.
+        let t = Instant::now();
+        let (a, b, other) = tokio::join!(
+            read_all(metered(24, &fr)),
+            read_all(metered(24, &fr)),
+            async {
+                let n = read_all(metered(16, &us)).await;
+                (n, t.elapsed())
+            }
+        );
+        assert_eq!(a + b, 768 * 1024);
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_millis(2_900) && took < Duration::from_millis(3_300),
+            "{took:?}"
+        );
+        assert_eq!(other.0, 256 * 1024);
+        assert!(other.1 < Duration::from_millis(10), "{:?}", other.1);
     }
 }

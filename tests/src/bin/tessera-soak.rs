@@ -192,7 +192,9 @@ async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Ar
         }
     }
     // Every call, round after round.
-    let junk = |n: usize| -> Vec<Vec<u8>> { (0..n).map(|i| vec![(i % 251) as u8; 32]).collect() };
+    let junk = |n: usize| -> Vec<prost::bytes::Bytes> {
+        (0..n).map(|i| vec![(i % 251) as u8; 32].into()).collect()
+    };
     let mut round = 0u64;
     while !stop.is_cancelled() {
         round += 1;

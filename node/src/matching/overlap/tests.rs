@@ -156,7 +156,7 @@ async fn a_peer_down_lying_or_over_budget_is_unavailable_with_the_reason() {
         p.on_cardinality = Some(Arc::new(|r: CardinalityRequest| {
             Ok(CardinalityResponse {
                 holder_tags: vec![vec![1, 2, 3]],
-                evaluated: r.blinded,
+                evaluated: r.blinded.iter().map(|b| b.to_vec()).collect(),
             })
         }));
     });
@@ -261,7 +261,9 @@ fn blinded(n: usize) -> Vec<Vec<u8>> {
 async fn the_holder_side_checks_the_batch_charges_the_budget_and_audits_the_count() {
     let s = setup();
     let fr = agency("FR-SBDU");
-    let request = |blinded: Vec<Vec<u8>>| CardinalityRequest { blinded };
+    let request = |blinded: Vec<Vec<u8>>| CardinalityRequest {
+        blinded: blinded.into_iter().map(Into::into).collect(),
+    };
     let code = |e: OverlapError| tonic::Status::from(e).code();
     // Fewer than the minimum, or the same element twice: refused.
     let small = s
