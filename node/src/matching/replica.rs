@@ -64,15 +64,21 @@ fn rows_prefix(peer: &AgencyId) -> Key {
     Key::tag(b'x').field(peer.as_str())
 }
 
-/// Most segments a row set keeps before merging them all (only removals make that many).
-const MAX_SEGMENTS: usize = 40;
+/// Most rows a merge makes: larger segments are left as they are, so that a merge never
+/// holds two copies of a large part of the table at once (about 25 MB at most).
+const MERGED_ROWS_MAX: usize = 1 << 18;
+
+/// Most segments a row set keeps before merging them all: with [`MERGED_ROWS_MAX`], only a
+/// table of over 60 million rows, or many removals, makes that many.
+const MAX_SEGMENTS: usize = 256;
 
 /// A peer's rows as a few sorted segments, newest last: a delta adds a small segment
 /// instead of rebuilding the whole table. A segment merges into the one before it while
-/// that one is less than twice its size, so sizes at least double from the newest to the
-/// oldest: a row is copied O(log n) times over n rows replicated (merging everything
-/// every few deltas copied the whole table each time, quadratic over an import), and a
-/// lookup searches O(log n) segments.
+/// that one is less than twice its size and the two hold at most [`MERGED_ROWS_MAX`] rows,
+/// so sizes at least double from the newest to the oldest up to that size: a row is copied
+/// O(log n) times over n rows replicated (merging everything every few deltas copied the
+/// whole table each time, quadratic over an import), and a lookup searches a few dozen
+/// segments at most.
 #[derive(Debug, Clone, Default)]
 pub struct RowSet {
     parts: Vec<Arc<IndexLookup>>,
@@ -131,6 +137,7 @@ impl RowSet {
         }
         while let [.., older, newest] = parts.as_slice()
             && older.len() < 2 * newest.len()
+            && older.len() + newest.len() <= MERGED_ROWS_MAX
         {
             let merged = IndexLookup::merge(&[older.as_ref(), newest.as_ref()])?;
             parts.truncate(parts.len() - 2);

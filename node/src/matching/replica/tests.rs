@@ -197,3 +197,20 @@ fn many_small_deltas_stay_in_few_segments_and_every_row_is_found() {
     assert_eq!(set.len(), 9_999);
     assert_eq!(set.get(&gone.tag).count(), 0);
 }
+
+#[test]
+fn no_merge_makes_a_segment_larger_than_the_cap() {
+    let mut set = RowSet::default();
+    let none = HashSet::new();
+    let batch = 20_000u32;
+    let batches = (3 * MERGED_ROWS_MAX as u32) / batch;
+    for b in 0..batches {
+        let adds = (0..batch).map(|i| made_up_row(b * batch + i)).collect();
+        set = set.apply(adds, &none).unwrap();
+        assert!(set.parts.iter().all(|p| p.len() <= MERGED_ROWS_MAX));
+    }
+    assert_eq!(set.len(), (batches * batch) as usize);
+    assert!(set.segments() <= 12, "{} segments", set.segments());
+    let last = made_up_row(batches * batch - 1);
+    assert_eq!(set.get(&last.tag).count(), 1);
+}
