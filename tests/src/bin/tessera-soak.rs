@@ -192,9 +192,18 @@ async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Ar
         }
     }
     // Every call, round after round.
+    // The junk batches are built once and sent again and again: every call still carries
+    // all its bytes, but the flood spends this shared machine's CPU on calls, not on
+    // making them (a real attacker's CPU is not ours).
     let junk = |n: usize| -> Vec<prost::bytes::Bytes> {
-        (0..n).map(|i| vec![(i % 251) as u8; 32].into()).collect()
+        let all = prost::bytes::Bytes::from(
+            (0..n)
+                .flat_map(|i| [(i % 251) as u8; 32])
+                .collect::<Vec<u8>>(),
+        );
+        (0..n).map(|i| all.slice(i * 32..(i + 1) * 32)).collect()
     };
+    let (junk_evaluate, junk_cardinality) = (junk(65_535), junk(10_000));
     let mut round = 0u64;
     while !stop.is_cancelled() {
         round += 1;
@@ -203,12 +212,12 @@ async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Ar
             let _ = c
                 .evaluate(EvaluateRequest {
                     epoch: 1,
-                    blinded: junk(65_535),
+                    blinded: junk_evaluate.clone(),
                 })
                 .await;
             let _ = c
                 .cardinality(CardinalityRequest {
-                    blinded: junk(10_000),
+                    blinded: junk_cardinality.clone(),
                 })
                 .await;
             let _ = c
