@@ -68,8 +68,8 @@ fn rows_prefix(peer: &AgencyId) -> Key {
 /// holds two copies of a large part of the table at once (about 25 MB at most).
 const MERGED_ROWS_MAX: usize = 1 << 18;
 
-/// Most segments a row set keeps before merging them all: with [`MERGED_ROWS_MAX`], only a
-/// table of over 60 million rows, or many removals, makes that many.
+/// Most segments a row set keeps: with [`MERGED_ROWS_MAX`], only a table of over 30 million
+/// rows, or many removals, makes more, and then the smallest neighbours are joined.
 const MAX_SEGMENTS: usize = 256;
 
 /// A peer's rows as a few sorted segments, newest last: a delta adds a small segment
@@ -119,12 +119,14 @@ impl RowSet {
             self.parts
                 .iter()
                 .map(|p| {
-                    let touched = p.iter().any(|e| removes.contains(&row_id(e.tag, e.nonce)));
+                    // Found by tag, not by a walk of every row of every segment.
+                    let touched = removes.iter().any(|id| {
+                        let (tag, nonce) = id.split_at(privacy::TAG_LEN);
+                        tag.try_into()
+                            .is_ok_and(|tag| p.get(tag).any(|e| e.nonce[..] == *nonce))
+                    });
                     if touched {
-                        Arc::new(
-                            IndexLookup::clone(p)
-                                .retain(|e| !removes.contains(&row_id(e.tag, e.nonce))),
-                        )
+                        Arc::new(p.retained(|e| !removes.contains(&row_id(e.tag, e.nonce))))
                     } else {
                         p.clone()
                     }
@@ -144,12 +146,25 @@ impl RowSet {
             parts.push(Arc::new(merged));
         }
         // Removals can leave small segments behind larger ones; never let them pile up.
-        if parts.len() > MAX_SEGMENTS {
-            let all: Vec<&IndexLookup> = parts.iter().map(AsRef::as_ref).collect();
-            parts = vec![Arc::new(IndexLookup::merge(&all)?)];
-        }
+        join_smallest_neighbours(&mut parts, MAX_SEGMENTS)?;
         Ok(Self { parts })
     }
+}
+
+/// Joins the two neighbouring segments smallest together, one pair at a time, until at
+/// most `max` are left (never all at once: a join holds two segments and their copy).
+fn join_smallest_neighbours(
+    parts: &mut Vec<Arc<IndexLookup>>,
+    max: usize,
+) -> Result<(), ReplicaError> {
+    while parts.len() > max.max(1) {
+        let i = (0..parts.len() - 1)
+            .min_by_key(|&i| parts[i].len() + parts[i + 1].len())
+            .unwrap_or(0);
+        let merged = IndexLookup::merge(&[parts[i].as_ref(), parts[i + 1].as_ref()])?;
+        parts.splice(i..=i + 1, [Arc::new(merged)]);
+    }
+    Ok(())
 }
 
 fn row_id(tag: &[u8; privacy::TAG_LEN], nonce: &[u8; privacy::NONCE_LEN]) -> [u8; ROW_ID] {

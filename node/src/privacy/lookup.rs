@@ -7,7 +7,7 @@
 //! search; several rows may share a tag (one key labelling several notices).
 //!
 //! The structure is immutable; replication deltas are applied with [`IndexLookup::extend`]
-//! and [`IndexLookup::retain`], which rebuild it (linear time; apply deltas in batches), or
+//! and [`IndexLookup::retained`], which rebuild it (linear time; apply deltas in batches), or
 //! kept as small tables that [`IndexLookup::merge`] joins (`matching::replica::RowSet`).
 
 use super::PrivacyError;
@@ -105,10 +105,10 @@ impl IndexLookup {
         Ok(builder.finish())
     }
 
-    /// Keeps the rows for which `keep` holds (removals of a replication delta, named by
-    /// tag and nonce, which together identify a row).
+    /// A copy with the rows for which `keep` holds (removals of a replication delta, named
+    /// by tag and nonce, which together identify a row); this table stays as it is.
     #[must_use]
-    pub fn retain(self, mut keep: impl FnMut(&EntryRef<'_>) -> bool) -> Self {
+    pub fn retained(&self, mut keep: impl FnMut(&EntryRef<'_>) -> bool) -> Self {
         let mut builder = IndexLookupBuilder::default();
         for row in self.iter().filter(|row| keep(row)) {
             // Rows of a table that already fits fit again: the arena only shrinks.
@@ -276,7 +276,7 @@ mod tests {
         let index = IndexLookup::from_entries([entry(5, 1, 20)]).unwrap();
         let index = index.extend([entry(2, 2, 20), entry(5, 3, 16)]).unwrap();
         assert_eq!(index.len(), 3);
-        let index = index.retain(|r| !(r.tag == &[5; 16] && r.nonce == &[1; 24]));
+        let index = index.retained(|r| !(r.tag == &[5; 16] && r.nonce == &[1; 24]));
         let rows: Vec<IndexEntry> = index.iter().map(|r| r.to_entry()).collect();
         assert_eq!(rows, [entry(2, 2, 20), entry(5, 3, 16)]);
     }

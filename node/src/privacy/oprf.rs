@@ -187,17 +187,17 @@ pub fn blind(inputs: &[&[u8]]) -> Result<(BlindState, Vec<Element>), PrivacyErro
 /// `s/2` instead of `s` makes that the encoding of `s·X`.
 static HALF: std::sync::LazyLock<Scalar> = std::sync::LazyLock::new(|| Scalar::from(2u8).invert());
 
-/// `s·Xᵢ` for each point, with its encoding (one inversion for the batch).
+/// The encoding of `s·Xᵢ` for each pair, with one inversion for the batch; also the
+/// points `(s/2)·Xᵢ` it encoded, for a caller that needs `s·Xᵢ` itself (their double).
 fn multiply_and_encode(
     pairs: impl Iterator<Item = (Scalar, RistrettoPoint)>,
-) -> Vec<(RistrettoPoint, Element)> {
+) -> (Vec<RistrettoPoint>, Vec<Element>) {
     let halves: Vec<RistrettoPoint> = pairs.map(|(s, x)| (s * *HALF) * x).collect();
-    let encoded = RistrettoPoint::double_and_compress_batch(&halves);
-    halves
-        .iter()
-        .zip(encoded)
-        .map(|(q, e)| (q + q, e.to_bytes()))
-        .collect()
+    let encoded = RistrettoPoint::double_and_compress_batch(&halves)
+        .into_iter()
+        .map(|e| e.to_bytes())
+        .collect();
+    (halves, encoded)
 }
 
 /// RFC 9497 `HashToGroup` of ristretto255-SHA512 in VOPRF mode; input `index` of a batch.
@@ -222,8 +222,12 @@ fn blind_with(
         .enumerate()
         .map(|(index, input)| hash_to_group(index, input))
         .collect::<Result<Vec<_>, _>>()?;
-    let blinded = multiply_and_encode(blinds.iter().copied().zip(hashed));
-    let elements = blinded.iter().map(|(_, bytes)| *bytes).collect();
+    let (halves, elements) = multiply_and_encode(blinds.iter().copied().zip(hashed));
+    let blinded = halves
+        .iter()
+        .map(|q| q + q)
+        .zip(elements.iter().copied())
+        .collect();
     let inputs = inputs.iter().map(|i| i.to_vec()).collect();
     // One inversion for the whole batch, once for every holder that will answer it; kept
     // halved for the batch encoding of the unblinded points.
@@ -256,9 +260,9 @@ pub fn evaluate_blinded<E: AsRef<[u8]>>(
         .enumerate()
         .map(|(index, e)| decode_element(index, e.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
-    let ds = multiply_and_encode(cs.iter().map(|(point, _)| (*k, *point)));
+    let (_, ds) = multiply_and_encode(cs.iter().map(|(point, _)| (*k, *point)));
     let pk_bytes = key.public_key_bytes();
-    let weights = composite_weights(&pk_bytes, &cs, &ds);
+    let weights = composite_weights(&pk_bytes, cs.iter().map(|(_, c)| c).zip(&ds));
     let m = RistrettoPoint::vartime_multiscalar_mul(&weights, cs.iter().map(|(p, _)| p));
     let z = k * m;
     let r = Scalar::random(&mut OsRng);
@@ -269,7 +273,7 @@ pub fn evaluate_blinded<E: AsRef<[u8]>>(
     let mut proof = [0u8; PROOF_LEN];
     proof[..32].copy_from_slice(c.as_bytes());
     proof[32..].copy_from_slice(s.as_bytes());
-    Ok((ds.into_iter().map(|(_, b)| b).collect(), proof))
+    Ok((ds, proof))
 }
 
 /// Querier: verifies the holder's batch proof against its published `public_key` and
@@ -316,7 +320,7 @@ pub fn finalize<E: AsRef<[u8]>>(
     if !proof_holds(&pk, &pk_bytes, &state.blinded, &points, c, s) {
         return Err(PrivacyError::ProofInvalid);
     }
-    let unblinded = multiply_and_encode(
+    let (_, unblinded) = multiply_and_encode(
         state
             .unblinds
             .iter()
@@ -327,7 +331,7 @@ pub fn finalize<E: AsRef<[u8]>>(
         .inputs
         .iter()
         .zip(&unblinded)
-        .map(|(input, (_, unblinded))| {
+        .map(|(input, unblinded)| {
             let mut h = Sha512::new();
             h.update(u16_be(input.len()));
             h.update(input);
@@ -379,12 +383,11 @@ fn hash_to_scalar(msg: &[&[u8]]) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&expand_64(msg, &[b"HashToScalar-", CONTEXT]))
 }
 
-/// RFC 9497 `ComputeComposites` weights `dᵢ` for the public key `pk_bytes` (`B`), the
-/// blinded elements `cs` and the evaluated elements `ds`.
-fn composite_weights(
+/// RFC 9497 `ComputeComposites` weights `dᵢ` for the public key `pk_bytes` (`B`) and the
+/// encodings of each blinded element `Cᵢ` with its evaluation `Dᵢ`.
+fn composite_weights<'a>(
     pk_bytes: &Element,
-    cs: &[(RistrettoPoint, Element)],
-    ds: &[(RistrettoPoint, Element)],
+    pairs: impl Iterator<Item = (&'a Element, &'a Element)>,
 ) -> Vec<Scalar> {
     let len = u16_be(ELEMENT_LEN);
     let seed_dst: [&[u8]; 2] = [b"Seed-", CONTEXT];
@@ -398,10 +401,9 @@ fn composite_weights(
     }
     let seed = h.finalize();
     let seed_len = u16_be(seed.len());
-    cs.iter()
-        .zip(ds)
+    pairs
         .enumerate()
-        .map(|(i, ((_, ci), (_, di)))| {
+        .map(|(i, (ci, di))| {
             let i = u16_be(i);
             hash_to_scalar(&[&seed_len, &seed, &i, &len, ci, &len, di, b"Composite"])
         })
@@ -442,7 +444,10 @@ fn proof_holds(
     c: Scalar,
     s: Scalar,
 ) -> bool {
-    let weights = composite_weights(pk_bytes, cs, ds);
+    let weights = composite_weights(
+        pk_bytes,
+        cs.iter().map(|(_, c)| c).zip(ds.iter().map(|(_, d)| d)),
+    );
     let m = RistrettoPoint::vartime_multiscalar_mul(&weights, cs.iter().map(|(p, _)| p));
     let z = RistrettoPoint::vartime_multiscalar_mul(&weights, ds.iter().map(|(p, _)| p));
     let t2 = RistrettoPoint::vartime_double_scalar_mul_basepoint(&c, pk, &s);

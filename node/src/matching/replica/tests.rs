@@ -214,3 +214,29 @@ fn no_merge_makes_a_segment_larger_than_the_cap() {
     let last = made_up_row(batches * batch - 1);
     assert_eq!(set.get(&last.tag).count(), 1);
 }
+
+#[test]
+fn too_many_segments_are_joined_in_pairs_never_all_at_once() {
+    // Sizes 1, 5, 1, 1, 5, 1: the two 1s side by side are joined first (2), then the
+    // first pair whose sum is smallest (1 + 5).
+    let sizes = [1u32, 5, 1, 1, 5, 1];
+    let mut n = 0;
+    let mut parts: Vec<Arc<IndexLookup>> = sizes
+        .iter()
+        .map(|&size| {
+            let rows: Vec<IndexEntry> = (n..n + size).map(made_up_row).collect();
+            n += size;
+            Arc::new(IndexLookup::from_entries(rows).unwrap())
+        })
+        .collect();
+    join_smallest_neighbours(&mut parts, 4).unwrap();
+    let left: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    assert_eq!(left, [6, 2, 5, 1]);
+    for i in 0..n {
+        let row = made_up_row(i);
+        assert_eq!(
+            parts.iter().map(|p| p.get(&row.tag).count()).sum::<usize>(),
+            1
+        );
+    }
+}
