@@ -103,8 +103,18 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let background = match crate::background::runtime(cores) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tessera-node: cannot start the background runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::background::install(background.handle().clone());
     let data_dir = config.data_dir.clone();
     let served = runtime.block_on(serve(config));
+    background.shutdown_timeout(std::time::Duration::from_secs(10));
     // `serve` has flushed storage; a blocking task still running (an index chunk, a sled
     // handle dropped on a blocking thread) must not hold the exit up.
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));

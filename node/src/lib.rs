@@ -38,6 +38,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod background;
 pub mod backoff;
 pub mod backup;
 pub mod bloc;
@@ -209,23 +210,24 @@ struct PeerWorkers {
 }
 
 impl Workers {
+    /// Every worker is background work (see [`background`]).
     fn spawn(self, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         let mut tasks = vec![
-            tokio::spawn(self.greeter.run(stop.clone())),
-            tokio::spawn(self.indexer.run(stop.clone())),
-            tokio::spawn(self.own_lists.run(stop.clone())),
-            tokio::spawn(self.consultations.reminders(stop.clone())),
-            tokio::spawn(self.reviewer.run(stop.clone())),
-            tokio::spawn(self.anchors.run(stop.clone())),
+            background::spawn(self.greeter.run(stop.clone())),
+            background::spawn(self.indexer.run(stop.clone())),
+            background::spawn(self.own_lists.run(stop.clone())),
+            background::spawn(self.consultations.reminders(stop.clone())),
+            background::spawn(self.reviewer.run(stop.clone())),
+            background::spawn(self.anchors.run(stop.clone())),
         ];
         if let Some(sampler) = self.sampler {
-            tasks.push(tokio::spawn(sampler.run(stop.clone())));
+            tasks.push(background::spawn(sampler.run(stop.clone())));
         }
         for p in self.per_peer {
-            tasks.push(tokio::spawn(p.pusher.run(stop.clone())));
-            tasks.push(tokio::spawn(p.puller.run(stop.clone())));
-            tasks.push(tokio::spawn(p.steps.run(stop.clone())));
-            tasks.push(tokio::spawn(p.hits.run(stop.clone())));
+            tasks.push(background::spawn(p.pusher.run(stop.clone())));
+            tasks.push(background::spawn(p.puller.run(stop.clone())));
+            tasks.push(background::spawn(p.steps.run(stop.clone())));
+            tasks.push(background::spawn(p.hits.run(stop.clone())));
         }
         tasks
     }
@@ -337,8 +339,13 @@ impl Node {
         let alert_store = Arc::new(AlertStore::open(&store)?);
         let consults = Arc::new(ConsultStore::open(&store)?);
         let audit = AuditSink::new(Arc::new(
-            AuditLog::open(&store, signing.clone(), config.audit.checkpoint_every)?
-                .watermarked(&config.data_dir.join("audit.watermark"))?,
+            AuditLog::open_journaled(
+                &store,
+                signing.clone(),
+                config.audit.checkpoint_every,
+                &config.data_dir.join("audit.journal"),
+            )?
+            .watermarked(&config.data_dir.join("audit.watermark"))?,
         ));
 
         // Shared handles.

@@ -12,6 +12,7 @@ use super::entry::{
     CHECKPOINT_TAG, Checkpoint, ENTRY_TAG, Entry, GENESIS_PREV_HASH, entry_hash, key_seq, tree_key,
 };
 use super::interval;
+use super::journal::Journal;
 use super::watermark::Watermark;
 use crate::signing::SigningKey;
 use crate::store::{Store, StoreError};
@@ -44,6 +45,9 @@ pub struct AuditLog {
     durable: tokio::sync::Mutex<u64>,
     /// Written after each flush (none in tests that do not ask for one).
     watermark: Option<Watermark>,
+    /// Makes entries durable without flushing the database (none in tests that do not
+    /// ask for one: every durable wait then flushes the database).
+    journal: Option<Arc<Journal>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -123,6 +127,31 @@ impl AuditLog {
         signing: Arc<SigningKey>,
         checkpoint_every: u64,
     ) -> Result<Self, AuditError> {
+        let log = Self::open_chain(store, signing, checkpoint_every)?;
+        log.record_interval()?;
+        Ok(log)
+    }
+
+    /// [`AuditLog::open`], keeping the audit journal in the file `journal` (see
+    /// `journal`): the entries it holds after the chain's end in the database (lost with
+    /// unflushed writes in a crash) are put back first, each checked to follow the one
+    /// before; a journal whose entries do not follow is refused.
+    pub fn open_journaled(
+        store: &Store,
+        signing: Arc<SigningKey>,
+        checkpoint_every: u64,
+        journal: &std::path::Path,
+    ) -> Result<Self, AuditError> {
+        let log = Self::open_chain(store, signing, checkpoint_every)?.journaled(journal)?;
+        log.record_interval()?;
+        Ok(log)
+    }
+
+    fn open_chain(
+        store: &Store,
+        signing: Arc<SigningKey>,
+        checkpoint_every: u64,
+    ) -> Result<Self, AuditError> {
         let tree = store.tree(TREE)?;
         let checkpointed = last_seq(&tree, CHECKPOINT_TAG)?.unwrap_or(0);
         let head = match last_seq(&tree, ENTRY_TAG)? {
@@ -165,8 +194,8 @@ impl AuditLog {
             durable: tokio::sync::Mutex::new(head.seq),
             head: Mutex::new(head),
             watermark: None,
+            journal: None,
         };
-        log.record_interval()?;
         Ok(log)
     }
 
@@ -176,6 +205,56 @@ impl AuditLog {
         let mark = Watermark::new(path);
         mark.check(&self)?;
         self.watermark = Some(mark);
+        Ok(self)
+    }
+
+    /// Replays the journal at `path` and keeps it (see [`AuditLog::open_journaled`]).
+    fn journaled(mut self, path: &std::path::Path) -> Result<Self, AuditError> {
+        let (journal, records) = Journal::open(path)?;
+        let mut head = self.head();
+        let mut replayed = 0u64;
+        for r in records {
+            if r.entry.seq <= head.seq {
+                continue;
+            }
+            let follows = r.entry.seq == head.seq + 1 && r.entry.prev_hash == head.hash;
+            if !follows || r.entry.check().is_err() {
+                return Err(AuditError::Corrupt {
+                    seq: r.entry.seq,
+                    problem: "in the audit journal: does not follow the chain's last entry".into(),
+                });
+            }
+            let mut batch = sled::Batch::default();
+            batch.insert(tree_key(ENTRY_TAG, r.entry.seq).to_vec(), r.entry_bytes);
+            if let Some((c, bytes)) = &r.checkpoint {
+                if c.seq != r.entry.seq || c.entry_hash != r.entry.hash {
+                    return Err(AuditError::Corrupt {
+                        seq: r.entry.seq,
+                        problem: "in the audit journal: a checkpoint of another entry".into(),
+                    });
+                }
+                batch.insert(tree_key(CHECKPOINT_TAG, c.seq).to_vec(), bytes.clone());
+                head.checkpointed = c.seq;
+            }
+            crate::store::apply_batch(&self.tree, batch)
+                .map_err(StoreError::sled("replaying the audit journal"))?;
+            head.seq = r.entry.seq;
+            head.hash = r.entry.hash;
+            head.time = r.entry.time;
+            replayed += 1;
+        }
+        if replayed > 0 {
+            tracing::warn!(
+                entries = replayed,
+                "audit entries put back from the journal (the node stopped without flushing)"
+            );
+            *self.lock() = head;
+            self.durable = tokio::sync::Mutex::new(head.seq);
+        }
+        flush_tree(&self.tree)?;
+        self.mark(head);
+        journal.covered_through(head.seq)?;
+        self.journal = Some(Arc::new(journal));
         Ok(self)
     }
 
@@ -261,16 +340,38 @@ impl AuditLog {
         };
         entry.hash = entry_hash(&entry);
 
-        let mut batch = sled::Batch::default();
-        batch.insert(tree_key(ENTRY_TAG, entry.seq).to_vec(), encode(&entry)?);
+        let key = tree_key(ENTRY_TAG, entry.seq);
+        let entry_bytes = encode(&entry)?;
         let checkpoint =
             self.checkpoint_every > 0 && entry.seq.is_multiple_of(self.checkpoint_every);
+        let checkpoint_bytes = if checkpoint {
+            encode(&Checkpoint::sign(entry.seq, entry.hash, &self.signing))?
+        } else {
+            Vec::new()
+        };
         if checkpoint {
-            let c = Checkpoint::sign(entry.seq, entry.hash, &self.signing);
-            batch.insert(tree_key(CHECKPOINT_TAG, entry.seq).to_vec(), encode(&c)?);
+            // The entry and the checkpoint it implies, atomically.
+            let mut batch = sled::Batch::default();
+            batch.insert(key.to_vec(), entry_bytes.as_slice());
+            batch.insert(
+                tree_key(CHECKPOINT_TAG, entry.seq).to_vec(),
+                checkpoint_bytes.as_slice(),
+            );
+            crate::store::apply_batch(&self.tree, batch)
+        } else {
+            // One insert, not a batch: it does not wait for a flush in progress
+            // (`store::apply_batch`), so an answer's audit entry is not held up by a
+            // large import being flushed.
+            self.tree.insert(key, entry_bytes.as_slice()).map(|_| ())
         }
-        crate::store::apply_batch(&self.tree, batch)
-            .map_err(StoreError::sled("appending to the audit chain"))?;
+        .map_err(StoreError::sled("appending to the audit chain"))?;
+        if let Some(journal) = &self.journal {
+            journal.append(
+                entry.seq,
+                &entry_bytes,
+                checkpoint.then_some(checkpoint_bytes.as_slice()),
+            )?;
+        }
         head.seq = entry.seq;
         head.hash = entry.hash;
         head.time = entry.time;
@@ -328,7 +429,15 @@ impl AuditLog {
             return Ok(());
         }
         let through = self.len();
-        self.flush().await?;
+        match &self.journal {
+            Some(journal) if !journal.wants_compaction() => {
+                let journal = journal.clone();
+                tokio::task::spawn_blocking(move || journal.sync())
+                    .await
+                    .map_err(|_| StoreError::FlushTask("failed"))??;
+            }
+            _ => self.flush().await?,
+        }
         *durable = through;
         Ok(())
     }
@@ -341,11 +450,26 @@ impl AuditLog {
             return Ok(());
         }
         let through = self.len();
-        let head = self.head();
-        flush_tree(&self.tree)?;
-        self.mark(head);
+        match &self.journal {
+            Some(journal) if !journal.wants_compaction() => journal.sync()?,
+            _ => {
+                let head = self.head();
+                flush_tree(&self.tree)?;
+                self.covered(head)?;
+            }
+        }
         *durable = through;
         Ok(())
+    }
+
+    /// After a flush of the database that covered the chain through `head`: moves the
+    /// watermark and drops the journal's records through it.
+    fn covered(&self, head: Head) -> Result<(), AuditError> {
+        self.mark(head);
+        match &self.journal {
+            Some(journal) => journal.covered_through(head.seq),
+            None => Ok(()),
+        }
     }
 
     /// Records in the watermark that the head as of `head` is on disk.
@@ -365,8 +489,7 @@ impl AuditLog {
         tokio::task::spawn_blocking(move || flush_tree(&tree))
             .await
             .map_err(|_| StoreError::FlushTask("failed"))??;
-        self.mark(head);
-        Ok(())
+        self.covered(head)
     }
 }
 
@@ -390,6 +513,8 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, AuditError> {
 pub(super) mod tests {
     use super::*;
     use serde_json::json;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     pub(in crate::audit) struct Fixture {
         pub _dir: tempfile::TempDir,
@@ -599,5 +724,113 @@ pub(super) mod tests {
             }
             other => panic!("expected checkpoint 4 missing, got {other:?}"),
         }
+    }
+
+    /// A journaled chain in a fresh directory: (dir, store, key, log, journal path).
+    fn journaled(
+        every: u64,
+    ) -> (
+        tempfile::TempDir,
+        Store,
+        Arc<SigningKey>,
+        AuditLog,
+        std::path::PathBuf,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let key = Arc::new(SigningKey::from_pkcs8(&SigningKey::generate_pkcs8()).unwrap());
+        let path = dir.path().join("audit.journal");
+        let log = AuditLog::open_journaled(&store, key.clone(), every, &path).unwrap();
+        (dir, store, key, log, path)
+    }
+
+    /// Removes entries `from..=to` (and their checkpoints) from the tree, as a crash
+    /// loses sled's unflushed writes.
+    fn lose(log: &AuditLog, from: u64, to: u64) {
+        for seq in from..=to {
+            log.tree.remove(tree_key(ENTRY_TAG, seq)).unwrap();
+            log.tree.remove(tree_key(CHECKPOINT_TAG, seq)).unwrap();
+        }
+    }
+
+    #[test]
+    fn entries_lost_with_unflushed_writes_come_back_from_the_journal() {
+        let (_dir, store, key, log, path) = journaled(4);
+        fill(&log, 10);
+        let n = log.len();
+        log.durable_through_blocking(n).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        let head = log.entry(n).unwrap().unwrap();
+        // Entries 8.. lost, checkpoint 8 with them.
+        lose(&log, 8, n);
+        drop(log);
+        let log = AuditLog::open_journaled(&store, key.clone(), 4, &path).unwrap();
+        assert_eq!(log.len(), n);
+        assert_eq!(log.entry(n).unwrap().unwrap().hash, head.hash);
+        assert!(log.tree.contains_key(tree_key(CHECKPOINT_TAG, 8)).unwrap());
+        log.verify(&[*key.public()]).unwrap();
+        // Replayed, flushed, and dropped from the journal.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        // The chain goes on from there.
+        fill(&log, 1);
+        assert_eq!(log.len(), n + 1);
+        log.verify(&[*key.public()]).unwrap();
+    }
+
+    #[test]
+    fn a_record_cut_short_is_ignored_and_one_that_does_not_follow_is_refused() {
+        let (_dir, store, key, log, path) = journaled(0);
+        fill(&log, 5);
+        let n = log.len();
+        log.durable_through_blocking(n).unwrap();
+        lose(&log, n, n);
+        drop(log);
+        // A crash in the middle of the next record: its length, half its bytes.
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0, 0, 0, 90, b'{', b'"']).unwrap();
+        drop(f);
+        let log = AuditLog::open_journaled(&store, key.clone(), 0, &path).unwrap();
+        assert_eq!(log.len(), n, "the whole records are put back");
+        log.verify(&[*key.public()]).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < whole);
+
+        // A record that does not link to the chain's end is refused.
+        let mut forged = log.entry(n).unwrap().unwrap();
+        lose(&log, n, n);
+        drop(log);
+        forged.prev_hash = [7; 32];
+        forged.hash = entry_hash(&forged);
+        let bytes = encode(&forged).unwrap();
+        let mut record = (bytes.len() as u32).to_be_bytes().to_vec();
+        record.extend_from_slice(&bytes);
+        record.extend_from_slice(&0u32.to_be_bytes());
+        std::fs::write(&path, record).unwrap();
+        match AuditLog::open_journaled(&store, key, 0, &path) {
+            Err(AuditError::Corrupt { seq, problem }) => {
+                assert_eq!(seq, n);
+                assert!(problem.contains("journal"), "{problem}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_grown_journal_is_compacted_by_a_database_flush() {
+        let (_dir, store, key, mut log, path) = journaled(3);
+        Arc::get_mut(log.journal.as_mut().unwrap())
+            .unwrap()
+            .compact_at = 2048;
+        for _ in 0..40 {
+            fill(&log, 1);
+            log.durable_through_blocking(log.len()).unwrap();
+        }
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert!(size < 2048 + 1024, "journal of {size} bytes");
+        let n = log.len();
+        drop(log);
+        let log = AuditLog::open_journaled(&store, key.clone(), 3, &path).unwrap();
+        assert_eq!(log.len(), n);
+        log.verify(&[*key.public()]).unwrap();
     }
 }

@@ -107,6 +107,7 @@ mod chain;
 mod entry;
 mod export;
 mod interval;
+mod journal;
 mod sink;
 mod verify;
 mod watermark;
@@ -146,6 +147,9 @@ pub enum AuditError {
     Broken { seq: u64, problem: String },
     #[error("writing the audit export: {0}")]
     Write(#[source] std::io::Error),
+    /// The audit journal could not be written or read (see `journal`).
+    #[error("audit journal: {0}")]
+    Journal(#[source] std::io::Error),
     #[error("reading the audit export, line {line}: {problem}")]
     Read { line: u64, problem: String },
 }

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::{BackupError, Item, Seal, Summary, read};
 use crate::audit::{Action, AuditLog};
@@ -29,11 +30,8 @@ pub struct RestoreTo<'a> {
 pub fn restore(from: &Path, to: &RestoreTo<'_>) -> Result<(Summary, Seal), BackupError> {
     let data_dir = to.data_dir;
     let occupied = data_dir.is_dir() && std::fs::read_dir(data_dir)?.next().is_some();
-    if occupied {
-        // sled locks its database: if it cannot be opened, a node is using it.
-        if sled::open(data_dir).is_err() {
-            return Err(BackupError::InUse(data_dir.to_owned()));
-        }
+    if occupied && in_use(data_dir) {
+        return Err(BackupError::InUse(data_dir.to_owned()));
     }
     if occupied && !to.force {
         return Err(BackupError::NotEmpty(data_dir.to_owned()));
@@ -56,6 +54,22 @@ pub fn restore(from: &Path, to: &RestoreTo<'_>) -> Result<(Summary, Seal), Backu
     }
     std::fs::rename(&staging, data_dir)?;
     Ok(done)
+}
+
+/// Whether a node holds the database in `dir`: sled locks it while it is open. A database
+/// closed a moment ago (in this process) can stay locked while sled's own threads finish,
+/// so a refusal counts only once it has lasted two seconds.
+fn in_use(dir: &Path) -> bool {
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        if sled::open(dir).is_ok() {
+            return false;
+        }
+        if Instant::now() >= until {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Reads the backup into a new database at `staging` and checks its seal,

@@ -69,9 +69,15 @@ impl Federation for FederationService {
         request: Request<PushNoticesRequest>,
     ) -> Result<Response<PushNoticesResponse>, Status> {
         let caller = admitted(&request)?;
-        Ok(Response::new(
-            self.receiver.push(&caller, request.into_inner()).await?,
-        ))
+        // Verifying and storing a peer's notices is background work.
+        let receiver = self.receiver.clone();
+        let pushed =
+            crate::background::run(
+                async move { receiver.push(&caller, request.into_inner()).await },
+            )
+            .await
+            .ok_or_else(|| Status::unavailable("the node is stopping"))?;
+        Ok(Response::new(pushed?))
     }
 
     type PullNoticesStream = Streamed<FeedItem>;

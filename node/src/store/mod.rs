@@ -20,34 +20,33 @@ pub mod keys;
 pub mod paced;
 
 use std::path::Path;
-use std::sync::RwLock;
 
 /// Orders our batch writes against our flushes, process-wide. sled 0.34
 /// applies a batch under a process-wide write lock, and a flush waits for
 /// I/O buffers while holding that lock's read side; a batch queued during a
 /// flush then blocks sled's own flusher thread, which the flush waits for:
 /// a deadlock. No batch starts while one of our flushes runs.
-static GATE: RwLock<()> = RwLock::new(());
+///
+/// Flushes take the gate even while a batch waits for it (`read_recursive`):
+/// a flush is what an answer waits on before it leaves (its audit entry must
+/// be on disk), a batch is mostly an import's or a replica's bulk write, and
+/// it goes as soon as no flush runs.
+static GATE: parking_lot::RwLock<()> = parking_lot::const_rwlock(());
 
 /// Applies `batch` to `tree` atomically (see [`GATE`]).
 pub fn apply_batch(tree: &sled::Tree, batch: sled::Batch) -> sled::Result<()> {
-    let _gate = GATE
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _gate = GATE.write();
     tree.apply_batch(batch)
 }
 
 /// Holds off batch writes while a flush runs (see [`GATE`]).
-pub fn flush_gate() -> std::sync::RwLockReadGuard<'static, ()> {
-    GATE.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+pub fn flush_gate() -> parking_lot::RwLockReadGuard<'static, ()> {
+    GATE.read_recursive()
 }
 
 /// Makes every write of `db` durable (see [`GATE`]); blocking.
 pub fn flush_blocking(db: &sled::Db) -> sled::Result<usize> {
-    let _gate = GATE
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _gate = flush_gate();
     db.flush()
 }
 

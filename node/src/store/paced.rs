@@ -1,5 +1,5 @@
 //! Streams read from sled at the reader's pace: a batch is read (off the
-//! async workers) only when the previous one has been taken. A peer that
+//! async workers, as background work) only when the previous one has been taken. A peer that
 //! opens a stream and never reads it holds no thread and no sled iterator,
 //! only this stream's small state; nothing runs for it until it reads.
 
@@ -34,7 +34,7 @@ where
                     }
                     let current = state.take()?;
                     let step = step.clone();
-                    match tokio::task::spawn_blocking(move || step(current)).await {
+                    match crate::background::spawn_blocking(move || step(current)).await {
                         Ok((next, items)) => {
                             state = next;
                             queue.extend(items);

@@ -36,6 +36,34 @@ pub(crate) fn view(stored: StoredNotice) -> Option<NoticeView> {
     })
 }
 
+/// Imports `notices` one by one: the counts, and the peers whose feed changed.
+fn import_all(
+    issuer: &Issuer,
+    notices: Vec<Notice>,
+) -> Result<(ImportNoticesResponse, Vec<crate::identity::AgencyId>), Status> {
+    let mut out = ImportNoticesResponse::default();
+    let mut touched = BTreeSet::new();
+    for (index, notice) in notices.into_iter().enumerate() {
+        match issuer.import(notice) {
+            Ok(Imported::Created(i)) => {
+                out.created += 1;
+                touched.extend(i.recipients);
+            }
+            Ok(Imported::Updated(i)) => {
+                out.updated += 1;
+                touched.extend(i.recipients);
+            }
+            Ok(Imported::Unchanged) => out.unchanged += 1,
+            Err(e @ IssueError::Store(_)) => return Err(e.into()),
+            Err(e) => out.refused.push(ImportRefusal {
+                index: index as u32,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Ok((out, touched.into_iter().collect()))
+}
+
 impl NoticeDesk {
     fn response(&self, i: Issued) -> IssueNoticeResponse {
         IssueNoticeResponse {
@@ -67,27 +95,13 @@ impl NoticeDesk {
                 "at most {MAX_IMPORT} notices per import call"
             )));
         }
-        let mut out = ImportNoticesResponse::default();
-        let mut touched = BTreeSet::new();
-        for (index, notice) in notices.into_iter().enumerate() {
-            match self.issuer.import(notice) {
-                Ok(Imported::Created(i)) => {
-                    out.created += 1;
-                    touched.extend(i.recipients);
-                }
-                Ok(Imported::Updated(i)) => {
-                    out.updated += 1;
-                    touched.extend(i.recipients);
-                }
-                Ok(Imported::Unchanged) => out.unchanged += 1,
-                Err(e @ IssueError::Store(_)) => return Err(e.into()),
-                Err(e) => out.refused.push(ImportRefusal {
-                    index: index as u32,
-                    reason: e.to_string(),
-                }),
-            }
-        }
-        let touched: Vec<_> = touched.into_iter().collect();
+        // Signing and storing thousands of notices is background work: off the async
+        // workers, below the calls someone waits on.
+        let issuer = self.issuer.clone();
+        let imported = crate::background::spawn_blocking(move || import_all(&issuer, notices))
+            .await
+            .map_err(|_| Status::unavailable("the import stopped before it finished"))?;
+        let (out, touched) = imported?;
         self.issuer.publish(&touched).await?;
         tracing::info!(
             created = out.created,

@@ -1,0 +1,217 @@
+//! The audit journal: a file beside the database that makes an audit entry durable
+//! without flushing the whole database.
+//!
+//! An answer leaves the node only once its audit entry is on disk (an evaluation
+//! answered just before `kill -9` is audited when the node starts again). Flushing sled makes
+//! *everything* written so far durable, so while a large import or index build is being
+//! written, each answer waited for those writes too. Instead, each entry is appended to
+//! this journal as it is recorded, and an answer waits for one `fdatasync` of the journal
+//! (shared by every answer waiting at that moment). sled is flushed as before by the
+//! node's own flushes; once a flush covers the journal's entries, they are dropped.
+//!
+//! At start the journal is replayed: entries after the chain's last entry in sled (lost
+//! with sled's unflushed writes in a crash) are put back, each checked to follow the one
+//! before it (seq, previous hash, own hash). A record cut short by the crash was never
+//! acknowledged and is ignored; anything else that does not follow is refused, as a
+//! damaged chain is.
+//!
+//! Record: `entry length:u32 · entry JSON · checkpoint length:u32 · checkpoint JSON`
+//! (length 0: no checkpoint), big-endian lengths.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use super::AuditError;
+use super::entry::{Checkpoint, Entry};
+
+/// Journal size past which the next durable wait flushes the database instead and
+/// drops what it covers.
+pub(super) const COMPACT_AT: u64 = 4 * 1024 * 1024;
+
+/// One record read back: the entry and, if it carried one, its checkpoint.
+pub(super) struct Record {
+    pub entry: Entry,
+    pub entry_bytes: Vec<u8>,
+    pub checkpoint: Option<(Checkpoint, Vec<u8>)>,
+}
+
+#[derive(Debug)]
+struct Open {
+    file: File,
+    /// Bytes written.
+    len: u64,
+    /// Seq of the newest entry written (0: none).
+    last: u64,
+}
+
+/// The journal file, open for appending.
+#[derive(Debug)]
+pub(super) struct Journal {
+    path: PathBuf,
+    open: Mutex<Open>,
+    /// Size past which [`Journal::wants_compaction`] says so.
+    pub(super) compact_at: u64,
+}
+
+fn io(e: std::io::Error) -> AuditError {
+    AuditError::Journal(e)
+}
+
+fn corrupt(seq: u64, problem: &str) -> AuditError {
+    AuditError::Corrupt {
+        seq,
+        problem: format!("in the audit journal: {problem}"),
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path` and reads back its whole records.
+    pub(super) fn open(path: &Path) -> Result<(Self, Vec<Record>), AuditError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let (records, whole) = parse(&bytes)?;
+        if (whole as u64) < bytes.len() as u64 {
+            // A record cut short by a crash: never acknowledged; drop it so that the
+            // next record starts clean.
+            file.set_len(whole as u64).map_err(io)?;
+        }
+        file.seek(SeekFrom::End(0)).map_err(io)?;
+        let last = records.last().map_or(0, |r| r.entry.seq);
+        let journal = Self {
+            path: path.to_owned(),
+            open: Mutex::new(Open {
+                file,
+                len: whole as u64,
+                last,
+            }),
+            compact_at: COMPACT_AT,
+        };
+        Ok((journal, records))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends one entry (and its checkpoint). Not durable until [`Journal::sync`].
+    pub(super) fn append(
+        &self,
+        seq: u64,
+        entry: &[u8],
+        checkpoint: Option<&[u8]>,
+    ) -> Result<(), AuditError> {
+        let checkpoint = checkpoint.unwrap_or_default();
+        let mut record = Vec::with_capacity(8 + entry.len() + checkpoint.len());
+        for part in [entry, checkpoint] {
+            let len = u32::try_from(part.len()).map_err(|_| corrupt(seq, "record too long"))?;
+            record.extend_from_slice(&len.to_be_bytes());
+            record.extend_from_slice(part);
+        }
+        let mut open = self.lock();
+        if let Err(e) = open.file.write_all(&record) {
+            // Part of a record would misalign every record after it: cut it off.
+            let len = open.len;
+            let _ = open.file.set_len(len);
+            return Err(io(e));
+        }
+        open.len += record.len() as u64;
+        open.last = seq;
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable; blocking.
+    pub(super) fn sync(&self) -> Result<(), AuditError> {
+        let file = self.lock().file.try_clone().map_err(io)?;
+        file.sync_data().map_err(io)
+    }
+
+    /// Whether the journal has grown past its compaction size.
+    pub(super) fn wants_compaction(&self) -> bool {
+        self.lock().len >= self.compact_at
+    }
+
+    /// Drops every record through `seq`, now on disk in the database. The records
+    /// after it (appended while the database was flushed) are kept, in a new file that
+    /// replaces the old one atomically.
+    pub(super) fn covered_through(&self, seq: u64) -> Result<(), AuditError> {
+        let mut open = self.lock();
+        if open.last <= seq {
+            open.file.set_len(0).map_err(io)?;
+            open.file.sync_data().map_err(io)?;
+            open.len = 0;
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        let mut reader = File::open(&self.path).map_err(io)?;
+        reader.read_to_end(&mut bytes).map_err(io)?;
+        let (records, _) = parse(&bytes)?;
+        let mut kept = Vec::new();
+        for r in records.iter().filter(|r| r.entry.seq > seq) {
+            for part in [
+                r.entry_bytes.as_slice(),
+                r.checkpoint.as_ref().map_or(&[][..], |(_, b)| b),
+            ] {
+                kept.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                kept.extend_from_slice(part);
+            }
+        }
+        let tmp = self.path.with_extension("journal.tmp");
+        {
+            let mut f = File::create(&tmp).map_err(io)?;
+            f.write_all(&kept).map_err(io)?;
+            f.sync_data().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        open.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io)?;
+        open.len = kept.len() as u64;
+        Ok(())
+    }
+}
+
+/// The whole records in `bytes`, and how many bytes they take (a record cut short at
+/// the end is left out).
+fn parse(bytes: &[u8]) -> Result<(Vec<Record>, usize), AuditError> {
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while let Some((entry_bytes, after_entry)) = part(bytes, at) {
+        let Some((checkpoint_bytes, after)) = part(bytes, after_entry) else {
+            break;
+        };
+        let seq_hint = records.last().map_or(0, |r: &Record| r.entry.seq + 1);
+        let entry: Entry = serde_json::from_slice(entry_bytes)
+            .map_err(|_| corrupt(seq_hint, "a record is not an audit entry"))?;
+        let checkpoint = if checkpoint_bytes.is_empty() {
+            None
+        } else {
+            let c: Checkpoint = serde_json::from_slice(checkpoint_bytes)
+                .map_err(|_| corrupt(entry.seq, "a record's checkpoint does not read"))?;
+            Some((c, checkpoint_bytes.to_vec()))
+        };
+        records.push(Record {
+            entry,
+            entry_bytes: entry_bytes.to_vec(),
+            checkpoint,
+        });
+        at = after;
+    }
+    Ok((records, at))
+}
+
+/// The length-prefixed part at `at`: its bytes and where the next begins.
+fn part(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let len = u32::from_be_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?) as usize;
+    let start = at + 4;
+    let end = start.checked_add(len)?;
+    Some((bytes.get(start..end)?, end))
+}
