@@ -108,13 +108,9 @@ impl Journal {
         entry: &[u8],
         checkpoint: Option<&[u8]>,
     ) -> Result<(), AuditError> {
-        let checkpoint = checkpoint.unwrap_or_default();
-        let mut record = Vec::with_capacity(8 + entry.len() + checkpoint.len());
-        for part in [entry, checkpoint] {
-            let len = u32::try_from(part.len()).map_err(|_| corrupt(seq, "record too long"))?;
-            record.extend_from_slice(&len.to_be_bytes());
-            record.extend_from_slice(part);
-        }
+        let mut record = Vec::new();
+        frame(&mut record, entry, checkpoint.unwrap_or_default())
+            .map_err(|()| corrupt(seq, "record too long"))?;
         let mut open = self.lock();
         if let Err(e) = open.file.write_all(&record) {
             // Part of a record would misalign every record after it: cut it off.
@@ -155,13 +151,10 @@ impl Journal {
         let (records, _) = parse(&bytes)?;
         let mut kept = Vec::new();
         for r in records.iter().filter(|r| r.entry.seq > seq) {
-            for part in [
-                r.entry_bytes.as_slice(),
-                r.checkpoint.as_ref().map_or(&[][..], |(_, b)| b),
-            ] {
-                kept.extend_from_slice(&(part.len() as u32).to_be_bytes());
-                kept.extend_from_slice(part);
-            }
+            let checkpoint = r.checkpoint.as_ref().map_or(&[][..], |(_, b)| b.as_slice());
+            // Read back from this file, so each part's length fits its prefix.
+            frame(&mut kept, &r.entry_bytes, checkpoint)
+                .map_err(|()| corrupt(r.entry.seq, "record too long"))?;
         }
         let tmp = self.path.with_extension("journal.tmp");
         {
@@ -177,6 +170,17 @@ impl Journal {
         open.len = kept.len() as u64;
         Ok(())
     }
+}
+
+/// Appends one record (`entry`, then `checkpoint`, each after its length) to `out`; `Err`
+/// if a part is longer than a length prefix can say.
+fn frame(out: &mut Vec<u8>, entry: &[u8], checkpoint: &[u8]) -> Result<(), ()> {
+    for part in [entry, checkpoint] {
+        let len = u32::try_from(part.len()).map_err(|_| ())?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    Ok(())
 }
 
 /// The whole records in `bytes`, and how many bytes they take (a record cut short at
