@@ -95,6 +95,17 @@ const INDEXED_KEY: &[u8] = b"i";
 pub struct HolderIndex {
     tree: Tree,
     write: Mutex<()>,
+    /// The positions as last written, read by every evaluation for a peer: from memory,
+    /// not from the store, where a long write of an import could hold the read up.
+    known: parking_lot::RwLock<Positions>,
+}
+
+/// Each peer's newest delta position (by its `last_pos_key`) and our feed position
+/// indexed so far.
+#[derive(Default)]
+struct Positions {
+    last_pos: std::collections::HashMap<Vec<u8>, u64>,
+    indexed: u64,
 }
 
 impl std::fmt::Debug for HolderIndex {
@@ -105,10 +116,41 @@ impl std::fmt::Debug for HolderIndex {
 
 impl HolderIndex {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
+        let tree = Tree::open(store, TREE)?;
+        let mut known = Positions {
+            indexed: tree.u64_at(INDEXED_KEY, INDEXED)?,
+            ..Positions::default()
+        };
+        for kv in tree.scan(Key::tag(b'q'), LAST_POS) {
+            let (k, v) = kv?;
+            known
+                .last_pos
+                .insert(k.to_vec(), tree.u64_of(&v, LAST_POS)?);
+        }
         Ok(Self {
-            tree: Tree::open(store, TREE)?,
+            tree,
             write: Mutex::new(()),
+            known: parking_lot::RwLock::new(known),
         })
+    }
+
+    /// Applies `batch`, which sets the positions in `last_pos` (and our feed position
+    /// indexed, if `indexed`), and remembers them.
+    fn commit(
+        &self,
+        batch: sled::Batch,
+        last_pos: Vec<(&AgencyId, u64)>,
+        indexed: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.tree.apply(batch, DELTA)?;
+        let mut known = self.known.write();
+        for (peer, pos) in last_pos {
+            known.last_pos.insert(last_pos_key(peer).into(), pos);
+        }
+        if let Some(n) = indexed {
+            known.indexed = n;
+        }
+        Ok(())
     }
 
     /// One writer at a time: deciding a delta reads what the last one wrote.
@@ -118,7 +160,7 @@ impl HolderIndex {
 
     /// Own feed position indexed so far.
     pub fn indexed_through(&self) -> Result<u64, StoreError> {
-        self.tree.u64_at(INDEXED_KEY, INDEXED)
+        Ok(self.known.read().indexed)
     }
 
     /// Deltas for `peer` after `after`, in order.
@@ -144,7 +186,8 @@ impl HolderIndex {
 
     /// The newest delta position for `peer` (0: none yet).
     pub fn last_pos(&self, peer: &AgencyId) -> Result<u64, StoreError> {
-        self.tree.u64_at(last_pos_key(peer), LAST_POS)
+        let key: Vec<u8> = last_pos_key(peer).into();
+        Ok(self.known.read().last_pos.get(&key).copied().unwrap_or(0))
     }
 
     /// The serial of our notice whose live row for `peer` has `tag`.
@@ -238,6 +281,7 @@ impl Indexer {
             return Ok(0);
         };
         let mut batch = sled::Batch::default();
+        let mut positions = Vec::new();
         for (peer, &level) in &self.policy.levels {
             let key = self.key(peer)?;
             // The newest version in this chunk decides a serial's rows; a
@@ -252,10 +296,11 @@ impl Indexer {
                 let delta = IndexDelta { pos, ..delta };
                 batch.insert(delta_prefix(peer).u64(pos), delta.encode_to_vec());
                 batch.insert(last_pos_key(peer), pos.to_be_bytes().as_slice());
+                positions.push((peer, pos));
             }
         }
         batch.insert(INDEXED_KEY, last.to_be_bytes().as_slice());
-        holder.tree.apply(batch, DELTA)?;
+        holder.commit(batch, positions, Some(last))?;
         Ok(chunk.len())
     }
 
@@ -390,7 +435,7 @@ impl Indexer {
         delta.pos = pos;
         batch.insert(delta_prefix(peer).u64(pos), delta.encode_to_vec());
         batch.insert(last_pos_key(peer), pos.to_be_bytes().as_slice());
-        Ok(holder.tree.apply(batch, DELTA)?)
+        Ok(holder.commit(batch, vec![(peer, pos)], None)?)
     }
 
     /// Gives every peer that has no index yet an empty one (epoch and public
@@ -399,7 +444,7 @@ impl Indexer {
         let holder = &self.holder;
         let _one = holder.writer();
         let mut batch = sled::Batch::default();
-        let mut any = false;
+        let mut positions = Vec::new();
         for peer in self.policy.levels.keys() {
             if holder.last_pos(peer)? > 0 {
                 continue;
@@ -414,10 +459,10 @@ impl Indexer {
             };
             batch.insert(delta_prefix(peer).u64(1), delta.encode_to_vec());
             batch.insert(last_pos_key(peer), 1u64.to_be_bytes().as_slice());
-            any = true;
+            positions.push((peer, 1));
         }
-        if any {
-            holder.tree.apply(batch, DELTA)?;
+        if !positions.is_empty() {
+            holder.commit(batch, positions, None)?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use super::watch::Watcher;
 use crate::exchange::client::{PeerClient, PeerError};
 use crate::identity::AgencyId;
 use crate::privacy::{self, ELEMENT_LEN, IndexEntry, IndexLookup, IndexLookupBuilder};
-use crate::store::keys::{Key, Tree, read_u32};
+use crate::store::keys::{Key, RowWrites, Tree, read_u32};
 use crate::store::{Store, StoreError};
 
 const TREE: &str = "peer_index";
@@ -57,6 +57,13 @@ fn epoch_key(peer: &AgencyId) -> Key {
 /// `c peer`: the last delta position applied.
 fn cursor_key(peer: &AgencyId) -> Key {
     Key::tag(b'c').text(peer.as_str())
+}
+
+/// `w peer`: while the rows of an apply are written, the position it writes up to. Found
+/// at start, it says rows up to there may stand ahead of the cursor (a crash cut the
+/// apply short), so the deltas that bring them again must not count them twice.
+fn writing_key(peer: &AgencyId) -> Key {
+    Key::tag(b'w').text(peer.as_str())
 }
 
 /// `x peer 0`: the rows; a row's key ends with its tag and nonce.
@@ -180,6 +187,10 @@ pub struct PeerReplica {
     pub epoch: u32,
     pub public_key: [u8; ELEMENT_LEN],
     pub lookup: RowSet,
+    /// The last delta position applied, as stored with the rows.
+    pub cursor: u64,
+    /// Rows of deltas up to this position may be held already (see [`writing_key`]).
+    rewritten_until: u64,
 }
 
 /// Every peer's replica.
@@ -228,6 +239,8 @@ impl Replicas {
                     lookup: RowSet {
                         parts: vec![Arc::new(builder.finish())],
                     },
+                    cursor: tree.u64_at(cursor_key(peer), CURSOR)?,
+                    rewritten_until: tree.u64_at(writing_key(peer), CURSOR)?,
                 }),
             );
         }
@@ -248,8 +261,10 @@ impl Replicas {
     }
 
     /// The last delta position applied from `peer` (0: none).
+    /// Read from memory: a screening asks it, and a long write to the store must not
+    /// hold the screening up.
     pub fn cursor(&self, peer: &AgencyId) -> Result<u64, StoreError> {
-        self.tree.u64_at(cursor_key(peer), CURSOR)
+        Ok(self.get(peer).map_or(0, |r| r.cursor))
     }
 
     /// Applies deltas in order (stale ones are skipped) and returns the rows
@@ -263,14 +278,16 @@ impl Replicas {
             .write
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut cursor = self.cursor(peer)?;
         let current = self.get(peer);
+        let mut cursor = current.as_ref().map_or(0, |r| r.cursor);
+        let rewritten_until = current.as_ref().map_or(0, |r| r.rewritten_until);
+        let start = cursor;
         let mut epoch = current.as_ref().map(|r| r.epoch);
         let mut public_key = current.as_ref().map(|r| r.public_key);
         let mut reset = false;
         let mut adds: Vec<IndexEntry> = Vec::new();
         let mut removes: HashSet<[u8; ROW_ID]> = HashSet::new();
-        let mut batch = sled::Batch::default();
+        let mut batch = RowWrites::default();
         for delta in deltas {
             if delta.pos <= cursor {
                 continue;
@@ -319,14 +336,33 @@ impl Replicas {
         };
         let mut e = epoch.to_be_bytes().to_vec();
         e.extend_from_slice(&public_key);
-        batch.insert(epoch_key(peer), e);
-        batch.insert(cursor_key(peer), cursor.to_be_bytes().as_slice());
-        self.tree.apply(batch, ROW)?;
+        // Rows first, the epoch and the cursor after them. Rows of a delta written ahead
+        // of the cursor are real rows of the peer's index (or removals it made), and a
+        // copy whose cursor is behind the peer's position is never taken for a clear.
+        // Rows a crash cut short may have written already: counted once.
+        let dedupe = !reset && rewritten_until > start;
+        self.tree.insert(
+            writing_key(peer),
+            rewritten_until.max(cursor).to_be_bytes().as_slice(),
+            CURSOR,
+        )?;
+        batch.commit(epoch_key(peer), e);
+        batch.commit(cursor_key(peer), cursor.to_be_bytes().as_slice());
+        let rewritten_until = if cursor >= rewritten_until {
+            batch.commit_remove(writing_key(peer));
+            0
+        } else {
+            rewritten_until
+        };
+        self.tree.apply_rows(batch, ROW)?;
 
         let base = match (reset, current) {
             (false, Some(r)) => r.lookup.clone(),
             _ => RowSet::default(),
         };
+        if dedupe {
+            adds.retain(|a| !base.get(&a.tag).any(|e| *e.nonce == a.nonce));
+        }
         let lookup = base.apply(adds.clone(), &removes)?;
         self.map
             .write()
@@ -337,6 +373,8 @@ impl Replicas {
                     epoch,
                     public_key,
                     lookup,
+                    cursor,
+                    rewritten_until,
                 }),
             );
         Ok(adds)

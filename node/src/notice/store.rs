@@ -73,6 +73,9 @@ pub struct NoticeStore {
     tree: Tree,
     own: AgencyId,
     write: Mutex<()>,
+    /// The last seq of our own feed as stored, read by every evaluation for a peer: from
+    /// memory, not from the store, where a long write of an import could hold it up.
+    last_seq: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for NoticeStore {
@@ -176,10 +179,13 @@ pub struct Writer<'a> {
 impl NoticeStore {
     /// Opens the tree for the node of agency `own`.
     pub fn open(store: &Store, own: AgencyId) -> std::result::Result<Self, StoreError> {
+        let tree = Tree::open(store, TREE)?;
+        let last_seq = tree.u64_at(LAST_SEQ_KEY, LAST_SEQ)?;
         Ok(Self {
-            tree: Tree::open(store, TREE)?,
+            tree,
             own,
             write: Mutex::new(()),
+            last_seq: last_seq.into(),
         })
     }
 
@@ -345,7 +351,7 @@ impl NoticeStore {
 
     /// The last seq of our own feed.
     pub fn last_seq(&self) -> Result<u64> {
-        self.u64_at(LAST_SEQ_KEY, LAST_SEQ)
+        Ok(self.last_seq.load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// Own feed entries after `after`, in order, as (seq, stored notice).
@@ -508,10 +514,13 @@ impl NoticeStore {
                 COUNT,
             )?;
         }
-        if max_seq > self.last_seq()? {
+        // Against what is stored, which a restore may have left behind.
+        if max_seq > self.u64_at(LAST_SEQ_KEY, LAST_SEQ)? {
             batch.insert(LAST_SEQ_KEY, max_seq.to_be_bytes().as_slice());
         }
         self.tree.apply(batch, VERSION)?;
+        self.last_seq
+            .fetch_max(max_seq, std::sync::atomic::Ordering::AcqRel);
         Ok(read)
     }
 }
@@ -562,6 +571,7 @@ impl Writer<'_> {
             batch.insert(last_key, seq.to_be_bytes().as_slice());
         }
         s.tree.apply(batch, VERSION)?;
+        s.last_seq.store(seq, std::sync::atomic::Ordering::Release);
         Ok((seq, envelope))
     }
 

@@ -241,6 +241,18 @@ impl Tree {
         super::apply_batch(&self.inner, batch).map_err(self.failed(record))
     }
 
+    /// Writes the rows of `writes` one by one, then its commit record (see [`RowWrites`]).
+    pub fn apply_rows(&self, writes: RowWrites, record: &'static str) -> Result<()> {
+        for (key, value) in writes.rows {
+            match value {
+                Some(v) => self.inner.insert(key, v),
+                None => self.inner.remove(key),
+            }
+            .map_err(self.failed(record))?;
+        }
+        self.apply(writes.commit, record)
+    }
+
     /// Adds one to the big-endian counter under `key` and returns the new
     /// value (1 for a counter never used). A counter that does not read as
     /// a number is an error, and is left as it is.
@@ -382,5 +394,41 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.to_string(), "stored alert in tree test is corrupt");
         assert_eq!(tree.count([b'a'], "alert").unwrap(), 2);
+    }
+}
+
+/// Many row writes and the record that says how far they got (a cursor), for a write
+/// too large for one batch.
+///
+/// sled applies a batch under a process-wide lock that every other read and write of
+/// the database waits for, so one batch of tens of thousands of rows holds up every
+/// answer for as long as it takes. Here each row is written on its own (plain writes
+/// share that lock), and the commit record goes last, atomically with whatever was put
+/// in [`RowWrites::commit`]. sled recovers a prefix of its log, so a crash part-way
+/// leaves rows written ahead of the cursor, to be written again, never a cursor ahead
+/// of its rows. Only for rows whose early presence is harmless.
+#[derive(Default)]
+pub struct RowWrites {
+    rows: Vec<(sled::IVec, Option<sled::IVec>)>,
+    commit: sled::Batch,
+}
+
+impl RowWrites {
+    pub fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        self.rows.push((key.into(), Some(value.into())));
+    }
+
+    pub fn remove(&mut self, key: impl Into<sled::IVec>) {
+        self.rows.push((key.into(), None));
+    }
+
+    /// A write that lands after every row, atomically with the other commit writes.
+    pub fn commit(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        self.commit.insert(key, value);
+    }
+
+    /// A removal that lands with the commit writes.
+    pub fn commit_remove(&mut self, key: impl Into<sled::IVec>) {
+        self.commit.remove(key);
     }
 }

@@ -180,7 +180,8 @@ fn an_unreadable_position_is_an_error_not_zero() {
         .tree
         .insert(last_pos_key(&agency("FR-SBDU")), vec![1u8, 2], "test")
         .unwrap();
-    let err = s.holder.last_pos(&agency("FR-SBDU")).unwrap_err();
+    // Positions are read once, when the index opens.
+    let err = HolderIndex::open(&s.indexer.store).unwrap_err();
     assert_eq!(
         err.to_string(),
         "stored last delta position in tree holder_index is corrupt"
@@ -204,4 +205,24 @@ fn index_rows_are_built_at_the_lowest_priority() {
             .expect("nice")
     });
     assert_eq!(nice, 19, "index threads run at nice 19");
+}
+
+#[test]
+fn positions_read_from_memory_are_those_stored() {
+    let s = setup();
+    s.indexer.ensure_initial().unwrap();
+    append(&s, listed(), &["FR-SBDU"]);
+    assert_eq!(s.indexer.index_pending().unwrap(), 1);
+    s.indexer.rebuild_for(&agency("US-BIS")).unwrap();
+    let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
+    let seen = |h: &HolderIndex| {
+        (
+            h.last_pos(&fr).unwrap(),
+            h.last_pos(&us).unwrap(),
+            h.indexed_through().unwrap(),
+        )
+    };
+    assert_eq!(seen(&s.holder), (2, 2, 1));
+    let reopened = HolderIndex::open(&s.indexer.store).unwrap();
+    assert_eq!(seen(&reopened), seen(&s.holder));
 }

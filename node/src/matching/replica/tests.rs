@@ -240,3 +240,44 @@ fn too_many_segments_are_joined_in_pairs_never_all_at_once() {
         );
     }
 }
+
+#[test]
+fn rows_written_ahead_of_the_cursor_by_a_crash_are_held_once() {
+    let w = matching_world(&["FR-SBDU"]);
+    let b = agency("FR-SBDU");
+    let key = Arc::new(OprfKey::generate(1));
+    let deltas = two_deltas(&key, false);
+    let (first, second) = (deltas[0].adds.len(), deltas[1].adds.len());
+    w.replicas.apply(&b, &deltas[..1]).unwrap();
+    // A crash part-way through applying the second delta: its rows and the mark are
+    // written, its cursor is not.
+    w.replicas
+        .tree
+        .insert(writing_key(&b), 2u64.to_be_bytes().as_slice(), CURSOR)
+        .unwrap();
+    for a in &deltas[1].adds {
+        let entry = IndexEntry::from_bytes(a).unwrap();
+        let id = row_id(&entry.tag, &entry.nonce);
+        w.replicas
+            .tree
+            .insert(rows_prefix(&b).bytes(&id), entry.sealed.clone(), ROW)
+            .unwrap();
+    }
+    let reopened = Replicas::open(&w.store, std::slice::from_ref(&b)).unwrap();
+    assert_eq!(reopened.cursor(&b).unwrap(), 1);
+    assert_eq!(reopened.get(&b).unwrap().lookup.len(), first + second);
+    // The second delta comes again: its rows are not counted twice.
+    let added = reopened.apply(&b, &deltas).unwrap();
+    assert!(added.is_empty(), "rows already held are not new");
+    assert_eq!(reopened.cursor(&b).unwrap(), 2);
+    assert_eq!(reopened.get(&b).unwrap().lookup.len(), first + second);
+    assert!(
+        reopened
+            .tree
+            .get(writing_key(&b), CURSOR)
+            .unwrap()
+            .is_none()
+    );
+    let again = Replicas::open(&w.store, std::slice::from_ref(&b)).unwrap();
+    assert_eq!(again.get(&b).unwrap().rewritten_until, 0);
+}

@@ -118,6 +118,7 @@ fn repair_rebuilds_counts_feed_and_newest_versions_from_the_versions() {
     let counts = ns.counts().unwrap();
     assert_eq!((counts["DE-BAFA"], counts["FR-SBDU"]), (3, 1));
     assert_eq!(ns.last_seq().unwrap(), 3);
+    assert_eq!(ns.u64_at(LAST_SEQ_KEY, LAST_SEQ).unwrap(), 3, "stored too");
     let feed: Vec<u64> = ns.feed_after(0).map(|r| r.unwrap().0).collect();
     assert_eq!(feed, [1, 2, 3]);
     assert_eq!(
