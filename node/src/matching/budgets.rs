@@ -64,7 +64,9 @@ impl From<BudgetError> for tonic::Status {
 /// Every served peer's budget.
 #[derive(Debug)]
 pub struct Budgets {
-    buckets: Mutex<BTreeMap<AgencyId, QueryBudget>>,
+    /// One lock per peer: a peer's charge (and the store write that saves it) never
+    /// waits for another peer's.
+    buckets: BTreeMap<AgencyId, Mutex<QueryBudget>>,
     refusals: BTreeMap<AgencyId, Throttle>,
     saved: Option<Tree>,
     audit: AuditSink,
@@ -77,14 +79,16 @@ impl Budgets {
         let now = Instant::now();
         let buckets: BTreeMap<_, _> = limits
             .into_iter()
-            .map(|(peer, (per_day, burst))| (peer, QueryBudget::new(per_day, burst, now)))
+            .map(|(peer, (per_day, burst))| {
+                (peer, Mutex::new(QueryBudget::new(per_day, burst, now)))
+            })
             .collect();
         Self {
             refusals: buckets
                 .keys()
                 .map(|p| (p.clone(), Throttle::new(AUDITED_PER_WINDOW, AUDIT_WINDOW)))
                 .collect(),
-            buckets: Mutex::new(buckets),
+            buckets,
             saved: None,
             audit,
         }
@@ -120,18 +124,13 @@ impl Budgets {
         let mut budgets = Self::new(limits, audit);
         let now = Instant::now();
         let wall = wall_ms();
-        {
-            let buckets = budgets
-                .buckets
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (peer, bucket) in buckets.iter_mut() {
-                let Some(saved) = tree.get(peer.as_str(), RECORD)? else {
-                    continue;
-                };
-                let (units, at) = decode(&saved).ok_or_else(|| tree.corrupt(RECORD))?;
-                *bucket = restore(bucket, units, wall.saturating_sub(at), now);
-            }
+        for (peer, bucket) in &mut budgets.buckets {
+            let Some(saved) = tree.get(peer.as_str(), RECORD)? else {
+                continue;
+            };
+            let (units, at) = decode(&saved).ok_or_else(|| tree.corrupt(RECORD))?;
+            let bucket = bucket.get_mut().unwrap_or_else(PoisonError::into_inner);
+            *bucket = restore(bucket, units, wall.saturating_sub(at), now);
         }
         budgets.saved = Some(tree);
         Ok(budgets)
@@ -139,18 +138,19 @@ impl Budgets {
 
     /// The most keys `peer` may have evaluated at once.
     pub fn burst(&self, peer: &AgencyId) -> Option<u64> {
-        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        buckets.get(peer).map(|b| b.limits().1)
+        self.buckets
+            .get(peer)
+            .map(|b| b.lock().unwrap_or_else(PoisonError::into_inner).limits().1)
     }
 
     /// Takes `n` keys from `peer`'s budget, or says why not.
     pub fn charge(&self, peer: &AgencyId, n: usize) -> Result<(), BudgetError> {
         let now = Instant::now();
         let refused = {
-            let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(bucket) = buckets.get_mut(peer) else {
+            let Some(bucket) = self.buckets.get(peer) else {
                 return Err(BudgetError::NoBudget);
             };
+            let mut bucket = bucket.lock().unwrap_or_else(PoisonError::into_inner);
             match bucket.try_take(n as u64, now) {
                 Ok(()) => return self.save(peer, bucket.units()),
                 Err(OverBudget::RetryAfter(wait)) => BudgetError::Exhausted { keys: n, wait },
@@ -215,6 +215,31 @@ fn wall_ms() -> u64 {
 mod tests {
     use super::*;
     use crate::test_support::{agency, audit_on, audit_sink, audited, reopen, temp_store};
+
+    #[tokio::test]
+    async fn a_peer_charged_while_another_is_being_charged_does_not_wait() {
+        let (_dir, store) = temp_store();
+        let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
+        let budgets = std::sync::Arc::new(
+            Budgets::open(
+                &store,
+                [(fr.clone(), (1_000, 100)), (us.clone(), (1_000, 100))],
+                audit_on(&store),
+            )
+            .unwrap(),
+        );
+        // FR-SBDU's charge in progress (its lock held, as while its save is written).
+        let held = budgets.buckets[&fr].lock().unwrap();
+        let other = budgets.clone();
+        let charged = std::thread::spawn(move || other.charge(&us, 10).is_ok());
+        let waited = std::time::Instant::now();
+        while !charged.is_finished() && waited.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(charged.is_finished(), "US-BIS waited for FR-SBDU's charge");
+        drop(held);
+        assert!(charged.join().unwrap());
+    }
 
     #[tokio::test]
     async fn a_restart_neither_refills_nor_forgets_a_budget_and_floods_are_audited_in_sum() {
