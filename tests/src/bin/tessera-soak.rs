@@ -6,7 +6,8 @@
 //! nodes for M minutes (default 10) with everything the federation port offers: idle TCP
 //! sockets, PullNotices and PullIndex streams it never reads, oversized and junk Evaluate
 //! and Cardinality batches, deconfliction hits on made-up tags, overlap reports, pushes of
-//! junk notices, unknown serials, consultation messages that do not verify, and Hello.
+//! junk notices, unknown serials, consultation messages that do not verify, and Hello, each
+//! kind of call in a loop of its own.
 //!
 //! At the end: every notice delivered exactly once (FR-SBDU holds N notice versions from
 //! DE-BAFA, no more), both audit chains verify, honest screening p99 under flood against its
@@ -220,65 +221,88 @@ async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Ar
         (0..n).map(|i| all.slice(i * 32..(i + 1) * 32)).collect()
     };
     let (junk_evaluate, junk_cardinality) = (junk(65_535), junk(10_000));
-    let mut round = 0u64;
-    while !stop.is_cancelled() {
-        round += 1;
-        let mut c = FederationClient::new(ch.clone());
-        let call = async {
-            let _ = c
-                .evaluate(EvaluateRequest {
-                    epoch: 1,
-                    blinded: junk_evaluate.clone(),
-                })
-                .await;
-            let _ = c
-                .cardinality(CardinalityRequest {
-                    blinded: junk_cardinality.clone(),
-                })
-                .await;
-            let _ = c
-                .deconflict_hit(DeconflictHitRequest {
-                    tag: round.to_be_bytes().repeat(2),
-                    contact: "call me".into(),
-                })
-                .await;
-            let _ = c
-                .report_overlap(ReportOverlapRequest {
-                    peer: HONEST[1].into(),
-                })
-                .await;
-            let _ = c
-                .push_notices(PushNoticesRequest {
-                    items: vec![FeedItem {
-                        seq: round,
-                        ..Default::default()
-                    }],
-                    index_pos: u64::MAX,
-                })
-                .await;
-            let _ = c
-                .get_notice(GetNoticeRequest {
-                    serial: format!("NOPE-{round}"),
-                })
-                .await;
-            let _ = c
-                .consult(SignedMessage {
-                    ..Default::default()
-                })
-                .await;
-            let _ = c
-                .hello(HelloRequest {
-                    node: Some(NodeInfo {
-                        agency: HOSTILE.into(),
-                        software_version: "soak".into(),
-                        protocol_version: 1,
-                        ..Default::default()
-                    }),
-                })
-                .await;
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(10), call).await;
-        calls.fetch_add(8, Ordering::Relaxed);
+    // Each kind of call in a loop of its own, so that one kind the node makes slow (a junk
+    // batch read at the peer's read rate) does not slow the others: the flood's rate no
+    // longer depends on which of its calls the node answers fast.
+    let mut loops = Vec::new();
+    for kind in 0..8u8 {
+        let (ch, stop, calls) = (ch.clone(), stop.clone(), calls.clone());
+        let (junk_evaluate, junk_cardinality) = (junk_evaluate.clone(), junk_cardinality.clone());
+        loops.push(tokio::spawn(async move {
+            let mut c = FederationClient::new(ch);
+            let mut round = 0u64;
+            while !stop.is_cancelled() {
+                round += 1;
+                let call = async {
+                    let _ = match kind {
+                        0 => c
+                            .evaluate(EvaluateRequest {
+                                epoch: 1,
+                                blinded: junk_evaluate.clone(),
+                            })
+                            .await
+                            .map(|_| ()),
+                        1 => c
+                            .cardinality(CardinalityRequest {
+                                blinded: junk_cardinality.clone(),
+                            })
+                            .await
+                            .map(|_| ()),
+                        2 => c
+                            .deconflict_hit(DeconflictHitRequest {
+                                tag: round.to_be_bytes().repeat(2),
+                                contact: "call me".into(),
+                            })
+                            .await
+                            .map(|_| ()),
+                        3 => c
+                            .report_overlap(ReportOverlapRequest {
+                                peer: HONEST[1].into(),
+                            })
+                            .await
+                            .map(|_| ()),
+                        4 => c
+                            .push_notices(PushNoticesRequest {
+                                items: vec![FeedItem {
+                                    seq: round,
+                                    ..Default::default()
+                                }],
+                                index_pos: u64::MAX,
+                            })
+                            .await
+                            .map(|_| ()),
+                        5 => c
+                            .get_notice(GetNoticeRequest {
+                                serial: format!("NOPE-{round}"),
+                            })
+                            .await
+                            .map(|_| ()),
+                        6 => c
+                            .consult(SignedMessage {
+                                ..Default::default()
+                            })
+                            .await
+                            .map(|_| ()),
+                        _ => c
+                            .hello(HelloRequest {
+                                node: Some(NodeInfo {
+                                    agency: HOSTILE.into(),
+                                    software_version: "soak".into(),
+                                    protocol_version: 1,
+                                    ..Default::default()
+                                }),
+                            })
+                            .await
+                            .map(|_| ()),
+                    };
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(10), call).await;
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for l in loops {
+        let _ = l.await;
     }
     drop((unread, unread_index));
     sockets.abort();
