@@ -231,14 +231,11 @@ mod tests {
         // FR-SBDU's charge in progress (its lock held, as while its save is written).
         let held = budgets.buckets[&fr].lock().unwrap();
         let other = budgets.clone();
-        let charged = std::thread::spawn(move || other.charge(&us, 10).is_ok());
-        let waited = std::time::Instant::now();
-        while !charged.is_finished() && waited.elapsed() < std::time::Duration::from_secs(5) {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert!(charged.is_finished(), "US-BIS waited for FR-SBDU's charge");
+        let (done, charged) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(other.charge(&us, 10).is_ok()));
+        let answer = charged.recv_timeout(std::time::Duration::from_secs(5));
         drop(held);
-        assert!(charged.join().unwrap());
+        assert_eq!(answer, Ok(true), "US-BIS waited for FR-SBDU's charge");
     }
 
     #[tokio::test]

@@ -318,6 +318,42 @@ impl Tree {
     }
 }
 
+/// Many row writes and the record that says how far they got (a cursor), for a write
+/// too large for one batch.
+///
+/// sled applies a batch under a process-wide lock that every other read and write of
+/// the database waits for, so one batch of tens of thousands of rows holds up every
+/// answer for as long as it takes. Here each row is written on its own (plain writes
+/// share that lock), and the commit record goes last, atomically with whatever was put
+/// in [`RowWrites::commit`]. sled recovers a prefix of its log, so a crash part-way
+/// leaves rows written ahead of the cursor, to be written again, never a cursor ahead
+/// of its rows. Only for rows whose early presence is harmless.
+#[derive(Default)]
+pub struct RowWrites {
+    rows: Vec<(sled::IVec, Option<sled::IVec>)>,
+    commit: sled::Batch,
+}
+
+impl RowWrites {
+    pub fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        self.rows.push((key.into(), Some(value.into())));
+    }
+
+    pub fn remove(&mut self, key: impl Into<sled::IVec>) {
+        self.rows.push((key.into(), None));
+    }
+
+    /// A write that lands after every row, atomically with the other commit writes.
+    pub fn commit(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        self.commit.insert(key, value);
+    }
+
+    /// A removal that lands with the commit writes.
+    pub fn commit_remove(&mut self, key: impl Into<sled::IVec>) {
+        self.commit.remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,41 +430,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.to_string(), "stored alert in tree test is corrupt");
         assert_eq!(tree.count([b'a'], "alert").unwrap(), 2);
-    }
-}
-
-/// Many row writes and the record that says how far they got (a cursor), for a write
-/// too large for one batch.
-///
-/// sled applies a batch under a process-wide lock that every other read and write of
-/// the database waits for, so one batch of tens of thousands of rows holds up every
-/// answer for as long as it takes. Here each row is written on its own (plain writes
-/// share that lock), and the commit record goes last, atomically with whatever was put
-/// in [`RowWrites::commit`]. sled recovers a prefix of its log, so a crash part-way
-/// leaves rows written ahead of the cursor, to be written again, never a cursor ahead
-/// of its rows. Only for rows whose early presence is harmless.
-#[derive(Default)]
-pub struct RowWrites {
-    rows: Vec<(sled::IVec, Option<sled::IVec>)>,
-    commit: sled::Batch,
-}
-
-impl RowWrites {
-    pub fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
-        self.rows.push((key.into(), Some(value.into())));
-    }
-
-    pub fn remove(&mut self, key: impl Into<sled::IVec>) {
-        self.rows.push((key.into(), None));
-    }
-
-    /// A write that lands after every row, atomically with the other commit writes.
-    pub fn commit(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
-        self.commit.insert(key, value);
-    }
-
-    /// A removal that lands with the commit writes.
-    pub fn commit_remove(&mut self, key: impl Into<sled::IVec>) {
-        self.commit.remove(key);
     }
 }

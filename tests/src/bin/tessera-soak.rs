@@ -233,69 +233,7 @@ async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Ar
             let mut round = 0u64;
             while !stop.is_cancelled() {
                 round += 1;
-                let call = async {
-                    let _ = match kind {
-                        0 => c
-                            .evaluate(EvaluateRequest {
-                                epoch: 1,
-                                blinded: junk_evaluate.clone(),
-                            })
-                            .await
-                            .map(|_| ()),
-                        1 => c
-                            .cardinality(CardinalityRequest {
-                                blinded: junk_cardinality.clone(),
-                            })
-                            .await
-                            .map(|_| ()),
-                        2 => c
-                            .deconflict_hit(DeconflictHitRequest {
-                                tag: round.to_be_bytes().repeat(2),
-                                contact: "call me".into(),
-                            })
-                            .await
-                            .map(|_| ()),
-                        3 => c
-                            .report_overlap(ReportOverlapRequest {
-                                peer: HONEST[1].into(),
-                            })
-                            .await
-                            .map(|_| ()),
-                        4 => c
-                            .push_notices(PushNoticesRequest {
-                                items: vec![FeedItem {
-                                    seq: round,
-                                    ..Default::default()
-                                }],
-                                index_pos: u64::MAX,
-                            })
-                            .await
-                            .map(|_| ()),
-                        5 => c
-                            .get_notice(GetNoticeRequest {
-                                serial: format!("NOPE-{round}"),
-                            })
-                            .await
-                            .map(|_| ()),
-                        6 => c
-                            .consult(SignedMessage {
-                                ..Default::default()
-                            })
-                            .await
-                            .map(|_| ()),
-                        _ => c
-                            .hello(HelloRequest {
-                                node: Some(NodeInfo {
-                                    agency: HOSTILE.into(),
-                                    software_version: "soak".into(),
-                                    protocol_version: 1,
-                                    ..Default::default()
-                                }),
-                            })
-                            .await
-                            .map(|_| ()),
-                    };
-                };
+                let call = hostile_call(&mut c, kind, round, &junk_evaluate, &junk_cardinality);
                 let _ = tokio::time::timeout(Duration::from_secs(10), call).await;
                 calls.fetch_add(1, Ordering::Relaxed);
             }
@@ -306,6 +244,77 @@ async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Ar
     }
     drop((unread, unread_index));
     sockets.abort();
+}
+
+/// One hostile call of `kind` (0..8), its answer ignored.
+async fn hostile_call(
+    c: &mut FederationClient<Channel>,
+    kind: u8,
+    round: u64,
+    evaluate: &[prost::bytes::Bytes],
+    cardinality: &[prost::bytes::Bytes],
+) {
+    let _ = match kind {
+        0 => c
+            .evaluate(EvaluateRequest {
+                epoch: 1,
+                blinded: evaluate.to_vec(),
+            })
+            .await
+            .map(|_| ()),
+        1 => c
+            .cardinality(CardinalityRequest {
+                blinded: cardinality.to_vec(),
+            })
+            .await
+            .map(|_| ()),
+        2 => c
+            .deconflict_hit(DeconflictHitRequest {
+                tag: round.to_be_bytes().repeat(2),
+                contact: "call me".into(),
+            })
+            .await
+            .map(|_| ()),
+        3 => c
+            .report_overlap(ReportOverlapRequest {
+                peer: HONEST[1].into(),
+            })
+            .await
+            .map(|_| ()),
+        4 => c
+            .push_notices(PushNoticesRequest {
+                items: vec![FeedItem {
+                    seq: round,
+                    ..Default::default()
+                }],
+                index_pos: u64::MAX,
+            })
+            .await
+            .map(|_| ()),
+        5 => c
+            .get_notice(GetNoticeRequest {
+                serial: format!("NOPE-{round}"),
+            })
+            .await
+            .map(|_| ()),
+        6 => c
+            .consult(SignedMessage {
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        _ => c
+            .hello(HelloRequest {
+                node: Some(NodeInfo {
+                    agency: HOSTILE.into(),
+                    software_version: "soak".into(),
+                    protocol_version: 1,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(|_| ()),
+    };
 }
 
 #[tokio::main]
