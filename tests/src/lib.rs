@@ -252,6 +252,13 @@ impl ProcFederation {
 
     /// The operator endpoint and a client config for node `i`'s own operator.
     pub fn operator(&self, i: usize) -> Channel {
+        let (addr, cfg) = self.operator_endpoint(i);
+        channel(&addr, cfg)
+    }
+
+    /// Node `i`'s operator address and an operator's client config, for a channel made
+    /// elsewhere (on another runtime).
+    pub fn operator_endpoint(&self, i: usize) -> (String, Arc<ClientConfig>) {
         let a = &self.agencies[i];
         let cfg = client_with_cert(
             self.root(),
@@ -259,7 +266,7 @@ impl ProcFederation {
             &a.dir.join("operator.key"),
             &a.agency,
         );
-        channel(&format!("127.0.0.1:{}", a.operator_port), cfg)
+        (format!("127.0.0.1:{}", a.operator_port), cfg)
     }
 
     /// Waits until node `i` answers Status.

@@ -11,9 +11,10 @@ use tessera_node::party::{Party, PartyKind};
 use tessera_proto::v1::federation_client::FederationClient;
 use tessera_proto::v1::{
     AlertsRequest, CardinalityRequest, DeconflictHitRequest, DenialAction, DenialNotice,
-    EnforcementNotice, EnforcementType, FeedItem, IndexInfoRequest, IssueNoticeRequest, Marking,
-    Notice, NoticeStatus, OverlapRequest, PartyRole, PullIndexRequest, PullNoticesRequest,
-    PushNoticesRequest, RegimeBasis, ReportOverlapRequest, RoledParty, notice::Body,
+    EnforcementNotice, EnforcementType, FeedItem, GetNoticeRequest, IndexInfoRequest,
+    IssueNoticeRequest, Marking, Notice, NoticeStatus, OverlapRequest, PartyRole, PullIndexRequest,
+    PullNoticesRequest, PushNoticesRequest, RegimeBasis, ReportOverlapRequest, RoledParty,
+    notice::Body,
 };
 use tessera_tests::*;
 use tokio::net::TcpStream;
@@ -816,3 +817,63 @@ async fn one_peer_uses_a_bounded_amount_of_the_nodes_memory() {
 /// The bound stated in docs/threat-model.md ("Memory one peer can make the
 /// node use"), in MiB above the node's resident size before the attack.
 const PEER_MEMORY_BOUND_MIB: u64 = 320;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_refused_faster_than_its_allowance_waits_for_its_refusals_and_no_other_peer_does() {
+    let fed = reachable_federation(&[A, B, C], |_| {}).await;
+    let unknown = |client: FederationClient<Channel>, i: usize| async move {
+        let mut client = client;
+        let t = std::time::Instant::now();
+        let refused = client
+            .get_notice(GetNoticeRequest {
+                serial: format!("NOPE-{i}"),
+            })
+            .await
+            .unwrap_err();
+        (refused.code(), t.elapsed())
+    };
+
+    // B asks A for 140 serials A never issued, all at once: past its allowance of
+    // refusals (`limits::REFUSALS_BURST`), the answers are held back.
+    let b = as_peer(&fed, 1, 0);
+    // The connection first, so that the client knows the server's limit of streams
+    // before it opens 140 (streams past it would be refused by HTTP/2 itself).
+    b.clone()
+        .index_info(IndexInfoRequest {})
+        .await
+        .expect("index info");
+    let calls: Vec<_> = (0..140)
+        .map(|i| tokio::spawn(unknown(b.clone(), i)))
+        .collect();
+    // Meanwhile C's own refusal is not held back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, took) = unknown(as_peer(&fed, 2, 0), 0).await;
+    assert_eq!(code, tonic::Code::NotFound);
+    assert!(took < Duration::from_millis(500), "C waited {took:?}");
+
+    // A held refusal is the refusal it was, only later. B's calls past its 32 in progress
+    // are refused for that (RESOURCE_EXHAUSTED): at once within the allowance, held back
+    // past it.
+    let (mut held, mut held_not_found, mut at_once) = (0, 0, 0);
+    for call in calls {
+        let (code, took) = call.await.expect("call");
+        assert!(
+            [tonic::Code::NotFound, tonic::Code::ResourceExhausted].contains(&code),
+            "{code:?}"
+        );
+        if took >= Duration::from_millis(900) {
+            held += 1;
+            held_not_found += usize::from(code == tonic::Code::NotFound);
+        } else if took < Duration::from_millis(500) {
+            at_once += 1;
+        }
+    }
+    println!("{at_once} refusals at once, {held} held back ({held_not_found} NOT_FOUND)");
+    assert!((95..=120).contains(&at_once), "{at_once} answered at once");
+    assert!(held >= 20, "only {held} held back");
+    assert!(
+        held_not_found > 0,
+        "no unknown serial's answer was held back"
+    );
+    fed.shutdown().await.expect("shutdown");
+}

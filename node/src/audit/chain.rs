@@ -514,7 +514,7 @@ pub(super) mod tests {
     use super::*;
     use serde_json::json;
     use std::fs::OpenOptions;
-    use std::io::Write;
+    use std::os::unix::fs::FileExt;
 
     pub(in crate::audit) struct Fixture {
         pub _dir: tempfile::TempDir,
@@ -770,7 +770,7 @@ pub(super) mod tests {
         assert!(log.tree.contains_key(tree_key(CHECKPOINT_TAG, 8)).unwrap());
         log.verify(&[*key.public()]).unwrap();
         // Replayed, flushed, and dropped from the journal.
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert_eq!(super::super::journal::records_len(&path), 0);
         // The chain goes on from there.
         fill(&log, 1);
         assert_eq!(log.len(), n + 1);
@@ -785,15 +785,18 @@ pub(super) mod tests {
         log.durable_through_blocking(n).unwrap();
         lose(&log, n, n);
         drop(log);
-        // A crash in the middle of the next record: its length, half its bytes.
-        let whole = std::fs::metadata(&path).unwrap().len();
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&[0, 0, 0, 90, b'{', b'"']).unwrap();
+        // A crash in the middle of the next record: its length, half its bytes, written
+        // over the zeros ahead of the records.
+        let whole = super::super::journal::records_len(&path);
+        assert!(whole > 0);
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&[0, 0, 0, 90, b'{', b'"'], whole).unwrap();
         drop(f);
         let log = AuditLog::open_journaled(&store, key.clone(), 0, &path).unwrap();
         assert_eq!(log.len(), n, "the whole records are put back");
         log.verify(&[*key.public()]).unwrap();
-        assert!(std::fs::metadata(&path).unwrap().len() < whole);
+        // Put back, then dropped; the part record zeroed with them.
+        assert!(std::fs::read(&path).unwrap().iter().all(|b| *b == 0));
 
         // A record that does not link to the chain's end is refused.
         let mut forged = log.entry(n).unwrap().unwrap();
@@ -816,6 +819,34 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn records_are_written_over_zeros_so_the_journal_keeps_its_size() {
+        let (_dir, _store, _key, log, path) = journaled(0);
+        fill(&log, 1);
+        log.durable_through_blocking(log.len()).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(size, super::super::journal::ROOM);
+        let mut used = super::super::journal::records_len(&path);
+        for _ in 0..20 {
+            fill(&log, 1);
+            log.durable_through_blocking(log.len()).unwrap();
+            let now = super::super::journal::records_len(&path);
+            assert!(now > used, "a record was written");
+            used = now;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                size,
+                "and no byte added"
+            );
+        }
+        // Dropped records are zeroed where they are.
+        let head = log.head();
+        flush_tree(&log.tree).unwrap();
+        log.covered(head).unwrap();
+        assert_eq!(super::super::journal::records_len(&path), 0);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+    }
+
+    #[test]
     fn a_grown_journal_is_compacted_by_a_database_flush() {
         let (_dir, store, key, mut log, path) = journaled(3);
         Arc::get_mut(log.journal.as_mut().unwrap())
@@ -825,7 +856,7 @@ pub(super) mod tests {
             fill(&log, 1);
             log.durable_through_blocking(log.len()).unwrap();
         }
-        let size = std::fs::metadata(&path).unwrap().len();
+        let size = super::super::journal::records_len(&path);
         assert!(size < 2048 + 1024, "journal of {size} bytes");
         let n = log.len();
         drop(log);

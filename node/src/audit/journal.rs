@@ -16,10 +16,19 @@
 //! damaged chain is.
 //!
 //! Record: `entry length:u32 · entry JSON · checkpoint length:u32 · checkpoint JSON`
-//! (length 0: no checkpoint), big-endian lengths.
+//! (length 0: no checkpoint), big-endian lengths. An entry length of 0 ends the records.
+//!
+//! The file is kept written with zeros ahead of its records ([`ROOM`] at a time), and a
+//! record is written over those zeros. Its `fdatasync` then writes data only: appending
+//! would change the file's size and blocks, and on ext4 a metadata change waits for the
+//! filesystem's journal commit, which writes out first the data of every file written
+//! meanwhile, here the database's own writes of an import or an index build. Dropping the
+//! records a database flush covers zeroes them in place, for the same reason. Only
+//! writing more zeros (rare) changes the file's size.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -29,6 +38,9 @@ use super::entry::{Checkpoint, Entry};
 /// Journal size past which the next durable wait flushes the database instead and
 /// drops what it covers.
 pub(super) const COMPACT_AT: u64 = 4 * 1024 * 1024;
+
+/// Zeros written ahead of the records at a time.
+pub(super) const ROOM: u64 = 1024 * 1024;
 
 /// One record read back: the entry and, if it carried one, its checkpoint.
 pub(super) struct Record {
@@ -40,8 +52,10 @@ pub(super) struct Record {
 #[derive(Debug)]
 struct Open {
     file: File,
-    /// Bytes written.
+    /// Bytes of records written.
     len: u64,
+    /// Size of the file: the records, then zeros.
+    room: u64,
     /// Seq of the newest entry written (0: none).
     last: u64,
 }
@@ -71,25 +85,26 @@ impl Journal {
     pub(super) fn open(path: &Path) -> Result<(Self, Vec<Record>), AuditError> {
         let mut file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
+            .truncate(false)
             .open(path)
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let (records, whole) = parse(&bytes)?;
-        if (whole as u64) < bytes.len() as u64 {
-            // A record cut short by a crash: never acknowledged; drop it so that the
-            // next record starts clean.
-            file.set_len(whole as u64).map_err(io)?;
+        if bytes[whole..].iter().any(|b| *b != 0) {
+            // A record cut short by a crash: never acknowledged; zeroed so that the next
+            // record starts clean.
+            zero(&file, whole as u64, bytes.len() as u64)?;
         }
-        file.seek(SeekFrom::End(0)).map_err(io)?;
         let last = records.last().map_or(0, |r| r.entry.seq);
         let journal = Self {
             path: path.to_owned(),
             open: Mutex::new(Open {
                 file,
                 len: whole as u64,
+                room: bytes.len() as u64,
                 last,
             }),
             compact_at: COMPACT_AT,
@@ -112,13 +127,18 @@ impl Journal {
         frame(&mut record, entry, checkpoint.unwrap_or_default())
             .map_err(|()| corrupt(seq, "record too long"))?;
         let mut open = self.lock();
-        if let Err(e) = open.file.write_all(&record) {
-            // Part of a record would misalign every record after it: cut it off.
-            let len = open.len;
-            let _ = open.file.set_len(len);
+        let end = open.len + record.len() as u64;
+        if end > open.room {
+            let room = end.div_ceil(ROOM) * ROOM;
+            write_zeros(&open.file, open.room, room)?;
+            open.room = room;
+        }
+        if let Err(e) = open.file.write_all_at(&record, open.len) {
+            // Part of a record would misalign every record after it: zero it again.
+            let _ = write_zeros(&open.file, open.len, end);
             return Err(io(e));
         }
-        open.len += record.len() as u64;
+        open.len = end;
         open.last = seq;
         Ok(())
     }
@@ -140,8 +160,7 @@ impl Journal {
     pub(super) fn covered_through(&self, seq: u64) -> Result<(), AuditError> {
         let mut open = self.lock();
         if open.last <= seq {
-            open.file.set_len(0).map_err(io)?;
-            open.file.sync_data().map_err(io)?;
+            zero(&open.file, 0, open.len)?;
             open.len = 0;
             return Ok(());
         }
@@ -156,20 +175,57 @@ impl Journal {
             frame(&mut kept, &r.entry_bytes, checkpoint)
                 .map_err(|()| corrupt(r.entry.seq, "record too long"))?;
         }
+        let room = (kept.len() as u64).div_ceil(ROOM).max(1) * ROOM;
         let tmp = self.path.with_extension("journal.tmp");
         {
             let mut f = File::create(&tmp).map_err(io)?;
             f.write_all(&kept).map_err(io)?;
-            f.sync_data().map_err(io)?;
+            write_zeros(&f, kept.len() as u64, room)?;
+            f.sync_all().map_err(io)?;
         }
         std::fs::rename(&tmp, &self.path).map_err(io)?;
         open.file = OpenOptions::new()
-            .append(true)
+            .read(true)
+            .write(true)
             .open(&self.path)
             .map_err(io)?;
         open.len = kept.len() as u64;
+        open.room = room;
         Ok(())
     }
+}
+
+/// Bytes of whole records in the journal at `path` (the zeros ahead of them not counted).
+#[cfg(test)]
+pub(super) fn records_len(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).expect("journal");
+    parse(&bytes).expect("journal records").1 as u64
+}
+
+/// Writes zeros over `from..to` of `file`.
+fn write_zeros(file: &File, from: u64, to: u64) -> Result<(), AuditError> {
+    const CHUNK: u64 = 64 * 1024;
+    let zeros = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64);
+        file.write_all_at(&zeros[..n as usize], at).map_err(io)?;
+        at += n;
+    }
+    Ok(())
+}
+
+/// Zeroes the records at `from..to` durably, the length that starts them first: on disk
+/// the journal ends at `from` at every moment, even if the rest were only partly written
+/// when the node stopped (pages do not reach the disk in the order they were written).
+fn zero(file: &File, from: u64, to: u64) -> Result<(), AuditError> {
+    if from >= to {
+        return Ok(());
+    }
+    write_zeros(file, from, (from + 4).min(to))?;
+    file.sync_data().map_err(io)?;
+    write_zeros(file, from + 4, to)?;
+    file.sync_data().map_err(io)
 }
 
 /// Appends one record (`entry`, then `checkpoint`, each after its length) to `out`; `Err`
@@ -183,23 +239,37 @@ fn frame(out: &mut Vec<u8>, entry: &[u8], checkpoint: &[u8]) -> Result<(), ()> {
     Ok(())
 }
 
-/// The whole records in `bytes`, and how many bytes they take (a record cut short at
-/// the end is left out).
+/// The whole records in `bytes`, and how many bytes they take. The records end at an
+/// entry length of 0 (the zeros ahead of them) or at the end of the file; a record cut
+/// short at the end (by a crash while it was written, so never acknowledged) is left out,
+/// whether its bytes run past the file or read as nothing where only zeros follow.
 fn parse(bytes: &[u8]) -> Result<(Vec<Record>, usize), AuditError> {
     let mut records = Vec::new();
     let mut at = 0usize;
     while let Some((entry_bytes, after_entry)) = part(bytes, at) {
+        if entry_bytes.is_empty() {
+            break;
+        }
         let Some((checkpoint_bytes, after)) = part(bytes, after_entry) else {
             break;
         };
+        let last_record = bytes[after..].iter().all(|b| *b == 0);
         let seq_hint = records.last().map_or(0, |r: &Record| r.entry.seq + 1);
-        let entry: Entry = serde_json::from_slice(entry_bytes)
-            .map_err(|_| corrupt(seq_hint, "a record is not an audit entry"))?;
+        let Ok(entry) = serde_json::from_slice::<Entry>(entry_bytes) else {
+            if last_record {
+                break;
+            }
+            return Err(corrupt(seq_hint, "a record is not an audit entry"));
+        };
         let checkpoint = if checkpoint_bytes.is_empty() {
             None
         } else {
-            let c: Checkpoint = serde_json::from_slice(checkpoint_bytes)
-                .map_err(|_| corrupt(entry.seq, "a record's checkpoint does not read"))?;
+            let Ok(c) = serde_json::from_slice::<Checkpoint>(checkpoint_bytes) else {
+                if last_record {
+                    break;
+                }
+                return Err(corrupt(entry.seq, "a record's checkpoint does not read"));
+            };
             Some((c, checkpoint_bytes.to_vec()))
         };
         records.push(Record {

@@ -3,8 +3,13 @@
 //! Memory matters (a peer may list a million keys), so the rows live in three flat
 //! vectors rather than a map of small allocations: the tags sorted (16 bytes a row), the
 //! start of each row in an arena (4 bytes a row), and the arena of `nonce ‖ sealed` (24 +
-//! label + 16). A pointer label costs about 140 bytes a row in all. Lookups are a binary
-//! search; several rows may share a tag (one key labelling several notices).
+//! label + 16). A pointer label costs about 140 bytes a row in all. Tags are uniform (they
+//! are OPRF outputs, or hashes), so a table of where each leading-bits prefix starts (about
+//! one entry per four rows, a byte a row) takes a lookup to a handful of rows, and a
+//! binary search among those finds the tag: one or two cache misses, not the twenty of a
+//! search over a large table, which counts when a screen looks up hundreds of tags in
+//! each of a few dozen segments. Several rows may share a tag (one key labelling several
+//! notices).
 //!
 //! The structure is immutable; replication deltas are applied with [`IndexLookup::extend`]
 //! and [`IndexLookup::retained`], which rebuild it (linear time; apply deltas in batches), or
@@ -23,6 +28,39 @@ pub struct IndexLookup {
     /// `starts[i]..starts[i + 1]` is row `i` in `arena`; one more than the rows.
     starts: Vec<u32>,
     arena: Vec<u8>,
+    /// `prefixes[b]` is the first row whose tag's leading `prefix_bits` bits are `b` or
+    /// more; one more entry than there are prefixes. Empty for an empty table.
+    prefixes: Vec<u32>,
+    prefix_bits: u32,
+}
+
+/// Leading bits of `tag`, as a bucket of [`IndexLookup::prefixes`].
+fn prefix(tag: &Tag, bits: u32) -> usize {
+    if bits == 0 {
+        return 0;
+    }
+    let lead = u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]]);
+    (lead >> (32 - bits)) as usize
+}
+
+/// The prefix table of sorted `tags`: about four rows a prefix, at most 2^20 prefixes.
+fn prefix_table(tags: &[Tag]) -> (Vec<u32>, u32) {
+    if tags.is_empty() {
+        return (Vec::new(), 0);
+    }
+    let bits = (usize::BITS - (tags.len() / 4).leading_zeros()).min(20);
+    let mut table = Vec::with_capacity((1 << bits) + 1);
+    for (i, tag) in tags.iter().enumerate() {
+        let p = prefix(tag, bits);
+        while table.len() <= p {
+            // Rows are at most u32::MAX: the arena's offsets are u32 and a row has bytes.
+            table.push(i as u32);
+        }
+    }
+    while table.len() <= 1 << bits {
+        table.push(tags.len() as u32);
+    }
+    (table, bits)
 }
 
 /// A row borrowed from an [`IndexLookup`].
@@ -78,9 +116,13 @@ impl IndexLookup {
 
     /// The rows under `tag` (none for a key the peer does not list).
     pub fn get<'a>(&'a self, tag: &Tag) -> impl Iterator<Item = EntryRef<'a>> + use<'a> {
-        let first = self.tags.partition_point(|t| t < tag);
+        let (lo, hi) = match self.prefixes.get(prefix(tag, self.prefix_bits)..) {
+            Some([lo, hi, ..]) => (*lo as usize, *hi as usize),
+            _ => (0, 0),
+        };
+        let first = lo + self.tags[lo..hi].partition_point(|t| t < tag);
         let tag = *tag;
-        (first..self.tags.len())
+        (first..hi)
             .take_while(move |&i| self.tags[i] == tag)
             .map(|i| self.row(i))
     }
@@ -130,6 +172,8 @@ impl IndexLookup {
             tags: Vec::with_capacity(rows),
             starts: Vec::with_capacity(rows + 1),
             arena: Vec::with_capacity(bytes),
+            prefixes: Vec::new(),
+            prefix_bits: 0,
         };
         // The next row of each part; the smallest tag goes first, the earliest part on ties.
         let mut next = vec![0usize; parts.len()];
@@ -152,12 +196,15 @@ impl IndexLookup {
             next[p] += 1;
         }
         out.starts.push(out.arena.len() as u32);
+        (out.prefixes, out.prefix_bits) = prefix_table(&out.tags);
         Ok(out)
     }
 
     /// Heap bytes held (capacities), for capacity planning.
     pub fn heap_bytes(&self) -> usize {
-        self.tags.capacity() * size_of::<Tag>() + self.starts.capacity() * 4 + self.arena.capacity()
+        self.tags.capacity() * size_of::<Tag>()
+            + (self.starts.capacity() + self.prefixes.capacity()) * 4
+            + self.arena.capacity()
     }
 
     fn row(&self, i: usize) -> EntryRef<'_> {
@@ -213,10 +260,13 @@ impl IndexLookupBuilder {
             arena.extend_from_slice(&self.arena[*start as usize..(*start + *len) as usize]);
         }
         starts.push(arena.len() as u32);
+        let (prefixes, prefix_bits) = prefix_table(&tags);
         IndexLookup {
             tags,
             starts,
             arena,
+            prefixes,
+            prefix_bits,
         }
     }
 }
@@ -269,6 +319,57 @@ mod tests {
         // Allocated once, at the final size.
         assert_eq!(merged.arena.capacity(), merged.arena.len());
         assert_eq!(merged.tags.capacity(), 5);
+    }
+
+    #[test]
+    fn every_tag_is_found_through_the_prefix_table_whatever_its_leading_bits() {
+        // Tags spread over the whole range and bunched under a few prefixes, with tags
+        // that are not there on either side of each.
+        let mut tags: Vec<Tag> = (1..5_001u32)
+            .map(|i| {
+                let mut t = [0u8; 16];
+                t[..4].copy_from_slice(&i.wrapping_mul(0x9E37_79B9).to_be_bytes());
+                t[15] = 2;
+                t
+            })
+            .collect();
+        for lead in [0u8, 0x80, 0xff] {
+            for i in 0..300u16 {
+                let mut t = [lead; 16];
+                t[14..].copy_from_slice(&(i * 2 + 2).to_be_bytes());
+                tags.push(t);
+            }
+        }
+        let index = IndexLookup::from_entries(tags.iter().map(|t| IndexEntry {
+            tag: *t,
+            nonce: [1; 24],
+            sealed: vec![t[0]; 3],
+        }))
+        .unwrap();
+        assert!(index.prefix_bits >= 10, "{}", index.prefix_bits);
+        for t in &tags {
+            assert_eq!(index.get(t).count(), 1, "{t:?}");
+            for delta in [-1i16, 1] {
+                let mut near = *t;
+                near[15] = near[15].wrapping_add_signed(delta as i8);
+                assert_eq!(index.get(&near).count(), 0, "{near:?}");
+            }
+        }
+        assert_eq!(index.get(&[0; 16]).count(), 0);
+        assert_eq!(index.get(&[0xff; 16]).count(), 0);
+        // A merge and a removal keep the table right.
+        let half = IndexLookup::from_entries(tags[..2_000].iter().map(|t| IndexEntry {
+            tag: *t,
+            nonce: [2; 24],
+            sealed: vec![],
+        }))
+        .unwrap();
+        let merged = IndexLookup::merge(&[&index, &half]).unwrap();
+        assert_eq!(merged.get(&tags[10]).count(), 2);
+        assert_eq!(merged.get(&tags[4_000]).count(), 1);
+        let kept = merged.retained(|r| r.nonce == &[2; 24]);
+        assert_eq!(kept.get(&tags[10]).count(), 1);
+        assert_eq!(kept.get(&tags[4_000]).count(), 0);
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! requests are read more slowly, so a peer sending large junk batches as fast
 //! as it can costs the node at most that many bytes a second to receive and
 //! decode, and the peer waits on HTTP/2 flow control.
+//!
+//! And an allowance of refused calls ([`Refusals`]): a peer whose calls are
+//! refused faster than an honest node's ever are (junk, unknown serials, calls
+//! past its limits) has each further refusal held back for [`REFUSAL_HOLD`]
+//! before it is sent. Its calls then cost the node a timer, not a loop of
+//! answers, and it can make at most [`MAX_STREAMS_PER_CONNECTION`] calls per hold
+//! on a connection, however fast it sends them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,13 +37,63 @@ use crate::throttle::{Throttle, Verdict};
 pub const MAX_CALLS_PER_PEER: usize = 32;
 /// Most HTTP/2 streams on one connection (either listener).
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+/// Refused calls a peer may have at once before its refusals are held back.
+pub const REFUSALS_BURST: f64 = 100.0;
+/// Refused calls a second that a peer's allowance refills at.
+pub const REFUSALS_PER_SEC: f64 = 20.0;
+/// How long a refusal past the peer's allowance waits before it is sent.
+pub const REFUSAL_HOLD: Duration = Duration::from_secs(1);
 
-/// Each peer's allowance of calls in progress, and its rate of bytes read.
+/// Each peer's allowance of calls in progress, its rate of bytes read, and its allowance
+/// of refused calls.
 #[derive(Debug)]
 pub struct CallLimits {
-    per_peer: BTreeMap<AgencyId, (Arc<Semaphore>, Arc<ReadRate>)>,
+    per_peer: BTreeMap<AgencyId, PeerLimits>,
     max: usize,
     refusals: Throttle,
+}
+
+/// One peer's allowances.
+#[derive(Debug)]
+struct PeerLimits {
+    calls: Arc<Semaphore>,
+    rate: Arc<ReadRate>,
+    refused: Arc<Refusals>,
+}
+
+/// A peer's allowance of refused calls: a bucket of [`REFUSALS_BURST`] refilled at
+/// [`REFUSALS_PER_SEC`]. A refusal drawn from an empty bucket is held back.
+#[derive(Debug)]
+pub struct Refusals {
+    burst: f64,
+    per_sec: f64,
+    /// Refusals that may be sent at once now, as of the instant.
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl Refusals {
+    pub fn new(burst: f64, per_sec: f64) -> Self {
+        Self {
+            burst,
+            per_sec,
+            bucket: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Counts one refusal: how long to hold it back before it is sent (zero: send it
+    /// now).
+    pub fn draw(&self, now: Instant) -> Duration {
+        let mut b = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let elapsed = now.saturating_duration_since(b.1).as_secs_f64();
+        b.0 = (b.0 + elapsed * self.per_sec).min(self.burst);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            Duration::ZERO
+        } else {
+            REFUSAL_HOLD
+        }
+    }
 }
 
 /// A peer's request bytes read per second: a bucket holding one second's worth, which
@@ -94,8 +151,12 @@ impl CallLimits {
             per_peer: peers
                 .iter()
                 .map(|p| {
-                    let calls = Arc::new(Semaphore::new(per_peer));
-                    (p.clone(), (calls, Arc::new(ReadRate::new(bytes_per_sec))))
+                    let limits = PeerLimits {
+                        calls: Arc::new(Semaphore::new(per_peer)),
+                        rate: Arc::new(ReadRate::new(bytes_per_sec)),
+                        refused: Arc::new(Refusals::new(REFUSALS_BURST, REFUSALS_PER_SEC)),
+                    };
+                    (p.clone(), limits)
                 })
                 .collect(),
             max: per_peer,
@@ -103,16 +164,22 @@ impl CallLimits {
         }
     }
 
+    /// `peer`'s allowance of refused calls (None: not a configured peer).
+    pub fn refusals(&self, peer: &AgencyId) -> Option<Arc<Refusals>> {
+        self.per_peer.get(peer).map(|l| l.refused.clone())
+    }
+
     /// A place for one more call from `peer` and the rate its request is read at, or
     /// RESOURCE_EXHAUSTED.
     pub fn admit(&self, peer: &AgencyId) -> Result<(CallPermit, Arc<ReadRate>), Status> {
-        let Some((allowance, rate)) = self.per_peer.get(peer) else {
+        let Some(limits) = self.per_peer.get(peer) else {
             return Err(Status::permission_denied("not a configured peer"));
         };
-        allowance
+        limits
+            .calls
             .clone()
             .try_acquire_owned()
-            .map(|permit| (CallPermit(permit), rate.clone()))
+            .map(|permit| (CallPermit(permit), limits.rate.clone()))
             .map_err(|_| {
                 if let Verdict::Write { suppressed } = self.refusals.event() {
                     tracing::warn!(peer = %peer, suppressed, "too many calls in progress from a peer; refused");
@@ -174,12 +241,18 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let admitted = match request.extensions().get::<Caller>() {
-            Some(caller) => self.limits.admit(&caller.0.agency),
-            None => Err(Status::unauthenticated("no verified caller")),
+        let (admitted, refusals) = match request.extensions().get::<Caller>() {
+            Some(caller) => (
+                self.limits.admit(&caller.0.agency),
+                self.limits.refusals(&caller.0.agency),
+            ),
+            None => (Err(Status::unauthenticated("no verified caller")), None),
         };
         match admitted {
-            Err(status) => Box::pin(futures::future::ready(Ok(status.into_http()))),
+            Err(status) => Box::pin(async move {
+                hold_if_over(refusals.as_deref(), true).await;
+                Ok(status.into_http())
+            }),
             Ok((permit, rate)) => {
                 let request = request.map(|body| {
                     tonic::body::Body::new(Metered {
@@ -191,9 +264,31 @@ where
                 let answer = self.inner.call(request);
                 Box::pin(async move {
                     let response = answer.await?;
+                    hold_if_over(refusals.as_deref(), refused(&response)).await;
                     Ok(response.map(|body| tonic::body::Body::new(Holding::new(body, permit))))
                 })
             }
+        }
+    }
+}
+
+/// Whether an answer is a refusal: a gRPC status other than OK in its headers (a
+/// call that fails before any message; a stream's later error comes in its
+/// trailers and is not counted).
+fn refused<B>(response: &http::Response<B>) -> bool {
+    response
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|code| code.as_bytes() != b"0")
+}
+
+/// Waits before a refusal goes out when the peer is past its allowance of refusals
+/// (the call's place, if it has one, is held meanwhile).
+async fn hold_if_over(refusals: Option<&Refusals>, refused: bool) {
+    if let (true, Some(refusals)) = (refused, refusals) {
+        let hold = refusals.draw(Instant::now());
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
         }
     }
 }
@@ -329,6 +424,47 @@ mod tests {
             limits.admit(&stranger).unwrap_err().code(),
             tonic::Code::PermissionDenied
         );
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_past_the_allowance_are_held_back_and_the_allowance_refills() {
+        let r = Refusals::new(3.0, 2.0);
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(r.draw(now), Duration::ZERO);
+        }
+        assert_eq!(r.draw(now), REFUSAL_HOLD, "past the burst");
+        assert_eq!(r.draw(now), REFUSAL_HOLD);
+        // Half a second refills one refusal at 2 a second, and no more.
+        let later = now + Duration::from_millis(500);
+        assert_eq!(r.draw(later), Duration::ZERO);
+        assert_eq!(r.draw(later), REFUSAL_HOLD);
+        // Never above the burst, however long the peer was quiet.
+        let much_later = later + Duration::from_secs(3_600);
+        for _ in 0..3 {
+            assert_eq!(r.draw(much_later), Duration::ZERO);
+        }
+        assert_eq!(r.draw(much_later), REFUSAL_HOLD);
+    }
+
+    #[test]
+    fn only_a_status_other_than_ok_in_the_headers_is_a_refusal() {
+        let with = |code: Option<&str>| {
+            let mut r = http::Response::new(());
+            if let Some(code) = code {
+                r.headers_mut().insert("grpc-status", code.parse().unwrap());
+            }
+            refused(&r)
+        };
+        assert!(with(Some("3")), "INVALID_ARGUMENT");
+        assert!(with(Some("8")), "RESOURCE_EXHAUSTED");
+        assert!(!with(Some("0")), "OK");
+        assert!(!with(None), "an answer whose status comes in its trailers");
     }
 }
 

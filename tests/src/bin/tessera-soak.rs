@@ -1,4 +1,4 @@
-//! `tessera-soak [--minutes M] [--notices N] [--json FILE] [--no-flood]`: two honest nodes and one hostile
+//! `tessera-soak [--minutes M] [--notices N] [--json FILE] [--no-flood] [--cache-mb N]`: two honest nodes and one hostile
 //! peer, as separate `tessera-node` processes over mutual TLS on loopback.
 //!
 //! DE-BAFA imports N denials (default 100,000) for FR-SBDU while FR-SBDU screens one party
@@ -6,8 +6,8 @@
 //! nodes for M minutes (default 10) with everything the federation port offers: idle TCP
 //! sockets, PullNotices and PullIndex streams it never reads, oversized and junk Evaluate
 //! and Cardinality batches, deconfliction hits on made-up tags, overlap reports, pushes of
-//! junk notices, unknown serials, consultation messages that do not verify, and Hello, each
-//! kind of call in a loop of its own.
+//! junk notices, unknown serials, consultation messages that do not verify, and Hello, eight
+//! calls of each kind in progress at once.
 //!
 //! At the end: every notice delivered exactly once (FR-SBDU holds N notice versions from
 //! DE-BAFA, no more), both audit chains verify, honest screening p99 under flood against its
@@ -38,6 +38,8 @@ use tonic::transport::Channel;
 
 const HONEST: [&str; 2] = ["DE-BAFA", "FR-SBDU"];
 const HOSTILE: &str = "XX-HOSTILE";
+/// Calls of each kind the flood keeps in progress against each honest node.
+const CALLS_AT_ONCE_PER_KIND: usize = 8;
 /// The bound this soak holds each honest node's peak resident memory to.
 const MEMORY_BOUND_MIB: u64 = 1024;
 
@@ -48,6 +50,8 @@ struct Args {
     /// `--no-flood`: the import and the screening without the hostile peer, to tell what
     /// the flood adds to the tail from what the import and its indexing add.
     flood: bool,
+    /// `--cache-mb N`: the nodes' `storage.cache_mb` (default: the node's default).
+    cache_mb: Option<u64>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -56,6 +60,7 @@ fn args() -> anyhow::Result<Args> {
         notices: 100_000,
         json: PathBuf::from("bench-results/soak.json"),
         flood: true,
+        cache_mb: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -65,8 +70,9 @@ fn args() -> anyhow::Result<Args> {
             "--notices" => out.notices = value()?.parse().context("--notices")?,
             "--json" => out.json = value()?.into(),
             "--no-flood" => out.flood = false,
+            "--cache-mb" => out.cache_mb = Some(value()?.parse().context("--cache-mb")?),
             _ => anyhow::bail!(
-                "usage: tessera-soak [--minutes M] [--notices N] [--json FILE] [--no-flood] \
+                "usage: tessera-soak [--minutes M] [--notices N] [--json FILE] [--no-flood] [--cache-mb N] \
                  (unknown {a})"
             ),
         }
@@ -135,6 +141,30 @@ async fn screen_loop(
         }
     }
     lat
+}
+
+/// Runs [`screen_loop`] against node `i` on a thread and runtime of its own, over a
+/// connection of its own. An operator's screening client is not one task among the
+/// flood's in the attacker's process: sharing this program's workers with the flood
+/// would time this program's queue as well as the node.
+fn screen_apart(
+    fed: &ProcFederation,
+    i: usize,
+    stop: CancellationToken,
+    errors: Arc<AtomicU64>,
+) -> tokio::sync::oneshot::Receiver<Vec<(f64, f64)>> {
+    let (addr, config) = fed.operator_endpoint(i);
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("screening runtime");
+        let calls = runtime
+            .block_on(async move { screen_loop(channel(&addr, config), stop, errors).await });
+        let _ = done.send(calls);
+    });
+    result
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -224,8 +254,11 @@ async fn flood(fed_addr: String, ch: Channel, stop: CancellationToken, calls: Ar
     // Each kind of call in a loop of its own, so that one kind the node makes slow (a junk
     // batch read at the peer's read rate) does not slow the others: the flood's rate no
     // longer depends on which of its calls the node answers fast.
+    // Several calls of each kind at once, to fill the connection's HTTP/2 streams: the node
+    // holds back the answers of a peer refused past its allowance, and a flood that waited
+    // for each answer would be throttled by that alone.
     let mut loops = Vec::new();
-    for kind in 0..8u8 {
+    for kind in (0..8u8).flat_map(|k| [k; CALLS_AT_ONCE_PER_KIND]) {
         let (ch, stop, calls) = (ch.clone(), stop.clone(), calls.clone());
         let (junk_evaluate, junk_cardinality) = (junk_evaluate.clone(), junk_cardinality.clone());
         loops.push(tokio::spawn(async move {
@@ -329,6 +362,9 @@ async fn main() -> anyhow::Result<()> {
         // The defaults a deployment runs with, but for a faster greeting.
         cfg.sync.pull_interval_ms = 5_000;
         cfg.log.level = "warn".into();
+        if let Some(mb) = args.cache_mb {
+            cfg.storage.cache_mb = mb;
+        }
         // FR-SBDU screens without pause: its budget at DE-BAFA must cover that, or most
         // screens would be budget refusals (cheap answers) and the figures would not be
         // of screening. The hostile peer keeps the default budget.
@@ -379,7 +415,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let idle_stop = CancellationToken::new();
     let errors = Arc::new(AtomicU64::new(0));
-    let idle = tokio::spawn(screen_loop(b_op.clone(), idle_stop.clone(), errors.clone()));
+    let idle = screen_apart(&fed, 1, idle_stop.clone(), errors.clone());
     tokio::time::sleep(Duration::from_secs(20)).await;
     idle_stop.cancel();
     let idle = sorted(&idle.await?);
@@ -409,11 +445,7 @@ async fn main() -> anyhow::Result<()> {
         floods.push(tokio::spawn(flood(addr, ch, stop.clone(), calls.clone())));
     }
     let screen_errors = Arc::new(AtomicU64::new(0));
-    let screening = tokio::spawn(screen_loop(
-        b_op.clone(),
-        stop.clone(),
-        screen_errors.clone(),
-    ));
+    let screening = screen_apart(&fed, 1, stop.clone(), screen_errors.clone());
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.minutes * 60.0);
     let mut import = OperatorClient::new(a_op.clone());
@@ -471,11 +503,7 @@ async fn main() -> anyhow::Result<()> {
     // still be indexing the import): tells what the flood adds from what the index's
     // size and its indexing add. Reported, not checked.
     let after_stop = CancellationToken::new();
-    let after = tokio::spawn(screen_loop(
-        b_op.clone(),
-        after_stop.clone(),
-        Arc::new(AtomicU64::new(0)),
-    ));
+    let after = screen_apart(&fed, 1, after_stop.clone(), Arc::new(AtomicU64::new(0)));
     tokio::time::sleep(Duration::from_secs(20)).await;
     after_stop.cancel();
     let after = sorted(&after.await?);
