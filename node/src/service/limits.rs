@@ -61,32 +61,50 @@ struct PeerLimits {
     refused: Arc<Refusals>,
 }
 
+/// Units refilled at a steady rate up to a cap, as of an instant: what [`Refusals`] and
+/// [`ReadRate`] count with.
+#[derive(Debug)]
+struct Bucket {
+    cap: f64,
+    per_sec: f64,
+    /// Units there now (negative: debt), as of the instant.
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    /// Full to `cap`.
+    fn new(cap: f64, per_sec: f64) -> Self {
+        Self {
+            cap,
+            per_sec,
+            state: Mutex::new((cap, Instant::now())),
+        }
+    }
+
+    /// The bucket refilled up to `now`.
+    fn refill(&self, now: Instant) -> std::sync::MutexGuard<'_, (f64, Instant)> {
+        let mut b = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let elapsed = now.saturating_duration_since(b.1).as_secs_f64();
+        b.0 = (b.0 + elapsed * self.per_sec).min(self.cap);
+        b.1 = now;
+        b
+    }
+}
+
 /// A peer's allowance of refused calls: a bucket of [`REFUSALS_BURST`] refilled at
 /// [`REFUSALS_PER_SEC`]. A refusal drawn from an empty bucket is held back.
 #[derive(Debug)]
-pub struct Refusals {
-    burst: f64,
-    per_sec: f64,
-    /// Refusals that may be sent at once now, as of the instant.
-    bucket: Mutex<(f64, Instant)>,
-}
+pub struct Refusals(Bucket);
 
 impl Refusals {
     pub fn new(burst: f64, per_sec: f64) -> Self {
-        Self {
-            burst,
-            per_sec,
-            bucket: Mutex::new((burst, Instant::now())),
-        }
+        Self(Bucket::new(burst, per_sec))
     }
 
     /// Counts one refusal: how long to hold it back before it is sent (zero: send it
     /// now).
     pub fn draw(&self, now: Instant) -> Duration {
-        let mut b = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
-        let elapsed = now.saturating_duration_since(b.1).as_secs_f64();
-        b.0 = (b.0 + elapsed * self.per_sec).min(self.burst);
-        b.1 = now;
+        let mut b = self.0.refill(now);
         if b.0 >= 1.0 {
             b.0 -= 1.0;
             Duration::ZERO
@@ -100,43 +118,27 @@ impl Refusals {
 /// a frame may overdraw (frames are at most 16 KiB); reading waits until it is out of
 /// debt again.
 #[derive(Debug)]
-pub struct ReadRate {
-    per_sec: f64,
-    /// Bytes that may be read now (negative: debt), as of the instant.
-    bucket: Mutex<(f64, Instant)>,
-}
+pub struct ReadRate(Bucket);
 
 impl ReadRate {
     pub fn new(bytes_per_sec: u64) -> Self {
         let per_sec = bytes_per_sec.max(1) as f64;
-        Self {
-            per_sec,
-            bucket: Mutex::new((per_sec, Instant::now())),
-        }
-    }
-
-    /// The bucket refilled up to `now`.
-    fn refill(&self, now: Instant) -> std::sync::MutexGuard<'_, (f64, Instant)> {
-        let mut b = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
-        let elapsed = now.saturating_duration_since(b.1).as_secs_f64();
-        b.0 = (b.0 + elapsed * self.per_sec).min(self.per_sec);
-        b.1 = now;
-        b
+        Self(Bucket::new(per_sec, per_sec))
     }
 
     /// How long to wait before reading more (zero: now).
     pub fn wait(&self, now: Instant) -> Duration {
-        let b = self.refill(now);
+        let b = self.0.refill(now);
         if b.0 > 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-b.0 / self.per_sec).max(Duration::from_millis(1))
+            Duration::from_secs_f64(-b.0 / self.0.per_sec).max(Duration::from_millis(1))
         }
     }
 
     /// Counts `n` bytes read.
     pub fn take(&self, n: usize, now: Instant) {
-        self.refill(now).0 -= n as f64;
+        self.0.refill(now).0 -= n as f64;
     }
 }
 

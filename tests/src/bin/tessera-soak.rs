@@ -156,6 +156,8 @@ fn screen_apart(
     let (addr, config) = fed.operator_endpoint(i);
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
+        // A measuring tool: without a runtime there is nothing to measure, and the soak
+        // stops with this message (its caller then sees the answer channel closed).
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
