@@ -333,7 +333,7 @@ impl Node {
             .collect();
         let keys = Arc::new(KeyRing::open(&config.data_dir, &indexed)?);
         let holder = Arc::new(HolderIndex::open(&store)?);
-        let replicas = Arc::new(Replicas::open(&store, &indexed)?);
+        let replicas = Arc::new(Replicas::open(&store, &indexed, Some(&agency))?);
         let watch = Arc::new(WatchStore::open(&store)?);
         let hits = Arc::new(HitQueue::open(&store)?);
         let alert_store = Arc::new(AlertStore::open(&store)?);

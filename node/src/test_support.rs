@@ -186,7 +186,7 @@ pub fn matching_world(peers: &[&str]) -> MatchingWorld {
         );
     }
     let client: Arc<dyn crate::exchange::client::PeerClient> = Arc::new(fake.clone());
-    let replicas = Arc::new(replica::Replicas::open(&store, &ids).expect("replicas"));
+    let replicas = Arc::new(replica::Replicas::open(&store, &ids, None).expect("replicas"));
     let hits = Arc::new(HitQueue::open(&store).expect("hits"));
     let alerts = Arc::new(crate::alerts::AlertStore::open(&store).expect("alerts"));
     let audit = audit_on(&store);

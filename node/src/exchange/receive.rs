@@ -290,7 +290,7 @@ mod tests {
             pinned,
             store: store.clone(),
             audit: audit_on(store),
-            replicas: Arc::new(Replicas::open(store, &ids).unwrap()),
+            replicas: Arc::new(Replicas::open(store, &ids, None).unwrap()),
             wakers: wakers.clone(),
         }
     }

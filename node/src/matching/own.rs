@@ -83,6 +83,17 @@ impl OwnLists {
         let _one = self.applying.lock().await;
         let (index, replicas) = (self.index.clone(), self.replicas.clone());
         let applied = tokio::task::spawn_blocking(move || {
+            // After a start, our copy's rows come back from the holder's deltas first.
+            if replicas.needs_restore(&index.agency) {
+                let held: Vec<_> = index
+                    .holder
+                    .deltas_after(&index.agency, 0)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| ScreenError::NoReplica)?;
+                replicas
+                    .restore(&index.agency, &held)
+                    .map_err(|_| ScreenError::NoReplica)?;
+            }
             let after = replicas.cursor(&index.agency).unwrap_or(0);
             let deltas: Vec<_> = index
                 .holder
@@ -94,7 +105,7 @@ impl OwnLists {
             }
             let reset = deltas.iter().any(|d| d.reset);
             let adds = replicas
-                .apply(&index.agency, &deltas)
+                .apply_mirrored(&index.agency, &deltas)
                 .map_err(|_| ScreenError::NoReplica)?;
             Ok::<_, ScreenError>(Some((adds, reset)))
         })

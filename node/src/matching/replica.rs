@@ -4,10 +4,23 @@
 //! Tree `peer_index`:
 //!
 //! ```text
-//! e peer                    -> epoch:be32 public_key:32
-//! c peer                    -> last delta pos applied:be64
-//! x peer 0 tag:16 nonce:24  -> sealed label
+//! e peer                           -> epoch:be32 public_key:32
+//! c peer                           -> last delta pos applied:be64 generation:be32 [mirrored:u8]
+//! b peer 0 gen:be32 pos:be64 part:be32 -> a delta as received (IndexDelta), or part of a snapshot
 //! ```
+//!
+//! The rows are kept as the deltas that brought them, one sled value per delta, and the
+//! lookup is rebuilt from them at start. One value per row cost sled some 180 bytes of
+//! memory a row (it keeps what it wrote in memory): 2.9 million rows of one peer's copy
+//! took over 500 MiB. A delta written ahead of the cursor (a crash between the two) is
+//! not replayed, and is written over when it comes again. A reset starts a new
+//! generation; the old one is dropped once the cursor names the new. When the deltas
+//! held come to more than twice the rows they leave (removals, amendments), the rows are
+//! written again as a snapshot in a new generation ([`SNAPSHOT_WHEN`]).
+//!
+//! Our own index is held the same way, but mirrored: its deltas are the holder's own
+//! (`matching::holder`), so only the cursor is kept here, and [`Replicas::restore`]
+//! replays the holder's deltas up to it after a start.
 //!
 //! Rows are opaque here: a row can only be opened with the OPRF output of
 //! the key that made its tag, which only an evaluation by the holder yields.
@@ -19,19 +32,22 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
+use prost::Message;
 use tessera_proto::v1::IndexDelta;
 
 use super::watch::Watcher;
 use crate::exchange::client::{PeerClient, PeerError};
 use crate::identity::AgencyId;
 use crate::privacy::{self, ELEMENT_LEN, IndexEntry, IndexLookup, IndexLookupBuilder};
-use crate::store::keys::{Key, RowWrites, Tree, read_u32};
+use crate::store::keys::{Key, Tree, read_u32, read_u64};
 use crate::store::{Store, StoreError};
 
 const TREE: &str = "peer_index";
 const EPOCH: &str = "replica epoch";
 const CURSOR: &str = "replica cursor";
-const ROW: &str = "replica row";
+const DELTA: &str = "replica delta";
+/// The rows of one peer's copy before they were kept as deltas (read once, at start).
+const OLD_ROW: &str = "replica row";
 const ROW_ID: usize = privacy::TAG_LEN + privacy::NONCE_LEN;
 /// Deltas applied per batch during a pull.
 const PULL_BATCH: usize = 64;
@@ -59,16 +75,77 @@ fn cursor_key(peer: &AgencyId) -> Key {
     Key::tag(b'c').text(peer.as_str())
 }
 
-/// `w peer`: while the rows of an apply are written, the position it writes up to. Found
-/// at start, it says rows up to there may stand ahead of the cursor (a crash cut the
-/// apply short), so the deltas that bring them again must not count them twice.
+/// `w peer`: in the layout before deltas were kept, a crash mark (dropped at start).
 fn writing_key(peer: &AgencyId) -> Key {
     Key::tag(b'w').text(peer.as_str())
 }
 
-/// `x peer 0`: the rows; a row's key ends with its tag and nonce.
-fn rows_prefix(peer: &AgencyId) -> Key {
+/// `x peer 0`: the rows, one value each, in the layout before deltas were kept.
+fn old_rows_prefix(peer: &AgencyId) -> Key {
     Key::tag(b'x').field(peer.as_str())
+}
+
+/// `b peer 0`: every generation's deltas.
+fn deltas_prefix(peer: &AgencyId) -> Key {
+    Key::tag(b'b').field(peer.as_str())
+}
+
+/// `b peer 0 gen`: one generation's deltas, in order of position.
+fn generation_prefix(peer: &AgencyId, generation: u32) -> Key {
+    deltas_prefix(peer).u32(generation)
+}
+
+/// `b peer 0 gen pos part`: a delta (part 0), or part of a snapshot at `pos`.
+fn delta_key(peer: &AgencyId, generation: u32, pos: u64, part: u32) -> Key {
+    generation_prefix(peer, generation).u64(pos).u32(part)
+}
+
+/// Rows of a snapshot's part: a few hundred KB, under sled's 512 KiB segment.
+const SNAPSHOT_PART_ROWS: usize = 4096;
+
+/// A copy is written again as a snapshot when the rows its deltas hold (added and
+/// removed) pass twice the rows it has plus this many.
+const SNAPSHOT_WHEN: usize = 100_000;
+
+/// `c peer`: where the copy is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Cursor {
+    /// The last delta position applied.
+    pos: u64,
+    /// The generation of deltas the rows are in.
+    generation: u32,
+    /// The deltas are the holder's own (our own index), not kept here.
+    mirrored: bool,
+}
+
+impl Cursor {
+    fn to_bytes(self) -> Vec<u8> {
+        let mut v = self.pos.to_be_bytes().to_vec();
+        v.extend_from_slice(&self.generation.to_be_bytes());
+        v.push(u8::from(self.mirrored));
+        v
+    }
+
+    /// The layout before generations: the position alone.
+    fn parse(v: &[u8]) -> Option<Self> {
+        let pos = read_u64(v)?;
+        match v.len() {
+            8 => Some(Self {
+                pos,
+                ..Self::default()
+            }),
+            13 => Some(Self {
+                pos,
+                generation: read_u32(v.get(8..)?)?,
+                mirrored: match v[12] {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                },
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Most rows a merge makes: larger segments are left as they are, so that a merge never
@@ -189,8 +266,12 @@ pub struct PeerReplica {
     pub lookup: RowSet,
     /// The last delta position applied, as stored with the rows.
     pub cursor: u64,
-    /// Rows of deltas up to this position may be held already (see [`writing_key`]).
-    rewritten_until: u64,
+    /// The generation of stored deltas the rows are in.
+    generation: u32,
+    /// Rows the stored deltas of this generation hold, added or removed.
+    stored_rows: usize,
+    /// A mirrored copy whose rows are not in memory yet (see [`Replicas::restore`]).
+    unrestored: bool,
 }
 
 /// Every peer's replica.
@@ -198,6 +279,8 @@ pub struct Replicas {
     tree: Tree,
     map: RwLock<BTreeMap<AgencyId, Arc<PeerReplica>>>,
     write: std::sync::Mutex<()>,
+    /// [`SNAPSHOT_WHEN`], or less in tests.
+    snapshot_when: usize,
 }
 
 impl std::fmt::Debug for Replicas {
@@ -206,9 +289,56 @@ impl std::fmt::Debug for Replicas {
     }
 }
 
+/// Deltas read back in order, and what they leave: the rows added and not removed since.
+#[derive(Default)]
+struct Replay {
+    adds: Vec<IndexEntry>,
+    removes: HashSet<[u8; ROW_ID]>,
+    stored_rows: usize,
+}
+
+impl Replay {
+    /// Takes in one delta's rows (a reset starts over).
+    fn take(&mut self, delta: &IndexDelta) -> Result<(), String> {
+        if delta.reset {
+            *self = Self::default();
+        }
+        self.stored_rows += delta.adds.len() + delta.removes.len();
+        for r in &delta.removes {
+            let id: [u8; ROW_ID] = r
+                .as_slice()
+                .try_into()
+                .map_err(|_| "a removed row id is not 40 bytes".to_owned())?;
+            self.removes.insert(id);
+        }
+        for a in &delta.adds {
+            self.adds
+                .push(IndexEntry::from_bytes(a).map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    }
+
+    /// The rows left: row ids are unique (they hold a random nonce), so a removal only
+    /// ever removes a row added before it.
+    fn rows(self) -> Result<IndexLookup, privacy::PrivacyError> {
+        let mut builder = IndexLookupBuilder::default();
+        for a in &self.adds {
+            if !self.removes.contains(&row_id(&a.tag, &a.nonce)) {
+                builder.push(&a.tag, &a.nonce, &a.sealed)?;
+            }
+        }
+        Ok(builder.finish())
+    }
+}
+
 impl Replicas {
-    /// Opens the tree and loads every stored replica into memory.
-    pub fn open(store: &Store, peers: &[AgencyId]) -> Result<Self, ReplicaError> {
+    /// Opens the tree and loads every stored replica into memory. `mirrored` is our own
+    /// agency, whose copy is restored from the holder's deltas ([`Replicas::restore`]).
+    pub fn open(
+        store: &Store,
+        peers: &[AgencyId],
+        mirrored: Option<&AgencyId>,
+    ) -> Result<Self, ReplicaError> {
         let tree = Tree::open(store, TREE)?;
         let mut map = BTreeMap::new();
         for peer in peers {
@@ -216,39 +346,166 @@ impl Replicas {
                 continue;
             };
             let (epoch, public_key) = parse_epoch(&e).ok_or_else(|| tree.corrupt(EPOCH))?;
-            let mut builder = IndexLookupBuilder::default();
-            let prefix = rows_prefix(peer);
-            for kv in tree.scan(&prefix, ROW) {
-                let (k, v) = kv?;
-                let id = k
-                    .get(prefix.len()..)
-                    .filter(|id| id.len() == ROW_ID)
-                    .ok_or_else(|| tree.corrupt(ROW))?;
-                let (tag, nonce) = id.split_at(privacy::TAG_LEN);
-                builder.push(
-                    tag.try_into().map_err(|_| tree.corrupt(ROW))?,
-                    nonce.try_into().map_err(|_| tree.corrupt(ROW))?,
-                    &v,
-                )?;
+            let mut cursor = match tree.get(cursor_key(peer), CURSOR)? {
+                Some(v) => Cursor::parse(&v).ok_or_else(|| tree.corrupt(CURSOR))?,
+                None => Cursor::default(),
+            };
+            let is_own = mirrored == Some(peer);
+            let old = Self::read_old_rows(&tree, peer)?;
+            let mut replica = PeerReplica {
+                epoch,
+                public_key,
+                lookup: RowSet::default(),
+                cursor: cursor.pos,
+                generation: cursor.generation,
+                stored_rows: 0,
+                unrestored: is_own,
+            };
+            if is_own {
+                // The holder's deltas are our own copy's rows: none kept here.
+                if old.is_some() || !cursor.mirrored {
+                    Self::drop_rows(&tree, peer)?;
+                    cursor.mirrored = true;
+                    tree.insert(cursor_key(peer), cursor.to_bytes(), CURSOR)?;
+                }
+            } else if cursor.mirrored {
+                // Held as our own copy before (our agency changed?): nothing of it is
+                // kept here, so it is pulled again from the start.
+                Self::drop_rows(&tree, peer)?;
+                tree.remove(epoch_key(peer), EPOCH)?;
+                tree.remove(cursor_key(peer), CURSOR)?;
+                continue;
+            } else if let Some(rows) = old {
+                // Kept one value a row before: written again as deltas, once.
+                replica.lookup = RowSet {
+                    parts: vec![Arc::new(rows)],
+                };
+                Self::snapshot(&tree, peer, &mut replica)?;
+                Self::drop_old_rows(&tree, peer)?;
+            } else {
+                let mut replay = Replay::default();
+                let prefix = deltas_prefix(peer);
+                for kv in tree.scan(&prefix, DELTA) {
+                    let (k, v) = kv?;
+                    // Another generation's: left by a reset or a snapshot a crash cut.
+                    if k.get(prefix.len()..).and_then(read_u32) != Some(cursor.generation) {
+                        tree.remove(k, DELTA)?;
+                        continue;
+                    }
+                    let delta: IndexDelta = tree.decode(&v, DELTA)?;
+                    // Written ahead of the cursor by a crash: it comes again.
+                    if delta.pos > cursor.pos {
+                        continue;
+                    }
+                    replay.take(&delta).map_err(|_| tree.corrupt(DELTA))?;
+                }
+                replica.stored_rows = replay.stored_rows;
+                replica.lookup = RowSet {
+                    parts: vec![Arc::new(replay.rows()?)],
+                };
             }
-            map.insert(
-                peer.clone(),
-                Arc::new(PeerReplica {
-                    epoch,
-                    public_key,
-                    lookup: RowSet {
-                        parts: vec![Arc::new(builder.finish())],
-                    },
-                    cursor: tree.u64_at(cursor_key(peer), CURSOR)?,
-                    rewritten_until: tree.u64_at(writing_key(peer), CURSOR)?,
-                }),
-            );
+            map.insert(peer.clone(), Arc::new(replica));
         }
         Ok(Self {
             tree,
             map: RwLock::new(map),
             write: std::sync::Mutex::new(()),
+            snapshot_when: SNAPSHOT_WHEN,
         })
+    }
+
+    /// The rows of `peer` kept one value a row, in the layout before deltas were kept.
+    fn read_old_rows(tree: &Tree, peer: &AgencyId) -> Result<Option<IndexLookup>, ReplicaError> {
+        let prefix = old_rows_prefix(peer);
+        let mut builder = IndexLookupBuilder::default();
+        let mut any = false;
+        for kv in tree.scan(&prefix, OLD_ROW) {
+            let (k, v) = kv?;
+            let id = k
+                .get(prefix.len()..)
+                .filter(|id| id.len() == ROW_ID)
+                .ok_or_else(|| tree.corrupt(OLD_ROW))?;
+            let (tag, nonce) = id.split_at(privacy::TAG_LEN);
+            builder.push(
+                tag.try_into().map_err(|_| tree.corrupt(OLD_ROW))?,
+                nonce.try_into().map_err(|_| tree.corrupt(OLD_ROW))?,
+                &v,
+            )?;
+            any = true;
+        }
+        Ok(any.then(|| builder.finish()))
+    }
+
+    fn drop_old_rows(tree: &Tree, peer: &AgencyId) -> Result<(), ReplicaError> {
+        for kv in tree.scan(old_rows_prefix(peer), OLD_ROW) {
+            tree.remove(kv?.0, OLD_ROW)?;
+        }
+        tree.remove(writing_key(peer), CURSOR)?;
+        Ok(())
+    }
+
+    /// Drops every row kept for `peer`, in either layout.
+    fn drop_rows(tree: &Tree, peer: &AgencyId) -> Result<(), ReplicaError> {
+        Self::drop_old_rows(tree, peer)?;
+        for kv in tree.scan(deltas_prefix(peer), DELTA) {
+            tree.remove(kv?.0, DELTA)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the deltas of every generation but `keep` (left by a reset or a snapshot
+    /// that a crash interrupted, before or after its cursor was written).
+    fn drop_other_generations(tree: &Tree, peer: &AgencyId, keep: u32) -> Result<(), ReplicaError> {
+        let prefix = deltas_prefix(peer);
+        for kv in tree.scan(&prefix, DELTA) {
+            let (k, _) = kv?;
+            let generation = k.get(prefix.len()..).and_then(read_u32);
+            if generation != Some(keep) {
+                tree.remove(k, DELTA)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `replica`'s rows as a snapshot at its cursor in a new generation, then the
+    /// cursor that names it, then drops the old generation.
+    fn snapshot(
+        tree: &Tree,
+        peer: &AgencyId,
+        replica: &mut PeerReplica,
+    ) -> Result<(), ReplicaError> {
+        let generation = replica.generation.wrapping_add(1);
+        let rows: Vec<_> = replica
+            .lookup
+            .parts
+            .iter()
+            .flat_map(|p| p.iter())
+            .map(|e| e.to_entry().to_bytes())
+            .collect();
+        for (part, chunk) in (0u32..).zip(rows.chunks(SNAPSHOT_PART_ROWS)) {
+            let delta = IndexDelta {
+                pos: replica.cursor,
+                epoch: replica.epoch,
+                public_key: replica.public_key.to_vec(),
+                reset: part == 0,
+                adds: chunk.to_vec(),
+                removes: Vec::new(),
+            };
+            tree.insert(
+                delta_key(peer, generation, replica.cursor, part),
+                delta.encode_to_vec(),
+                DELTA,
+            )?;
+        }
+        let cursor = Cursor {
+            pos: replica.cursor,
+            generation,
+            mirrored: false,
+        };
+        tree.insert(cursor_key(peer), cursor.to_bytes(), CURSOR)?;
+        replica.generation = generation;
+        replica.stored_rows = rows.len();
+        Self::drop_other_generations(tree, peer, generation)
     }
 
     /// The current replica of `peer`'s index, if any was received.
@@ -267,27 +524,102 @@ impl Replicas {
         Ok(self.get(peer).map_or(0, |r| r.cursor))
     }
 
-    /// Applies deltas in order (stale ones are skipped) and returns the rows
-    /// added under the resulting epoch, for continuous screening.
+    /// Whether `peer`'s copy is mirrored and its rows are not in memory yet.
+    pub fn needs_restore(&self, peer: &AgencyId) -> bool {
+        self.get(peer).is_some_and(|r| r.unrestored)
+    }
+
+    /// Rebuilds a mirrored copy's rows from the holder's `deltas` up to its cursor
+    /// (they were applied before the start; nothing is written, no row is new).
+    pub fn restore(&self, peer: &AgencyId, deltas: &[IndexDelta]) -> Result<(), ReplicaError> {
+        let _guard = self
+            .write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(current) = self.get(peer).filter(|r| r.unrestored) else {
+            return Ok(());
+        };
+        let mut replay = Replay::default();
+        for delta in deltas.iter().filter(|d| d.pos <= current.cursor) {
+            replay
+                .take(delta)
+                .map_err(|problem| ReplicaError::Malformed {
+                    pos: delta.pos,
+                    problem,
+                })?;
+        }
+        let lookup = RowSet {
+            parts: vec![Arc::new(replay.rows()?)],
+        };
+        self.put(
+            peer,
+            PeerReplica {
+                epoch: current.epoch,
+                public_key: current.public_key,
+                lookup,
+                cursor: current.cursor,
+                generation: current.generation,
+                stored_rows: current.stored_rows,
+                unrestored: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn put(&self, peer: &AgencyId, replica: PeerReplica) {
+        self.map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(peer.clone(), Arc::new(replica));
+    }
+
+    /// Applies a peer's deltas in order (stale ones are skipped), keeping them, and
+    /// returns the rows added under the resulting epoch, for continuous screening.
     pub fn apply(
         &self,
         peer: &AgencyId,
         deltas: &[IndexDelta],
+    ) -> Result<Vec<IndexEntry>, ReplicaError> {
+        self.apply_as(peer, deltas, false)
+    }
+
+    /// [`Replicas::apply`] for our own index, whose deltas the holder keeps: only the
+    /// cursor is written. A copy not restored since the start is restored first.
+    pub fn apply_mirrored(
+        &self,
+        peer: &AgencyId,
+        deltas: &[IndexDelta],
+    ) -> Result<Vec<IndexEntry>, ReplicaError> {
+        self.apply_as(peer, deltas, true)
+    }
+
+    fn apply_as(
+        &self,
+        peer: &AgencyId,
+        deltas: &[IndexDelta],
+        mirrored: bool,
     ) -> Result<Vec<IndexEntry>, ReplicaError> {
         let _guard = self
             .write
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.get(peer);
+        if current.as_ref().is_some_and(|r| r.unrestored) {
+            return Err(ReplicaError::Malformed {
+                pos: 0,
+                problem: "our own copy is applied to before it was restored".into(),
+            });
+        }
         let mut cursor = current.as_ref().map_or(0, |r| r.cursor);
-        let rewritten_until = current.as_ref().map_or(0, |r| r.rewritten_until);
-        let start = cursor;
+        let old_generation = current.as_ref().map_or(0, |r| r.generation);
+        let mut generation = old_generation;
+        let mut stored_rows = current.as_ref().map_or(0, |r| r.stored_rows);
         let mut epoch = current.as_ref().map(|r| r.epoch);
         let mut public_key = current.as_ref().map(|r| r.public_key);
         let mut reset = false;
         let mut adds: Vec<IndexEntry> = Vec::new();
         let mut removes: HashSet<[u8; ROW_ID]> = HashSet::new();
-        let mut batch = RowWrites::default();
+        let mut writes: Vec<(Key, Vec<u8>)> = Vec::new();
         for delta in deltas {
             if delta.pos <= cursor {
                 continue;
@@ -302,9 +634,10 @@ impl Replicas {
                 .try_into()
                 .map_err(|_| bad("public key is not 32 bytes"))?;
             if delta.reset || epoch.is_none() {
-                for kv in self.tree.scan(rows_prefix(peer), ROW) {
-                    batch.remove(kv?.0);
-                }
+                // A new generation: the old one's deltas go once its cursor is written.
+                generation = old_generation.wrapping_add(1);
+                stored_rows = 0;
+                writes.clear();
                 adds.clear();
                 removes.clear();
                 reset = true;
@@ -318,65 +651,68 @@ impl Replicas {
                     .as_slice()
                     .try_into()
                     .map_err(|_| bad("a removed row id is not 40 bytes"))?;
-                batch.remove(rows_prefix(peer).bytes(&id));
                 adds.retain(|e| !(e.tag == id[..16] && e.nonce == id[16..]));
                 removes.insert(id);
             }
             for a in &delta.adds {
                 let entry = IndexEntry::from_bytes(a).map_err(|e| bad(&e.to_string()))?;
-                let id = row_id(&entry.tag, &entry.nonce);
-                removes.remove(&id);
-                batch.insert(rows_prefix(peer).bytes(&id), entry.sealed.clone());
+                removes.remove(&row_id(&entry.tag, &entry.nonce));
                 adds.push(entry);
+            }
+            stored_rows += delta.adds.len() + delta.removes.len();
+            if !mirrored {
+                let mut kept = delta.clone();
+                // The first delta of a generation starts it, whatever the peer said.
+                kept.reset = reset && writes.is_empty();
+                writes.push((
+                    delta_key(peer, generation, delta.pos, 0),
+                    kept.encode_to_vec(),
+                ));
             }
             cursor = delta.pos;
         }
         let (Some(epoch), Some(public_key)) = (epoch, public_key) else {
             return Ok(Vec::new());
         };
+        // The deltas first, one value each, then the epoch and the cursor together: a
+        // delta written ahead of its cursor is not replayed, and a copy whose cursor is
+        // behind the peer's position is never taken for a clear.
+        for (key, value) in writes {
+            self.tree.insert(key, value, DELTA)?;
+        }
         let mut e = epoch.to_be_bytes().to_vec();
         e.extend_from_slice(&public_key);
-        // Rows first, the epoch and the cursor after them. Rows of a delta written ahead
-        // of the cursor are real rows of the peer's index (or removals it made), and a
-        // copy whose cursor is behind the peer's position is never taken for a clear.
-        // Rows a crash cut short may have written already: counted once.
-        let dedupe = !reset && rewritten_until > start;
-        self.tree.insert(
-            writing_key(peer),
-            rewritten_until.max(cursor).to_be_bytes().as_slice(),
-            CURSOR,
-        )?;
-        batch.commit(epoch_key(peer), e);
-        batch.commit(cursor_key(peer), cursor.to_be_bytes().as_slice());
-        let rewritten_until = if cursor >= rewritten_until {
-            batch.commit_remove(writing_key(peer));
-            0
-        } else {
-            rewritten_until
+        let mut commit = sled::Batch::default();
+        commit.insert(epoch_key(peer).as_ref(), e);
+        let stored = Cursor {
+            pos: cursor,
+            generation,
+            mirrored,
         };
-        self.tree.apply_rows(batch, ROW)?;
+        commit.insert(cursor_key(peer).as_ref(), stored.to_bytes());
+        self.tree.apply(commit, CURSOR)?;
+        if generation != old_generation && !mirrored {
+            Self::drop_other_generations(&self.tree, peer, generation)?;
+        }
 
-        let base = match (reset, current) {
+        let base = match (reset, &current) {
             (false, Some(r)) => r.lookup.clone(),
             _ => RowSet::default(),
         };
-        if dedupe {
-            adds.retain(|a| !base.get(&a.tag).any(|e| *e.nonce == a.nonce));
-        }
         let lookup = base.apply(adds.clone(), &removes)?;
-        self.map
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(
-                peer.clone(),
-                Arc::new(PeerReplica {
-                    epoch,
-                    public_key,
-                    lookup,
-                    cursor,
-                    rewritten_until,
-                }),
-            );
+        let mut replica = PeerReplica {
+            epoch,
+            public_key,
+            lookup,
+            cursor,
+            generation,
+            stored_rows,
+            unrestored: false,
+        };
+        if !mirrored && stored_rows > 2 * replica.lookup.len() + self.snapshot_when {
+            Self::snapshot(&self.tree, peer, &mut replica)?;
+        }
+        self.put(peer, replica);
         Ok(adds)
     }
 }

@@ -125,18 +125,23 @@ fn a_notice_is_indexed_for_its_recipients_only_at_their_disclosure_level() {
     );
 }
 
-#[test]
-fn a_revoked_version_removes_every_row() {
-    let s = setup();
-    append(&s, listed(), &["FR-SBDU"]);
-    s.indexer.index_pending().unwrap();
+/// S-1 revoked (its version 2), and indexed.
+fn revoke_listed(s: &Setup) {
     let mut revoked = listed();
     revoked.version = 2;
     if let Some(Body::Denial(d)) = revoked.body.as_mut() {
         d.status = NoticeStatus::Revoked as i32;
     }
-    append(&s, revoked, &["FR-SBDU"]);
+    append(s, revoked, &["FR-SBDU"]);
     s.indexer.index_pending().unwrap();
+}
+
+#[test]
+fn a_revoked_version_removes_every_row() {
+    let s = setup();
+    append(&s, listed(), &["FR-SBDU"]);
+    s.indexer.index_pending().unwrap();
+    revoke_listed(&s);
     let fr = deltas(&s, "FR-SBDU");
     assert_eq!(fr.len(), 2);
     assert_eq!(fr[1].removes.len(), fr[0].adds.len());
@@ -225,4 +230,111 @@ fn positions_read_from_memory_are_those_stored() {
     assert_eq!(seen(&s.holder), (2, 2, 1));
     let reopened = HolderIndex::open(&s.indexer.store).unwrap();
     assert_eq!(seen(&reopened), seen(&s.holder));
+}
+
+/// A second denial, for a chunk of two notices.
+fn other() -> Notice {
+    denial(
+        "DE-BAFA",
+        "S-2",
+        "peer:FR-SBDU",
+        &[org("Other Machines LLC", "RU")],
+    )
+}
+
+#[test]
+fn a_notices_live_rows_are_recorded_in_16_bytes_and_an_amendment_removes_exactly_them() {
+    let s = setup();
+    append(&s, listed(), &["FR-SBDU"]);
+    append(&s, other(), &["FR-SBDU"]);
+    s.indexer.index_pending().unwrap();
+    let fr = agency("FR-SBDU");
+    let record = |serial: &str| {
+        s.holder
+            .tree
+            .get(rows_prefix(&fr).text(serial), ROWS)
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(record("S-1").len(), 16);
+    assert_eq!(record("S-2").len(), 16);
+    let first = deltas(&s, "FR-SBDU").remove(0);
+    let ids = |rows: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = rows.iter().map(|r| r[..ROW_ID].to_vec()).collect();
+        v.sort();
+        v
+    };
+    // S-2 is amended: the delta removes S-2's rows, not S-1's.
+    let mut amended = other();
+    amended.version = 2;
+    append(&s, amended, &["FR-SBDU"]);
+    s.indexer.index_pending().unwrap();
+    let second = deltas(&s, "FR-SBDU").remove(1);
+    let s2_rows = rows_of(&other());
+    let s1_rows = first.adds.len() - s2_rows;
+    assert_eq!(ids(&second.removes), ids(&first.adds[s1_rows..]));
+    assert_eq!(s.holder.live_rows(&fr).unwrap(), first.adds.len());
+    // A deconfliction hit on one of S-2's new rows names S-2; on S-1's, S-1.
+    let tag = |row: &Vec<u8>| row[..privacy::TAG_LEN].to_vec();
+    assert_eq!(
+        s.holder
+            .serial_for_tag(&fr, &tag(&second.adds[0]))
+            .unwrap()
+            .as_deref(),
+        Some("S-2")
+    );
+    assert_eq!(
+        s.holder
+            .serial_for_tag(&fr, &tag(&first.adds[0]))
+            .unwrap()
+            .as_deref(),
+        Some("S-1")
+    );
+    // A removed row names nobody.
+    let gone = first.adds[s1_rows..]
+        .iter()
+        .find(|r| {
+            !second
+                .adds
+                .iter()
+                .any(|a| a[..privacy::TAG_LEN] == r[..privacy::TAG_LEN])
+        })
+        .expect("a row of S-2's first version whose tag is not in its second");
+    assert_eq!(s.holder.serial_for_tag(&fr, &tag(gone)).unwrap(), None);
+}
+
+#[test]
+fn a_live_row_record_of_row_ids_as_written_before_still_removes_its_rows() {
+    let s = setup();
+    append(&s, listed(), &["FR-SBDU"]);
+    s.indexer.index_pending().unwrap();
+    let fr = agency("FR-SBDU");
+    let first = deltas(&s, "FR-SBDU").remove(0);
+    // The record as an older node wrote it: every row's id.
+    let ids: Vec<u8> = first
+        .adds
+        .iter()
+        .flat_map(|a| a[..ROW_ID].to_vec())
+        .collect();
+    s.holder
+        .tree
+        .insert(rows_prefix(&fr).text("S-1"), ids, ROWS)
+        .unwrap();
+    assert_eq!(s.holder.live_rows(&fr).unwrap(), first.adds.len());
+    assert_eq!(
+        s.holder
+            .serial_for_tag(&fr, &first.adds[0][..privacy::TAG_LEN])
+            .unwrap()
+            .as_deref(),
+        Some("S-1")
+    );
+    revoke_listed(&s);
+    assert_eq!(deltas(&s, "FR-SBDU")[1].removes.len(), first.adds.len());
+    assert_eq!(s.holder.live_rows(&fr).unwrap(), 0);
+    // A record of neither form is corrupt, not an empty notice.
+    s.holder
+        .tree
+        .insert(rows_prefix(&fr).text("S-9"), vec![1u8; 7], ROWS)
+        .unwrap();
+    assert!(s.holder.live_rows(&fr).is_err());
 }

@@ -55,7 +55,7 @@ async fn deltas_apply_in_order_once_and_survive_a_reopen() {
     assert_eq!(w.replicas.get(&b).unwrap().lookup.len(), rows);
     // Pulled again: nothing new.
     assert_eq!(w.sync.pull(&b).await.unwrap(), 0);
-    let again = Replicas::open(&w.store, std::slice::from_ref(&b)).unwrap();
+    let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
     let replica = again.get(&b).unwrap();
     assert_eq!((replica.epoch, replica.lookup.len()), (1, rows));
 }
@@ -241,43 +241,195 @@ fn too_many_segments_are_joined_in_pairs_never_all_at_once() {
     }
 }
 
+/// How many values the tree holds under `prefix`.
+fn values_under(replicas: &Replicas, prefix: Key) -> usize {
+    replicas.tree.count(prefix, DELTA).unwrap()
+}
+
 #[test]
-fn rows_written_ahead_of_the_cursor_by_a_crash_are_held_once() {
+fn a_copy_keeps_one_value_a_delta_not_one_a_row() {
+    let w = matching_world(&["FR-SBDU"]);
+    let b = agency("FR-SBDU");
+    let key = Arc::new(OprfKey::generate(1));
+    let deltas = two_deltas(&key, false);
+    let rows = deltas[0].adds.len() + deltas[1].adds.len();
+    assert!(rows > 4, "{rows}");
+    w.replicas.apply(&b, &deltas).unwrap();
+    assert_eq!(values_under(&w.replicas, deltas_prefix(&b)), 2);
+    assert_eq!(values_under(&w.replicas, old_rows_prefix(&b)), 0);
+    let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+    assert_eq!(again.get(&b).unwrap().lookup.len(), rows);
+}
+
+#[test]
+fn a_delta_written_ahead_of_its_cursor_by_a_crash_is_not_replayed_and_counts_once() {
     let w = matching_world(&["FR-SBDU"]);
     let b = agency("FR-SBDU");
     let key = Arc::new(OprfKey::generate(1));
     let deltas = two_deltas(&key, false);
     let (first, second) = (deltas[0].adds.len(), deltas[1].adds.len());
     w.replicas.apply(&b, &deltas[..1]).unwrap();
-    // A crash part-way through applying the second delta: its rows and the mark are
-    // written, its cursor is not.
+    // A crash part-way through applying the second delta: the delta is written, its
+    // cursor is not.
+    let generation = w.replicas.get(&b).unwrap().generation;
     w.replicas
         .tree
-        .insert(writing_key(&b), 2u64.to_be_bytes().as_slice(), CURSOR)
+        .insert(
+            delta_key(&b, generation, 2, 0),
+            deltas[1].encode_to_vec(),
+            DELTA,
+        )
         .unwrap();
-    for a in &deltas[1].adds {
-        let entry = IndexEntry::from_bytes(a).unwrap();
-        let id = row_id(&entry.tag, &entry.nonce);
-        w.replicas
-            .tree
-            .insert(rows_prefix(&b).bytes(&id), entry.sealed.clone(), ROW)
-            .unwrap();
-    }
-    let reopened = Replicas::open(&w.store, std::slice::from_ref(&b)).unwrap();
+    let reopened = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
     assert_eq!(reopened.cursor(&b).unwrap(), 1);
-    assert_eq!(reopened.get(&b).unwrap().lookup.len(), first + second);
-    // The second delta comes again: its rows are not counted twice.
+    assert_eq!(reopened.get(&b).unwrap().lookup.len(), first);
+    // The second delta comes again: its rows are new once, and held once.
     let added = reopened.apply(&b, &deltas).unwrap();
-    assert!(added.is_empty(), "rows already held are not new");
+    assert_eq!(added.len(), second);
     assert_eq!(reopened.cursor(&b).unwrap(), 2);
     assert_eq!(reopened.get(&b).unwrap().lookup.len(), first + second);
-    assert!(
-        reopened
-            .tree
-            .get(writing_key(&b), CURSOR)
-            .unwrap()
-            .is_none()
+    let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+    assert_eq!(again.get(&b).unwrap().lookup.len(), first + second);
+}
+
+#[test]
+fn a_reset_starts_a_generation_and_the_old_one_is_dropped() {
+    let w = matching_world(&["FR-SBDU"]);
+    let b = agency("FR-SBDU");
+    let key = Arc::new(OprfKey::generate(1));
+    let deltas = two_deltas(&key, false);
+    w.replicas.apply(&b, &deltas).unwrap();
+    let before = w.replicas.get(&b).unwrap().generation;
+    // The holder rebuilt our index: a reset at position 3 with the first denial only.
+    let mut reset = deltas[0].clone();
+    reset.pos = 3;
+    w.replicas.apply(&b, &[reset]).unwrap();
+    let now = w.replicas.get(&b).unwrap();
+    assert_eq!(now.generation, before + 1);
+    assert_eq!(now.lookup.len(), deltas[0].adds.len());
+    assert_eq!(values_under(&w.replicas, generation_prefix(&b, before)), 0);
+    assert_eq!(values_under(&w.replicas, deltas_prefix(&b)), 1);
+    let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+    assert_eq!(again.get(&b).unwrap().lookup.len(), deltas[0].adds.len());
+}
+
+#[test]
+fn removals_that_pile_up_are_written_away_as_a_snapshot() {
+    let w = matching_world(&["FR-SBDU"]);
+    let b = agency("FR-SBDU");
+    let key = Arc::new(OprfKey::generate(1));
+    let deltas = two_deltas(&key, true);
+    let second = deltas[1].adds.len();
+    let replicas = Replicas {
+        snapshot_when: 0,
+        ..Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap()
+    };
+    replicas.apply(&b, &deltas).unwrap();
+    // The first denial's rows were added and removed: more held than left.
+    let now = replicas.get(&b).unwrap();
+    assert_eq!(now.lookup.len(), second);
+    assert_eq!(now.stored_rows, second, "written again as the rows left");
+    assert_eq!(values_under(&replicas, deltas_prefix(&b)), 1);
+    let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+    let replica = again.get(&b).unwrap();
+    assert_eq!((replica.cursor, replica.lookup.len()), (2, second));
+    // And it goes on from there.
+    let mut third = deltas[1].clone();
+    third.pos = 3;
+    third.adds = deltas[0].adds.clone();
+    third.removes = Vec::new();
+    again.apply(&b, &[third]).unwrap();
+    let reopened = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+    assert_eq!(
+        reopened.get(&b).unwrap().lookup.len(),
+        second + deltas[0].adds.len()
     );
-    let again = Replicas::open(&w.store, std::slice::from_ref(&b)).unwrap();
-    assert_eq!(again.get(&b).unwrap().rewritten_until, 0);
+}
+
+#[test]
+fn rows_kept_one_value_a_row_before_are_written_as_deltas_once() {
+    let w = matching_world(&["FR-SBDU"]);
+    let b = agency("FR-SBDU");
+    let key = Arc::new(OprfKey::generate(1));
+    let deltas = two_deltas(&key, false);
+    let rows = deltas[0].adds.len() + deltas[1].adds.len();
+    // The layout before: epoch, a cursor of eight bytes, one value a row.
+    let mut e = key.epoch().to_be_bytes().to_vec();
+    e.extend_from_slice(&key.public_key_bytes());
+    let tree = &w.replicas.tree;
+    tree.insert(epoch_key(&b), e, EPOCH).unwrap();
+    tree.insert(cursor_key(&b), 2u64.to_be_bytes().as_slice(), CURSOR)
+        .unwrap();
+    for a in deltas.iter().flat_map(|d| &d.adds) {
+        let entry = IndexEntry::from_bytes(a).unwrap();
+        let id = row_id(&entry.tag, &entry.nonce);
+        tree.insert(
+            old_rows_prefix(&b).bytes(&id),
+            entry.sealed.clone(),
+            OLD_ROW,
+        )
+        .unwrap();
+    }
+    let opened = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+    let replica = opened.get(&b).unwrap();
+    assert_eq!((replica.cursor, replica.lookup.len()), (2, rows));
+    assert_eq!(values_under(&opened, old_rows_prefix(&b)), 0);
+    assert!(values_under(&opened, deltas_prefix(&b)) >= 1);
+    let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+    assert_eq!(again.get(&b).unwrap().lookup.len(), rows);
+    // The same rows, byte for byte.
+    let mut held: Vec<Vec<u8>> = again
+        .get(&b)
+        .unwrap()
+        .lookup
+        .parts
+        .iter()
+        .flat_map(|p| p.iter().map(|e| e.to_entry().to_bytes()))
+        .collect();
+    let mut sent: Vec<Vec<u8>> = deltas.iter().flat_map(|d| d.adds.clone()).collect();
+    held.sort();
+    sent.sort();
+    assert_eq!(held, sent);
+}
+
+#[test]
+fn our_own_copy_keeps_only_its_cursor_and_comes_back_from_the_holders_deltas() {
+    let w = matching_world(&["FR-SBDU"]);
+    let own = agency("FR-SBDU");
+    let key = Arc::new(OprfKey::generate(1));
+    let deltas = two_deltas(&key, false);
+    let rows = deltas[0].adds.len() + deltas[1].adds.len();
+    let replicas = Replicas::open(&w.store, std::slice::from_ref(&own), Some(&own)).unwrap();
+    assert_eq!(
+        replicas.apply_mirrored(&own, &deltas[..1]).unwrap().len(),
+        deltas[0].adds.len()
+    );
+    assert_eq!(
+        replicas.apply_mirrored(&own, &deltas).unwrap().len(),
+        deltas[1].adds.len()
+    );
+    assert_eq!(
+        values_under(&replicas, deltas_prefix(&own)),
+        0,
+        "no row kept here"
+    );
+    let reopened = Replicas::open(&w.store, std::slice::from_ref(&own), Some(&own)).unwrap();
+    assert!(reopened.needs_restore(&own));
+    assert_eq!(reopened.cursor(&own).unwrap(), 2);
+    // Not applied to before it is restored: its rows would be missing.
+    assert!(reopened.apply_mirrored(&own, &deltas).is_err());
+    // The holder's deltas, past the cursor too: only those up to it are restored.
+    let mut later = deltas[1].clone();
+    later.pos = 3;
+    later.adds = deltas[0].adds.clone();
+    let mut held = deltas.clone();
+    held.push(later.clone());
+    reopened.restore(&own, &held).unwrap();
+    assert!(!reopened.needs_restore(&own));
+    assert_eq!(reopened.get(&own).unwrap().lookup.len(), rows);
+    // Then the delta after the cursor is new, once.
+    assert_eq!(
+        reopened.apply_mirrored(&own, &held).unwrap().len(),
+        later.adds.len()
+    );
 }

@@ -23,7 +23,7 @@ struct Setup {
 fn setup(peers_named: &[&str], with_index: &[&str]) -> Setup {
     let (dir, store) = temp_store();
     let ids: Vec<AgencyId> = peers_named.iter().map(|p| agency(p)).collect();
-    let replicas = Arc::new(Replicas::open(&store, &ids).unwrap());
+    let replicas = Arc::new(Replicas::open(&store, &ids, None).unwrap());
     let key = Arc::new(OprfKey::generate(1));
     let peers = FakePeers::new();
     for id in &ids {
