@@ -42,8 +42,24 @@ enum Command {
     },
 }
 
+/// The allocator's purge delay (mimalloc, which both node programs use; it reads its
+/// options from the environment when the process starts): memory a thread frees goes back
+/// to the system at once, not 10 ms later. A delayed purge is done only when that thread
+/// allocates again, and many of the node's threads (the blocking pool, the index builders)
+/// go idle after a burst of work: in the soak both nodes then held about 300 MiB more
+/// than with no delay (BENCHMARKS.md, "Soak", tenth session). Set it to keep another.
+pub const PURGE_DELAY: (&str, &str) = ("MIMALLOC_PURGE_DELAY", "0");
+
 /// The whole `tessera-node` program: parse, validate, run.
 pub fn main() -> ExitCode {
+    let (name, value) = PURGE_DELAY;
+    if std::env::var_os(name).is_none() {
+        // The allocator has read its options already: this program starts again in its
+        // own place (same process id, same arguments) with the setting. `exec` returns
+        // only if it failed, and then the node runs with the allocator's defaults.
+        let failed = reexec_with(name, value);
+        eprintln!("tessera-node: running with the allocator's default purge delay: {failed}");
+    }
     let args = Args::parse();
     let Some(path) = args.config.as_deref() else {
         eprintln!("tessera-node: no config: pass --config node.toml or set TESSERA_NODE_CONFIG");
@@ -208,4 +224,17 @@ async fn serve(config: NodeConfig) -> Result<(), Stop> {
         }
     };
     node.serve(shutdown).await.map_err(Stop::Node)
+}
+
+/// Replaces this process with this program, its arguments and `name=value` added to its
+/// environment; returns only the error when that could not be done.
+fn reexec_with(name: &str, value: &str) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    match std::env::current_exe() {
+        Ok(me) => std::process::Command::new(me)
+            .args(std::env::args_os().skip(1))
+            .env(name, value)
+            .exec(),
+        Err(e) => e,
+    }
 }

@@ -393,7 +393,9 @@ impl Node {
                 levels: peer_ids
                     .iter()
                     .map(|p| (p.clone(), config.disclosure_for(p)))
-                    .chain(std::iter::once((agency.clone(), DisclosureLevel::Full)))
+                    // Our own index at summary: own matches are shown whole from our
+                    // notice store (`OwnIndex::show_whole`).
+                    .chain(std::iter::once((agency.clone(), DisclosureLevel::Summary)))
                     .collect(),
                 contact: config.privacy.contact.clone(),
             },
@@ -405,6 +407,7 @@ impl Node {
             agency: agency.clone(),
             keys: keys.clone(),
             holder: holder.clone(),
+            notices: notices.clone(),
         };
         let watch_store = watch.clone();
         let watcher = Arc::new(Watcher {

@@ -731,6 +731,17 @@ async fn one_peer_uses_a_bounded_amount_of_the_nodes_memory() {
         .expect("issue");
     }
     let pid = fed.pid(0).expect("running");
+    // The node started itself again in its own place with the allocator's purge delay
+    // set (`daemon::PURGE_DELAY`), unless the environment had set it already.
+    let (name, value) = tessera_node::daemon::PURGE_DELAY;
+    let want = std::env::var(name).unwrap_or_else(|_| value.to_owned());
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|kv| kv == format!("{name}={want}").as_bytes()),
+        "the node runs without {name}={want}"
+    );
     let before = proc_kib(pid, "VmRSS:");
     let addr = format!("127.0.0.1:{}", fed.agencies[0].federation_port);
     let attacker = |tune: fn(tonic::transport::Endpoint) -> tonic::transport::Endpoint| {

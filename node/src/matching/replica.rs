@@ -289,46 +289,46 @@ impl std::fmt::Debug for Replicas {
     }
 }
 
-/// Deltas read back in order, and what they leave: the rows added and not removed since.
-#[derive(Default)]
-struct Replay {
-    adds: Vec<IndexEntry>,
-    removes: HashSet<[u8; ROW_ID]>,
-    stored_rows: usize,
-}
-
-impl Replay {
-    /// Takes in one delta's rows (a reset starts over).
-    fn take(&mut self, delta: &IndexDelta) -> Result<(), String> {
+/// The rows `deltas` leave, and how many rows they hold (added or removed). The deltas
+/// are read twice, in order: the first pass finds the last reset and the rows removed
+/// since, the second puts the rows that stay straight into the compact table, so no row
+/// is held twice on the way (a start rebuilds millions of rows). Row ids are unique (they
+/// hold a random nonce), so a removal only ever removes a row added before it.
+fn replay<I>(deltas: impl Fn() -> I) -> Result<(IndexLookup, usize), ReplicaError>
+where
+    I: Iterator<Item = Result<IndexDelta, ReplicaError>>,
+{
+    let bad = |pos: u64, problem: String| ReplicaError::Malformed { pos, problem };
+    let mut start = 0;
+    let mut removes: HashSet<[u8; ROW_ID]> = HashSet::new();
+    let mut stored_rows = 0;
+    for (i, delta) in deltas().enumerate() {
+        let delta = delta?;
         if delta.reset {
-            *self = Self::default();
+            start = i;
+            removes.clear();
+            stored_rows = 0;
         }
-        self.stored_rows += delta.adds.len() + delta.removes.len();
+        stored_rows += delta.adds.len() + delta.removes.len();
         for r in &delta.removes {
             let id: [u8; ROW_ID] = r
                 .as_slice()
                 .try_into()
-                .map_err(|_| "a removed row id is not 40 bytes".to_owned())?;
-            self.removes.insert(id);
+                .map_err(|_| bad(delta.pos, "a removed row id is not 40 bytes".into()))?;
+            removes.insert(id);
         }
-        for a in &delta.adds {
-            self.adds
-                .push(IndexEntry::from_bytes(a).map_err(|e| e.to_string())?);
-        }
-        Ok(())
     }
-
-    /// The rows left: row ids are unique (they hold a random nonce), so a removal only
-    /// ever removes a row added before it.
-    fn rows(self) -> Result<IndexLookup, privacy::PrivacyError> {
-        let mut builder = IndexLookupBuilder::default();
-        for a in &self.adds {
-            if !self.removes.contains(&row_id(&a.tag, &a.nonce)) {
-                builder.push(&a.tag, &a.nonce, &a.sealed)?;
+    let mut builder = IndexLookupBuilder::default();
+    for delta in deltas().skip(start) {
+        let delta = delta?;
+        for a in &delta.adds {
+            let entry = IndexEntry::from_bytes(a).map_err(|e| bad(delta.pos, e.to_string()))?;
+            if !removes.contains(&row_id(&entry.tag, &entry.nonce)) {
+                builder.push(&entry.tag, &entry.nonce, &entry.sealed)?;
             }
         }
-        Ok(builder.finish())
     }
+    Ok((builder.finish(), stored_rows))
 }
 
 impl Replicas {
@@ -383,25 +383,26 @@ impl Replicas {
                 Self::snapshot(&tree, peer, &mut replica)?;
                 Self::drop_old_rows(&tree, peer)?;
             } else {
-                let mut replay = Replay::default();
-                let prefix = deltas_prefix(peer);
-                for kv in tree.scan(&prefix, DELTA) {
-                    let (k, v) = kv?;
-                    // Another generation's: left by a reset or a snapshot a crash cut.
-                    if k.get(prefix.len()..).and_then(read_u32) != Some(cursor.generation) {
-                        tree.remove(k, DELTA)?;
-                        continue;
-                    }
-                    let delta: IndexDelta = tree.decode(&v, DELTA)?;
-                    // Written ahead of the cursor by a crash: it comes again.
-                    if delta.pos > cursor.pos {
-                        continue;
-                    }
-                    replay.take(&delta).map_err(|_| tree.corrupt(DELTA))?;
-                }
-                replica.stored_rows = replay.stored_rows;
+                // Another generation's deltas: left by a reset or a snapshot a crash cut.
+                Self::drop_other_generations(&tree, peer, cursor.generation)?;
+                let prefix = generation_prefix(peer, cursor.generation);
+                let upto = cursor.pos;
+                let stored = || {
+                    tree.scan(&prefix, DELTA)
+                        .map(|kv| -> Result<IndexDelta, ReplicaError> {
+                            let (_, v) = kv?;
+                            Ok(tree.decode(&v, DELTA)?)
+                        })
+                        // Written ahead of the cursor by a crash: it comes again.
+                        .filter(move |d| d.as_ref().map_or(true, |d| d.pos <= upto))
+                };
+                let (rows, stored_rows) = replay(stored).map_err(|e| match e {
+                    ReplicaError::Malformed { .. } => tree.corrupt(DELTA).into(),
+                    e => e,
+                })?;
+                replica.stored_rows = stored_rows;
                 replica.lookup = RowSet {
-                    parts: vec![Arc::new(replay.rows()?)],
+                    parts: vec![Arc::new(rows)],
                 };
             }
             map.insert(peer.clone(), Arc::new(replica));
@@ -529,9 +530,13 @@ impl Replicas {
         self.get(peer).is_some_and(|r| r.unrestored)
     }
 
-    /// Rebuilds a mirrored copy's rows from the holder's `deltas` up to its cursor
-    /// (they were applied before the start; nothing is written, no row is new).
-    pub fn restore(&self, peer: &AgencyId, deltas: &[IndexDelta]) -> Result<(), ReplicaError> {
+    /// Rebuilds a mirrored copy's rows from the holder's deltas (read twice, in order)
+    /// up to its cursor: they were applied before the start; nothing is written, no row
+    /// is new.
+    pub fn restore<I>(&self, peer: &AgencyId, deltas: impl Fn() -> I) -> Result<(), ReplicaError>
+    where
+        I: Iterator<Item = Result<IndexDelta, StoreError>>,
+    {
         let _guard = self
             .write
             .lock()
@@ -539,24 +544,20 @@ impl Replicas {
         let Some(current) = self.get(peer).filter(|r| r.unrestored) else {
             return Ok(());
         };
-        let mut replay = Replay::default();
-        for delta in deltas.iter().filter(|d| d.pos <= current.cursor) {
-            replay
-                .take(delta)
-                .map_err(|problem| ReplicaError::Malformed {
-                    pos: delta.pos,
-                    problem,
-                })?;
-        }
-        let lookup = RowSet {
-            parts: vec![Arc::new(replay.rows()?)],
-        };
+        let upto = current.cursor;
+        let (rows, _) = replay(|| {
+            deltas()
+                .map(|d| d.map_err(ReplicaError::from))
+                .filter(move |d| d.as_ref().map_or(true, |d| d.pos <= upto))
+        })?;
         self.put(
             peer,
             PeerReplica {
                 epoch: current.epoch,
                 public_key: current.public_key,
-                lookup,
+                lookup: RowSet {
+                    parts: vec![Arc::new(rows)],
+                },
                 cursor: current.cursor,
                 generation: current.generation,
                 stored_rows: current.stored_rows,

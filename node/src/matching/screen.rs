@@ -483,6 +483,7 @@ impl Screener {
                         matches[p].extend(list.iter().map(|f| {
                             let mut m = finding_match(&own.index.agency, f);
                             m.own = true;
+                            own.index.show_whole(&mut m);
                             m
                         }));
                     }

@@ -454,10 +454,31 @@ impl Watcher {
         Ok(raised)
     }
 
+    /// [`fingerprint`], and for a notice of our own indexed at summary, the content hash
+    /// of its newest version: our own notices are shown whole, so any amendment or
+    /// renewal of one is a change (labels of our own written whole before, and pointers,
+    /// keep their print, so an upgrade raises nothing).
+    fn fingerprint(&self, peer: &AgencyId, label: &privacy::Label) -> Vec<u8> {
+        let print = fingerprint(label);
+        match self.own.as_ref().filter(|o| &o.agency == peer) {
+            Some(own) if label.disclosure.level() == "summary" => {
+                use sha2::{Digest, Sha256};
+                let mut h = Sha256::new();
+                h.update(&print);
+                h.update(own.content_hash(&label.serial));
+                h.finalize()[..16].to_vec()
+            }
+            _ => print,
+        }
+    }
+
     /// A finding as alerts show it, marked as our own list's when it is.
     fn to_match(&self, peer: &AgencyId, f: &Finding) -> tessera_proto::v1::Match {
         let mut m = finding_match(peer, f);
-        m.own = self.own.as_ref().is_some_and(|o| &o.agency == peer);
+        if let Some(own) = self.own.as_ref().filter(|o| &o.agency == peer) {
+            m.own = true;
+            own.show_whole(&mut m);
+        }
         m
     }
 
@@ -510,7 +531,7 @@ impl Watcher {
             crate::review::false_positive::suppressed_in(&self.store, entry.party.as_ref());
         for f in &found {
             let m = self.to_match(peer, f);
-            let print = fingerprint(&f.label);
+            let print = self.fingerprint(peer, &f.label);
             if hidden.contains(&m.origin, &m.serial) {
                 now.matches.push(m);
                 now.fingerprints.push(print);

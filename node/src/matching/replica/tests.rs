@@ -424,7 +424,9 @@ fn our_own_copy_keeps_only_its_cursor_and_comes_back_from_the_holders_deltas() {
     later.adds = deltas[0].adds.clone();
     let mut held = deltas.clone();
     held.push(later.clone());
-    reopened.restore(&own, &held).unwrap();
+    reopened
+        .restore(&own, || held.iter().cloned().map(Ok))
+        .unwrap();
     assert!(!reopened.needs_restore(&own));
     assert_eq!(reopened.get(&own).unwrap().lookup.len(), rows);
     // Then the delta after the cursor is new, once.
