@@ -234,7 +234,7 @@ fn base_label(notice: &Notice, level: DisclosureLevel, contact: &str) -> Option<
     let disclosure = match level {
         DisclosureLevel::Full => Disclosure::Full {
             summary,
-            notice: serde_json::to_value(NoticeJson::from_notice(notice)).unwrap_or_default(),
+            notice: NoticeJson::value_of(notice),
         },
         DisclosureLevel::Summary => Disclosure::Summary(summary),
         DisclosureLevel::Pointer => Disclosure::Pointer,

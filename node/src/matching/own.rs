@@ -67,9 +67,7 @@ impl OwnIndex {
             .and_then(|stored| stored.envelope)
             .and_then(|env| Notice::decode(env.notice.as_slice()).ok());
         if let Some(notice) = notice {
-            m.notice_json = serde_json::to_value(NoticeJson::from_notice(&notice))
-                .unwrap_or_default()
-                .to_string();
+            m.notice_json = NoticeJson::value_of(&notice).to_string();
             "full".clone_into(&mut m.disclosure);
         }
     }

@@ -63,6 +63,8 @@ pub enum ReplicaError {
     Privacy(#[from] privacy::PrivacyError),
     #[error(transparent)]
     Peer(#[from] PeerError),
+    #[error("our own index's copy is not restored since the start: restore it first")]
+    NotRestored,
 }
 
 /// `e peer`: the epoch and public key the replica is under.
@@ -585,7 +587,8 @@ impl Replicas {
     }
 
     /// [`Replicas::apply`] for our own index, whose deltas the holder keeps: only the
-    /// cursor is written. A copy not restored since the start is restored first.
+    /// cursor is written. A copy not restored since the start ([`Replicas::restore`]) is
+    /// refused: its rows would be missing.
     pub fn apply_mirrored(
         &self,
         peer: &AgencyId,
@@ -606,10 +609,7 @@ impl Replicas {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.get(peer);
         if current.as_ref().is_some_and(|r| r.unrestored) {
-            return Err(ReplicaError::Malformed {
-                pos: 0,
-                problem: "our own copy is applied to before it was restored".into(),
-            });
+            return Err(ReplicaError::NotRestored);
         }
         let mut cursor = current.as_ref().map_or(0, |r| r.cursor);
         let old_generation = current.as_ref().map_or(0, |r| r.generation);

@@ -294,6 +294,13 @@ impl NoticeJson {
         })
     }
 
+    /// [`NoticeJson::from_notice`] as a JSON value (a `full` label's notice, an own match
+    /// shown whole).
+    pub fn value_of(n: &Notice) -> serde_json::Value {
+        // A struct of strings, lists and maps always serialises.
+        serde_json::to_value(Self::from_notice(n)).unwrap_or_default()
+    }
+
     /// The JSON form of a wire notice (for `--json` output).
     pub fn from_notice(n: &Notice) -> Self {
         let roled = |ps: &[RoledParty]| -> Vec<RoledPartyJson> {
