@@ -161,7 +161,7 @@ impl Default for FuzzyParams {
         Self {
             deletion_min_len: 5,
             sound: true,
-            sound_min_codes: 2,
+            sound_min_codes: 3,
             joins: true,
             skip_common: true,
             thresholds: vec![1, 2, 2, 3, 4, 5],
@@ -404,7 +404,10 @@ fn alternatives(
                 continue;
             }
             match side {
-                // A listed name part offers its initial next to each other part...
+                // A listed name part offers its initial next to the name's first and last
+                // parts (a given name or a surname, whichever order the name is written
+                // in; next to every part, a four-part name's initials were 12 rows)...
+                Side::Listed if j != 0 && j + 1 != tokens.len() => {}
                 Side::Listed => push(
                     Relation::Initial,
                     INITIAL,
