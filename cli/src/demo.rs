@@ -323,21 +323,37 @@ async fn screen_and_consult(
     Ok(())
 }
 
-/// Waits until FR-SBDU holds the indexes of both peers.
+/// Waits until every node has indexed its own notices and FR-SBDU holds each peer's
+/// index whole. US-BIS indexes its 2,001 imported notices for each peer at a low priority,
+/// which takes some seconds; until then a screen says, rightly, that US-BIS's answer is no
+/// clear.
 async fn wait_for_indexes(fed: &LocalFederation) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let s = fed.nodes[1]
-            .operator()?
-            .status(StatusRequest {})
-            .await?
-            .into_inner();
-        if s.peers.iter().all(|p| p.index_rows > 0) {
+        let mut statuses = Vec::new();
+        for node in &fed.nodes {
+            statuses.push(
+                node.operator()?
+                    .status(StatusRequest {})
+                    .await?
+                    .into_inner(),
+            );
+        }
+        let fr = &statuses[1];
+        let whole = fr.peers.iter().all(|p| {
+            let served = statuses
+                .iter()
+                .find(|s| s.agency == p.agency)
+                .and_then(|s| s.peers.iter().find(|q| q.agency == fr.agency))
+                .map(|q| q.served_rows);
+            p.index_rows > 0 && Some(p.index_rows) == served
+        });
+        if whole && statuses.iter().all(|s| s.unindexed_notices == 0) {
             return Ok(());
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            anyhow::bail!("FR-SBDU did not receive its peers' indexes");
+        if started.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("FR-SBDU did not receive its peers' whole indexes within 2 minutes");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

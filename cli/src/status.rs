@@ -1,5 +1,7 @@
 //! `tessera status`: the node's identity and its peers, as a table or JSON.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 use tessera_proto::v1::StatusResponse;
 
@@ -12,6 +14,8 @@ pub struct StatusJson<'a> {
     pub signing_key_id: &'a str,
     pub federation_address: &'a str,
     pub started_at: i64,
+    /// Notices of the node's own feed not yet indexed for its peers.
+    pub unindexed_notices: u64,
     pub peers: Vec<PeerJson<'a>>,
 }
 
@@ -35,6 +39,7 @@ pub fn to_json(s: &StatusResponse) -> StatusJson<'_> {
         signing_key_id: &s.signing_key_id,
         federation_address: &s.federation_address,
         started_at: s.started_at,
+        unindexed_notices: s.unindexed_notices,
         peers: s
             .peers
             .iter()
@@ -93,6 +98,38 @@ pub fn render(s: &StatusResponse, now_ms: i64) -> String {
         "{}  tessera {}  protocol {}  signing key {}  federation {}\n",
         s.agency, s.software_version, s.protocol_version, s.signing_key_id, s.federation_address
     );
+    if s.unindexed_notices > 0 {
+        let _ = writeln!(
+            out,
+            "indexing: {} of its notices not yet indexed for its peers (their screens cannot give a clear until then)",
+            s.unindexed_notices
+        );
+    }
     out.push_str(&crate::table::render(&rows));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(unindexed: u64) -> StatusResponse {
+        StatusResponse {
+            agency: "US-BIS".into(),
+            unindexed_notices: unindexed,
+            ..StatusResponse::default()
+        }
+    }
+
+    #[test]
+    fn an_index_being_built_is_said_and_an_idle_one_is_not() {
+        let busy = render(&status(1_969), 0);
+        assert!(
+            busy.contains("indexing: 1969 of its notices not yet indexed for its peers"),
+            "{busy}"
+        );
+        assert!(!render(&status(0), 0).contains("indexing"));
+        let json = serde_json::to_value(to_json(&status(7))).expect("json");
+        assert_eq!(json["unindexed_notices"], 7);
+    }
 }
