@@ -164,6 +164,17 @@ impl HolderIndex {
         Ok(self.known.read().indexed)
     }
 
+    /// Notices of our own feed not indexed yet: what a peer screening against us now
+    /// cannot have seen (an import being indexed).
+    pub fn unindexed(&self, feed: &NoticeStore) -> Result<u64, StoreError> {
+        let last = match feed.last_seq() {
+            Ok(n) => n,
+            Err(NoticeStoreError::Store(e)) => return Err(e),
+            Err(_) => 0,
+        };
+        Ok(last.saturating_sub(self.indexed_through()?))
+    }
+
     /// Deltas for `peer` after `after`, in order.
     pub fn deltas_after(
         &self,

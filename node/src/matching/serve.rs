@@ -151,14 +151,7 @@ impl IndexServer {
         let n = blinded.len();
         let index_position = self.holder.last_pos(caller)?;
         let pending_notices = match &self.feed {
-            Some(feed) => {
-                let last = match feed.last_seq() {
-                    Ok(n) => n,
-                    Err(crate::notice::store::NoticeStoreError::Store(e)) => return Err(e.into()),
-                    Err(_) => 0,
-                };
-                last.saturating_sub(self.holder.indexed_through()?)
-            }
+            Some(feed) => self.holder.unindexed(feed)?,
             None => 0,
         };
         self.budgets.charge(caller, n)?;

@@ -61,10 +61,7 @@ impl NodeStatus {
             peers,
             started_at: self.started_at,
             notices_by_origin: self.notices.counts()?.into_iter().collect(),
-            unindexed_notices: self
-                .notices
-                .last_seq()?
-                .saturating_sub(self.holder.indexed_through()?),
+            unindexed_notices: self.holder.unindexed(&self.notices)?,
         })
     }
 }
