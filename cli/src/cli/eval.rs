@@ -31,6 +31,12 @@ pub enum EvalCommand {
         /// Write the generated pairs here (JSON Lines), to read them or re-use them.
         #[arg(long)]
         pairs_out: Option<PathBuf>,
+        /// Measure on these labelled pairs instead of generating them: JSON Lines, one
+        /// pair a line as --pairs-out writes it (`listed` and `query` parties,
+        /// `positive`; `family` and `split` optional, a pair without a split counts as
+        /// test). Leakage and index size are still measured on the lists of --data.
+        #[arg(long, conflicts_with_all = ["seed", "per_family", "pairs_out"])]
+        pairs: Option<PathBuf>,
         /// Also write the figures as JSON here.
         #[arg(long)]
         json_out: Option<PathBuf>,
@@ -78,6 +84,7 @@ pub async fn run(cmd: &EvalCommand, out: &mut impl Write) -> anyhow::Result<()> 
             seed,
             per_family,
             pairs_out,
+            pairs,
             json_out,
             params,
             errors_out,
@@ -97,6 +104,7 @@ pub async fn run(cmd: &EvalCommand, out: &mut impl Write) -> anyhow::Result<()> 
                 seed: *seed,
                 per_family: *per_family,
                 params,
+                pairs_in: pairs.clone(),
             };
             let report = run
                 .report(pairs_out.as_deref(), errors_out.as_deref(), *private)

@@ -20,13 +20,14 @@
 //! generalises) by a seeded hash of their list and id; both sides of a pair come from one
 //! entity or, for negatives, from two of the same split.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use tessera_node::lists::{self, Format, ListRecord};
 use tessera_node::party::normalise::name_tokens;
@@ -35,7 +36,7 @@ use tessera_node::party::{Party, PartyKind};
 use super::perturb::Perturbation;
 
 /// Which half of the entities a pair comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     Dev,
@@ -45,11 +46,70 @@ pub enum Split {
 /// One labelled pair.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pair {
-    pub family: &'static str,
+    pub family: Cow<'static, str>,
     pub positive: bool,
     pub split: Split,
     pub listed: Party,
     pub query: Party,
+}
+
+/// One line of a pairs file (`--pairs`): what `--pairs-out` writes, `family` and `split`
+/// optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairLine {
+    #[serde(default)]
+    family: Option<String>,
+    positive: bool,
+    #[serde(default)]
+    split: Option<Split>,
+    listed: Party,
+    query: Party,
+}
+
+/// The family of a read pair that names none.
+pub const GIVEN_FAMILY: &str = "given";
+
+/// Reads labelled pairs from a JSON Lines file (one object a line: `listed` and `query`
+/// parties in the party line form, `positive`, and optionally `family` and `split`).
+/// A pair without a split is `test`: pairs brought from outside were not tuned on. Blank
+/// lines are skipped; an error names the line and never quotes a value from it.
+pub fn read_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let mut pairs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.is_empty() {
+            continue;
+        }
+        let read: PairLine = serde_json::from_str(line).map_err(|e| {
+            anyhow::anyhow!(
+                "{} line {}: not a labelled pair: {} (expected listed, query, positive, and optionally family and split)",
+                path.display(),
+                i + 1,
+                lists::json_problem(&e)
+            )
+        })?;
+        if read.listed.name.trim().is_empty() || read.query.name.trim().is_empty() {
+            anyhow::bail!(
+                "{} line {}: a party has an empty name",
+                path.display(),
+                i + 1
+            );
+        }
+        pairs.push(Pair {
+            family: read.family.map_or(Cow::Borrowed(GIVEN_FAMILY), Cow::Owned),
+            positive: read.positive,
+            split: read.split.unwrap_or(Split::Test),
+            listed: read.listed,
+            query: read.query,
+        });
+    }
+    if pairs.is_empty() {
+        anyhow::bail!("{} holds no pairs", path.display());
+    }
+    Ok(pairs)
 }
 
 /// How many pairs of each family to draw per split (at most).
@@ -201,7 +261,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         for a in &r.party.aliases {
             let variant = jaccard(&primary, &trigrams(a, kind)) >= ALIAS_VARIANT_JACCARD;
             let pair = Pair {
-                family: if variant { "alias" } else { "alias_other" },
+                family: if variant { "alias" } else { "alias_other" }.into(),
                 positive: true,
                 split,
                 listed: named(kind, &r.party.name),
@@ -224,7 +284,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         .flat_map(|r| {
             let split = split_of(seed, "un", &r.list_id);
             r.party.original_script_names.iter().map(move |o| Pair {
-                family: "script",
+                family: "script".into(),
                 positive: true,
                 split,
                 listed: named(r.party.kind, &r.party.name),
@@ -271,7 +331,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         for &(split, kind, name) in &listed {
             if let Some(q) = p.apply(name, kind, &person_words, &mut rng) {
                 candidates.push(Pair {
-                    family: p.as_str(),
+                    family: p.as_str().into(),
                     positive: true,
                     split,
                     listed: named(kind, name),
@@ -290,7 +350,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         let once = a.apply(name, kind, &person_words, &mut rng);
         if let Some(q) = once.and_then(|q| b.apply(&q, kind, &person_words, &mut rng)) {
             double.push(Pair {
-                family: "double",
+                family: "double".into(),
                 positive: true,
                 split,
                 listed: named(kind, name),
@@ -315,7 +375,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         .collect();
     let negative =
         |family: &'static str, a: &(Split, &ListRecord, Vec<String>), b: &ListRecord| Pair {
-            family,
+            family: family.into(),
             positive: false,
             split: a.0,
             listed: named(b.party.kind, &b.party.name),

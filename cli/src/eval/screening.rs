@@ -33,6 +33,23 @@ pub struct Quality {
 }
 
 impl Quality {
+    /// Precision and recall as two table cells; `-` for a figure with nothing to count
+    /// (no pair reported, no positive pair).
+    fn cells(&self) -> String {
+        let cell = |x: f64, of: usize| {
+            if of == 0 {
+                "-".to_owned()
+            } else {
+                format!("{x:.3}")
+            }
+        };
+        format!(
+            "{} | {}",
+            cell(self.precision, self.true_positives + self.false_positives),
+            cell(self.recall, self.positives)
+        )
+    }
+
     pub fn of(outcomes: &[(bool, bool)], threshold: f64) -> Self {
         let positives = outcomes.iter().filter(|(p, _)| *p).count();
         let negatives = outcomes.len() - positives;
@@ -103,7 +120,10 @@ pub struct MethodReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScreeningReport {
     pub spec_version: &'static str,
-    pub seed: u64,
+    /// The seed of the generated pairs, or none when they were read from a file.
+    pub seed: Option<u64>,
+    /// The file the pairs were read from (`--pairs`), if any.
+    pub pairs_from: Option<String>,
     pub skipped: Vec<String>,
     pub default_threshold: f64,
     pub pairs: BTreeMap<String, usize>,
@@ -173,9 +193,9 @@ pub fn families(pairs: &[Pair], scored: &[Scored]) -> Vec<FamilyRow> {
     let mut rows: BTreeMap<(String, Split), FamilyRow> = BTreeMap::new();
     for (p, s) in pairs.iter().zip(scored) {
         let row = rows
-            .entry((p.family.to_owned(), p.split))
+            .entry((p.family.to_string(), p.split))
             .or_insert_with(|| FamilyRow {
-                family: p.family.to_owned(),
+                family: p.family.to_string(),
                 positive: p.positive,
                 split: p.split,
                 pairs: 0,
@@ -265,11 +285,15 @@ impl ScreeningReport {
     /// The report as text tables.
     pub fn table(&self) -> String {
         let mut s = String::new();
+        let origin = match (&self.pairs_from, self.seed) {
+            (Some(file), _) => format!("pairs from {file}"),
+            (None, Some(seed)) => format!("seed {seed}"),
+            (None, None) => "pairs given".to_owned(),
+        };
         let _ = writeln!(
             s,
-            "Screening quality, spec {} (seed {}), pairs: {}",
+            "Screening quality, spec {} ({origin}), pairs: {}",
             self.spec_version,
-            self.seed,
             self.pairs
                 .iter()
                 .map(|(k, v)| format!("{k} {v}"))
@@ -293,16 +317,14 @@ impl ScreeningReport {
                 };
                 let _ = writeln!(
                     s,
-                    "| {:.2}{mark} | {:.3} | {:.3} | {:.3} | {:.3} |",
-                    d.threshold, d.precision, d.recall, t.precision, t.recall
+                    "| {:.2}{mark} | {} | {} |",
+                    d.threshold,
+                    d.cells(),
+                    t.cells()
                 );
             }
             let (dm, tm) = (&m.medium["dev"], &m.medium["test"]);
-            let _ = writeln!(
-                s,
-                "| medium+ only | {:.3} | {:.3} | {:.3} | {:.3} |",
-                dm.precision, dm.recall, tm.precision, tm.recall
-            );
+            let _ = writeln!(s, "| medium+ only | {} | {} |", dm.cells(), tm.cells());
         }
         let _ = writeln!(
             s,
@@ -373,13 +395,13 @@ impl ScreeningReport {
 pub fn report(
     sources: &super::dataset::Sources,
     pairs: &[Pair],
-    seed: u64,
+    origin: (Option<u64>, Option<String>),
     params: &FuzzyParams,
     private: Option<super::private::PrivateReport>,
 ) -> ScreeningReport {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for p in pairs {
-        *counts.entry(p.family.to_owned()).or_default() += 1;
+        *counts.entry(p.family.to_string()).or_default() += 1;
     }
     let scored = score_all(pairs, params);
     let base: Vec<Scored> = pairs.iter().map(baseline).collect();
@@ -421,7 +443,8 @@ pub fn report(
     }
     ScreeningReport {
         spec_version: KEY_VERSION,
-        seed,
+        seed: origin.0,
+        pairs_from: origin.1,
         skipped,
         default_threshold: DEFAULT_THRESHOLD,
         pairs: counts,
@@ -441,6 +464,8 @@ pub struct Run {
     pub seed: u64,
     pub per_family: usize,
     pub params: FuzzyParams,
+    /// Labelled pairs to read instead of generating them (`--pairs`).
+    pub pairs_in: Option<std::path::PathBuf>,
 }
 
 impl Run {
@@ -453,13 +478,22 @@ impl Run {
         private: usize,
     ) -> anyhow::Result<ScreeningReport> {
         let sources = super::dataset::Sources::read(&self.dir);
-        let pairs = super::dataset::generate(
-            &sources,
-            self.seed,
-            super::dataset::Sizes {
-                per_family: self.per_family,
-            },
-        );
+        let (pairs, origin) = match &self.pairs_in {
+            Some(path) => (
+                super::dataset::read_pairs(path)?,
+                (None, Some(path.display().to_string())),
+            ),
+            None => (
+                super::dataset::generate(
+                    &sources,
+                    self.seed,
+                    super::dataset::Sizes {
+                        per_family: self.per_family,
+                    },
+                ),
+                (Some(self.seed), None),
+            ),
+        };
         let write_lines = |path: &std::path::Path, lines: Vec<String>| -> anyhow::Result<()> {
             let mut text = lines.join("\n");
             text.push('\n');
@@ -491,6 +525,6 @@ impl Run {
         } else {
             None
         };
-        Ok(report(&sources, &pairs, self.seed, &self.params, private))
+        Ok(report(&sources, &pairs, origin, &self.params, private))
     }
 }

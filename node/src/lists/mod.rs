@@ -31,6 +31,7 @@ mod sdn;
 mod sdn_remarks;
 mod table;
 mod text;
+pub use text::json_problem;
 mod un;
 mod xml;
 
