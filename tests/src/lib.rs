@@ -24,6 +24,22 @@ pub mod webdriver;
 
 pub use tessera_cli::federation::{LocalFederation, LocalNode};
 
+/// Runs an end-to-end test's body on a two-worker runtime of its own and ends the test
+/// even when the body fails with nodes still running. A `#[tokio::test]` runtime, dropped
+/// while a failed assertion unwinds, waits without end for a blocking task still in the
+/// storage's flush on drop: the failure would hang the suite instead of being reported.
+/// Here the runtime is given ten seconds to shut down, then the failure goes on.
+pub fn run_e2e<F: std::future::Future>(body: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("test runtime");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(body)));
+    runtime.shutdown_timeout(Duration::from_secs(10));
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// Writes a leaf's certificate and key into `dir` as `<name>.pem` / `<name>.key`.
 pub fn save_leaf(dir: &Path, name: &str, leaf: &Leaf) -> (PathBuf, PathBuf) {
     let cert = dir.join(format!("{name}.pem"));

@@ -234,8 +234,12 @@ async fn answers(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_charter_missing_a_signature_is_refused() {
+#[test]
+fn a_charter_missing_a_signature_is_refused() {
+    run_e2e(a_charter_missing_a_signature_is_refused_body());
+}
+
+async fn a_charter_missing_a_signature_is_refused_body() {
     let fed = federation().await;
     sign(&fed, 0, &charter(10)).await;
     sign(&fed, 1, &charter(10)).await;
@@ -312,8 +316,12 @@ async fn a_charter_missing_a_signature_is_refused() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bloc_denial_calls_for_consultation_only_when_essentially_identical() {
+#[test]
+fn a_bloc_denial_calls_for_consultation_only_when_essentially_identical() {
+    run_e2e(a_bloc_denial_calls_for_consultation_only_when_essentially_identical_body());
+}
+
+async fn a_bloc_denial_calls_for_consultation_only_when_essentially_identical_body() {
     let fed = signed_bloc().await;
     fed.nodes[0]
         .operator()
@@ -660,8 +668,12 @@ async fn annual_report_counts_by_category_and_destination(fed: &LocalFederation,
     assert_eq!(std::fs::read_to_string(&file).expect("csv file"), csv);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trusted_operators_need_consent_and_a_suspension_reaches_every_member() {
+#[test]
+fn trusted_operators_need_consent_and_a_suspension_reaches_every_member() {
+    run_e2e(trusted_operators_need_consent_and_a_suspension_reaches_every_member_body());
+}
+
+async fn trusted_operators_need_consent_and_a_suspension_reaches_every_member_body() {
     let fed = signed_bloc().await;
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("trusted.jsonl");

@@ -31,8 +31,12 @@ fn one_sentence(stderr: &str) {
     assert!(!stderr.contains("backtrace"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_and_its_errors() {
+#[test]
+fn status_and_its_errors() {
+    run_e2e(status_and_its_errors_body());
+}
+
+async fn status_and_its_errors_body() {
     let fed = LocalFederation::start(&["DE-BAFA", "FR-SBDU"], Duration::from_millis(200))
         .await
         .expect("start");

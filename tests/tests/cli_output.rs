@@ -23,8 +23,12 @@ async fn screened(node: &LocalNode, json: bool) -> String {
     String::from_utf8(out).expect("utf-8")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn screening_says_how_many_matches_false_positives_left_out() {
+#[test]
+fn screening_says_how_many_matches_false_positives_left_out() {
+    run_e2e(screening_says_how_many_matches_false_positives_left_out_body());
+}
+
+async fn screening_says_how_many_matches_false_positives_left_out_body() {
     let fed = reachable_federation(&[A, B], |cfg| cfg.sync.pull_interval_ms = 300).await;
     let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
     b.operator()
@@ -84,8 +88,12 @@ async fn sh(node: &LocalNode, script: &str) -> (Option<i32>, String, String) {
     output_of(cmd).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_json_a_cut_pipe_and_paths_as_given() {
+#[test]
+fn import_json_a_cut_pipe_and_paths_as_given() {
+    run_e2e(import_json_a_cut_pipe_and_paths_as_given_body());
+}
+
+async fn import_json_a_cut_pipe_and_paths_as_given_body() {
     let fed = reachable_federation(&["US-BIS"], |_| {}).await;
     let node = &fed.nodes[0];
 
@@ -129,8 +137,12 @@ async fn import_json_a_cut_pipe_and_paths_as_given() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn harmonise_fails_when_a_pair_has_no_figure() {
+#[test]
+fn harmonise_fails_when_a_pair_has_no_figure() {
+    run_e2e(harmonise_fails_when_a_pair_has_no_figure_body());
+}
+
+async fn harmonise_fails_when_a_pair_has_no_figure_body() {
     let fed = reachable_federation(&[A, B, "US-BIS"], |_| {}).await;
     // Only A's own pairs can be counted here: the peers' operators counted nothing.
     let (code, stdout, stderr) = sh(&fed.nodes[0], r#""$TESSERA" harmonise --group all-dev"#).await;

@@ -49,8 +49,12 @@ fn denial() -> Notice {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consultation_round_trip_survives_the_consulting_node_being_down() {
+#[test]
+fn consultation_round_trip_survives_the_consulting_node_being_down() {
+    run_e2e(consultation_round_trip_survives_the_consulting_node_being_down_body());
+}
+
+async fn consultation_round_trip_survives_the_consulting_node_being_down_body() {
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
     fed.start(0);
     fed.start(1);
@@ -172,8 +176,12 @@ async fn consultation_round_trip_survives_the_consulting_node_being_down() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deconfliction_alerts_both_units_with_contact_pointers_only() {
+#[test]
+fn deconfliction_alerts_both_units_with_contact_pointers_only() {
+    run_e2e(deconfliction_alerts_both_units_with_contact_pointers_only_body());
+}
+
+async fn deconfliction_alerts_both_units_with_contact_pointers_only_body() {
     let fed = LocalFederation::start_with(&[A, B], Duration::from_millis(200), |cfg| {
         cfg.sync.pull_interval_ms = 300;
     })
@@ -311,8 +319,12 @@ async fn deconfliction_alerts_both_units_with_contact_pointers_only() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audit_verify_names_an_edited_deleted_or_reordered_entry() {
+#[test]
+fn audit_verify_names_an_edited_deleted_or_reordered_entry() {
+    run_e2e(audit_verify_names_an_edited_deleted_or_reordered_entry_body());
+}
+
+async fn audit_verify_names_an_edited_deleted_or_reordered_entry_body() {
     for tamper in ["edit", "delete", "swap"] {
         let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| {
             cfg.audit.checkpoint_every = 0;
@@ -434,8 +446,12 @@ async fn show(mut op: OperatorClient<Channel>, id: &str) -> Option<tessera_proto
         .map(tonic::Response::into_inner)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_steps_are_reported_audited_and_hold_back_nothing_else() {
+#[test]
+fn refused_steps_are_reported_audited_and_hold_back_nothing_else() {
+    run_e2e(refused_steps_are_reported_audited_and_hold_back_nothing_else_body());
+}
+
+async fn refused_steps_are_reported_audited_and_hold_back_nothing_else_body() {
     let fed = reachable_federation(&[A, B], |_| {}).await;
     let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
     let (a_op, b_op) = (|| a.operator().expect("a"), || b.operator().expect("b"));
@@ -547,8 +563,12 @@ async fn tessera(config: std::path::PathBuf, args: &[&str]) -> (Option<i32>, Str
     output_of(cmd).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn information_asked_for_is_provided_with_the_cli_and_answered_again() {
+#[test]
+fn information_asked_for_is_provided_with_the_cli_and_answered_again() {
+    run_e2e(information_asked_for_is_provided_with_the_cli_and_answered_again_body());
+}
+
+async fn information_asked_for_is_provided_with_the_cli_and_answered_again_body() {
     let fed = reachable_federation(&[A, B], |cfg| cfg.sync.pull_interval_ms = 300).await;
     let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
     let (a_cli, b_cli) = (a.dir.join("cli.toml"), b.dir.join("cli.toml"));

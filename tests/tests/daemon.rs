@@ -104,8 +104,12 @@ fn bad_config_exits_64_naming_the_key() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_applies_a_revocation_and_sigterm_drains() {
+#[test]
+fn sighup_applies_a_revocation_and_sigterm_drains() {
+    run_e2e(sighup_applies_a_revocation_and_sigterm_drains_body());
+}
+
+async fn sighup_applies_a_revocation_and_sigterm_drains_body() {
     let dir = tempfile::tempdir().expect("tmp");
     let root = dir.path();
     let made = dev_federation(root);
@@ -215,8 +219,12 @@ fn run_until_exit(config: &std::path::Path) -> (Option<i32>, String) {
     (code, stderr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_sled_files_stop_the_node_with_exit_65() {
+#[test]
+fn damaged_sled_files_stop_the_node_with_exit_65() {
+    run_e2e(damaged_sled_files_stop_the_node_with_exit_65_body());
+}
+
+async fn damaged_sled_files_stop_the_node_with_exit_65_body() {
     let dir = tempfile::tempdir().expect("tmp");
     let made = dev_federation(dir.path());
     let config = made[0].dir.join("node.toml");

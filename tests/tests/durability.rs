@@ -40,8 +40,12 @@ fn synthetic(i: usize) -> Notice {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn receiver_killed_mid_sync_catches_up_exactly_once() {
+#[test]
+fn receiver_killed_mid_sync_catches_up_exactly_once() {
+    run_e2e(receiver_killed_mid_sync_catches_up_exactly_once_body());
+}
+
+async fn receiver_killed_mid_sync_catches_up_exactly_once_body() {
     const N: usize = 10_000;
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| {
         // Small pushes, so that the sync is still running when B is killed.
@@ -100,8 +104,12 @@ async fn receiver_killed_mid_sync_catches_up_exactly_once() {
     assert_eq!(stored_from(fed.operator(1), A).await, N as u64);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sender_killed_after_acknowledging_keeps_and_delivers() {
+#[test]
+fn sender_killed_after_acknowledging_keeps_and_delivers() {
+    run_e2e(sender_killed_after_acknowledging_keeps_and_delivers_body());
+}
+
+async fn sender_killed_after_acknowledging_keeps_and_delivers_body() {
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
     fed.start(0);
     fed.ready(0).await;
@@ -136,8 +144,12 @@ async fn sender_killed_after_acknowledging_keeps_and_delivers() {
     assert!(delivered, "the outbox did not survive the crash");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_evaluation_answered_before_a_crash_is_audited() {
+#[test]
+fn an_evaluation_answered_before_a_crash_is_audited() {
+    run_e2e(an_evaluation_answered_before_a_crash_is_audited_body());
+}
+
+async fn an_evaluation_answered_before_a_crash_is_audited_body() {
     use tessera_proto::v1::IndexInfoRequest;
     use tessera_proto::v1::federation_client::FederationClient;
     const ROUNDS: usize = 2;
@@ -174,8 +186,12 @@ async fn an_evaluation_answered_before_a_crash_is_audited() {
     assert_eq!(served, ROUNDS, "an answered evaluation left no audit entry");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notices_pulled_before_a_crash_are_audited() {
+#[test]
+fn notices_pulled_before_a_crash_are_audited() {
+    run_e2e(notices_pulled_before_a_crash_are_audited_body());
+}
+
+async fn notices_pulled_before_a_crash_are_audited_body() {
     use tessera_proto::v1::PullNoticesRequest;
     use tessera_proto::v1::federation_client::FederationClient;
     const ROUNDS: usize = 2;
@@ -273,8 +289,12 @@ fn rewrite_history(data: &std::path::Path) {
     let _ = std::fs::remove_file(data.join("audit.watermark"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rewritten_audit_history_is_caught_against_the_peers() {
+#[test]
+fn a_rewritten_audit_history_is_caught_against_the_peers() {
+    run_e2e(a_rewritten_audit_history_is_caught_against_the_peers_body());
+}
+
+async fn a_rewritten_audit_history_is_caught_against_the_peers_body() {
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| {
         cfg.audit.checkpoint_every = 2;
     });

@@ -68,8 +68,12 @@ async fn idle_sockets(addr: &str, n: usize) -> Vec<TcpStream> {
     sockets
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_sockets_on_either_port_keep_neither_operators_nor_peers_out() {
+#[test]
+fn idle_sockets_on_either_port_keep_neither_operators_nor_peers_out() {
+    run_e2e(idle_sockets_on_either_port_keep_neither_operators_nor_peers_out_body());
+}
+
+async fn idle_sockets_on_either_port_keep_neither_operators_nor_peers_out_body() {
     let fed = reachable_federation(&[A, B], |_| {}).await;
     let (fed_addr, op_addr) = addrs(&fed.nodes[0]);
 
@@ -368,8 +372,15 @@ fn cardinality_batch(n: usize) -> CardinalityRequest {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set_from_its_own_budget() {
+#[test]
+fn an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set_from_its_own_budget() {
+    run_e2e(
+        an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set_from_its_own_budget_body(),
+    );
+}
+
+async fn an_overlap_count_needs_a_full_batch_and_pays_for_the_holders_set_from_its_own_budget_body()
+{
     let fed = reachable_federation(&[A, B], |cfg| {
         if cfg.agency == A {
             cfg.privacy.overlap_keys_per_day = 1;
@@ -486,8 +497,12 @@ async fn deconfliction_alerts(node: &LocalNode) -> Vec<tessera_proto::v1::Alert>
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deconfliction_hits_are_taken_only_on_investigations_and_rate_limited() {
+#[test]
+fn deconfliction_hits_are_taken_only_on_investigations_and_rate_limited() {
+    run_e2e(deconfliction_hits_are_taken_only_on_investigations_and_rate_limited_body());
+}
+
+async fn deconfliction_hits_are_taken_only_on_investigations_and_rate_limited_body() {
     let fed = reachable_federation(&[A, B], |_| {}).await;
     issue(&fed.nodes[0], denial("S-1", &format!("peer:{B}"), 1))
         .await
@@ -538,8 +553,12 @@ async fn deconfliction_hits_are_taken_only_on_investigations_and_rate_limited() 
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_reports_only_the_counts_its_operator_ran_and_only_a_few() {
+#[test]
+fn a_member_reports_only_the_counts_its_operator_ran_and_only_a_few() {
+    run_e2e(a_member_reports_only_the_counts_its_operator_ran_and_only_a_few_body());
+}
+
+async fn a_member_reports_only_the_counts_its_operator_ran_and_only_a_few_body() {
     let fed = reachable_federation(&[A, B, C], |cfg| {
         cfg.groups
             .insert("trio".into(), vec![A.into(), B.into(), C.into()]);
@@ -633,8 +652,12 @@ impl tonic::codec::Decoder for Raw {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smaller_holes_are_closed() {
+#[test]
+fn smaller_holes_are_closed() {
+    run_e2e(smaller_holes_are_closed_body());
+}
+
+async fn smaller_holes_are_closed_body() {
     let fed = reachable_federation(&[A, B], |_| {}).await;
     let mut b = as_peer(&fed, 1, 0);
 
@@ -724,8 +747,12 @@ fn big_push() -> PushNoticesRequest {
 /// The most memory one peer can make the node use, measured on a real
 /// `tessera-node` process: connections past the per-peer cap, 4 MiB
 /// messages on every call it may have in progress, and streams left unread.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_peer_uses_a_bounded_amount_of_the_nodes_memory() {
+#[test]
+fn one_peer_uses_a_bounded_amount_of_the_nodes_memory() {
+    run_e2e(one_peer_uses_a_bounded_amount_of_the_nodes_memory_body());
+}
+
+async fn one_peer_uses_a_bounded_amount_of_the_nodes_memory_body() {
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
     fed.start(0);
     fed.ready(0).await;
@@ -837,8 +864,16 @@ async fn one_peer_uses_a_bounded_amount_of_the_nodes_memory() {
 /// node use"), in MiB above the node's resident size before the attack.
 const PEER_MEMORY_BOUND_MIB: u64 = 320;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_refused_faster_than_its_allowance_waits_for_its_refusals_and_no_other_peer_does() {
+#[test]
+fn a_peer_refused_faster_than_its_allowance_waits_for_its_refusals_and_no_other_peer_does() {
+    run_e2e(
+        a_peer_refused_faster_than_its_allowance_waits_for_its_refusals_and_no_other_peer_does_body(
+        ),
+    );
+}
+
+async fn a_peer_refused_faster_than_its_allowance_waits_for_its_refusals_and_no_other_peer_does_body()
+ {
     let fed = reachable_federation(&[A, B, C], |_| {}).await;
     let unknown = |client: FederationClient<Channel>, i: usize| async move {
         let mut client = client;

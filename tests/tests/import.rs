@@ -22,8 +22,12 @@ async fn run(fed: &LocalFederation, format: Format, file: &Path) -> ImportSummar
         .expect("import")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fixtures_import_idempotently() {
+#[test]
+fn fixtures_import_idempotently() {
+    run_e2e(fixtures_import_idempotently_body());
+}
+
+async fn fixtures_import_idempotently_body() {
     let fed = LocalFederation::start(&["US-BIS"], Duration::from_millis(500))
         .await
         .expect("start");
@@ -58,9 +62,13 @@ async fn fixtures_import_idempotently() {
 }
 
 /// Needs the public lists of `../shared/data` (see `node/build.rs`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[test]
 #[cfg_attr(not(shared_data), ignore = "needs ../shared/data")]
-async fn whole_lists_import_with_the_right_counts() {
+fn whole_lists_import_with_the_right_counts() {
+    run_e2e(whole_lists_import_with_the_right_counts_body());
+}
+
+async fn whole_lists_import_with_the_right_counts_body() {
     let data = shared_data_dir().expect("../shared/data was there when this test was built");
     let fed = LocalFederation::start(&["US-BIS"], Duration::from_millis(500))
         .await
@@ -106,8 +114,12 @@ fn import_cli(fed: &LocalFederation, file: &Path) -> (Option<i32>, String, Strin
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreadable_imports_fail_and_endless_input_is_streamed() {
+#[test]
+fn unreadable_imports_fail_and_endless_input_is_streamed() {
+    run_e2e(unreadable_imports_fail_and_endless_input_is_streamed_body());
+}
+
+async fn unreadable_imports_fail_and_endless_input_is_streamed_body() {
     let fed = LocalFederation::start(&["US-BIS"], Duration::from_millis(500))
         .await
         .expect("start");

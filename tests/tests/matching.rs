@@ -103,8 +103,12 @@ async fn federation() -> LocalFederation {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn screening_finds_every_key_kind_and_nothing_else() {
+#[test]
+fn screening_finds_every_key_kind_and_nothing_else() {
+    run_e2e(screening_finds_every_key_kind_and_nothing_else_body());
+}
+
+async fn screening_finds_every_key_kind_and_nothing_else_body() {
     let fed = federation().await;
     let (a, b, c) = (&fed.nodes[0], &fed.nodes[1], &fed.nodes[2]);
     issue(a, denial("D-1", "peer:FR-SBDU", &[person(), company()])).await;
@@ -221,8 +225,12 @@ async fn screening_finds_every_key_kind_and_nothing_else() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blinded_requests_carry_no_key_and_a_wrong_key_is_detected() {
+#[test]
+fn blinded_requests_carry_no_key_and_a_wrong_key_is_detected() {
+    run_e2e(blinded_requests_carry_no_key_and_a_wrong_key_is_detected_body());
+}
+
+async fn blinded_requests_carry_no_key_and_a_wrong_key_is_detected_body() {
     let fed = federation().await;
     let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
     issue(a, denial("D-2", "peer:FR-SBDU", &[company()])).await;
@@ -290,8 +298,12 @@ async fn blinded_requests_carry_no_key_and_a_wrong_key_is_detected() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn budgets_and_peers_down_are_reported_never_as_no_match() {
+#[test]
+fn budgets_and_peers_down_are_reported_never_as_no_match() {
+    run_e2e(budgets_and_peers_down_are_reported_never_as_no_match_body());
+}
+
+async fn budgets_and_peers_down_are_reported_never_as_no_match_body() {
     let mut fed = federation().await;
     issue(&fed.nodes[0], denial("D-4", "all", &[company()])).await;
     replicated(&fed.nodes[2], A, 1).await;
@@ -327,8 +339,12 @@ async fn budgets_and_peers_down_are_reported_never_as_no_match() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_list_alerts_on_a_new_denial_without_a_new_query() {
+#[test]
+fn watch_list_alerts_on_a_new_denial_without_a_new_query() {
+    run_e2e(watch_list_alerts_on_a_new_denial_without_a_new_query_body());
+}
+
+async fn watch_list_alerts_on_a_new_denial_without_a_new_query_body() {
     let fed = federation().await;
     let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
     issue(a, denial("D-5", "peer:FR-SBDU", &[person()])).await;
@@ -383,8 +399,12 @@ async fn audit_count(node: &LocalNode, action: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overlap_returns_the_count_and_nothing_else() {
+#[test]
+fn overlap_returns_the_count_and_nothing_else() {
+    run_e2e(overlap_returns_the_count_and_nothing_else_body());
+}
+
+async fn overlap_returns_the_count_and_nothing_else_body() {
     let fed = federation().await;
     let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
     let shared = company();
@@ -427,8 +447,12 @@ async fn overlap_returns_the_count_and_nothing_else() {
 /// An agency's own lists are screened too, with the same keys and scoring, and reported
 /// as its own: a denial kept at home (never shared) is found by its own officers under a
 /// misspelt name, and by no peer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn own_lists_are_screened_with_the_same_scoring_and_marked_as_own() {
+#[test]
+fn own_lists_are_screened_with_the_same_scoring_and_marked_as_own() {
+    run_e2e(own_lists_are_screened_with_the_same_scoring_and_marked_as_own_body());
+}
+
+async fn own_lists_are_screened_with_the_same_scoring_and_marked_as_own_body() {
     let fed = federation().await;
     let (a, b) = (&fed.nodes[0], &fed.nodes[1]);
     issue(a, denial("OWN-1", "local", &[company()])).await;
@@ -481,8 +505,12 @@ async fn own_lists_are_screened_with_the_same_scoring_and_marked_as_own() {
 
 /// The watch list covers our own lists too: a denial our agency issues after a party was
 /// put on its watch list raises an alert marked as our own, with no screening in between.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn own_denials_raise_watch_alerts_marked_as_own() {
+#[test]
+fn own_denials_raise_watch_alerts_marked_as_own() {
+    run_e2e(own_denials_raise_watch_alerts_marked_as_own_body());
+}
+
+async fn own_denials_raise_watch_alerts_marked_as_own_body() {
     let fed = federation().await;
     let a = &fed.nodes[0];
     let added = a

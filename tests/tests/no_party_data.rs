@@ -84,8 +84,12 @@ fn denial(serial: &str, parties: &[Party]) -> Notice {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_party_name_or_identifier_in_logs_or_audit() {
+#[test]
+fn no_party_name_or_identifier_in_logs_or_audit() {
+    run_e2e(no_party_name_or_identifier_in_logs_or_audit_body());
+}
+
+async fn no_party_name_or_identifier_in_logs_or_audit_body() {
     let capture = Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()

@@ -97,8 +97,12 @@ fn node_client(
     FederationClient::new(channel(&addr, cfg))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_distribution_reaches_exactly_its_members() {
+#[test]
+fn group_distribution_reaches_exactly_its_members() {
+    run_e2e(group_distribution_reaches_exactly_its_members_body());
+}
+
+async fn group_distribution_reaches_exactly_its_members_body() {
     let fed = LocalFederation::start_with(&[A, B, C, D, E], Duration::from_millis(200), |cfg| {
         if cfg.agency == A {
             cfg.groups
@@ -178,8 +182,12 @@ async fn group_distribution_reaches_exactly_its_members() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn empty_group_unknown_group_and_red_to_all() {
+#[test]
+fn empty_group_unknown_group_and_red_to_all() {
+    run_e2e(empty_group_unknown_group_and_red_to_all_body());
+}
+
+async fn empty_group_unknown_group_and_red_to_all_body() {
     let fed = LocalFederation::start_with(&[A, B], Duration::from_millis(200), |cfg| {
         cfg.groups.insert("nobody".into(), vec![]);
         cfg.sync.pull_interval_ms = 300;
@@ -249,8 +257,12 @@ fn signed_by(key: &SigningKey, seq: u64, serial: &str) -> FeedItem {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tampered_unpinned_resent_and_replayed_envelopes() {
+#[test]
+fn tampered_unpinned_resent_and_replayed_envelopes() {
+    run_e2e(tampered_unpinned_resent_and_replayed_envelopes_body());
+}
+
+async fn tampered_unpinned_resent_and_replayed_envelopes_body() {
     let fed = started(&[A, B, C]).await;
     let a_key = SigningKey::load(&fed.nodes[0].dir.join("signing.pk8")).expect("A's key");
     let mut as_a = node_client(&fed, 0, 1);
@@ -358,8 +370,12 @@ async fn tampered_unpinned_resent_and_replayed_envelopes() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn amend_renew_revoke_keep_history_and_replicate() {
+#[test]
+fn amend_renew_revoke_keep_history_and_replicate() {
+    run_e2e(amend_renew_revoke_keep_history_and_replicate_body());
+}
+
+async fn amend_renew_revoke_keep_history_and_replicate_body() {
     let fed = started(&[A, B]).await;
     let a = &fed.nodes[0];
     let issued = issue(a, example_denial("all")).await.expect("issue");
@@ -425,8 +441,12 @@ async fn amend_renew_revoke_keep_history_and_replicate() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_reaches_every_earlier_recipient() {
+#[test]
+fn revocation_reaches_every_earlier_recipient() {
+    run_e2e(revocation_reaches_every_earlier_recipient_body());
+}
+
+async fn revocation_reaches_every_earlier_recipient_body() {
     use tessera_proto::v1::{
         ChangeNoticeRequest, ShowNoticeRequest, change_notice_request::Change,
     };
@@ -495,8 +515,12 @@ async fn revocation_reaches_every_earlier_recipient() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_dates_near_or_past_raise_one_reminder_each() {
+#[test]
+fn review_dates_near_or_past_raise_one_reminder_each() {
+    run_e2e(review_dates_near_or_past_raise_one_reminder_each_body());
+}
+
+async fn review_dates_near_or_past_raise_one_reminder_each_body() {
     use tessera_proto::v1::{AlertsRequest, ChangeNoticeRequest, change_notice_request::Change};
     let fed = started(&[A, B]).await;
     let a = &fed.nodes[0];

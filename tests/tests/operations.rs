@@ -73,8 +73,12 @@ fn metric(text: &str, name_and_labels: &str) -> Option<u64> {
         .map(|v| v.round() as u64)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_a_sync() {
+#[test]
+fn metrics_count_a_sync() {
+    run_e2e(metrics_count_a_sync_body());
+}
+
+async fn metrics_count_a_sync_body() {
     let ports = free_ports(2);
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| {
         let port = if cfg.agency == A { ports[0] } else { ports[1] };
@@ -162,8 +166,12 @@ fn dump(path: &std::path::Path) -> Trees {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_while_streaming_restores_and_resumes_without_duplicates() {
+#[test]
+fn backup_while_streaming_restores_and_resumes_without_duplicates() {
+    run_e2e(backup_while_streaming_restores_and_resumes_without_duplicates_body());
+}
+
+async fn backup_while_streaming_restores_and_resumes_without_duplicates_body() {
     const N: usize = 3_000;
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |cfg| cfg.sync.push_batch = 50);
     fed.start(0);
@@ -299,8 +307,12 @@ fn restore(fed: &ProcFederation, i: usize, file: &std::path::Path) -> (bool, Str
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restore_takes_only_our_own_unchanged_backup_and_audits_both() {
+#[test]
+fn restore_takes_only_our_own_unchanged_backup_and_audits_both() {
+    run_e2e(restore_takes_only_our_own_unchanged_backup_and_audits_both_body());
+}
+
+async fn restore_takes_only_our_own_unchanged_backup_and_audits_both_body() {
     let mut fed = ProcFederation::new(node_binary!(), &[A, B], |_| {});
     fed.start(0);
     fed.ready(0).await;
@@ -375,8 +387,12 @@ async fn restore_takes_only_our_own_unchanged_backup_and_audits_both() {
 
 /// The operator port answers gRPC reflection in both versions clients speak: v1 and
 /// v1alpha, each listing the operator service.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reflection_answers_in_v1_and_v1alpha() {
+#[test]
+fn reflection_answers_in_v1_and_v1alpha() {
+    run_e2e(reflection_answers_in_v1_and_v1alpha_body());
+}
+
+async fn reflection_answers_in_v1_and_v1alpha_body() {
     use tonic_reflection::pb::{v1, v1alpha};
     let mut fed = ProcFederation::new(node_binary!(), &[A], |_| {});
     fed.start(0);

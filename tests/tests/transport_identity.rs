@@ -39,8 +39,12 @@ fn refused_with(result: Result<impl std::fmt::Debug, tonic::Status>, needle: &st
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configured_peer_and_local_operator_are_accepted() {
+#[test]
+fn configured_peer_and_local_operator_are_accepted() {
+    run_e2e(configured_peer_and_local_operator_are_accepted_body());
+}
+
+async fn configured_peer_and_local_operator_are_accepted_body() {
     let fed = federation().await;
     let root = &fed.root;
     let (fed_a, op_a) = addrs(&fed.nodes[0]);
@@ -61,8 +65,12 @@ async fn configured_peer_and_local_operator_are_accepted() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handshake_refusals() {
+#[test]
+fn handshake_refusals() {
+    run_e2e(handshake_refusals_body());
+}
+
+async fn handshake_refusals_body() {
     let fed = federation().await;
     let root = fed.root.clone();
     let (fed_a, op_a) = addrs(&fed.nodes[0]);
@@ -137,8 +145,12 @@ fn tls12_client(
     std::sync::Arc::new(config)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn role_and_agency_refusals() {
+#[test]
+fn role_and_agency_refusals() {
+    run_e2e(role_and_agency_refusals_body());
+}
+
+async fn role_and_agency_refusals_body() {
     let fed = federation().await;
     let root = fed.root.clone();
     let (fed_a, op_a) = addrs(&fed.nodes[0]);
@@ -197,8 +209,12 @@ async fn role_and_agency_refusals() {
     fed.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_certificate_is_refused_after_reload() {
+#[test]
+fn revoked_certificate_is_refused_after_reload() {
+    run_e2e(revoked_certificate_is_refused_after_reload_body());
+}
+
+async fn revoked_certificate_is_refused_after_reload_body() {
     let fed = federation().await;
     let root = fed.root.clone();
     let (_, op_a) = addrs(&fed.nodes[0]);
