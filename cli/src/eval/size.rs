@@ -79,11 +79,41 @@ const KINDS: [&str; 5] = [
     "label rows",
 ];
 
-/// Builds the rows of every party in `listed` (one denial each) for one peer at `level`.
-pub fn measure(listed: &[Party], level: DisclosureLevel) -> anyhow::Result<SizeReport> {
+/// The rows of every party in `listed`, one denial each, as one peer at `level` receives
+/// them, per notice (the holder builds them in chunks of notices).
+pub fn rows_per_notice(
+    listed: &[Party],
+    level: DisclosureLevel,
+) -> anyhow::Result<Vec<Vec<RowSource>>> {
     let template: Notice = json::parse(DENIAL)
         .map_err(|e| anyhow::anyhow!(e))?
         .to_notice()?;
+    listed
+        .iter()
+        .enumerate()
+        .map(|(i, party)| {
+            let mut notice = template.clone();
+            notice.serial = format!("SIZE-{i}");
+            if let Some(Body::Denial(d)) = notice.body.as_mut() {
+                d.authority_reference = format!("SIZE-{i}");
+                d.parties = vec![RoledParty {
+                    role: PartyRole::EndUser as i32,
+                    party: Some(party_to_wire(party)),
+                }];
+            }
+            Ok(sources_for_peer(
+                &notice,
+                &[PEER.to_owned()],
+                PEER,
+                level,
+                "",
+            )?)
+        })
+        .collect()
+}
+
+/// Builds the rows of every party in `listed` (one denial each) for one peer at `level`.
+pub fn measure(listed: &[Party], level: DisclosureLevel) -> anyhow::Result<SizeReport> {
     let mut by_kind: Vec<RowKind> = KINDS
         .iter()
         .map(|kind| RowKind {
@@ -91,23 +121,14 @@ pub fn measure(listed: &[Party], level: DisclosureLevel) -> anyhow::Result<SizeR
             ..RowKind::default()
         })
         .collect();
-    let mut names = 0;
-    for (i, party) in listed.iter().enumerate() {
-        names += 1 + party.aliases.len() + party.original_script_names.len();
-        let mut notice = template.clone();
-        notice.serial = format!("SIZE-{i}");
-        if let Some(Body::Denial(d)) = notice.body.as_mut() {
-            d.authority_reference = format!("SIZE-{i}");
-            d.parties = vec![RoledParty {
-                role: PartyRole::EndUser as i32,
-                party: Some(party_to_wire(party)),
-            }];
-        }
-        for row in sources_for_peer(&notice, &[PEER.to_owned()], PEER, level, "")? {
-            let k = &mut by_kind[kind_of(&row)];
-            k.rows += 1;
-            k.bytes += row.wire_len();
-        }
+    let names: usize = listed
+        .iter()
+        .map(|p| 1 + p.aliases.len() + p.original_script_names.len())
+        .sum();
+    for row in rows_per_notice(listed, level)?.iter().flatten() {
+        let k = &mut by_kind[kind_of(row)];
+        k.rows += 1;
+        k.bytes += row.wire_len();
     }
     let per_name = |b: usize| b as f64 / names.max(1) as f64;
     for k in &mut by_kind {

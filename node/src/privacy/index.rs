@@ -4,6 +4,8 @@
 //! the compact byte form that replication sends. A fuzzy alternative's row is a pointer
 //! (`threshold::mask_pointer`): the tag and 24 masked bytes, no ciphertext.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 
 use super::PrivacyError;
@@ -121,27 +123,53 @@ impl std::fmt::Debug for RowSource {
 }
 
 /// Builds one row per source, in input order, on all cores.
+///
+/// Each distinct pointer input is evaluated once: the names of one entry and of nearby
+/// entries repeat their parts (a surname in every alias, the one-letter deletions of a
+/// frequent given name), and the output depends on the input alone. On the SDN list,
+/// built in the holder's chunks of 32 notices, about two in five pointer rows reuse an
+/// evaluation (BENCHMARKS.md, "Private matching").
 pub fn build_sources(key: &OprfKey, rows: &[RowSource]) -> Result<Vec<IndexEntry>, PrivacyError> {
-    rows.par_iter()
+    // `inputs[j]` is a distinct input and the first row that has it.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut inputs: Vec<(&str, usize)> = Vec::new();
+    let evaluation: Vec<Option<usize>> = rows
+        .iter()
         .enumerate()
         .map(|(index, row)| match row {
-            RowSource::Derived { y, body } => Ok(seal::seal_bytes(body, y)),
-            RowSource::Pointer {
-                input,
-                slot,
-                relation,
-            } => {
-                let y = key
-                    .evaluate(input.as_bytes())
-                    .map_err(|_| PrivacyError::BadInput { index })?;
-                Ok(IndexEntry {
-                    tag: seal::tag_of(&y),
-                    nonce: threshold::mask_pointer(slot, *relation, &y),
-                    sealed: Vec::new(),
-                })
+            RowSource::Pointer { input, .. } => {
+                Some(*first.entry(input.as_str()).or_insert_with(|| {
+                    inputs.push((input.as_str(), index));
+                    inputs.len() - 1
+                }))
             }
+            RowSource::Derived { .. } => None,
         })
-        .collect()
+        .collect();
+    drop(first);
+    let outputs: Vec<OprfOutput> = inputs
+        .par_iter()
+        .map(|(input, index)| {
+            key.evaluate(input.as_bytes())
+                .map_err(|_| PrivacyError::BadInput { index: *index })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .par_iter()
+        .zip(evaluation)
+        .map(|(row, evaluation)| match (row, evaluation) {
+            (RowSource::Pointer { slot, relation, .. }, Some(j)) => {
+                let y = &outputs[j];
+                IndexEntry {
+                    tag: seal::tag_of(y),
+                    nonce: threshold::mask_pointer(slot, *relation, y),
+                    sealed: Vec::new(),
+                }
+            }
+            (RowSource::Derived { y, body }, _) => seal::seal_bytes(body, y),
+            (RowSource::Pointer { .. }, None) => unreachable!("every pointer row has an input"),
+        })
+        .collect())
 }
 
 /// Builds the index rows for `(match key value, label)` pairs, one row per pair, in input
@@ -255,6 +283,59 @@ mod tests {
         ];
         assert_eq!(
             build(&key, &rows).unwrap_err(),
+            PrivacyError::BadInput { index: 1 }
+        );
+    }
+
+    #[test]
+    fn a_repeated_input_is_evaluated_once_and_every_row_keeps_its_own_slot() {
+        let key = OprfKey::generate(1);
+        let pointer = |input: &str, relation: u8| RowSource::Pointer {
+            input: input.to_owned(),
+            slot: threshold::slot_key(),
+            relation,
+        };
+        let rows = vec![
+            pointer("mk2|t|HASSAN", 0),
+            RowSource::Derived {
+                y: Box::new([9u8; 64]),
+                body: vec![1, 2, 3],
+            },
+            pointer("mk2|t|HASAN", 3),
+            pointer("mk2|t|HASSAN", 0),
+        ];
+        let built = build_sources(&key, &rows).expect("build");
+        assert_eq!(built.len(), 4);
+        for (row, entry) in rows.iter().zip(&built) {
+            match row {
+                RowSource::Pointer {
+                    input,
+                    slot,
+                    relation,
+                } => {
+                    let y = key.evaluate(input.as_bytes()).expect("evaluate");
+                    assert_eq!(entry.tag, seal::tag_of(&y));
+                    let opened = threshold::unmask_pointer(&entry.nonce, &y);
+                    assert!(
+                        matches!(opened, Some(Record::Pointer { slot: s, relation: r }) if s == *slot && r == *relation),
+                        "{opened:?}"
+                    );
+                }
+                RowSource::Derived { y, body } => {
+                    assert_eq!(
+                        seal::open_bytes(y, &entry.tag, &entry.nonce, &entry.sealed).expect("open"),
+                        *body
+                    );
+                }
+            }
+        }
+        assert_eq!(built[0].tag, built[3].tag, "one key, one tag");
+        assert_ne!(built[0].nonce, built[3].nonce, "two slots, two pointers");
+        // A bad input is named by the first row that has it.
+        let long = "x".repeat(70_000);
+        let rows = vec![pointer("ok", 0), pointer(&long, 0), pointer(&long, 0)];
+        assert_eq!(
+            build_sources(&key, &rows).unwrap_err(),
             PrivacyError::BadInput { index: 1 }
         );
     }

@@ -428,12 +428,87 @@ async fn matching(scale: f64, sizes: &Sizes) -> anyhow::Result<Report> {
         ),
     );
     drop(lookups);
+    real_list_build(&mut r, scale, full_us, cores)?;
 
     if !sizes.skip_b {
         screening_b(&mut r, scale, sizes, blind_us, eval_us, fin_us, cores).await?;
     }
     one_party_ten_peers(&mut r, blind_us, eval_us, fin_us, cores).await?;
     Ok(r)
+}
+
+/// (a, real list) the rows the node builds for the SDN list (exact keys, fuzzy names, labels),
+/// in the holder's chunks of 32 notices, on all cores: cost per pointer row against the raw
+/// full evaluate, and how many pointer rows needed an evaluation of their own (the others
+/// repeat an input of their chunk). Reads ../shared/data, else the fixtures' slice.
+fn real_list_build(r: &mut Report, scale: f64, full_us: f64, cores: usize) -> anyhow::Result<()> {
+    const CHUNK: usize = 32;
+    let dir = tessera_node::lists::shared_data_dir()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/lists"));
+    let sources = tessera_cli::eval::dataset::Sources::read(&dir);
+    let entries = ((sources.sdn.len() as f64 * scale).ceil() as usize).max(1);
+    let listed: Vec<Party> = sources
+        .sdn
+        .iter()
+        .take(entries)
+        .map(|e| e.party.clone())
+        .collect();
+    println!(
+        "matching: (a) index build of {} SDN entries' rows ({}), chunks of {CHUNK} notices",
+        listed.len(),
+        dir.display()
+    );
+    let per_notice = tessera_cli::eval::size::rows_per_notice(
+        &listed,
+        tessera_node::policy::DisclosureLevel::Summary,
+    )?;
+    let chunks: Vec<Vec<privacy::RowSource>> = per_notice
+        .chunks(CHUNK)
+        .map(|c| c.iter().flatten().cloned().collect())
+        .collect();
+    let (mut pointers, mut distinct) = (0usize, 0usize);
+    for chunk in &chunks {
+        let mut seen = std::collections::HashSet::new();
+        for row in chunk {
+            if let privacy::RowSource::Pointer { input, .. } = row {
+                pointers += 1;
+                distinct += usize::from(seen.insert(input.as_str()));
+            }
+        }
+    }
+    let key = privacy::OprfKey::generate(1);
+    let t = Instant::now();
+    let mut rows = 0usize;
+    for chunk in &chunks {
+        rows += privacy::build_sources(&key, chunk)?.len();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let per_pointer_core = secs * 1e6 * cores as f64 / pointers.max(1) as f64;
+    r.add(
+        "real_list_build_s",
+        "(a) SDN rows built (every kind of row)",
+        secs,
+        "s",
+        &format!(
+            "{rows} rows, {pointers} of them pointers, {} entries",
+            listed.len()
+        ),
+    );
+    r.add(
+        "real_list_evaluated_share",
+        "(a) SDN pointer rows needing an evaluation of their own",
+        100.0 * distinct as f64 / pointers.max(1) as f64,
+        "%",
+        &format!("{distinct} distinct inputs in chunks of {CHUNK} notices"),
+    );
+    r.add(
+        "real_list_us_pointer_core",
+        "(a) SDN build per pointer row per core",
+        per_pointer_core,
+        "us",
+        &format!("{:.2}x raw full evaluate", per_pointer_core / full_us),
+    );
+    Ok(())
 }
 
 /// (b) screening a batch against 3 peers holding large indexes.
