@@ -31,7 +31,9 @@ use super::translit::Backend;
 pub enum Relation {
     /// The same token.
     Exact,
-    /// One is the nickname or short form of the other (`BOB` / `ROBERT`).
+    /// Two forms of one given name: a nickname or short form (`BOB` / `ROBERT`), the same
+    /// name in another language (`MYKOLA` / `NIKOLAY`), or patronymics of one
+    /// (`MYKOLAYOVYCH` / `NIKOLAEVICH`).
     Nickname,
     /// Two written words against one (`ABU DHABI` / `ABUDHABI`).
     Joined,
@@ -277,6 +279,82 @@ fn nicknames() -> &'static HashMap<String, String> {
     })
 }
 
+/// Forms of one given name (`given_names.txt`, compiled in): `CANONICAL SEX FORM ...` a line.
+pub const GIVEN_NAMES_TXT: &str = include_str!("given_names.txt");
+
+/// The given-name forms: each form's canonical name, and the stems of the male names (what a
+/// patronymic is made from) with theirs. A stem two names share is left out.
+struct GivenNames {
+    canonical: HashMap<String, String>,
+    male_stems: HashMap<String, Option<String>>,
+}
+
+/// A name's stem: without its final vowels (`NIKOLAY`, `MYKOLA` → `NIKOL`, `MYKOL`).
+fn name_stem(token: &str) -> &str {
+    token.trim_end_matches(['A', 'E', 'I', 'O', 'U', 'Y'])
+}
+
+fn given_names() -> &'static GivenNames {
+    static TABLE: OnceLock<GivenNames> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = GivenNames {
+            canonical: HashMap::new(),
+            male_stems: HashMap::new(),
+        };
+        for line in GIVEN_NAMES_TXT.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words: Vec<String> = basic_tokens(line, Backend::AnyAscii);
+            let [canonical, sex, forms @ ..] = words.as_slice() else {
+                continue;
+            };
+            for form in forms {
+                table.canonical.insert(form.clone(), canonical.clone());
+            }
+            if sex == "M" {
+                for name in std::iter::once(canonical).chain(forms) {
+                    let stem = name_stem(name);
+                    if stem.len() >= 3 {
+                        table
+                            .male_stems
+                            .entry(stem.to_owned())
+                            .and_modify(|c| {
+                                if c.as_ref() != Some(canonical) {
+                                    *c = None;
+                                }
+                            })
+                            .or_insert_with(|| Some(canonical.clone()));
+                    }
+                }
+            }
+        }
+        table
+    })
+}
+
+/// The canonical form of a given name (`MYKOLA` → `NIKOLAY`), if the token is another form.
+pub fn given_name_form(token: &str) -> Option<&'static str> {
+    given_names().canonical.get(token).map(String::as_str)
+}
+
+/// The father's canonical given name and the sex of an East Slavic patronymic
+/// (`MYKOLAYOVYCH`, `NIKOLAEVICH` → `NIKOLAY`, `M`; `VOLODYMYRIVNA` → `VLADIMIR`, `F`).
+pub fn patronymic(token: &str) -> Option<(&'static str, char)> {
+    const MALE: [&str; 3] = ["VITCH", "VICH", "VYCH"];
+    const FEMALE: [&str; 2] = ["VNA", "UNA"];
+    let (rest, sex) = MALE
+        .iter()
+        .find_map(|s| token.strip_suffix(s).map(|r| (r, 'M')))
+        .or_else(|| {
+            FEMALE
+                .iter()
+                .find_map(|s| token.strip_suffix(s).map(|r| (r, 'F')))
+        })?;
+    let father = given_names().male_stems.get(name_stem(rest))?.as_deref()?;
+    Some((father, sex))
+}
+
 /// Whether `token` is in the common-token table.
 pub fn is_common(token: &str) -> bool {
     common_tokens().contains(token)
@@ -284,6 +362,8 @@ pub fn is_common(token: &str) -> bool {
 
 /// Prefix of the keys of spelled forms (exact, deletions, joins, nicknames).
 const SPELLED: &str = "mk2|t|";
+/// Prefix of the keys of patronymics (father's canonical given name and sex).
+const PATRONYMIC: &str = "mk2|p|";
 /// Prefix of the keys of sound codes.
 const SOUND: &str = "mk2|s|";
 
@@ -357,6 +437,12 @@ fn alternatives(
     push(Relation::Exact, SPELLED, token);
     if let Some(full) = nicknames().get(token) {
         push(Relation::Nickname, SPELLED, full);
+    }
+    if let Some(canonical) = given_name_form(token) {
+        push(Relation::Nickname, SPELLED, canonical);
+    }
+    if let Some((father, sex)) = patronymic(token) {
+        push(Relation::Nickname, PATRONYMIC, &format!("{father}|{sex}"));
     }
     if params.joins {
         if i > 0 {
@@ -706,6 +792,48 @@ mod tests {
         assert!(sim("Muhammad QADHAFI", "Mohammed GADDAFI", Person).unwrap() > 0.75);
         assert!(sim("ABUDHABI Petroleum", "Abu Dhabi Petroleum", Organisation).is_some());
         assert_eq!(sim("Ivan PETROV", "Sergei PETROV", Person), None);
+    }
+
+    #[test]
+    fn given_names_and_patronymics_agree_across_their_forms() {
+        use PartyKind::Person;
+        assert_eq!(given_name_form("MYKOLA"), Some("NIKOLAY"));
+        assert_eq!(given_name_form("MIKALAI"), Some("NIKOLAY"));
+        assert_eq!(
+            given_name_form("NIKOLAY"),
+            None,
+            "the canonical form is itself"
+        );
+        for (token, father, sex) in [
+            ("MYKOLAYOVYCH", "NIKOLAY", 'M'),
+            ("NIKOLAEVICH", "NIKOLAY", 'M'),
+            ("MIKALAEVICH", "NIKOLAY", 'M'),
+            ("VOLODYMYRIVNA", "VLADIMIR", 'F'),
+            ("ULADZIMIRAUNA", "VLADIMIR", 'F'),
+            ("SERGEYEVICH", "SERGEY", 'M'),
+            ("ALEKSANDROVICH", "ALEKSANDR", 'M'),
+        ] {
+            assert_eq!(patronymic(token), Some((father, sex)), "{token}");
+        }
+        // Not a patronymic, or of no name in the table.
+        assert_eq!(patronymic("NIKOLAY"), None);
+        assert_eq!(patronymic("YANOVYCH"), None);
+        assert_eq!(patronymic("LUNA"), None);
+
+        // One person under the Ukrainian and the Russian forms: every part agrees.
+        let s = sim(
+            "TRUSHCHALOV, Mykola Mykolayovych",
+            "TRUSHCHALOV, Nikolay Nikolayevich",
+            Person,
+        )
+        .expect("opens");
+        assert!(s >= 0.85, "{s}");
+        // A daughter's patronymic is not a son's, and other given names stay apart.
+        let q = fname("PETROVA, Olga Nikolaevna", Person, Side::Query);
+        let l = fname("PETROVA, Olga Nikolaevich", Person, Side::Listed);
+        let m = open_clear(&q, &l).expect("two of three parts agree");
+        assert_eq!(m.matched, 2);
+        assert_eq!(sim("Mykola PETRENKO", "Oleksandr PETRENKO", Person), None);
     }
 
     #[test]

@@ -94,6 +94,7 @@ const VECTOR_INPUTS: &[&str] = &[
     r#"{"kind":"person","name":"ALI BIN HASSAN","aliases":["HASSAN BIN ALI"]}"#,
     r#"{"name":"INDUSTRIAL BANK"}"#,
     r#"{"kind":"person","name":"محمد بلكلام","aliases":["MOHAMED BELKALEM"]}"#,
+    r#"{"kind":"person","name":"CHEREVKO, Serhiy Mykolayovych","aliases":["CHEREVKO, Sergey Nikolaevich","Olha Volodymyrivna CHEREVKO"]}"#,
 ];
 
 /// The vector file is exactly what the inputs below derive: set

@@ -83,7 +83,7 @@ fn exact(key: &MatchKey) -> (f64, String) {
 fn fuzzy_words(m: &NameMatch) -> String {
     let what = match m.weakest {
         Relation::Exact => "same name parts",
-        Relation::Nickname => "a nickname or short form",
+        Relation::Nickname => "another form of a given name",
         Relation::Joined => "words joined or split",
         Relation::Spelling => "similar spelling",
         Relation::Sound => "sounds alike",
