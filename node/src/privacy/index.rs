@@ -127,8 +127,9 @@ impl std::fmt::Debug for RowSource {
 /// Each distinct pointer input is evaluated once: the names of one entry and of nearby
 /// entries repeat their parts (a surname in every alias, the one-letter deletions of a
 /// frequent given name), and the output depends on the input alone. On the SDN list,
-/// built in the holder's chunks of 32 notices, about two in five pointer rows reuse an
-/// evaluation (BENCHMARKS.md, "Private matching").
+/// built in the holder's chunks of 32 notices, three pointer rows in ten reuse an
+/// evaluation; rebuilt in one build after a key rotation, half of them do
+/// (BENCHMARKS.md, "Private matching").
 pub fn build_sources(key: &OprfKey, rows: &[RowSource]) -> Result<Vec<IndexEntry>, PrivacyError> {
     // `inputs[j]` is a distinct input and the first row that has it.
     let mut first: HashMap<&str, usize> = HashMap::new();
