@@ -381,6 +381,21 @@ async fn matching(scale: f64, sizes: &Sizes) -> anyhow::Result<Report> {
     let built = privacy::build(&key, &rows)?;
     let build = t.elapsed();
     let per_key_core = build.as_secs_f64() * 1e6 * cores as f64 / build_n as f64;
+    // The raw figure again, after the build: a shared machine's speed drifts, and the
+    // build's ratio is taken to the mean of the figures measured on either side of it.
+    let t = Instant::now();
+    for i in &inputs {
+        let _ = key.evaluate(i.as_bytes())?;
+    }
+    let full_after_us = t.elapsed().as_secs_f64() * 1e6 / raw_n as f64;
+    r.add(
+        "raw_full_eval_after_us",
+        "server full evaluate (direct PRF), after (a)",
+        full_after_us,
+        "us/key",
+        "",
+    );
+    let full_around_us = f64::midpoint(full_us, full_after_us);
     r.add(
         "index_build_s",
         "(a) index build",
@@ -394,8 +409,8 @@ async fn matching(scale: f64, sizes: &Sizes) -> anyhow::Result<Report> {
         per_key_core,
         "us",
         &format!(
-            "{:.2}x raw full evaluate (target <= 1.15x)",
-            per_key_core / full_us
+            "{:.2}x raw full evaluate, mean of before and after (target <= 1.15x)",
+            per_key_core / full_around_us
         ),
     );
     drop(rows);
@@ -428,7 +443,7 @@ async fn matching(scale: f64, sizes: &Sizes) -> anyhow::Result<Report> {
         ),
     );
     drop(lookups);
-    real_list_build(&mut r, scale, full_us, cores)?;
+    real_list_build(&mut r, scale, full_around_us, cores)?;
 
     if !sizes.skip_b {
         screening_b(&mut r, scale, sizes, blind_us, eval_us, fin_us, cores).await?;
