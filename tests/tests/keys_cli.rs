@@ -145,3 +145,23 @@ fn unknown_countries_are_warned_about() {
             .expect("JSON line");
     assert!(line.get("keys").is_some(), "{line}");
 }
+
+/// The example of docs/cli.md is what `tessera keys` prints for it, byte for byte.
+#[test]
+fn the_documented_example_is_what_the_command_prints() {
+    let doc = include_str!("../../docs/cli.md");
+    let command = "$ tessera keys --name \"ACME Trading GmbH\" --country DE\n";
+    let at = doc.find(command).expect("docs/cli.md shows the example") + command.len();
+    let documented = doc[at..].lines().next().expect("the example's output line");
+    let out = Command::new(cli_binary!())
+        .args(["keys", "--name", "ACME Trading GmbH", "--country", "DE"])
+        .output()
+        .expect("run tessera keys");
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(
+        printed.trim_end(),
+        documented,
+        "docs/cli.md's example is stale"
+    );
+}
