@@ -371,6 +371,10 @@ const SOUND: &str = "mk2|s|";
 /// E I Y, `O` for O U, `-` when it has none) followed by its consonant skeleton
 /// (spec step P). `MOHAMMED` and `MUHAMMAD` agree (`OMHMD`); `HASSAN` and `HUSSEIN` do not.
 pub fn sound_code(token: &str) -> String {
+    if numbered(token) {
+        // A number has no sound: `78846` and `78466` are two aircraft.
+        return token.to_owned();
+    }
     let class = token
         .bytes()
         .find_map(|b| match b {
@@ -456,18 +460,20 @@ fn alternatives(
             push(Relation::Joined, SPELLED, &format!("{token}{next}"));
         }
     }
-    if (params.deletion_min_len..=MAX_DELETION_LEN).contains(&token.len()) {
+    // A number agrees only as written (exact, joined, initial).
+    let spelled = !numbered(token);
+    if spelled && (params.deletion_min_len..=MAX_DELETION_LEN).contains(&token.len()) {
         for del in deletions(token) {
             push(Relation::Spelling, SPELLED, &del);
         }
     }
-    if params.sound {
+    if params.sound && spelled {
         let code = sound_code(token);
         if code.len() > params.sound_min_codes {
             push(Relation::Sound, SOUND, &code);
         }
     }
-    if params.consonants {
+    if params.consonants && spelled {
         let skeleton = phonetic::skeleton(token);
         if skeleton.len() >= 3 {
             let bare = unvocalised(token, script);
@@ -580,9 +586,16 @@ pub fn common_relation(query: &str, listed: &str) -> Option<Relation> {
 }
 
 /// Whether a common token takes part in the spelling relation: 4 to
-/// [`MAX_DELETION_LEN`] characters.
+/// [`MAX_DELETION_LEN`] characters, and no digit.
 pub fn spelled_common(token: &str) -> bool {
-    (4..=MAX_DELETION_LEN).contains(&token.len())
+    (4..=MAX_DELETION_LEN).contains(&token.len()) && !numbered(token)
+}
+
+/// Whether a token holds a digit. A number in a name (a vessel's, an aircraft's, a plant's,
+/// a unit's) names one thing, and one digit apart is another: such a token agrees with
+/// another only when they are equal.
+pub fn numbered(token: &str) -> bool {
+    token.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// Agreements between tokens of the queried name that no slot agreement used and the
@@ -834,6 +847,40 @@ mod tests {
         let m = open_clear(&q, &l).expect("two of three parts agree");
         assert_eq!(m.matched, 2);
         assert_eq!(sim("Mykola PETRENKO", "Oleksandr PETRENKO", Person), None);
+    }
+
+    #[test]
+    fn numbers_agree_only_as_written() {
+        use PartyKind::{Aircraft, Organisation, Vessel};
+        assert_eq!(sound_code("78846"), "78846");
+        assert_ne!(sound_code("78846"), sound_code("78466"));
+        assert!(!spelled_common("78846"));
+        assert_eq!(common_relation("78846", "78846"), Some(Relation::Exact));
+        assert_eq!(common_relation("78845", "78846"), None);
+        // One digit apart is another aircraft, another vessel, another plant.
+        assert!(sim("RA-78845", "RA-78846", Aircraft).is_none_or(|s| s < 0.7));
+        assert_eq!(sim("YV2943", "YV2984", Aircraft), None);
+        assert_eq!(sim("FU YUAN YU 7862", "FU YUAN YU 7862", Vessel), Some(1.0));
+        // Words beside a number keep their spelling alternatives.
+        assert!(
+            sim(
+                "JSC 558 AIRCRAFT REPAR PLANT",
+                "JSC 558 AIRCRAFT REPAIR PLANT",
+                Organisation
+            )
+            .is_some_and(|s| s >= 0.85)
+        );
+        let listed = fname("YV2984 HOLDINGS", Organisation, Side::Listed);
+        assert!(
+            listed.slots[0]
+                .alternatives
+                .iter()
+                .all(|a| a.relation == Relation::Exact
+                    || a.relation == Relation::Joined
+                    || a.relation == Relation::Initial),
+            "{:?}",
+            listed.slots[0].alternatives
+        );
     }
 
     #[test]
