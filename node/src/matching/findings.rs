@@ -48,6 +48,8 @@ impl Rows for RowSet {
 const EXACT: u8 = b'e';
 const SOUND: u8 = b's';
 const SPELLING: u8 = b'd';
+/// The sound digest of a number: it has no sound, and this says it is a number.
+const NUMBER: u8 = b'n';
 
 /// The spelling forms of a common token: itself and its one-letter deletions (none for
 /// tokens outside 4 to 32 letters, as in `fuzzy::common_relation`).
@@ -69,7 +71,11 @@ fn common_digests(key: &NameKey, token: &str) -> CommonDigests {
     spelling.dedup();
     CommonDigests {
         exact: key.digest(EXACT, token),
-        sound: key.digest(SOUND, &sound_code(token)),
+        sound: if fuzzy::is_number(token) {
+            key.digest(NUMBER, "")
+        } else {
+            key.digest(SOUND, &sound_code(token))
+        },
         spelling,
     }
 }
@@ -472,8 +478,17 @@ fn score_opened<'a>(
             *best = (*best).min(r);
         }
     }
+    let number = name_key.digest(NUMBER, "");
     for ((p, n), pairs) in agreements {
         let query = &keys.names[p][n];
+        if fuzzy::numbers_conflict(
+            query,
+            &record.common,
+            |c| c.sound == number,
+            |q, c| name_key.digest(EXACT, q) == c.exact,
+        ) {
+            continue;
+        }
         let list: Vec<fuzzy::Agreement> = pairs
             .into_iter()
             .map(|((q, slot), relation)| fuzzy::Agreement {

@@ -591,6 +591,34 @@ pub fn spelled_common(token: &str) -> bool {
     (4..=MAX_DELETION_LEN).contains(&token.len()) && !numbered(token)
 }
 
+/// Whether a token is a number: digits only (always a common token, never a slot).
+pub fn is_number(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether the numbers of two names conflict: both names have one, and no number of the
+/// listed name is one of the queried name's (`FU YUAN YU 7862` is not `FU YUAN YU 8652`,
+/// `MINING ENTERPRISE NO 2` not `NO 1`). `number` says which listed common tokens are
+/// numbers and `same` whether a queried number is a listed one (in the clear, or by
+/// digests in the private path).
+pub fn numbers_conflict<C>(
+    query: &FuzzyName,
+    listed_common: &[C],
+    number: impl Fn(&C) -> bool,
+    same: impl Fn(&str, &C) -> bool,
+) -> bool {
+    let ours: Vec<&str> = query
+        .common
+        .iter()
+        .map(String::as_str)
+        .filter(|t| is_number(t))
+        .collect();
+    let theirs: Vec<&C> = listed_common.iter().filter(|c| number(c)).collect();
+    !ours.is_empty()
+        && !theirs.is_empty()
+        && !ours.iter().any(|q| theirs.iter().any(|c| same(q, c)))
+}
+
 /// Whether a token holds a digit. A number in a name (a vessel's, an aircraft's, a plant's,
 /// a unit's) names one thing, and one digit apart is another: such a token agrees with
 /// another only when they are equal.
@@ -758,6 +786,9 @@ pub fn score(
 /// Scores `listed` for `query` in the clear, if the querier covers enough of its slots to
 /// open it: what the private path computes from the shares it opens.
 pub fn open_clear(query: &FuzzyName, listed: &FuzzyName) -> Option<NameMatch> {
+    if numbers_conflict(query, &listed.common, |c| is_number(c), |q, c| q == c) {
+        return None;
+    }
     score(
         &coverage(query, listed),
         &|used| common_agreements(query, used, &listed.common),
@@ -861,6 +892,19 @@ mod tests {
         assert!(sim("RA-78845", "RA-78846", Aircraft).is_none_or(|s| s < 0.7));
         assert_eq!(sim("YV2943", "YV2984", Aircraft), None);
         assert_eq!(sim("FU YUAN YU 7862", "FU YUAN YU 7862", Vessel), Some(1.0));
+        // Two numbers that differ: another vessel, however alike the words; no number on
+        // one side: the words decide.
+        assert_eq!(sim("FU YUAN YU 8652", "FU YUAN YU 7862", Vessel), None);
+        assert_eq!(
+            sim(
+                "MINING ENTERPRISE NO 1",
+                "MINING ENTERPRISE NO 2",
+                Organisation
+            ),
+            None
+        );
+        assert!(sim("FU YUAN YU", "FU YUAN YU 7862", Vessel).is_some());
+        assert!(sim("FU YUAN YU 7862 8652", "FU YUAN YU 7862", Vessel).is_some());
         // Words beside a number keep their spelling alternatives.
         assert!(
             sim(

@@ -185,6 +185,8 @@ fn the_private_answer_equals_the_clear_one() {
         org("Abu Dhabi Petroleum Trading LLC", "AE"),
         org("Example Trading FZE", "AE"),
         person("Ivan PETROV"),
+        org("Mining Enterprise No 2", "KP"),
+        org("Fu Yuan Yu 7862", "CN"),
     ];
     let queries = vec![
         person("Artyom SAMOILOV"),
@@ -197,6 +199,11 @@ fn the_private_answer_equals_the_clear_one() {
         person("Sergei PETROV"),
         person("Ivan PETROFF"),
         org("Unrelated Bakery GmbH", "DE"),
+        // Numbers: the same one, another one (no match whatever the words), none.
+        org("Mining Enterprise No 2", "CN"),
+        org("Mining Enterprise No 1", "CN"),
+        org("Fu Yuan Yu 8652", "KR"),
+        org("Fu Yuan Yu", "KR"),
     ];
     let lookup = index(&key, &listed);
     let mut reported = 0;
@@ -211,9 +218,14 @@ fn the_private_answer_equals_the_clear_one() {
         }
     }
     assert!(
-        reported >= 6,
+        reported >= 8,
         "{reported} pairs reported: the fixture tests too little"
     );
+    for (q, l) in [(11, 5), (12, 6)] {
+        assert!(clear(&queries[q], &listed[l]).is_none(), "numbers conflict");
+    }
+    assert!(clear(&queries[10], &listed[5]).is_some());
+    assert!(clear(&queries[13], &listed[6]).is_some());
 }
 
 #[test]
