@@ -113,7 +113,21 @@ fn tokens_of_ascii(s: &str) -> Vec<String> {
     if !cur.is_empty() {
         raw.push(cur);
     }
-    join_single_letters(raw)
+    join_single_letters(raw.into_iter().map(ordinal_digits).collect())
+}
+
+/// An ordinal written with digits (`77TH`, `1ST`, `2ND`, `3RD`) is its number, so that it
+/// is compared as one (`77TH` and `99TH` light infantry divisions are two).
+fn ordinal_digits(token: String) -> String {
+    for suffix in ["ST", "ND", "RD", "TH"] {
+        if let Some(digits) = token.strip_suffix(suffix)
+            && !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return digits.to_owned();
+        }
+    }
+    token
 }
 
 /// Runs of two or more one-letter tokens become one token.
@@ -254,5 +268,11 @@ mod tests {
             "VLADIMIR VLADIMIROVICH PUTIN"
         );
         assert_eq!(n("", Person), "");
+        assert_eq!(
+            n("77th Light Infantry Division", Organisation),
+            "77 LIGHT INFANTRY DIVISION"
+        );
+        assert_eq!(n("1ST 2ND 3RD 4TH", Organisation), "1 2 3 4");
+        assert_eq!(n("TH ST NORTH 5THX", Organisation), "TH ST NORTH 5THX");
     }
 }
