@@ -21,9 +21,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::normalise::basic_tokens;
 use super::phonetic;
-use super::translit::Backend;
+use super::wordlist;
 
 /// How a listed token and a queried token agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -252,25 +251,14 @@ pub const NICKNAMES_TXT: &str = include_str!("nicknames.txt");
 
 fn common_tokens() -> &'static BTreeSet<String> {
     static TABLE: OnceLock<BTreeSet<String>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        COMMON_TOKENS_TXT
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .flat_map(|l| basic_tokens(l, Backend::AnyAscii))
-            .collect()
-    })
+    TABLE.get_or_init(|| wordlist::entries(COMMON_TOKENS_TXT).flatten().collect())
 }
 
 fn nicknames() -> &'static HashMap<String, String> {
     static TABLE: OnceLock<HashMap<String, String>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = HashMap::new();
-        for line in NICKNAMES_TXT.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let words: Vec<String> = basic_tokens(line, Backend::AnyAscii);
+        for words in wordlist::entries(NICKNAMES_TXT) {
             if let [short, full] = words.as_slice() {
                 map.insert(short.clone(), full.clone());
             }
@@ -301,11 +289,7 @@ fn given_names() -> &'static GivenNames {
             canonical: HashMap::new(),
             male_stems: HashMap::new(),
         };
-        for line in GIVEN_NAMES_TXT.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let words: Vec<String> = basic_tokens(line, Backend::AnyAscii);
+        for words in wordlist::entries(GIVEN_NAMES_TXT) {
             let [canonical, sex, forms @ ..] = words.as_slice() else {
                 continue;
             };

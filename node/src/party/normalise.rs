@@ -121,8 +121,7 @@ fn tokens_of_ascii(s: &str) -> Vec<String> {
 fn ordinal_digits(token: String) -> String {
     for suffix in ["ST", "ND", "RD", "TH"] {
         if let Some(digits) = token.strip_suffix(suffix)
-            && !digits.is_empty()
-            && digits.bytes().all(|b| b.is_ascii_digit())
+            && super::fuzzy::is_number(digits)
         {
             return digits.to_owned();
         }

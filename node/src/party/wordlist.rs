@@ -7,6 +7,15 @@ use std::collections::HashMap;
 use super::normalise::basic_tokens;
 use super::translit::Backend;
 
+/// The entries of a table compiled into the binary: each line that is not blank and does not
+/// start with `#`, normalised with [`basic_tokens`].
+pub fn entries(text: &str) -> impl Iterator<Item = Vec<String>> + '_ {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| basic_tokens(l, Backend::AnyAscii))
+}
+
 /// Token sequences keyed by their first token, longest first.
 pub struct SeqTable {
     by_first: HashMap<String, Vec<Vec<String>>>,
@@ -16,12 +25,7 @@ impl SeqTable {
     /// Parses `text`: one entry a line; blank lines and lines starting with `#` are skipped.
     pub fn parse(text: &str) -> Self {
         let mut by_first: HashMap<String, Vec<Vec<String>>> = HashMap::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let seq = basic_tokens(line, Backend::AnyAscii);
+        for seq in entries(text) {
             if let Some(first) = seq.first() {
                 let entry = by_first.entry(first.clone()).or_default();
                 if !entry.contains(&seq) {
