@@ -423,8 +423,14 @@ fn alternatives(
         }
     };
     push(Relation::Exact, SPELLED, token);
+    // A short form opens the slot of its full form, as written and by sound (`MOHD` →
+    // `MUHAMMAD`, `OMHMD`, which `MOHAMAD` also sounds like).
     if let Some(full) = nicknames().get(token) {
         push(Relation::Nickname, SPELLED, full);
+        let code = sound_code(full);
+        if params.sound && code.len() > params.sound_min_codes {
+            push(Relation::Nickname, SOUND, &code);
+        }
     }
     if let Some(canonical) = given_name_form(token) {
         push(Relation::Nickname, SPELLED, canonical);
@@ -862,6 +868,33 @@ mod tests {
         let m = open_clear(&q, &l).expect("two of three parts agree");
         assert_eq!(m.matched, 2);
         assert_eq!(sim("Mykola PETRENKO", "Oleksandr PETRENKO", Person), None);
+    }
+
+    #[test]
+    fn short_forms_and_abbreviations_agree_with_their_full_forms() {
+        use PartyKind::{Organisation, Person};
+        // `MOHD` is `MUHAMMAD` in any of its spellings.
+        let s = sim("UDIN, Mohd Rafi", "UDIN, Mohamad Rafi", Person).expect("opens");
+        assert!(s >= 0.85, "{s}");
+        // Abbreviated business words and legal forms are written alike (N9, N10).
+        assert_eq!(
+            sim(
+                "ZHEJIANG WONDER IMPORT AND EXPORT COMPANY LIMITED",
+                "ZHEJIANG WONDER IMP. & EXP. CO., LTD.",
+                Organisation
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sim(
+                "CONSORCIO NUJOMA, S.C.",
+                "CONSORCIO NUJOMA, SOCIEDAD CIVIL",
+                Organisation
+            ),
+            Some(1.0)
+        );
+        // A person's name is never rewritten: `TECH` stays a name part.
+        assert_eq!(name_tokens("Tech ANNA", Person), ["TECH", "ANNA"]);
     }
 
     #[test]

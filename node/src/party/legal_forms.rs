@@ -14,7 +14,8 @@ pub fn table() -> &'static SeqTable {
     TABLE.get_or_init(|| SeqTable::parse(LEGAL_FORMS_TXT))
 }
 
-/// Removes legal forms; `None` when there was none.
+/// Removes legal forms, also misspelt by one letter in a word of 7 letters or more
+/// (`LIMITED LIABILTY COMPANY`); `None` when there was none.
 pub fn strip(tokens: &[String]) -> Option<Vec<String>> {
-    table().strip(tokens)
+    table().strip_misspelt(tokens)
 }

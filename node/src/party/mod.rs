@@ -9,7 +9,7 @@
 //! Must never: log or echo a party name or identifier (errors say what is wrong, not with
 //! what), panic on any input, or depend on the order of aliases, ids or countries.
 //!
-//! Layout: `normalise` (the text pipeline) uses `translit`, `legal_forms`, `honorifics`;
+//! Layout: `normalise` (the text pipeline) uses `translit`, `legal_forms`, `honorifics`, `word_forms`;
 //! `ids` and `country` read identifiers and countries; `phonetic` encodes tokens;
 //! `keys` assembles [`MatchKey`]s and `fuzzy` the fuzzy names; `verdict` turns what
 //! matched into a reported strength, score and reason; `json` is the `tessera keys` line
@@ -27,6 +27,7 @@ pub mod normalise;
 mod phonetic;
 pub mod translit;
 pub mod verdict;
+mod word_forms;
 mod wordlist;
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The text pipeline that turns a name as written into normalised tokens (spec steps N1-N9).
+//! The text pipeline that turns a name as written into normalised tokens (spec steps N1-N10).
 //!
 //! Owns NFKC, control and format-character removal, the person "SURNAME, Given" rotation,
 //! transliteration (via [`crate::party::translit`]), case folding to ASCII upper case,
@@ -9,7 +9,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::translit::{self, Backend};
-use super::{PartyKind, honorifics, legal_forms};
+use super::{PartyKind, honorifics, legal_forms, word_forms};
 
 /// Steps N1-N6: NFKC, controls, transliteration, case folding, punctuation, acronyms.
 /// The tables (legal forms, honorifics, countries) are normalised with this alone.
@@ -18,7 +18,7 @@ pub fn basic_tokens(s: &str, backend: Backend) -> Vec<String> {
     tokens_of_ascii(&translit::to_ascii(&cleaned, backend))
 }
 
-/// The full pipeline, N1-N9, for a name of a party of `kind`, in written order.
+/// The full pipeline, N1-N10, for a name of a party of `kind`, in written order.
 pub fn name_tokens(name: &str, kind: PartyKind) -> Vec<String> {
     name_tokens_with(name, kind, Backend::AnyAscii)
 }
@@ -35,9 +35,15 @@ pub fn name_tokens_with(name: &str, kind: PartyKind, backend: Backend) -> Vec<St
     loop {
         let next = reduce(&tokens, kind);
         if next == tokens || next.is_empty() {
-            return tokens;
+            break;
         }
         tokens = next;
+    }
+    // N10: one form for the generic words of organisation names.
+    if kind == PartyKind::Person {
+        tokens
+    } else {
+        word_forms::canonical(tokens)
     }
 }
 

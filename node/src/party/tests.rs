@@ -95,6 +95,8 @@ const VECTOR_INPUTS: &[&str] = &[
     r#"{"name":"INDUSTRIAL BANK"}"#,
     r#"{"kind":"person","name":"محمد بلكلام","aliases":["MOHAMED BELKALEM"]}"#,
     r#"{"kind":"person","name":"CHEREVKO, Serhiy Mykolayovych","aliases":["CHEREVKO, Sergey Nikolaevich","Olha Volodymyrivna CHEREVKO"]}"#,
+    r#"{"name":"ZHEJIANG WONDER IMP. & EXP. CO., LTD.","aliases":["CLUB DEPORTIVO MORUMBI, A.C."]}"#,
+    r#"{"kind":"person","name":"UDIN, Mohd Rafi"}"#,
 ];
 
 /// The vector file is exactly what the inputs below derive: set
