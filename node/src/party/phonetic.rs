@@ -55,6 +55,18 @@ fn letter_code(b: u8, next: Option<u8>) -> Option<u8> {
 /// once), clusters replaced, each letter coded, separators dropped, and a code equal to the
 /// one just before it (with no separator between) dropped. `X` is coded `KS`.
 pub fn skeleton(token: &str) -> String {
+    // An `ABD` compound (spec N7 b) is `BD` and the skeleton of its name: the `D` of `ABD`
+    // never starts a cluster (`ABDJABBAR` is `BD` + `KBR`, as `ABDGBR` from the Arabic).
+    if let Some(name) = token.strip_prefix("ABD").filter(|n| n.len() >= 2) {
+        let rest = skeleton(name);
+        // `ABDDAIM` is `ABDAIM`: a run of one letter counts once.
+        let rest = if name.starts_with('D') {
+            rest.strip_prefix('D').unwrap_or(&rest)
+        } else {
+            &rest
+        };
+        return format!("BD{rest}");
+    }
     // A glued Arabic article ("ELKADDAFI", "ALQAIDA") is dropped from longer tokens.
     let token = match token.get(..2) {
         Some("AL" | "EL") if token.len() >= 6 => &token[2..],
@@ -140,6 +152,11 @@ mod tests {
                 assert_eq!(skeleton(v), first, "{v}");
             }
         }
+        // The `D` of an `ABD` compound is not the `D` of a `DJ`.
+        assert_eq!(skeleton("ABDJABBAR"), skeleton("ABDGBR"));
+        assert_eq!(skeleton("ABDJABBAR"), "BDKBR");
+        assert_eq!(skeleton("ABDHADI"), "BDD");
+        assert_eq!(skeleton("ABDDAIM"), "BDM");
         assert_eq!(skeleton("AEIOU"), "");
         assert_eq!(skeleton("MAXIM"), "MKSM");
     }
