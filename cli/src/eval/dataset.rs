@@ -14,7 +14,9 @@
 //! * hard negatives — distinct SDN entries whose names look alike: `family` (persons
 //!   sharing a surname), `shared_word` (organisations sharing a distinctive word),
 //!   `near` (the distinct entry nearest in letter trigrams) and `lookalike` (the distinct
-//!   entry the fuzzy keys score highest: the hardest negatives for this matcher).
+//!   entry the fuzzy keys score highest: the hardest negatives for this matcher); and
+//!   `script_lookalike`, a UN original-script name against the Latin name of the distinct
+//!   UN entry the fuzzy keys score highest.
 //!
 //! Entities are split between `dev` (for tuning) and `test` (to check that what was tuned
 //! generalises) by a seeded hash of their list and id; both sides of a pair come from one
@@ -530,5 +532,73 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         }
     }
     take("lookalike", lookalike, &mut rng);
+
+    // Original-script names against the Latin name of the distinct UN entry the fuzzy keys
+    // score highest: the look-alikes of a query written in another script.
+    let un_keyed: Vec<tessera_node::party::PartyKeys> = sources
+        .un
+        .iter()
+        .map(|r| {
+            tessera_node::party::party_keys_with(
+                &named(r.party.kind, &r.party.name),
+                tessera_node::party::Side::Listed,
+                &params,
+            )
+        })
+        .collect();
+    let mut un_by_alternative: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, k) in un_keyed.iter().enumerate() {
+        for v in k.all_values() {
+            let list = un_by_alternative.entry(v).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    let mut script_lookalike = Vec::new();
+    for (i, r) in sources.un.iter().enumerate() {
+        let split = split_of(seed, "un", &r.list_id);
+        for o in &r.party.original_script_names {
+            let query = named(r.party.kind, o);
+            let q = tessera_node::party::party_keys_with(
+                &query,
+                tessera_node::party::Side::Query,
+                &params,
+            );
+            let mut candidates: BTreeSet<usize> = BTreeSet::new();
+            for v in q.all_values() {
+                if let Some(list) = un_by_alternative.get(v)
+                    && list.len() <= 500
+                {
+                    candidates.extend(list.iter().copied());
+                }
+            }
+            let best = candidates
+                .into_iter()
+                .filter(|&j| j != i && split_of(seed, "un", &sources.un[j].list_id) == split)
+                .filter(|&j| {
+                    let other = &sources.un[j].party;
+                    name_tokens(&other.name, other.kind) != name_tokens(&r.party.name, r.party.kind)
+                })
+                .filter_map(|j| {
+                    let other = &sources.un[j].party;
+                    let listed = named(other.kind, &other.name);
+                    let s = super::oracle::score_parties(&query, &listed, &params);
+                    s.fuzzy.or(s.exact).map(|score| (score, j))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            if let Some((_, j)) = best {
+                let other = &sources.un[j].party;
+                script_lookalike.push(Pair {
+                    family: "script_lookalike".into(),
+                    positive: false,
+                    split,
+                    listed: named(other.kind, &other.name),
+                    query: query.clone(),
+                });
+            }
+        }
+    }
+    take("script_lookalike", script_lookalike, &mut rng);
     pairs
 }
