@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use tessera_node::lists::{self, Format, ListRecord};
 use tessera_node::party::normalise::name_tokens;
-use tessera_node::party::{Party, PartyKind};
+use tessera_node::party::{FuzzyParams, Party, PartyKind, Side, party_keys_with};
 
 use super::perturb::Perturbation;
 
@@ -481,53 +481,21 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
     // The distinct entry that the fuzzy keys themselves find most alike: the hardest
     // look-alikes for this matcher (drawn with the spec's parameters, whatever is tuned).
     let params = tessera_node::party::FuzzyParams::default();
-    let keyed: Vec<tessera_node::party::PartyKeys> = entries
-        .iter()
-        .map(|(_, r, _)| {
-            tessera_node::party::party_keys_with(
-                &named(r.party.kind, &r.party.name),
-                tessera_node::party::Side::Listed,
-                &params,
-            )
-        })
-        .collect();
-    let mut by_alternative: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, k) in keyed.iter().enumerate() {
-        for n in &k.names {
-            for slot in &n.slots {
-                for a in &slot.alternatives {
-                    let list = by_alternative.entry(a.value.as_str()).or_default();
-                    if list.last() != Some(&i) {
-                        list.push(i);
-                    }
-                }
-            }
-        }
-    }
+    let index = LookalikeIndex::new(
+        entries
+            .iter()
+            .map(|(_, r, _)| named(r.party.kind, &r.party.name))
+            .collect(),
+        Alternatives::Fuzzy,
+        &params,
+    );
     let mut lookalike = Vec::new();
     for &i in &sample {
         let query = named(entries[i].1.party.kind, &entries[i].1.party.name);
-        let q =
-            tessera_node::party::party_keys_with(&query, tessera_node::party::Side::Query, &params);
-        let mut candidates: BTreeSet<usize> = BTreeSet::new();
-        for v in q.all_values() {
-            if let Some(list) = by_alternative.get(v)
-                && list.len() <= 500
-            {
-                candidates.extend(list.iter().copied());
-            }
-        }
-        let best = candidates
-            .into_iter()
-            .filter(|&j| j != i && entries[j].0 == entries[i].0)
-            .filter(|&j| !same_names(&entries[i].2, &entries[j].2))
-            .filter_map(|j| {
-                let listed = named(entries[j].1.party.kind, &entries[j].1.party.name);
-                let s = super::oracle::score_parties(&query, &listed, &params);
-                s.fuzzy.or(s.exact).map(|score| (score, j))
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-        if let Some((_, j)) = best {
+        let best = index.best(&query, &params, |j| {
+            j != i && entries[j].0 == entries[i].0 && !same_names(&entries[i].2, &entries[j].2)
+        });
+        if let Some(j) = best {
             lookalike.push(negative("lookalike", &entries[i], entries[j].1));
         }
     }
@@ -535,70 +503,110 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
 
     // Original-script names against the Latin name of the distinct UN entry the fuzzy keys
     // score highest: the look-alikes of a query written in another script.
-    let un_keyed: Vec<tessera_node::party::PartyKeys> = sources
-        .un
-        .iter()
-        .map(|r| {
-            tessera_node::party::party_keys_with(
-                &named(r.party.kind, &r.party.name),
-                tessera_node::party::Side::Listed,
-                &params,
-            )
-        })
-        .collect();
-    let mut un_by_alternative: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, k) in un_keyed.iter().enumerate() {
-        for v in k.all_values() {
-            let list = un_by_alternative.entry(v).or_default();
-            if list.last() != Some(&i) {
-                list.push(i);
-            }
-        }
-    }
+    let index = LookalikeIndex::new(
+        sources
+            .un
+            .iter()
+            .map(|r| named(r.party.kind, &r.party.name))
+            .collect(),
+        Alternatives::All,
+        &params,
+    );
     let mut script_lookalike = Vec::new();
     for (i, r) in sources.un.iter().enumerate() {
         let split = split_of(seed, "un", &r.list_id);
+        let own = name_tokens(&r.party.name, r.party.kind);
         for o in &r.party.original_script_names {
             let query = named(r.party.kind, o);
-            let q = tessera_node::party::party_keys_with(
-                &query,
-                tessera_node::party::Side::Query,
-                &params,
-            );
-            let mut candidates: BTreeSet<usize> = BTreeSet::new();
-            for v in q.all_values() {
-                if let Some(list) = un_by_alternative.get(v)
-                    && list.len() <= 500
-                {
-                    candidates.extend(list.iter().copied());
-                }
-            }
-            let best = candidates
-                .into_iter()
-                .filter(|&j| j != i && split_of(seed, "un", &sources.un[j].list_id) == split)
-                .filter(|&j| {
-                    let other = &sources.un[j].party;
-                    name_tokens(&other.name, other.kind) != name_tokens(&r.party.name, r.party.kind)
-                })
-                .filter_map(|j| {
-                    let other = &sources.un[j].party;
-                    let listed = named(other.kind, &other.name);
-                    let s = super::oracle::score_parties(&query, &listed, &params);
-                    s.fuzzy.or(s.exact).map(|score| (score, j))
-                })
-                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-            if let Some((_, j)) = best {
-                let other = &sources.un[j].party;
+            let best = index.best(&query, &params, |j| {
+                let other = &sources.un[j];
+                j != i
+                    && split_of(seed, "un", &other.list_id) == split
+                    && name_tokens(&other.party.name, other.party.kind) != own
+            });
+            if let Some(j) = best {
                 script_lookalike.push(Pair {
                     family: "script_lookalike".into(),
                     positive: false,
                     split,
-                    listed: named(other.kind, &other.name),
-                    query: query.clone(),
+                    listed: index.listed[j].clone(),
+                    query,
                 });
             }
         }
     }
     take("script_lookalike", script_lookalike, &mut rng);
     pairs
+}
+
+/// Which keys of a listed party lead to it in a [`LookalikeIndex`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Alternatives {
+    /// The alternatives of its fuzzy names' slots.
+    Fuzzy,
+    /// Those and its exact keys.
+    All,
+}
+
+/// Listed parties found by their keys, to draw the distinct party the fuzzy keys score
+/// highest against a query (the `lookalike` families).
+struct LookalikeIndex {
+    listed: Vec<Party>,
+    by_key: HashMap<String, Vec<usize>>,
+}
+
+impl LookalikeIndex {
+    /// Keys held by more parties than this say nothing about likeness and cost the most.
+    const MAX_PARTIES_PER_KEY: usize = 500;
+
+    fn new(listed: Vec<Party>, keys: Alternatives, params: &FuzzyParams) -> Self {
+        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, party) in listed.iter().enumerate() {
+            let k = party_keys_with(party, Side::Listed, params);
+            let values: Vec<&str> = match keys {
+                Alternatives::All => k.all_values(),
+                Alternatives::Fuzzy => k
+                    .names
+                    .iter()
+                    .flat_map(|n| &n.slots)
+                    .flat_map(|s| &s.alternatives)
+                    .map(|a| a.value.as_str())
+                    .collect(),
+            };
+            for v in values {
+                let list = by_key.entry(v.to_owned()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        Self { listed, by_key }
+    }
+
+    /// The accepted listed party that scores highest against `query` (ties: the first).
+    fn best(
+        &self,
+        query: &Party,
+        params: &FuzzyParams,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let q = party_keys_with(query, Side::Query, params);
+        let mut candidates: BTreeSet<usize> = BTreeSet::new();
+        for v in q.all_values() {
+            if let Some(list) = self.by_key.get(v)
+                && list.len() <= Self::MAX_PARTIES_PER_KEY
+            {
+                candidates.extend(list.iter().copied());
+            }
+        }
+        candidates
+            .into_iter()
+            .filter(|&j| accept(j))
+            .filter_map(|j| {
+                let s = super::oracle::score_parties(query, &self.listed[j], params);
+                s.fuzzy.or(s.exact).map(|score| (score, j))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, j)| j)
+    }
 }
