@@ -833,6 +833,9 @@ mod tests {
         use PartyKind::Person;
         assert_eq!(given_name_form("MYKOLA"), Some("NIKOLAY"));
         assert_eq!(given_name_form("MIKALAI"), Some("NIKOLAY"));
+        // English forms that aliases use.
+        assert_eq!(given_name_form("NICHOLAS"), Some("NIKOLAY"));
+        assert_eq!(given_name_form("EUGENIA"), Some("YEVGENIYA"));
         assert_eq!(
             given_name_form("NIKOLAY"),
             None,
