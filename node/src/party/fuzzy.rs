@@ -392,6 +392,17 @@ fn unvocalised(token: &str, script: bool) -> bool {
                 .any(|b| matches!(b, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y')))
 }
 
+/// The name of a token of 6 or more characters that starts with the Arabic article `AL`
+/// or `EL` (`ALARIFI` → `ARIFI`), as the phonetic code reads it (spec step P 1).
+fn glued_article(token: &str) -> Option<&str> {
+    if token.len() < 6 || numbered(token) {
+        return None;
+    }
+    token
+        .strip_prefix("AL")
+        .or_else(|| token.strip_prefix("EL"))
+}
+
 /// Tokens longer than this offer no one-letter deletions (no real name part is; a hostile
 /// one would otherwise cost its length squared).
 pub const MAX_DELETION_LEN: usize = 32;
@@ -449,6 +460,11 @@ fn alternatives(
         if let Some(next) = tokens.get(i + 1) {
             push(Relation::Joined, SPELLED, &format!("{token}{next}"));
         }
+    }
+    // An Arabic article written glued to the name (`ALARIFI`, `ELSAYED`) is the name
+    // written apart (`AL-ARIFI` loses its `AL` in N7).
+    if let Some(name) = glued_article(token) {
+        push(Relation::Joined, SPELLED, name);
     }
     // A number agrees only as written (exact, joined, initial).
     let spelled = !numbered(token);
@@ -898,6 +914,16 @@ mod tests {
         );
         // A person's name is never rewritten: `TECH` stays a name part.
         assert_eq!(name_tokens("Tech ANNA", Person), ["TECH", "ANNA"]);
+    }
+
+    #[test]
+    fn a_glued_article_agrees_with_the_name_written_apart() {
+        use PartyKind::Person;
+        assert_eq!(glued_article("ALARIFI"), Some("ARIFI"));
+        assert_eq!(glued_article("ELSAYED"), Some("SAYED"));
+        assert_eq!(glued_article("ALIM"), None);
+        let s = sim("AL-ARIFI, Naif Hassan", "ALARIFI, Naif Hassan", Person).expect("opens");
+        assert!(s >= 0.85, "{s}");
     }
 
     #[test]
