@@ -39,7 +39,7 @@ pub fn name_tokens_with(name: &str, kind: PartyKind, backend: Backend) -> Vec<St
         }
         tokens = next;
     }
-    // N10: one form for the generic words of organisation names.
+    // N10: abbreviated business words in full, in names other than persons'.
     if kind == PartyKind::Person {
         tokens
     } else {
