@@ -786,8 +786,8 @@ async fn ten_peers_measure(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // The bench's single-name party, then one with an alias: a listed party of the public
-    // lists has 1.8 names on average (SDN, CSL, UN), so real parties ask for more keys.
+    // The bench's single-name party, then one with an alias: an SDN entry has 2.2 names on
+    // average, and a party's keys are those of all its names.
     let single = Party {
         name: bench_name(3_007, 0),
         countries: vec!["AE".into()],
