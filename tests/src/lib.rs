@@ -34,6 +34,7 @@ pub fn run_e2e<F: std::future::Future>(body: F) -> F::Output {
         .worker_threads(2)
         .enable_all()
         .build()
+        // Only tests call this: a test that cannot build its runtime fails here, saying so.
         .expect("test runtime");
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(body)));
     runtime.shutdown_timeout(Duration::from_secs(10));

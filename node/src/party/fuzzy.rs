@@ -392,15 +392,10 @@ fn unvocalised(token: &str, script: bool) -> bool {
                 .any(|b| matches!(b, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y')))
 }
 
-/// The name of a token of 6 or more characters that starts with the Arabic article `AL`
-/// or `EL` (`ALARIFI` → `ARIFI`), as the phonetic code reads it (spec step P 1).
+/// The name of a token that starts with a glued Arabic article (`ALARIFI` → `ARIFI`), as
+/// the phonetic code reads it (spec step P 1); never for a number.
 fn glued_article(token: &str) -> Option<&str> {
-    if token.len() < 6 || numbered(token) {
-        return None;
-    }
-    token
-        .strip_prefix("AL")
-        .or_else(|| token.strip_prefix("EL"))
+    phonetic::glued_article(token).filter(|_| !numbered(token))
 }
 
 /// Tokens longer than this offer no one-letter deletions (no real name part is; a hostile
@@ -433,13 +428,17 @@ fn alternatives(
             out.push(Alternative { relation, value });
         }
     };
+    // The sound code of a token, when it is an alternative at all.
+    let sound = |t: &str| {
+        let code = sound_code(t);
+        (params.sound && code.len() > params.sound_min_codes).then_some(code)
+    };
     push(Relation::Exact, SPELLED, token);
     // A short form opens the slot of its full form, as written and by sound (`MOHD` →
     // `MUHAMMAD`, `OMHMD`, which `MOHAMAD` also sounds like).
     if let Some(full) = nicknames().get(token) {
         push(Relation::Nickname, SPELLED, full);
-        let code = sound_code(full);
-        if params.sound && code.len() > params.sound_min_codes {
+        if let Some(code) = sound(full) {
             push(Relation::Nickname, SOUND, &code);
         }
     }
@@ -473,11 +472,8 @@ fn alternatives(
             push(Relation::Spelling, SPELLED, &del);
         }
     }
-    if params.sound && spelled {
-        let code = sound_code(token);
-        if code.len() > params.sound_min_codes {
-            push(Relation::Sound, SOUND, &code);
-        }
+    if let Some(code) = sound(token).filter(|_| spelled) {
+        push(Relation::Sound, SOUND, &code);
     }
     if params.consonants && spelled {
         let skeleton = phonetic::skeleton(token);

@@ -9,12 +9,13 @@
 //! Must never: log or echo a party name or identifier (errors say what is wrong, not with
 //! what), panic on any input, or depend on the order of aliases, ids or countries.
 //!
-//! Layout: `normalise` (the text pipeline) uses `translit`, `legal_forms`, `honorifics`, `word_forms`;
-//! `ids` and `country` read identifiers and countries; `phonetic` encodes tokens;
+//! Layout: `normalise` (the text pipeline) uses `translit`, `legal_forms`, `honorifics`,
+//! `abbreviations`; `ids` and `country` read identifiers and countries; `phonetic` encodes tokens;
 //! `keys` assembles [`MatchKey`]s and `fuzzy` the fuzzy names; `verdict` turns what
 //! matched into a reported strength, score and reason; `json` is the `tessera keys` line
 //! contract. The evaluation on the real lists lives in the CLI (`tessera eval`).
 
+mod abbreviations;
 mod country;
 pub mod fuzzy;
 mod honorifics;
@@ -27,7 +28,6 @@ pub mod normalise;
 mod phonetic;
 pub mod translit;
 pub mod verdict;
-mod word_forms;
 mod wordlist;
 
 #[cfg(test)]

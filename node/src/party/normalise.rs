@@ -9,7 +9,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::translit::{self, Backend};
-use super::{PartyKind, honorifics, legal_forms, word_forms};
+use super::{PartyKind, abbreviations, honorifics, legal_forms};
 
 /// Steps N1-N6: NFKC, controls, transliteration, case folding, punctuation, acronyms.
 /// The tables (legal forms, honorifics, countries) are normalised with this alone.
@@ -43,7 +43,7 @@ pub fn name_tokens_with(name: &str, kind: PartyKind, backend: Backend) -> Vec<St
     if kind == PartyKind::Person {
         tokens
     } else {
-        word_forms::canonical(tokens)
+        abbreviations::in_full(tokens)
     }
 }
 
