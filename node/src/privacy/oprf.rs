@@ -8,16 +8,31 @@
 //! to build its index. Blinded elements are uniformly random group elements: they carry
 //! nothing of the input.
 //!
-//! Blinding, evaluating and unblinding each encode a whole batch of points with one field
-//! inversion ([`multiply_and_encode`]) instead of one per point; the tests check every
-//! step against `voprf`.
+//! The querier blinds additively, `Cᵢ = HashToGroup(xᵢ) + rᵢ·G`, and unblinds with
+//! `Dᵢ − rᵢ·pk`: both multiplications have a fixed base (the generator, and the holder's
+//! public key, whose table is built once and kept), about half the cost of the RFC's
+//! multiplicative `rᵢ·HashToGroup(xᵢ)` and `rᵢ⁻¹·Dᵢ`, whose base changes with every
+//! element. The holder cannot tell the two apart (either element is uniformly random), and
+//! the outputs are the RFC's: `Dᵢ − rᵢ·pk = k·HashToGroup(xᵢ)` when `Dᵢ = k·Cᵢ` and
+//! `pk = k·G`, which the proof establishes before anything is unblinded. Additive blinding
+//! is safe exactly there: with a public key the querier already holds from the holder, and
+//! the proof verified against it (Jarecki, Krawczyk and Xu, PKC 2021; the CFRG drafts of
+//! this RFC prescribed it for verifiable mode until a later draft kept one blinding for
+//! all modes). The holder's side is the RFC's unchanged.
+//!
+//! Evaluating encodes a whole batch of points with one field inversion
+//! ([`multiply_and_encode`]) instead of one per point; the tests check every step against
+//! `voprf`.
 
 use std::fmt;
 
-use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoBasepointTable, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
 use rand::rngs::OsRng;
+use rayon::prelude::*;
 use sha2::{Digest, Sha512};
 use voprf::{Group, Ristretto255, VoprfServer};
 use zeroize::{Zeroize, Zeroizing};
@@ -134,15 +149,15 @@ impl fmt::Debug for OprfKey {
 /// elements and the inputs. Secret: `Debug` shows the batch size only. One state may
 /// serve the answers of several holders (the same blinded elements sent to each).
 pub struct BlindState {
-    /// The inverses of the blinds (what unblinding multiplies by).
-    unblinds: Vec<Scalar>,
+    /// The blinds `rᵢ` (unblinding subtracts `rᵢ·pk`).
+    blinds: Vec<Scalar>,
     blinded: Vec<(RistrettoPoint, Element)>,
     inputs: Vec<Vec<u8>>,
 }
 
 impl Drop for BlindState {
     fn drop(&mut self) {
-        self.unblinds.zeroize();
+        self.blinds.zeroize();
     }
 }
 
@@ -166,18 +181,11 @@ impl fmt::Debug for BlindState {
     }
 }
 
-/// Querier: blinds each input with its own random non-zero scalar (RFC 9497 `Blind`).
-/// The elements go to the holder.
+/// Querier: blinds each input with its own random scalar, `HashToGroup(x) + r·G` (the
+/// module doc says why additively). The elements go to the holder.
 pub fn blind(inputs: &[&[u8]]) -> Result<(BlindState, Vec<Element>), PrivacyError> {
     let blinds = (0..inputs.len())
-        .map(|_| {
-            loop {
-                let r = Scalar::random(&mut OsRng);
-                if r != Scalar::ZERO {
-                    break r;
-                }
-            }
-        })
+        .map(|_| Scalar::random(&mut OsRng))
         .collect();
     blind_with(inputs, blinds)
 }
@@ -187,17 +195,17 @@ pub fn blind(inputs: &[&[u8]]) -> Result<(BlindState, Vec<Element>), PrivacyErro
 /// `s/2` instead of `s` makes that the encoding of `s·X`.
 static HALF: std::sync::LazyLock<Scalar> = std::sync::LazyLock::new(|| Scalar::from(2u8).invert());
 
-/// The encoding of `s·Xᵢ` for each pair, with one inversion for the batch; also the
-/// points `(s/2)·Xᵢ` it encoded, for a caller that needs `s·Xᵢ` itself (their double).
-fn multiply_and_encode(
-    pairs: impl Iterator<Item = (Scalar, RistrettoPoint)>,
-) -> (Vec<RistrettoPoint>, Vec<Element>) {
-    let halves: Vec<RistrettoPoint> = pairs.map(|(s, x)| (s * *HALF) * x).collect();
-    let encoded = RistrettoPoint::double_and_compress_batch(&halves)
+/// The encoding of `k·Xᵢ` for each point, with one inversion for the batch.
+fn multiply_and_encode<'a>(
+    k: &Scalar,
+    points: impl Iterator<Item = &'a RistrettoPoint>,
+) -> Vec<Element> {
+    let half = Zeroizing::new(k * *HALF);
+    let halves: Vec<RistrettoPoint> = points.map(|x| *half * x).collect();
+    RistrettoPoint::double_and_compress_batch(&halves)
         .into_iter()
         .map(|e| e.to_bytes())
-        .collect();
-    (halves, encoded)
+        .collect()
 }
 
 /// RFC 9497 `HashToGroup` of ristretto255-SHA512 in VOPRF mode; input `index` of a batch.
@@ -211,36 +219,73 @@ fn hash_to_group(index: usize, input: &[u8]) -> Result<RistrettoPoint, PrivacyEr
         .ok_or(PrivacyError::BadInput { index })
 }
 
-/// [`blind`] with the given blinds (non-zero).
+/// [`blind`] with the given blinds. An element that comes out as the identity (a blind of
+/// `−HashToGroup(x)`'s discrete logarithm: probability 2⁻²⁵² for a random one) is an error
+/// naming it, since no holder would evaluate it.
 fn blind_with(
     inputs: &[&[u8]],
     blinds: Vec<Scalar>,
 ) -> Result<(BlindState, Vec<Element>), PrivacyError> {
     check_batch(inputs.len())?;
-    let hashed = inputs
-        .iter()
+    // On every core: blinding comes before any holder can start, so a core left idle here
+    // is time added to every screening.
+    let blinded = inputs
+        .par_iter()
+        .zip(&blinds)
         .enumerate()
-        .map(|(index, input)| hash_to_group(index, input))
+        .with_min_len(8)
+        .map(|(index, (input, r))| {
+            let c = hash_to_group(index, input)? + RistrettoPoint::mul_base(r);
+            if c == RistrettoPoint::identity() {
+                return Err(PrivacyError::BadInput { index });
+            }
+            Ok((c, c.compress().to_bytes()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let (halves, elements) = multiply_and_encode(blinds.iter().copied().zip(hashed));
-    let blinded = halves
-        .iter()
-        .map(|q| q + q)
-        .zip(elements.iter().copied())
-        .collect();
+    let elements = blinded.iter().map(|(_, e)| *e).collect();
     let inputs = inputs.iter().map(|i| i.to_vec()).collect();
-    // One inversion for the whole batch, once for every holder that will answer it; kept
-    // halved for the batch encoding of the unblinded points.
-    let mut unblinds = blinds;
-    Scalar::batch_invert(&mut unblinds);
     Ok((
         BlindState {
-            unblinds,
+            blinds,
             blinded,
             inputs,
         },
         elements,
     ))
+}
+
+/// Most holders' key tables kept (about 30 KB each): a node's peers' current keys, and a
+/// bound whatever keys they publish.
+const UNBLIND_TABLES: usize = 64;
+
+/// The fixed-base table of a holder's public key, built once (about a millisecond) and kept
+/// for its later answers. Public data only.
+fn unblind_table(pk_bytes: &Element, pk: &RistrettoPoint) -> Arc<RistrettoBasepointTable> {
+    type Tables = Vec<(Element, Arc<RistrettoBasepointTable>)>;
+    static TABLES: Mutex<Tables> = Mutex::new(Vec::new());
+    // A poisoned lock only means that another thread panicked holding it; the list is still
+    // whole (each change is one step).
+    let tables = || TABLES.lock().unwrap_or_else(PoisonError::into_inner);
+    let cached = |tables: &Tables| {
+        tables
+            .iter()
+            .find(|(bytes, _)| bytes == pk_bytes)
+            .map(|(_, t)| t.clone())
+    };
+    if let Some(table) = cached(&tables()) {
+        return table;
+    }
+    // Built outside the lock; a table another thread built meanwhile is the same.
+    let table = Arc::new(RistrettoBasepointTable::create(pk));
+    let mut tables = tables();
+    if let Some(table) = cached(&tables) {
+        return table;
+    }
+    if tables.len() >= UNBLIND_TABLES {
+        tables.remove(0);
+    }
+    tables.push((*pk_bytes, table.clone()));
+    table
 }
 
 /// Holder: evaluates a batch of blinded elements from a peer with `key`, with one proof.
@@ -260,7 +305,7 @@ pub fn evaluate_blinded<E: AsRef<[u8]>>(
         .enumerate()
         .map(|(index, e)| decode_element(index, e.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
-    let (_, ds) = multiply_and_encode(cs.iter().map(|(point, _)| (*k, *point)));
+    let ds = multiply_and_encode(k, cs.iter().map(|(point, _)| point));
     let pk_bytes = key.public_key_bytes();
     let weights = composite_weights(&pk_bytes, cs.iter().map(|(_, c)| c).zip(&ds));
     let m = RistrettoPoint::vartime_multiscalar_mul(&weights, cs.iter().map(|(p, _)| p));
@@ -320,13 +365,14 @@ pub fn finalize<E: AsRef<[u8]>>(
     if !proof_holds(&pk, &pk_bytes, &state.blinded, &points, c, s) {
         return Err(PrivacyError::ProofInvalid);
     }
-    let (_, unblinded) = multiply_and_encode(
-        state
-            .unblinds
-            .iter()
-            .copied()
-            .zip(points.iter().map(|(d, _)| *d)),
-    );
+    // `Dᵢ − rᵢ·pk = k·HashToGroup(xᵢ)`, now that the proof says `Dᵢ = k·Cᵢ`.
+    let table = unblind_table(&pk_bytes, &pk);
+    let unblinded: Vec<Element> = state
+        .blinds
+        .iter()
+        .zip(&points)
+        .map(|(r, (d, _))| (d - &*table * r).compress().to_bytes())
+        .collect();
     let outputs = state
         .inputs
         .iter()
@@ -567,18 +613,35 @@ mod tests {
         }
     }
 
-    /// Our blinding is the RFC's: with the same blinds, `voprf`'s client sends the same
-    /// elements.
+    /// Our blinded element is the RFC's `HashToGroup` of the input (what `voprf`'s client
+    /// sends for a blind of 1) plus `r·G`: uniformly random, whatever the input.
     #[test]
-    fn blinded_elements_are_the_reference_implementations() {
+    fn blinded_elements_are_the_inputs_hashed_to_the_group_plus_the_blind() {
         let blinds: Vec<Scalar> = (1..=3u64).map(|i| Scalar::from(7_000 + i)).collect();
         let (_, ours) = blind_with(&inputs(), blinds.clone()).unwrap();
         for ((input, r), element) in inputs().iter().zip(&blinds).zip(&ours) {
-            let reference = VoprfClient::<Suite>::deterministic_blind_unchecked(input, *r).unwrap();
+            let hashed = VoprfClient::<Suite>::deterministic_blind_unchecked(input, Scalar::ONE)
+                .unwrap()
+                .message
+                .serialize();
+            let hashed = CompressedRistretto(to_array(&hashed)).decompress().unwrap();
             assert_eq!(
                 *element,
-                to_array::<ELEMENT_LEN>(&reference.message.serialize())
+                (hashed + RistrettoPoint::mul_base(r)).compress().to_bytes()
             );
+        }
+    }
+
+    /// Answers from many holders in turn, more than the tables kept: each output is still
+    /// its own holder's.
+    #[test]
+    fn every_holder_is_unblinded_with_its_own_key() {
+        let (state, blinded) = blind(&inputs()).unwrap();
+        for _ in 0..UNBLIND_TABLES + 2 {
+            let key = OprfKey::generate(1);
+            let (evaluated, proof) = evaluate_blinded(&key, &blinded).unwrap();
+            let ys = finalize(&state, &evaluated, &proof, &key.public_key_bytes()).unwrap();
+            assert_eq!(ys[2], key.evaluate(inputs()[2]).unwrap());
         }
     }
 
