@@ -59,6 +59,34 @@ proptest! {
     }
 
     #[test]
+    fn oprf_answers_from_junk_are_refused(
+        elems in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..5),
+        proof in proptest::collection::vec(any::<u8>(), 0..80),
+        flip in any::<usize>(),
+    ) {
+        let key = privacy::OprfKey::generate(1);
+        let pk = key.public_key_bytes();
+        let inputs: [&[u8]; 3] = [b"mk2|t|A", b"mk2|t|B", b"mk2|t|C"];
+        let (state, blinded) = privacy::blind(&inputs).unwrap();
+        // Junk elements and a junk proof: refused, whatever their lengths.
+        prop_assert!(privacy::finalize(&state, &elems, &proof, &pk).is_err());
+        // The holder's own elements with a proof it did not make: refused.
+        let (evaluated, real) = privacy::evaluate_blinded(&key, &blinded).unwrap();
+        if proof != real {
+            prop_assert!(privacy::finalize(&state, &evaluated, &proof, &pk).is_err());
+        }
+        // One bit of one element changed under the real proof: refused.
+        let bit = flip % (evaluated.len() * 32 * 8);
+        let mut changed = evaluated.clone();
+        changed[bit / 256][(bit / 8) % 32] ^= 1 << (bit % 8);
+        prop_assert!(privacy::finalize(&state, &changed, &real, &pk).is_err());
+        // Under another public key: refused.
+        let other = privacy::OprfKey::generate(1).public_key_bytes();
+        prop_assert!(privacy::finalize(&state, &evaluated, &real, &other).is_err());
+        prop_assert!(privacy::finalize(&state, &evaluated, &real, &pk).is_ok());
+    }
+
+    #[test]
     fn backups_from_junk_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
         let mut items = 0;
         let r = tessera_node::backup::read(bytes.as_slice(), |_| { items += 1; Ok(()) });
