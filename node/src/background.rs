@@ -181,10 +181,12 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn without_a_background_runtime_work_runs_on_the_current_one() {
-        assert_eq!(run(async { 7 }).await, Some(7));
-        assert_eq!(spawn_blocking(|| 8).await.unwrap(), 8);
-        assert_eq!(spawn(async { 9 }).await.unwrap(), 9);
+    #[test]
+    fn without_a_background_runtime_work_runs_on_the_current_one() {
+        crate::test_support::run(async {
+            assert_eq!(run(async { 7 }).await, Some(7));
+            assert_eq!(spawn_blocking(|| 8).await.unwrap(), 8);
+            assert_eq!(spawn(async { 9 }).await.unwrap(), 9);
+        });
     }
 }

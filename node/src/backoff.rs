@@ -188,59 +188,63 @@ mod tests {
         assert_eq!(b.next_delay(), Duration::MAX);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn sleeping_the_delays_takes_exactly_their_sum_in_paused_time() {
-        let mut b = RetryPolicy::new(ms(250), ms(30_000))
-            .backoff()
-            .without_jitter();
-        let start = tokio::time::Instant::now();
-        for _ in 0..8 {
-            tokio::time::sleep(b.next_delay()).await;
-        }
-        // 250 + 500 + ... + 16000 (7 doublings) + 30000 (capped).
-        assert_eq!(start.elapsed(), ms(250 * 127 + 30_000));
+    #[test]
+    fn sleeping_the_delays_takes_exactly_their_sum_in_paused_time() {
+        crate::test_support::run_paused(async {
+            let mut b = RetryPolicy::new(ms(250), ms(30_000))
+                .backoff()
+                .without_jitter();
+            let start = tokio::time::Instant::now();
+            for _ in 0..8 {
+                tokio::time::sleep(b.next_delay()).await;
+            }
+            // 250 + 500 + ... + 16000 (7 doublings) + 30000 (capped).
+            assert_eq!(start.elapsed(), ms(250 * 127 + 30_000));
+        });
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_paced_worker_backs_off_while_failing_and_waits_idle_or_woken() {
-        let stop = CancellationToken::new();
-        let mut pacer = Pacer::new(RetryPolicy::new(ms(100), ms(1_000)), stop.clone());
-        let wake = Notify::new();
-        let start = tokio::time::Instant::now();
-        let mut at = Vec::new();
-        // Fails three times, delivers once, idles; woken once, then idles.
-        let script = [
-            Round::Failed,
-            Round::Failed,
-            Round::Failed,
-            Round::More,
-            Round::Idle,
-            Round::Idle,
-            Round::Idle,
-        ];
-        for (n, round) in script.into_iter().enumerate() {
-            at.push(start.elapsed());
-            if n == 4 {
-                wake.notify_one();
+    #[test]
+    fn a_paced_worker_backs_off_while_failing_and_waits_idle_or_woken() {
+        crate::test_support::run_paused(async {
+            let stop = CancellationToken::new();
+            let mut pacer = Pacer::new(RetryPolicy::new(ms(100), ms(1_000)), stop.clone());
+            let wake = Notify::new();
+            let start = tokio::time::Instant::now();
+            let mut at = Vec::new();
+            // Fails three times, delivers once, idles; woken once, then idles.
+            let script = [
+                Round::Failed,
+                Round::Failed,
+                Round::Failed,
+                Round::More,
+                Round::Idle,
+                Round::Idle,
+                Round::Idle,
+            ];
+            for (n, round) in script.into_iter().enumerate() {
+                at.push(start.elapsed());
+                if n == 4 {
+                    wake.notify_one();
+                }
+                if n == 6 {
+                    stop.cancel();
+                }
+                if !pacer.pause(round, &wake).await {
+                    break;
+                }
             }
-            if n == 6 {
-                stop.cancel();
+            // Jittered waits: 100 ms at most, then 200, then 400; none after a
+            // delivery; none after the wake; then the idle cap (1 s); stopped.
+            assert_eq!(at.len(), 7);
+            assert_eq!(at[0], Duration::ZERO);
+            let gaps: Vec<Duration> = at.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+            for (gap, max) in gaps.iter().zip([100, 200, 400]) {
+                assert!(*gap >= ms(max / 2) && *gap <= ms(max), "{gaps:?}");
             }
-            if !pacer.pause(round, &wake).await {
-                break;
-            }
-        }
-        // Jittered waits: 100 ms at most, then 200, then 400; none after a
-        // delivery; none after the wake; then the idle cap (1 s); stopped.
-        assert_eq!(at.len(), 7);
-        assert_eq!(at[0], Duration::ZERO);
-        let gaps: Vec<Duration> = at.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
-        for (gap, max) in gaps.iter().zip([100, 200, 400]) {
-            assert!(*gap >= ms(max / 2) && *gap <= ms(max), "{gaps:?}");
-        }
-        assert_eq!(gaps[3], Duration::ZERO, "{gaps:?}");
-        assert_eq!(gaps[4], Duration::ZERO, "woken: {gaps:?}");
-        assert_eq!(gaps[5], ms(1_000), "idle: {gaps:?}");
-        assert!(!pacer.pause(Round::More, &wake).await, "stopped");
+            assert_eq!(gaps[3], Duration::ZERO, "{gaps:?}");
+            assert_eq!(gaps[4], Duration::ZERO, "woken: {gaps:?}");
+            assert_eq!(gaps[5], ms(1_000), "idle: {gaps:?}");
+            assert!(!pacer.pause(Round::More, &wake).await, "stopped");
+        });
     }
 }

@@ -8,6 +8,29 @@ use crate::identity::AgencyId;
 use crate::signing::SigningKey;
 use crate::store::Store;
 
+/// Runs an async test's body on a current-thread runtime of its own, as `#[tokio::test]`
+/// does, but gives the runtime ten seconds to shut down when the body ends or fails. A
+/// `#[tokio::test]` runtime dropped while a failed assertion unwinds waits without end for
+/// a blocking task still running (a store flushing on drop): the failure would hang the
+/// suite instead of being reported.
+pub fn run<F: std::future::Future>(body: F) -> F::Output {
+    bounded(tokio::runtime::Builder::new_current_thread(), body)
+}
+
+/// [`run`] with the runtime's clock paused, as `#[tokio::test(start_paused = true)]`.
+pub fn run_paused<F: std::future::Future>(body: F) -> F::Output {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.start_paused(true);
+    bounded(builder, body)
+}
+
+fn bounded<F: std::future::Future>(mut builder: tokio::runtime::Builder, body: F) -> F::Output {
+    let runtime = builder.enable_all().build().expect("a test runtime");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(body)));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// An agency id written in a test.
 pub fn agency(s: &str) -> AgencyId {
     s.parse().expect("a valid agency id")

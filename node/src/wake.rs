@@ -120,18 +120,20 @@ mod tests {
             .is_ok()
     }
 
-    #[tokio::test]
-    async fn a_signal_reaches_the_worker_it_names_and_no_other() {
-        let (b, c) = (agency("FR-SBDU"), agency("US-BIS"));
-        let wakers = Wakers::new(&[b.clone(), c.clone()]);
-        wakers.push(std::slice::from_ref(&b));
-        assert!(woken(&wakers.peer(&b).push).await);
-        assert!(!woken(&wakers.peer(&c).push).await);
-        wakers.own_notices_changed();
-        assert!(woken(&wakers.indexer()).await);
-        assert!(woken(&wakers.review()).await);
-        // A peer not configured gets a detached set: signalling it is harmless.
-        wakers.pull(&agency("JP-METI"));
-        assert!(!woken(&wakers.peer(&agency("JP-METI")).pull).await);
+    #[test]
+    fn a_signal_reaches_the_worker_it_names_and_no_other() {
+        crate::test_support::run(async {
+            let (b, c) = (agency("FR-SBDU"), agency("US-BIS"));
+            let wakers = Wakers::new(&[b.clone(), c.clone()]);
+            wakers.push(std::slice::from_ref(&b));
+            assert!(woken(&wakers.peer(&b).push).await);
+            assert!(!woken(&wakers.peer(&c).push).await);
+            wakers.own_notices_changed();
+            assert!(woken(&wakers.indexer()).await);
+            assert!(woken(&wakers.review()).await);
+            // A peer not configured gets a detached set: signalling it is harmless.
+            wakers.pull(&agency("JP-METI"));
+            assert!(!woken(&wakers.peer(&agency("JP-METI")).pull).await);
+        });
     }
 }

@@ -211,63 +211,65 @@ mod tests {
     use super::*;
     use crate::test_support::{agency, audit_on, denial, org, signing_key, temp_store};
 
-    #[tokio::test]
-    async fn a_peer_pulls_what_it_may_see_with_a_watermark_and_acknowledges_by_pulling() {
-        let (_dir, store) = temp_store();
-        let notices = Arc::new(NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
-        let key = signing_key();
-        let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
-        for (i, to) in [
-            vec![fr.clone()],
-            vec![us.clone()],
-            vec![fr.clone()],
-            vec![us.clone()],
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let n = denial("DE-BAFA", &format!("S-{i}"), "all", &[org("X Ltd", "AE")]);
-            notices.writer().append_own(n, &to, &key).unwrap();
-        }
-        let audit = audit_on(&store);
-        let feed = FeedServer::new(agency("DE-BAFA"), notices.clone(), audit.clone());
-        let items: Vec<FeedItem> = feed
-            .pull(&fr, 0, 0)
-            .await
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        let seen: Vec<(u64, u64, bool)> = items
-            .iter()
-            .map(|i| (i.seq, i.prev_seq, i.notice.is_some()))
-            .collect();
-        // Items 1 and 3, then a watermark over 4 (not for FR-SBDU).
-        assert_eq!(seen, [(1, 0, true), (3, 1, true), (4, 3, false)]);
-        // Audited, and on disk, before they were handed out.
-        let sent: Vec<_> = (1..=audit.log().len())
-            .filter_map(|seq| audit.log().entry(seq).ok().flatten())
-            .filter(|e| e.action == "notice_sent")
-            .collect();
-        assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].actor, "FR-SBDU");
-        assert_eq!(sent[0].object, "pull");
-        assert_eq!(sent[0].details["count"], 2);
-        assert_eq!(sent[0].details["last_seq"], 3);
-        assert_eq!(notices.outbox_len(&fr).unwrap(), 2);
-        let _: Vec<_> = feed.pull(&fr, 3, 0).await.unwrap().collect().await;
-        assert_eq!(
-            notices.outbox_len(&fr).unwrap(),
-            0,
-            "acknowledged by the pull"
-        );
-        assert_eq!(
-            notices.outbox_len(&us).unwrap(),
-            2,
-            "another peer's outbox stays"
-        );
-        assert!(feed.get(&fr, "S-0").is_ok());
-        let hidden = feed.get(&fr, "S-1").unwrap_err();
-        assert_eq!(tonic::Status::from(hidden).code(), tonic::Code::NotFound);
+    #[test]
+    fn a_peer_pulls_what_it_may_see_with_a_watermark_and_acknowledges_by_pulling() {
+        crate::test_support::run(async {
+            let (_dir, store) = temp_store();
+            let notices = Arc::new(NoticeStore::open(&store, agency("DE-BAFA")).unwrap());
+            let key = signing_key();
+            let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
+            for (i, to) in [
+                vec![fr.clone()],
+                vec![us.clone()],
+                vec![fr.clone()],
+                vec![us.clone()],
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let n = denial("DE-BAFA", &format!("S-{i}"), "all", &[org("X Ltd", "AE")]);
+                notices.writer().append_own(n, &to, &key).unwrap();
+            }
+            let audit = audit_on(&store);
+            let feed = FeedServer::new(agency("DE-BAFA"), notices.clone(), audit.clone());
+            let items: Vec<FeedItem> = feed
+                .pull(&fr, 0, 0)
+                .await
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+                .await;
+            let seen: Vec<(u64, u64, bool)> = items
+                .iter()
+                .map(|i| (i.seq, i.prev_seq, i.notice.is_some()))
+                .collect();
+            // Items 1 and 3, then a watermark over 4 (not for FR-SBDU).
+            assert_eq!(seen, [(1, 0, true), (3, 1, true), (4, 3, false)]);
+            // Audited, and on disk, before they were handed out.
+            let sent: Vec<_> = (1..=audit.log().len())
+                .filter_map(|seq| audit.log().entry(seq).ok().flatten())
+                .filter(|e| e.action == "notice_sent")
+                .collect();
+            assert_eq!(sent.len(), 1);
+            assert_eq!(sent[0].actor, "FR-SBDU");
+            assert_eq!(sent[0].object, "pull");
+            assert_eq!(sent[0].details["count"], 2);
+            assert_eq!(sent[0].details["last_seq"], 3);
+            assert_eq!(notices.outbox_len(&fr).unwrap(), 2);
+            let _: Vec<_> = feed.pull(&fr, 3, 0).await.unwrap().collect().await;
+            assert_eq!(
+                notices.outbox_len(&fr).unwrap(),
+                0,
+                "acknowledged by the pull"
+            );
+            assert_eq!(
+                notices.outbox_len(&us).unwrap(),
+                2,
+                "another peer's outbox stays"
+            );
+            assert!(feed.get(&fr, "S-0").is_ok());
+            let hidden = feed.get(&fr, "S-1").unwrap_err();
+            assert_eq!(tonic::Status::from(hidden).code(), tonic::Code::NotFound);
+        });
     }
 }

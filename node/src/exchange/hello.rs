@@ -180,72 +180,76 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_peer_that_answers_is_reachable_and_its_workers_are_woken() {
-        let (b, peers, table, wakers) = setup();
-        peers.add(
-            &b,
-            FakePeer {
-                node: Some(node_info(&b, "kb".into())),
-                delay: Duration::from_millis(40),
-                ..FakePeer::default()
-            },
-        );
-        greeter(&peers, &table, &wakers).greet(&b).await;
-        let s = state(&table, &b);
-        assert!(s.reachable);
-        assert_eq!(s.rtt, Some(Duration::from_millis(40)));
-        assert_eq!(s.info.unwrap().signing_key_id, "kb");
-        // Pull and push were woken: their permits are stored.
-        let w = wakers.peer(&b);
-        tokio::time::timeout(Duration::from_millis(1), w.pull.notified())
-            .await
-            .expect("pull woken");
-        tokio::time::timeout(Duration::from_millis(1), w.push.notified())
-            .await
-            .expect("push woken");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_peer_that_is_down_slow_or_lying_is_unreachable_with_the_reason() {
-        let (b, peers, table, wakers) = setup();
-        let g = greeter(&peers, &table, &wakers);
-        let cases = [
-            (
-                FakePeer {
-                    down: true,
-                    ..FakePeer::default()
-                },
-                "connection refused",
-            ),
-            (
+    #[test]
+    fn a_peer_that_answers_is_reachable_and_its_workers_are_woken() {
+        crate::test_support::run_paused(async {
+            let (b, peers, table, wakers) = setup();
+            peers.add(
+                &b,
                 FakePeer {
                     node: Some(node_info(&b, "kb".into())),
-                    delay: Duration::from_secs(6),
+                    delay: Duration::from_millis(40),
                     ..FakePeer::default()
                 },
-                "no answer within the hello timeout",
-            ),
-            (
-                FakePeer {
-                    node: Some(node_info(&agency("US-BIS"), "ku".into())),
-                    ..FakePeer::default()
-                },
-                "introduced itself as another agency",
-            ),
-            (FakePeer::default(), "carried no node info"),
-        ];
-        for (peer, reason) in cases {
-            peers.add(&b, peer);
-            g.greet(&b).await;
-            let s = state(&table, &b);
-            assert!(!s.reachable, "{reason}");
-            assert!(
-                s.last_error.as_deref().unwrap_or_default().contains(reason),
-                "{:?} lacks {reason}",
-                s.last_error
             );
-        }
+            greeter(&peers, &table, &wakers).greet(&b).await;
+            let s = state(&table, &b);
+            assert!(s.reachable);
+            assert_eq!(s.rtt, Some(Duration::from_millis(40)));
+            assert_eq!(s.info.unwrap().signing_key_id, "kb");
+            // Pull and push were woken: their permits are stored.
+            let w = wakers.peer(&b);
+            tokio::time::timeout(Duration::from_millis(1), w.pull.notified())
+                .await
+                .expect("pull woken");
+            tokio::time::timeout(Duration::from_millis(1), w.push.notified())
+                .await
+                .expect("push woken");
+        });
+    }
+
+    #[test]
+    fn a_peer_that_is_down_slow_or_lying_is_unreachable_with_the_reason() {
+        crate::test_support::run_paused(async {
+            let (b, peers, table, wakers) = setup();
+            let g = greeter(&peers, &table, &wakers);
+            let cases = [
+                (
+                    FakePeer {
+                        down: true,
+                        ..FakePeer::default()
+                    },
+                    "connection refused",
+                ),
+                (
+                    FakePeer {
+                        node: Some(node_info(&b, "kb".into())),
+                        delay: Duration::from_secs(6),
+                        ..FakePeer::default()
+                    },
+                    "no answer within the hello timeout",
+                ),
+                (
+                    FakePeer {
+                        node: Some(node_info(&agency("US-BIS"), "ku".into())),
+                        ..FakePeer::default()
+                    },
+                    "introduced itself as another agency",
+                ),
+                (FakePeer::default(), "carried no node info"),
+            ];
+            for (peer, reason) in cases {
+                peers.add(&b, peer);
+                g.greet(&b).await;
+                let s = state(&table, &b);
+                assert!(!s.reachable, "{reason}");
+                assert!(
+                    s.last_error.as_deref().unwrap_or_default().contains(reason),
+                    "{:?} lacks {reason}",
+                    s.last_error
+                );
+            }
+        });
     }
 
     #[test]

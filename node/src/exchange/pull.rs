@@ -172,90 +172,100 @@ mod tests {
         &s.w.peers
     }
 
-    #[tokio::test]
-    async fn a_pull_stores_what_verifies_and_moves_the_cursor_once() {
-        let s = setup(|k| signed_feed("FR-SBDU", k, 3));
-        let stop = CancellationToken::new();
-        assert_eq!(s.puller.pull_once(&stop).await.unwrap(), 3);
-        assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 3);
-        assert_eq!(s.puller.pull_once(&stop).await.unwrap(), 0);
-        assert_eq!(s.notices.counts().unwrap()["FR-SBDU"], 3);
-        assert!(audited(&s.w.audit).contains(&"notice_received".to_owned()));
-    }
-
-    #[tokio::test]
-    async fn a_lying_peers_items_are_refused_and_audited_and_the_rest_stored() {
-        let s = setup(|k| {
-            let mut feed = signed_feed("FR-SBDU", k, 3);
-            // Item 2 signed by someone else; item 3 re-shares another origin's notice.
-            let forged = signed_feed("FR-SBDU", &signing_key(), 2);
-            feed[1] = forged[1].clone();
-            let foreign = signed_feed("US-BIS", k, 3);
-            feed[2].notice = foreign[2].notice.clone();
-            feed
+    #[test]
+    fn a_pull_stores_what_verifies_and_moves_the_cursor_once() {
+        crate::test_support::run(async {
+            let s = setup(|k| signed_feed("FR-SBDU", k, 3));
+            let stop = CancellationToken::new();
+            assert_eq!(s.puller.pull_once(&stop).await.unwrap(), 3);
+            assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 3);
+            assert_eq!(s.puller.pull_once(&stop).await.unwrap(), 0);
+            assert_eq!(s.notices.counts().unwrap()["FR-SBDU"], 3);
+            assert!(audited(&s.w.audit).contains(&"notice_received".to_owned()));
         });
-        let stop = CancellationToken::new();
-        assert_eq!(s.puller.pull_once(&stop).await.unwrap(), 1);
-        let refused = audited(&s.w.audit)
-            .iter()
-            .filter(|a| *a == "notice_refused")
-            .count();
-        assert_eq!(refused, 2);
-        // The cursor stops before the first refused position.
-        assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 1);
     }
 
-    #[tokio::test]
-    async fn a_watermark_moves_the_cursor_past_notices_not_for_us() {
-        let s = setup(|k| {
-            let mut feed = signed_feed("FR-SBDU", k, 1);
-            feed.push(FeedItem {
-                seq: 9,
-                prev_seq: 1,
-                notice: None,
+    #[test]
+    fn a_lying_peers_items_are_refused_and_audited_and_the_rest_stored() {
+        crate::test_support::run(async {
+            let s = setup(|k| {
+                let mut feed = signed_feed("FR-SBDU", k, 3);
+                // Item 2 signed by someone else; item 3 re-shares another origin's notice.
+                let forged = signed_feed("FR-SBDU", &signing_key(), 2);
+                feed[1] = forged[1].clone();
+                let foreign = signed_feed("US-BIS", k, 3);
+                feed[2].notice = foreign[2].notice.clone();
+                feed
             });
-            feed
+            let stop = CancellationToken::new();
+            assert_eq!(s.puller.pull_once(&stop).await.unwrap(), 1);
+            let refused = audited(&s.w.audit)
+                .iter()
+                .filter(|a| *a == "notice_refused")
+                .count();
+            assert_eq!(refused, 2);
+            // The cursor stops before the first refused position.
+            assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 1);
         });
-        s.puller.pull_once(&CancellationToken::new()).await.unwrap();
-        assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 9);
     }
 
-    #[tokio::test]
-    async fn a_peer_down_or_a_broken_stream_stores_nothing() {
-        let s = setup(|k| signed_feed("FR-SBDU", k, 3));
-        let stop = CancellationToken::new();
-        peers(&s).update(&s.puller.peer, |p| p.down = true);
-        assert!(matches!(
-            s.puller.pull_once(&stop).await,
-            Err(PullError::Peer(_))
-        ));
-        peers(&s).update(&s.puller.peer, |p| {
-            p.down = false;
-            p.break_stream_after = Some(2);
+    #[test]
+    fn a_watermark_moves_the_cursor_past_notices_not_for_us() {
+        crate::test_support::run(async {
+            let s = setup(|k| {
+                let mut feed = signed_feed("FR-SBDU", k, 1);
+                feed.push(FeedItem {
+                    seq: 9,
+                    prev_seq: 1,
+                    notice: None,
+                });
+                feed
+            });
+            s.puller.pull_once(&CancellationToken::new()).await.unwrap();
+            assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 9);
         });
-        assert!(s.puller.pull_once(&stop).await.is_err());
-        assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 0);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_worker_pulls_when_woken_and_retries_a_failure_before_the_interval() {
-        let s = setup(|k| signed_feed("FR-SBDU", k, 2));
-        peers(&s).update(&s.puller.peer, |p| p.down = true);
-        let wake = s.puller.wake.clone();
-        let peer = s.puller.peer.clone();
-        let notices = s.notices.clone();
-        let fake = peers(&s).clone();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(s.puller.run(stop.clone()));
-        wake.pull.notify_one();
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        // Feed and index, several times each well before the 30 s interval.
-        let tries = fake.peer(&peer).calls;
-        assert!(tries >= 8, "{tries}");
-        fake.update(&peer, |p| p.down = false);
-        tokio::time::sleep(Duration::from_secs(20)).await;
-        assert_eq!(notices.cursor(&peer).unwrap(), 2);
-        stop.cancel();
-        task.await.unwrap();
+    #[test]
+    fn a_peer_down_or_a_broken_stream_stores_nothing() {
+        crate::test_support::run(async {
+            let s = setup(|k| signed_feed("FR-SBDU", k, 3));
+            let stop = CancellationToken::new();
+            peers(&s).update(&s.puller.peer, |p| p.down = true);
+            assert!(matches!(
+                s.puller.pull_once(&stop).await,
+                Err(PullError::Peer(_))
+            ));
+            peers(&s).update(&s.puller.peer, |p| {
+                p.down = false;
+                p.break_stream_after = Some(2);
+            });
+            assert!(s.puller.pull_once(&stop).await.is_err());
+            assert_eq!(s.notices.cursor(&s.puller.peer).unwrap(), 0);
+        });
+    }
+
+    #[test]
+    fn the_worker_pulls_when_woken_and_retries_a_failure_before_the_interval() {
+        crate::test_support::run_paused(async {
+            let s = setup(|k| signed_feed("FR-SBDU", k, 2));
+            peers(&s).update(&s.puller.peer, |p| p.down = true);
+            let wake = s.puller.wake.clone();
+            let peer = s.puller.peer.clone();
+            let notices = s.notices.clone();
+            let fake = peers(&s).clone();
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(s.puller.run(stop.clone()));
+            wake.pull.notify_one();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            // Feed and index, several times each well before the 30 s interval.
+            let tries = fake.peer(&peer).calls;
+            assert!(tries >= 8, "{tries}");
+            fake.update(&peer, |p| p.down = false);
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            assert_eq!(notices.cursor(&peer).unwrap(), 2);
+            stop.cancel();
+            task.await.unwrap();
+        });
     }
 }

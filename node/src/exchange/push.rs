@@ -201,103 +201,114 @@ mod tests {
         s.notices.outbox_len(&s.pusher.peer).unwrap()
     }
 
-    #[tokio::test]
-    async fn the_outbox_goes_out_oldest_first_in_batches_and_leaves_once_acknowledged() {
-        let s = setup(3);
-        assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(0));
-        assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(0));
-        assert_eq!(s.pusher.push_pending(0).await.unwrap(), None);
-        let pushed = s.peers.peer(&s.pusher.peer).pushed;
-        let seqs: Vec<Vec<u64>> = pushed
-            .iter()
-            .map(|r| r.items.iter().map(|i| i.seq).collect())
-            .collect();
-        assert_eq!(seqs, [vec![1, 2], vec![3]]);
-        assert_eq!(waiting(&s), 0);
-        assert!(s.table.is_reachable(&s.pusher.peer));
-        assert!(audited(&s.pusher.audit).contains(&"notice_sent".to_owned()));
-    }
-
-    #[tokio::test]
-    async fn a_moved_index_is_announced_even_with_no_notice_to_push() {
-        let s = setup(0);
-        let keys =
-            Arc::new(KeyRing::open(s.dir.path(), std::slice::from_ref(&s.pusher.peer)).unwrap());
-        let indexer = Indexer {
-            holder: s.holder.clone(),
-            notices: s.notices.clone(),
-            keys,
-            policy: IndexPolicy {
-                levels: [(
-                    s.pusher.peer.clone(),
-                    crate::policy::DisclosureLevel::Pointer,
-                )]
-                .into(),
-                contact: String::new(),
-            },
-            agency: agency("DE-BAFA"),
-            store: s.store.clone(),
-            wakers: Wakers::default(),
-        };
-        indexer.ensure_initial().unwrap();
-        assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(1));
-        let pushed = s.peers.peer(&s.pusher.peer).pushed;
-        assert_eq!((pushed[0].items.len(), pushed[0].index_pos), (0, 1));
-        assert_eq!(s.pusher.push_pending(1).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn a_peer_down_or_refusing_keeps_the_outbox() {
-        let s = setup(2);
-        s.peers.update(&s.pusher.peer, |p| p.down = true);
-        assert!(matches!(
-            s.pusher.push_pending(0).await,
-            Err(PushError::Peer(_))
-        ));
-        s.peers.update(&s.pusher.peer, |p| {
-            p.down = false;
-            p.on_push = Some(Arc::new(|_| {
-                Err(refused(
-                    tonic::Code::InvalidArgument,
-                    "1 of 2 notices refused",
-                ))
-            }));
+    #[test]
+    fn the_outbox_goes_out_oldest_first_in_batches_and_leaves_once_acknowledged() {
+        crate::test_support::run(async {
+            let s = setup(3);
+            assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(0));
+            assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(0));
+            assert_eq!(s.pusher.push_pending(0).await.unwrap(), None);
+            let pushed = s.peers.peer(&s.pusher.peer).pushed;
+            let seqs: Vec<Vec<u64>> = pushed
+                .iter()
+                .map(|r| r.items.iter().map(|i| i.seq).collect())
+                .collect();
+            assert_eq!(seqs, [vec![1, 2], vec![3]]);
+            assert_eq!(waiting(&s), 0);
+            assert!(s.table.is_reachable(&s.pusher.peer));
+            assert!(audited(&s.pusher.audit).contains(&"notice_sent".to_owned()));
         });
-        assert!(s.pusher.push_pending(0).await.is_err());
-        assert_eq!(waiting(&s), 2);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_push_slower_than_the_timeout_fails_and_is_retried() {
-        let s = setup(1);
-        s.peers.update(&s.pusher.peer, |p| {
-            p.delay = PUSH_TIMEOUT + Duration::from_secs(1);
+    #[test]
+    fn a_moved_index_is_announced_even_with_no_notice_to_push() {
+        crate::test_support::run(async {
+            let s = setup(0);
+            let keys = Arc::new(
+                KeyRing::open(s.dir.path(), std::slice::from_ref(&s.pusher.peer)).unwrap(),
+            );
+            let indexer = Indexer {
+                holder: s.holder.clone(),
+                notices: s.notices.clone(),
+                keys,
+                policy: IndexPolicy {
+                    levels: [(
+                        s.pusher.peer.clone(),
+                        crate::policy::DisclosureLevel::Pointer,
+                    )]
+                    .into(),
+                    contact: String::new(),
+                },
+                agency: agency("DE-BAFA"),
+                store: s.store.clone(),
+                wakers: Wakers::default(),
+            };
+            indexer.ensure_initial().unwrap();
+            assert_eq!(s.pusher.push_pending(0).await.unwrap(), Some(1));
+            let pushed = s.peers.peer(&s.pusher.peer).pushed;
+            assert_eq!((pushed[0].items.len(), pushed[0].index_pos), (0, 1));
+            assert_eq!(s.pusher.push_pending(1).await.unwrap(), None);
         });
-        assert!(matches!(
-            s.pusher.push_pending(0).await,
-            Err(PushError::TimedOut)
-        ));
-        assert_eq!(waiting(&s), 1);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_worker_retries_with_back_off_until_the_peer_is_back() {
-        let s = setup(1);
-        s.peers.update(&s.pusher.peer, |p| p.down = true);
-        let stop = CancellationToken::new();
-        let peers = s.peers.clone();
-        let peer = s.pusher.peer.clone();
-        let notices = s.notices.clone();
-        let task = tokio::spawn(s.pusher.run(stop.clone()));
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let tries = peers.peer(&peer).calls;
-        // At 0, then after 0.25, 0.5, 1, 2, 4, 8 s (each jittered to half
-        // or more): 6 or 7 attempts in 10 s.
-        assert!((6..=7).contains(&tries), "{tries} attempts in 10 s");
-        peers.update(&peer, |p| p.down = false);
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        assert_eq!(notices.outbox_len(&peer).unwrap(), 0);
-        stop.cancel();
-        task.await.unwrap();
+    #[test]
+    fn a_peer_down_or_refusing_keeps_the_outbox() {
+        crate::test_support::run(async {
+            let s = setup(2);
+            s.peers.update(&s.pusher.peer, |p| p.down = true);
+            assert!(matches!(
+                s.pusher.push_pending(0).await,
+                Err(PushError::Peer(_))
+            ));
+            s.peers.update(&s.pusher.peer, |p| {
+                p.down = false;
+                p.on_push = Some(Arc::new(|_| {
+                    Err(refused(
+                        tonic::Code::InvalidArgument,
+                        "1 of 2 notices refused",
+                    ))
+                }));
+            });
+            assert!(s.pusher.push_pending(0).await.is_err());
+            assert_eq!(waiting(&s), 2);
+        });
+    }
+
+    #[test]
+    fn a_push_slower_than_the_timeout_fails_and_is_retried() {
+        crate::test_support::run_paused(async {
+            let s = setup(1);
+            s.peers.update(&s.pusher.peer, |p| {
+                p.delay = PUSH_TIMEOUT + Duration::from_secs(1);
+            });
+            assert!(matches!(
+                s.pusher.push_pending(0).await,
+                Err(PushError::TimedOut)
+            ));
+            assert_eq!(waiting(&s), 1);
+        });
+    }
+
+    #[test]
+    fn the_worker_retries_with_back_off_until_the_peer_is_back() {
+        crate::test_support::run_paused(async {
+            let s = setup(1);
+            s.peers.update(&s.pusher.peer, |p| p.down = true);
+            let stop = CancellationToken::new();
+            let peers = s.peers.clone();
+            let peer = s.pusher.peer.clone();
+            let notices = s.notices.clone();
+            let task = tokio::spawn(s.pusher.run(stop.clone()));
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let tries = peers.peer(&peer).calls;
+            // At 0, then after 0.25, 0.5, 1, 2, 4, 8 s (each jittered to half
+            // or more): 6 or 7 attempts in 10 s.
+            assert!((6..=7).contains(&tries), "{tries} attempts in 10 s");
+            peers.update(&peer, |p| p.down = false);
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            assert_eq!(notices.outbox_len(&peer).unwrap(), 0);
+            stop.cancel();
+            task.await.unwrap();
+        });
     }
 }

@@ -295,79 +295,83 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_push_stores_what_verifies_and_names_the_first_refusal() {
-        let (_dir, store) = temp_store();
-        let b = agency("FR-SBDU");
-        let key = signing_key();
-        let wakers = Wakers::new(std::slice::from_ref(&b));
-        let r = receiver(
-            &store,
-            PinnedKeys::new([(b.clone(), *key.public())]),
-            &wakers,
-        );
-        let mut items = signed_feed("FR-SBDU", &key, 3);
-        items[1].seq = 7; // signed as position 2, sent as 7
-        let request = PushNoticesRequest {
-            items: items.clone(),
-            index_pos: 4,
-        };
-        let err = r.push(&b, request).await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "1 of 3 notices refused (the others were stored); first: item 1: \
+    #[test]
+    fn a_push_stores_what_verifies_and_names_the_first_refusal() {
+        crate::test_support::run(async {
+            let (_dir, store) = temp_store();
+            let b = agency("FR-SBDU");
+            let key = signing_key();
+            let wakers = Wakers::new(std::slice::from_ref(&b));
+            let r = receiver(
+                &store,
+                PinnedKeys::new([(b.clone(), *key.public())]),
+                &wakers,
+            );
+            let mut items = signed_feed("FR-SBDU", &key, 3);
+            items[1].seq = 7; // signed as position 2, sent as 7
+            let request = PushNoticesRequest {
+                items: items.clone(),
+                index_pos: 4,
+            };
+            let err = r.push(&b, request).await.unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "1 of 3 notices refused (the others were stored); first: item 1: \
              the feed position does not match the signed notice"
-        );
-        assert_eq!(
-            tonic::Status::from(err).code(),
-            tonic::Code::InvalidArgument
-        );
-        assert_eq!(r.notices.counts().unwrap()["FR-SBDU"], 2);
-        // The sender's index for us moved past our replica: our pull is woken.
-        tokio::time::timeout(Duration::from_millis(10), wakers.peer(&b).pull.notified())
-            .await
-            .expect("pull woken");
-        // The same again: duplicates, nothing refused once the bad item is gone.
-        items.remove(1);
-        let ok = r
-            .push(
-                &b,
-                PushNoticesRequest {
-                    items,
-                    index_pos: 0,
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!((ok.stored, ok.duplicates), (0, 2));
+            );
+            assert_eq!(
+                tonic::Status::from(err).code(),
+                tonic::Code::InvalidArgument
+            );
+            assert_eq!(r.notices.counts().unwrap()["FR-SBDU"], 2);
+            // The sender's index for us moved past our replica: our pull is woken.
+            tokio::time::timeout(Duration::from_millis(10), wakers.peer(&b).pull.notified())
+                .await
+                .expect("pull woken");
+            // The same again: duplicates, nothing refused once the bad item is gone.
+            items.remove(1);
+            let ok = r
+                .push(
+                    &b,
+                    PushNoticesRequest {
+                        items,
+                        index_pos: 0,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!((ok.stored, ok.duplicates), (0, 2));
+        });
     }
 
-    #[tokio::test]
-    async fn a_push_too_large_or_from_an_unpinned_sender_is_refused() {
-        let (_dir, store) = temp_store();
-        let b = agency("FR-SBDU");
-        let key = signing_key();
-        let r = receiver(&store, PinnedKeys::default(), &Wakers::default());
-        let err = r
-            .push(
-                &b,
-                PushNoticesRequest {
-                    items: vec![FeedItem::default(); MAX_PUSH + 1],
-                    index_pos: 0,
-                },
-            )
-            .await
-            .unwrap_err();
-        assert!(matches!(err, ReceiveError::TooMany));
-        let got = r
-            .accept(&b, &signed_feed("FR-SBDU", &key, 2))
-            .await
-            .unwrap();
-        assert_eq!(got.stored, 0);
-        assert!(
-            got.refused
-                .iter()
-                .all(|(_, why)| matches!(why, ItemRefusal::UnknownSender))
-        );
+    #[test]
+    fn a_push_too_large_or_from_an_unpinned_sender_is_refused() {
+        crate::test_support::run(async {
+            let (_dir, store) = temp_store();
+            let b = agency("FR-SBDU");
+            let key = signing_key();
+            let r = receiver(&store, PinnedKeys::default(), &Wakers::default());
+            let err = r
+                .push(
+                    &b,
+                    PushNoticesRequest {
+                        items: vec![FeedItem::default(); MAX_PUSH + 1],
+                        index_pos: 0,
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ReceiveError::TooMany));
+            let got = r
+                .accept(&b, &signed_feed("FR-SBDU", &key, 2))
+                .await
+                .unwrap();
+            assert_eq!(got.stored, 0);
+            assert!(
+                got.refused
+                    .iter()
+                    .all(|(_, why)| matches!(why, ItemRefusal::UnknownSender))
+            );
+        });
     }
 }

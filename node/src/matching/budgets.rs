@@ -216,96 +216,102 @@ mod tests {
     use super::*;
     use crate::test_support::{agency, audit_on, audit_sink, audited, reopen, temp_store};
 
-    #[tokio::test]
-    async fn a_peer_charged_while_another_is_being_charged_does_not_wait() {
-        let (_dir, store) = temp_store();
-        let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
-        let budgets = std::sync::Arc::new(
-            Budgets::open(
-                &store,
-                [(fr.clone(), (1_000, 100)), (us.clone(), (1_000, 100))],
-                audit_on(&store),
-            )
-            .unwrap(),
-        );
-        // FR-SBDU's charge in progress (its lock held, as while its save is written).
-        let held = budgets.buckets[&fr].lock().unwrap();
-        let other = budgets.clone();
-        let (done, charged) = std::sync::mpsc::channel();
-        std::thread::spawn(move || done.send(other.charge(&us, 10).is_ok()));
-        let answer = charged.recv_timeout(std::time::Duration::from_secs(5));
-        drop(held);
-        assert_eq!(answer, Ok(true), "US-BIS waited for FR-SBDU's charge");
+    #[test]
+    fn a_peer_charged_while_another_is_being_charged_does_not_wait() {
+        crate::test_support::run(async {
+            let (_dir, store) = temp_store();
+            let (fr, us) = (agency("FR-SBDU"), agency("US-BIS"));
+            let budgets = std::sync::Arc::new(
+                Budgets::open(
+                    &store,
+                    [(fr.clone(), (1_000, 100)), (us.clone(), (1_000, 100))],
+                    audit_on(&store),
+                )
+                .unwrap(),
+            );
+            // FR-SBDU's charge in progress (its lock held, as while its save is written).
+            let held = budgets.buckets[&fr].lock().unwrap();
+            let other = budgets.clone();
+            let (done, charged) = std::sync::mpsc::channel();
+            std::thread::spawn(move || done.send(other.charge(&us, 10).is_ok()));
+            let answer = charged.recv_timeout(std::time::Duration::from_secs(5));
+            drop(held);
+            assert_eq!(answer, Ok(true), "US-BIS waited for FR-SBDU's charge");
+        });
     }
 
-    #[tokio::test]
-    async fn a_restart_neither_refills_nor_forgets_a_budget_and_floods_are_audited_in_sum() {
-        let (dir, store) = temp_store();
-        let peer = agency("FR-SBDU");
-        let limits = || [(peer.clone(), (1, 100))];
-        let budgets = Budgets::open(&store, limits(), audit_on(&store)).unwrap();
-        budgets.charge(&peer, 90).unwrap();
-        drop(budgets);
-        store.flush().await.unwrap();
-        drop(store);
-        let store = reopen(dir.path());
-        let audit = audit_on(&store);
-        let budgets = Budgets::open(&store, limits(), audit.clone()).unwrap();
-        assert!(matches!(
-            budgets.charge(&peer, 20),
-            Err(BudgetError::Exhausted { .. })
-        ));
-        budgets.charge(&peer, 10).unwrap();
-        for _ in 0..500 {
-            assert!(budgets.charge(&peer, 1).is_err());
-        }
-        let refusals = audited(&audit)
-            .iter()
-            .filter(|a| *a == Action::BudgetRefused.as_str())
-            .count();
-        assert_eq!(
-            refusals, AUDITED_PER_WINDOW as usize,
-            "501 refusals, a few entries"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn charges_refuse_over_budget_with_the_time_to_retry_and_refill() {
-        let (_dir, audit) = audit_sink();
-        let peer = agency("FR-SBDU");
-        let budgets = Budgets::new([(peer.clone(), (86_400, 100))], audit.clone());
-        budgets.charge(&peer, 60).unwrap();
-        let err = budgets.charge(&peer, 60).unwrap_err();
-        // 20 keys short at one key a second.
-        assert_eq!(
-            err,
-            BudgetError::Exhausted {
-                keys: 60,
-                wait: Duration::from_secs(20)
+    #[test]
+    fn a_restart_neither_refills_nor_forgets_a_budget_and_floods_are_audited_in_sum() {
+        crate::test_support::run(async {
+            let (dir, store) = temp_store();
+            let peer = agency("FR-SBDU");
+            let limits = || [(peer.clone(), (1, 100))];
+            let budgets = Budgets::open(&store, limits(), audit_on(&store)).unwrap();
+            budgets.charge(&peer, 90).unwrap();
+            drop(budgets);
+            store.flush().await.unwrap();
+            drop(store);
+            let store = reopen(dir.path());
+            let audit = audit_on(&store);
+            let budgets = Budgets::open(&store, limits(), audit.clone()).unwrap();
+            assert!(matches!(
+                budgets.charge(&peer, 20),
+                Err(BudgetError::Exhausted { .. })
+            ));
+            budgets.charge(&peer, 10).unwrap();
+            for _ in 0..500 {
+                assert!(budgets.charge(&peer, 1).is_err());
             }
-        );
-        let status = tonic::Status::from(err);
-        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-        assert_eq!(status.metadata().get("retry-after-ms").unwrap(), "20000");
-        assert!(status.message().contains("retry in 20 s"), "{status:?}");
-        tokio::time::advance(Duration::from_secs(20)).await;
-        budgets.charge(&peer, 60).unwrap();
-        assert!(matches!(
-            budgets.charge(&peer, 101),
-            Err(BudgetError::ExceedsBurst {
-                requested: 101,
-                burst: 100
-            })
-        ));
-        let stranger = agency("US-BIS");
-        let status = tonic::Status::from(budgets.charge(&stranger, 1).unwrap_err());
-        assert_eq!(status.code(), tonic::Code::PermissionDenied);
-        // Each budget refusal is audited (by count, never by content); a
-        // caller with no budget at all is not a served peer.
-        let refusals = audited(&audit)
-            .iter()
-            .filter(|a| *a == Action::BudgetRefused.as_str())
-            .count();
-        assert_eq!(refusals, 2);
+            let refusals = audited(&audit)
+                .iter()
+                .filter(|a| *a == Action::BudgetRefused.as_str())
+                .count();
+            assert_eq!(
+                refusals, AUDITED_PER_WINDOW as usize,
+                "501 refusals, a few entries"
+            );
+        });
+    }
+
+    #[test]
+    fn charges_refuse_over_budget_with_the_time_to_retry_and_refill() {
+        crate::test_support::run_paused(async {
+            let (_dir, audit) = audit_sink();
+            let peer = agency("FR-SBDU");
+            let budgets = Budgets::new([(peer.clone(), (86_400, 100))], audit.clone());
+            budgets.charge(&peer, 60).unwrap();
+            let err = budgets.charge(&peer, 60).unwrap_err();
+            // 20 keys short at one key a second.
+            assert_eq!(
+                err,
+                BudgetError::Exhausted {
+                    keys: 60,
+                    wait: Duration::from_secs(20)
+                }
+            );
+            let status = tonic::Status::from(err);
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+            assert_eq!(status.metadata().get("retry-after-ms").unwrap(), "20000");
+            assert!(status.message().contains("retry in 20 s"), "{status:?}");
+            tokio::time::advance(Duration::from_secs(20)).await;
+            budgets.charge(&peer, 60).unwrap();
+            assert!(matches!(
+                budgets.charge(&peer, 101),
+                Err(BudgetError::ExceedsBurst {
+                    requested: 101,
+                    burst: 100
+                })
+            ));
+            let stranger = agency("US-BIS");
+            let status = tonic::Status::from(budgets.charge(&stranger, 1).unwrap_err());
+            assert_eq!(status.code(), tonic::Code::PermissionDenied);
+            // Each budget refusal is audited (by count, never by content); a
+            // caller with no budget at all is not a served peer.
+            let refusals = audited(&audit)
+                .iter()
+                .filter(|a| *a == Action::BudgetRefused.as_str())
+                .count();
+            assert_eq!(refusals, 2);
+        });
     }
 }

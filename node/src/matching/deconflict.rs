@@ -322,76 +322,82 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn hits_are_delivered_in_order_and_wait_while_the_peer_is_down() {
-        let (_dir, hits, b, peers) = queue();
-        peers.add(
-            &b,
-            FakePeer {
-                down: true,
-                ..FakePeer::default()
-            },
-        );
-        hits.queue(&b, &hit(1)).unwrap();
-        hits.queue(&b, &hit(2)).unwrap();
-        let worker = delivery(&peers, &hits, &b);
-        assert!(worker.deliver_pending().await.unwrap(), "owed while down");
-        assert_eq!(hits.pending(&b).unwrap().len(), 2);
-        peers.update(&b, |p| p.down = false);
-        assert!(!worker.deliver_pending().await.unwrap());
-        assert_eq!(peers.peer(&b).hits, [hit(1), hit(2)]);
-        assert!(hits.pending(&b).unwrap().is_empty());
+    #[test]
+    fn hits_are_delivered_in_order_and_wait_while_the_peer_is_down() {
+        crate::test_support::run(async {
+            let (_dir, hits, b, peers) = queue();
+            peers.add(
+                &b,
+                FakePeer {
+                    down: true,
+                    ..FakePeer::default()
+                },
+            );
+            hits.queue(&b, &hit(1)).unwrap();
+            hits.queue(&b, &hit(2)).unwrap();
+            let worker = delivery(&peers, &hits, &b);
+            assert!(worker.deliver_pending().await.unwrap(), "owed while down");
+            assert_eq!(hits.pending(&b).unwrap().len(), 2);
+            peers.update(&b, |p| p.down = false);
+            assert!(!worker.deliver_pending().await.unwrap());
+            assert_eq!(peers.peer(&b).hits, [hit(1), hit(2)]);
+            assert!(hits.pending(&b).unwrap().is_empty());
+        });
     }
 
-    #[tokio::test]
-    async fn a_hit_the_peer_refuses_for_good_is_dropped_and_the_next_goes_on() {
-        let (_dir, hits, b, peers) = queue();
-        let first = hit(1);
-        peers.add(
-            &b,
-            FakePeer {
-                on_hit: Some(Arc::new(move |r: DeconflictHitRequest| {
-                    if r == first {
-                        Err(refused(
-                            tonic::Code::NotFound,
-                            "no row of ours for you has that tag",
-                        ))
-                    } else {
-                        Ok(())
-                    }
-                })),
-                ..FakePeer::default()
-            },
-        );
-        hits.queue(&b, &hit(1)).unwrap();
-        hits.queue(&b, &hit(2)).unwrap();
-        assert!(!delivery(&peers, &hits, &b).deliver_pending().await.unwrap());
-        assert!(hits.pending(&b).unwrap().is_empty());
-        assert_eq!(peers.peer(&b).hits.len(), 2);
+    #[test]
+    fn a_hit_the_peer_refuses_for_good_is_dropped_and_the_next_goes_on() {
+        crate::test_support::run(async {
+            let (_dir, hits, b, peers) = queue();
+            let first = hit(1);
+            peers.add(
+                &b,
+                FakePeer {
+                    on_hit: Some(Arc::new(move |r: DeconflictHitRequest| {
+                        if r == first {
+                            Err(refused(
+                                tonic::Code::NotFound,
+                                "no row of ours for you has that tag",
+                            ))
+                        } else {
+                            Ok(())
+                        }
+                    })),
+                    ..FakePeer::default()
+                },
+            );
+            hits.queue(&b, &hit(1)).unwrap();
+            hits.queue(&b, &hit(2)).unwrap();
+            assert!(!delivery(&peers, &hits, &b).deliver_pending().await.unwrap());
+            assert!(hits.pending(&b).unwrap().is_empty());
+            assert_eq!(peers.peer(&b).hits.len(), 2);
+        });
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_worker_retries_with_back_off_until_the_peer_is_back() {
-        let (_dir, hits, b, peers) = queue();
-        peers.add(
-            &b,
-            FakePeer {
-                down: true,
-                ..FakePeer::default()
-            },
-        );
-        hits.queue(&b, &hit(1)).unwrap();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(delivery(&peers, &hits, &b).run(stop.clone()));
-        // Attempts at 0, then after 250 ms, 500 ms, 1 s (at most: jittered).
-        tokio::time::sleep(Duration::from_millis(1_800)).await;
-        let tries = peers.peer(&b).calls;
-        assert!((4..=8).contains(&tries), "{tries} attempts");
-        peers.update(&b, |p| p.down = false);
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(hits.pending(&b).unwrap().is_empty());
-        stop.cancel();
-        task.await.unwrap();
+    #[test]
+    fn the_worker_retries_with_back_off_until_the_peer_is_back() {
+        crate::test_support::run_paused(async {
+            let (_dir, hits, b, peers) = queue();
+            peers.add(
+                &b,
+                FakePeer {
+                    down: true,
+                    ..FakePeer::default()
+                },
+            );
+            hits.queue(&b, &hit(1)).unwrap();
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(delivery(&peers, &hits, &b).run(stop.clone()));
+            // Attempts at 0, then after 250 ms, 500 ms, 1 s (at most: jittered).
+            tokio::time::sleep(Duration::from_millis(1_800)).await;
+            let tries = peers.peer(&b).calls;
+            assert!((4..=8).contains(&tries), "{tries} attempts");
+            peers.update(&b, |p| p.down = false);
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            assert!(hits.pending(&b).unwrap().is_empty());
+            stop.cancel();
+            task.await.unwrap();
+        });
     }
 
     /// DE-BAFA's side of a hit, with its alerts and audit chain.

@@ -214,46 +214,50 @@ mod tests {
         blind_request(&keys, epoch).unwrap().1
     }
 
-    #[tokio::test]
-    async fn evaluations_are_charged_and_audited_by_count() {
-        let (_dir, s) = server(10);
-        let fr = agency("FR-SBDU");
-        let info = s.info(&fr).unwrap();
-        let r = s.evaluate(&fr, request(4, info.epoch)).await.unwrap();
-        assert_eq!((r.epoch, r.evaluated.len()), (1, 4));
-        assert!(audited(&s.audit).contains(&"evaluation_served".to_owned()));
-        for (req, code) in [
-            (request(4, 2), tonic::Code::FailedPrecondition),
-            (
-                EvaluateRequest {
-                    epoch: 1,
-                    blinded: Vec::new(),
-                },
-                tonic::Code::InvalidArgument,
-            ),
-            (request(7, 1), tonic::Code::ResourceExhausted),
-            (
-                EvaluateRequest {
-                    epoch: 1,
-                    blinded: vec![vec![0; 31].into()],
-                },
-                tonic::Code::InvalidArgument,
-            ),
-        ] {
-            let err = s.evaluate(&fr, req).await.unwrap_err();
-            assert_eq!(tonic::Status::from(err).code(), code);
-        }
-        let stranger = s.info(&agency("US-BIS")).unwrap_err();
-        assert_eq!(
-            tonic::Status::from(stranger).code(),
-            tonic::Code::PermissionDenied
-        );
+    #[test]
+    fn evaluations_are_charged_and_audited_by_count() {
+        crate::test_support::run(async {
+            let (_dir, s) = server(10);
+            let fr = agency("FR-SBDU");
+            let info = s.info(&fr).unwrap();
+            let r = s.evaluate(&fr, request(4, info.epoch)).await.unwrap();
+            assert_eq!((r.epoch, r.evaluated.len()), (1, 4));
+            assert!(audited(&s.audit).contains(&"evaluation_served".to_owned()));
+            for (req, code) in [
+                (request(4, 2), tonic::Code::FailedPrecondition),
+                (
+                    EvaluateRequest {
+                        epoch: 1,
+                        blinded: Vec::new(),
+                    },
+                    tonic::Code::InvalidArgument,
+                ),
+                (request(7, 1), tonic::Code::ResourceExhausted),
+                (
+                    EvaluateRequest {
+                        epoch: 1,
+                        blinded: vec![vec![0; 31].into()],
+                    },
+                    tonic::Code::InvalidArgument,
+                ),
+            ] {
+                let err = s.evaluate(&fr, req).await.unwrap_err();
+                assert_eq!(tonic::Status::from(err).code(), code);
+            }
+            let stranger = s.info(&agency("US-BIS")).unwrap_err();
+            assert_eq!(
+                tonic::Status::from(stranger).code(),
+                tonic::Code::PermissionDenied
+            );
+        });
     }
 
-    #[tokio::test]
-    async fn an_index_pull_streams_what_lies_after_the_position() {
-        let (_dir, s) = server(10);
-        let pulled: Vec<_> = s.pull(&agency("FR-SBDU"), 0).collect().await;
-        assert!(pulled.is_empty(), "nothing indexed yet");
+    #[test]
+    fn an_index_pull_streams_what_lies_after_the_position() {
+        crate::test_support::run(async {
+            let (_dir, s) = server(10);
+            let pulled: Vec<_> = s.pull(&agency("FR-SBDU"), 0).collect().await;
+            assert!(pulled.is_empty(), "nothing indexed yet");
+        });
     }
 }

@@ -357,27 +357,29 @@ mod tests {
         tonic::Status::from(e).code()
     }
 
-    #[tokio::test]
-    async fn a_new_notice_gets_a_serial_our_origin_and_its_distributions_recipients() {
-        let (_dir, issuer) = issuer();
-        let issued = issuer.issue(notice("", "group:eu")).unwrap();
-        let year = time::OffsetDateTime::now_utc().year();
-        assert_eq!(issued.serial, format!("DE-BAFA-{year}-000001"));
-        assert_eq!((issued.version, issued.seq), (1, 1));
-        assert_eq!(issued.recipients, [agency("FR-SBDU")]);
-        issuer.publish(&issued.recipients).await.unwrap();
-        let stored = issuer.notices.latest("DE-BAFA", &issued.serial).unwrap();
-        assert!(stored.is_some());
-        let local = issuer.issue(notice("S-2", "local")).unwrap();
-        assert!(local.recipients.is_empty());
-        assert_eq!(
-            code(issuer.issue(notice("S-2", "all")).unwrap_err()),
-            tonic::Code::AlreadyExists
-        );
-        assert_eq!(
-            code(issuer.issue(notice("S-3", "group:nato")).unwrap_err()),
-            tonic::Code::InvalidArgument
-        );
+    #[test]
+    fn a_new_notice_gets_a_serial_our_origin_and_its_distributions_recipients() {
+        crate::test_support::run(async {
+            let (_dir, issuer) = issuer();
+            let issued = issuer.issue(notice("", "group:eu")).unwrap();
+            let year = time::OffsetDateTime::now_utc().year();
+            assert_eq!(issued.serial, format!("DE-BAFA-{year}-000001"));
+            assert_eq!((issued.version, issued.seq), (1, 1));
+            assert_eq!(issued.recipients, [agency("FR-SBDU")]);
+            issuer.publish(&issued.recipients).await.unwrap();
+            let stored = issuer.notices.latest("DE-BAFA", &issued.serial).unwrap();
+            assert!(stored.is_some());
+            let local = issuer.issue(notice("S-2", "local")).unwrap();
+            assert!(local.recipients.is_empty());
+            assert_eq!(
+                code(issuer.issue(notice("S-2", "all")).unwrap_err()),
+                tonic::Code::AlreadyExists
+            );
+            assert_eq!(
+                code(issuer.issue(notice("S-3", "group:nato")).unwrap_err()),
+                tonic::Code::InvalidArgument
+            );
+        });
     }
 
     #[test]

@@ -117,59 +117,63 @@ impl QueryBudget {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn exhausts_then_refills_with_paused_time() {
-        // 86,400 keys a day = one a second; burst of 100.
-        let mut budget = QueryBudget::new(86_400, 100, Instant::now());
-        assert_eq!(budget.try_take(60, Instant::now()), Ok(()));
-        assert_eq!(budget.try_take(40, Instant::now()), Ok(()));
-        assert_eq!(
-            budget.try_take(10, Instant::now()),
-            Err(OverBudget::RetryAfter(Duration::from_secs(10)))
-        );
+    #[test]
+    fn exhausts_then_refills_with_paused_time() {
+        crate::test_support::run_paused(async {
+            // 86,400 keys a day = one a second; burst of 100.
+            let mut budget = QueryBudget::new(86_400, 100, Instant::now());
+            assert_eq!(budget.try_take(60, Instant::now()), Ok(()));
+            assert_eq!(budget.try_take(40, Instant::now()), Ok(()));
+            assert_eq!(
+                budget.try_take(10, Instant::now()),
+                Err(OverBudget::RetryAfter(Duration::from_secs(10)))
+            );
 
-        tokio::time::advance(Duration::from_secs(4)).await;
-        assert_eq!(budget.available(Instant::now()), 4);
-        assert_eq!(
-            budget.try_take(10, Instant::now()),
-            Err(OverBudget::RetryAfter(Duration::from_secs(6)))
-        );
-        tokio::time::advance(Duration::from_secs(6)).await;
-        assert_eq!(budget.try_take(10, Instant::now()), Ok(()));
-        assert_eq!(budget.available(Instant::now()), 0);
+            tokio::time::advance(Duration::from_secs(4)).await;
+            assert_eq!(budget.available(Instant::now()), 4);
+            assert_eq!(
+                budget.try_take(10, Instant::now()),
+                Err(OverBudget::RetryAfter(Duration::from_secs(6)))
+            );
+            tokio::time::advance(Duration::from_secs(6)).await;
+            assert_eq!(budget.try_take(10, Instant::now()), Ok(()));
+            assert_eq!(budget.available(Instant::now()), 0);
 
-        // A long idle period refills to the burst, never past it.
-        tokio::time::advance(Duration::from_secs(86_400)).await;
-        assert_eq!(budget.available(Instant::now()), 100);
-        assert_eq!(
-            budget.try_take(101, Instant::now()),
-            Err(OverBudget::ExceedsBurst {
-                requested: 101,
-                burst: 100
-            })
-        );
-        assert_eq!(budget.try_take(100, Instant::now()), Ok(()));
+            // A long idle period refills to the burst, never past it.
+            tokio::time::advance(Duration::from_secs(86_400)).await;
+            assert_eq!(budget.available(Instant::now()), 100);
+            assert_eq!(
+                budget.try_take(101, Instant::now()),
+                Err(OverBudget::ExceedsBurst {
+                    requested: 101,
+                    burst: 100
+                })
+            );
+            assert_eq!(budget.try_take(100, Instant::now()), Ok(()));
+        });
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn fractional_rates_round_the_wait_up() {
-        // 3 keys a day: one every 8 hours.
-        let mut budget = QueryBudget::new(3, 1, Instant::now());
-        assert_eq!(budget.try_take(1, Instant::now()), Ok(()));
-        let Err(OverBudget::RetryAfter(wait)) = budget.try_take(1, Instant::now()) else {
-            panic!("expected a wait");
-        };
-        assert_eq!(wait, Duration::from_secs(8 * 3600));
-        tokio::time::advance(wait.saturating_sub(Duration::from_nanos(1))).await;
-        assert!(budget.try_take(1, Instant::now()).is_err());
-        tokio::time::advance(Duration::from_nanos(1)).await;
-        assert_eq!(budget.try_take(1, Instant::now()), Ok(()));
+    #[test]
+    fn fractional_rates_round_the_wait_up() {
+        crate::test_support::run_paused(async {
+            // 3 keys a day: one every 8 hours.
+            let mut budget = QueryBudget::new(3, 1, Instant::now());
+            assert_eq!(budget.try_take(1, Instant::now()), Ok(()));
+            let Err(OverBudget::RetryAfter(wait)) = budget.try_take(1, Instant::now()) else {
+                panic!("expected a wait");
+            };
+            assert_eq!(wait, Duration::from_secs(8 * 3600));
+            tokio::time::advance(wait.saturating_sub(Duration::from_nanos(1))).await;
+            assert!(budget.try_take(1, Instant::now()).is_err());
+            tokio::time::advance(Duration::from_nanos(1)).await;
+            assert_eq!(budget.try_take(1, Instant::now()), Ok(()));
 
-        let mut closed = QueryBudget::new(0, 5, Instant::now());
-        assert_eq!(closed.try_take(5, Instant::now()), Ok(()));
-        assert_eq!(
-            closed.try_take(1, Instant::now()),
-            Err(OverBudget::RetryAfter(Duration::MAX))
-        );
+            let mut closed = QueryBudget::new(0, 5, Instant::now());
+            assert_eq!(closed.try_take(5, Instant::now()), Ok(()));
+            assert_eq!(
+                closed.try_take(1, Instant::now()),
+                Err(OverBudget::RetryAfter(Duration::MAX))
+            );
+        });
     }
 }

@@ -113,28 +113,30 @@ impl<F: Future> Future for CountedFuture<F> {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn idle_waits_for_handlers_not_for_answers() {
-        let count = InFlight::default();
-        let mut service = tower::Layer::layer(
-            &count,
-            tower::service_fn(|ms: u64| async move {
-                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                Ok::<_, std::convert::Infallible>(ms)
-            }),
-        );
-        let slow = tower::Service::call(&mut service, 500);
-        let quick = tower::Service::call(&mut service, 10);
-        assert_eq!(count.busy(), 2);
-        let running = tokio::spawn(futures::future::join(slow, quick));
-        let started = tokio::time::Instant::now();
-        count.idle().await;
-        assert_eq!(started.elapsed(), std::time::Duration::from_millis(500));
-        assert_eq!(count.busy(), 0);
-        assert!(running.await.is_ok());
-        let dropped = tower::Service::call(&mut service, 1_000);
-        assert_eq!(count.busy(), 1);
-        drop(dropped);
-        assert_eq!(count.busy(), 0, "a cancelled call is no longer at work");
+    #[test]
+    fn idle_waits_for_handlers_not_for_answers() {
+        crate::test_support::run_paused(async {
+            let count = InFlight::default();
+            let mut service = tower::Layer::layer(
+                &count,
+                tower::service_fn(|ms: u64| async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    Ok::<_, std::convert::Infallible>(ms)
+                }),
+            );
+            let slow = tower::Service::call(&mut service, 500);
+            let quick = tower::Service::call(&mut service, 10);
+            assert_eq!(count.busy(), 2);
+            let running = tokio::spawn(futures::future::join(slow, quick));
+            let started = tokio::time::Instant::now();
+            count.idle().await;
+            assert_eq!(started.elapsed(), std::time::Duration::from_millis(500));
+            assert_eq!(count.busy(), 0);
+            assert!(running.await.is_ok());
+            let dropped = tower::Service::call(&mut service, 1_000);
+            assert_eq!(count.busy(), 1);
+            drop(dropped);
+            assert_eq!(count.busy(), 0, "a cancelled call is no longer at work");
+        });
     }
 }

@@ -433,25 +433,27 @@ mod tests {
 mod refusal_tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn refusals_past_the_allowance_are_held_back_and_the_allowance_refills() {
-        let r = Refusals::new(3.0, 2.0);
-        let now = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(r.draw(now), Duration::ZERO);
-        }
-        assert_eq!(r.draw(now), REFUSAL_HOLD, "past the burst");
-        assert_eq!(r.draw(now), REFUSAL_HOLD);
-        // Half a second refills one refusal at 2 a second, and no more.
-        let later = now + Duration::from_millis(500);
-        assert_eq!(r.draw(later), Duration::ZERO);
-        assert_eq!(r.draw(later), REFUSAL_HOLD);
-        // Never above the burst, however long the peer was quiet.
-        let much_later = later + Duration::from_secs(3_600);
-        for _ in 0..3 {
-            assert_eq!(r.draw(much_later), Duration::ZERO);
-        }
-        assert_eq!(r.draw(much_later), REFUSAL_HOLD);
+    #[test]
+    fn refusals_past_the_allowance_are_held_back_and_the_allowance_refills() {
+        crate::test_support::run_paused(async {
+            let r = Refusals::new(3.0, 2.0);
+            let now = Instant::now();
+            for _ in 0..3 {
+                assert_eq!(r.draw(now), Duration::ZERO);
+            }
+            assert_eq!(r.draw(now), REFUSAL_HOLD, "past the burst");
+            assert_eq!(r.draw(now), REFUSAL_HOLD);
+            // Half a second refills one refusal at 2 a second, and no more.
+            let later = now + Duration::from_millis(500);
+            assert_eq!(r.draw(later), Duration::ZERO);
+            assert_eq!(r.draw(later), REFUSAL_HOLD);
+            // Never above the burst, however long the peer was quiet.
+            let much_later = later + Duration::from_secs(3_600);
+            for _ in 0..3 {
+                assert_eq!(r.draw(much_later), Duration::ZERO);
+            }
+            assert_eq!(r.draw(much_later), REFUSAL_HOLD);
+        });
     }
 
     #[test]
@@ -498,37 +500,39 @@ mod rate_tests {
         n
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_peer_past_its_rate_is_read_more_slowly_and_another_is_not() {
-        let limits = CallLimits::new(
-            &["FR-SBDU".parse().unwrap(), "US-BIS".parse().unwrap()],
-            8,
-            256 * 1024,
-        );
-        let (_, fr) = limits.admit(&"FR-SBDU".parse().unwrap()).unwrap();
-        let (_, us) = limits.admit(&"US-BIS".parse().unwrap()).unwrap();
-        // One second's worth is read at once.
-        let t = Instant::now();
-        assert_eq!(read_all(metered(16, &fr)).await, 256 * 1024);
-        assert!(t.elapsed() < Duration::from_millis(10), "{:?}", t.elapsed());
-        // Three more seconds' worth, over two calls of the same peer, take about three
-        // seconds; another peer's call meanwhile is read at once.
-        let t = Instant::now();
-        let (a, b, other) = tokio::join!(
-            read_all(metered(24, &fr)),
-            read_all(metered(24, &fr)),
-            async {
-                let n = read_all(metered(16, &us)).await;
-                (n, t.elapsed())
-            }
-        );
-        assert_eq!(a + b, 768 * 1024);
-        let took = t.elapsed();
-        assert!(
-            took >= Duration::from_millis(2_900) && took < Duration::from_millis(3_300),
-            "{took:?}"
-        );
-        assert_eq!(other.0, 256 * 1024);
-        assert!(other.1 < Duration::from_millis(10), "{:?}", other.1);
+    #[test]
+    fn a_peer_past_its_rate_is_read_more_slowly_and_another_is_not() {
+        crate::test_support::run_paused(async {
+            let limits = CallLimits::new(
+                &["FR-SBDU".parse().unwrap(), "US-BIS".parse().unwrap()],
+                8,
+                256 * 1024,
+            );
+            let (_, fr) = limits.admit(&"FR-SBDU".parse().unwrap()).unwrap();
+            let (_, us) = limits.admit(&"US-BIS".parse().unwrap()).unwrap();
+            // One second's worth is read at once.
+            let t = Instant::now();
+            assert_eq!(read_all(metered(16, &fr)).await, 256 * 1024);
+            assert!(t.elapsed() < Duration::from_millis(10), "{:?}", t.elapsed());
+            // Three more seconds' worth, over two calls of the same peer, take about three
+            // seconds; another peer's call meanwhile is read at once.
+            let t = Instant::now();
+            let (a, b, other) = tokio::join!(
+                read_all(metered(24, &fr)),
+                read_all(metered(24, &fr)),
+                async {
+                    let n = read_all(metered(16, &us)).await;
+                    (n, t.elapsed())
+                }
+            );
+            assert_eq!(a + b, 768 * 1024);
+            let took = t.elapsed();
+            assert!(
+                took >= Duration::from_millis(2_900) && took < Duration::from_millis(3_300),
+                "{took:?}"
+            );
+            assert_eq!(other.0, 256 * 1024);
+            assert!(other.1 < Duration::from_millis(10), "{:?}", other.1);
+        });
     }
 }

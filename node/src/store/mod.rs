@@ -210,24 +210,26 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_flush_makes_writes_durable_across_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.tree("t").unwrap().insert(b"k", b"v").unwrap();
-            store.flush().await.unwrap();
-        }
-        let store = crate::test_support::reopen(dir.path());
-        assert_eq!(
-            store
-                .tree("t")
-                .unwrap()
-                .get(b"k")
-                .unwrap()
-                .unwrap()
-                .as_ref(),
-            b"v"
-        );
+    #[test]
+    fn a_flush_makes_writes_durable_across_a_reopen() {
+        crate::test_support::run(async {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let store = Store::open(dir.path()).unwrap();
+                store.tree("t").unwrap().insert(b"k", b"v").unwrap();
+                store.flush().await.unwrap();
+            }
+            let store = crate::test_support::reopen(dir.path());
+            assert_eq!(
+                store
+                    .tree("t")
+                    .unwrap()
+                    .get(b"k")
+                    .unwrap()
+                    .unwrap()
+                    .as_ref(),
+                b"v"
+            );
+        });
     }
 }

@@ -53,25 +53,27 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn reads_a_batch_only_when_the_last_is_taken() {
-        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = reads.clone();
-        let stream = paced(
-            0u32,
-            move |n| {
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let items: Vec<Result<u32, ()>> = (n..n + 3).map(Ok).collect();
-                ((n < 6).then_some(n + 3), items)
-            },
-            || (),
-        );
-        let mut stream = Box::pin(stream);
-        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
-        assert_eq!(stream.next().await, Some(Ok(0)));
-        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
-        let rest: Vec<_> = stream.collect().await;
-        assert_eq!(rest.len(), 8);
-        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 3);
+    #[test]
+    fn reads_a_batch_only_when_the_last_is_taken() {
+        crate::test_support::run(async {
+            let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counted = reads.clone();
+            let stream = paced(
+                0u32,
+                move |n| {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let items: Vec<Result<u32, ()>> = (n..n + 3).map(Ok).collect();
+                    ((n < 6).then_some(n + 3), items)
+                },
+                || (),
+            );
+            let mut stream = Box::pin(stream);
+            assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
+            assert_eq!(stream.next().await, Some(Ok(0)));
+            assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+            let rest: Vec<_> = stream.collect().await;
+            assert_eq!(rest.len(), 8);
+            assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 3);
+        });
     }
 }

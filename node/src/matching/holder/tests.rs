@@ -150,32 +150,34 @@ fn a_revoked_version_removes_every_row() {
     assert_eq!(s.holder.last_pos(&agency("FR-SBDU")).unwrap(), 2);
 }
 
-#[tokio::test]
-async fn a_rotation_rebuilds_the_index_under_the_new_key_as_a_reset() {
-    let s = setup();
-    s.indexer.ensure_initial().unwrap();
-    for peer in ["FR-SBDU", "US-BIS"] {
-        let first = deltas(&s, peer);
-        assert!(first[0].reset && first[0].adds.is_empty(), "{peer}");
-    }
-    append(&s, listed(), &["FR-SBDU"]);
-    s.indexer.index_pending().unwrap();
-    let epoch = s.indexer.rotate(&agency("FR-SBDU")).await.unwrap();
-    assert_eq!(epoch, 2);
-    let fr = deltas(&s, "FR-SBDU");
-    let last = fr.last().unwrap();
-    assert!(last.reset);
-    assert_eq!(last.epoch, 2);
-    assert_eq!(last.adds.len(), rows_of(&listed()));
-    assert_eq!(
-        s.holder.live_rows(&agency("FR-SBDU")).unwrap(),
-        last.adds.len()
-    );
-    let err = s.indexer.rebuild_for(&agency("JP-METI")).unwrap_err();
-    assert_eq!(
-        tonic::Status::from(err).code(),
-        tonic::Code::InvalidArgument
-    );
+#[test]
+fn a_rotation_rebuilds_the_index_under_the_new_key_as_a_reset() {
+    crate::test_support::run(async {
+        let s = setup();
+        s.indexer.ensure_initial().unwrap();
+        for peer in ["FR-SBDU", "US-BIS"] {
+            let first = deltas(&s, peer);
+            assert!(first[0].reset && first[0].adds.is_empty(), "{peer}");
+        }
+        append(&s, listed(), &["FR-SBDU"]);
+        s.indexer.index_pending().unwrap();
+        let epoch = s.indexer.rotate(&agency("FR-SBDU")).await.unwrap();
+        assert_eq!(epoch, 2);
+        let fr = deltas(&s, "FR-SBDU");
+        let last = fr.last().unwrap();
+        assert!(last.reset);
+        assert_eq!(last.epoch, 2);
+        assert_eq!(last.adds.len(), rows_of(&listed()));
+        assert_eq!(
+            s.holder.live_rows(&agency("FR-SBDU")).unwrap(),
+            last.adds.len()
+        );
+        let err = s.indexer.rebuild_for(&agency("JP-METI")).unwrap_err();
+        assert_eq!(
+            tonic::Status::from(err).code(),
+            tonic::Code::InvalidArgument
+        );
+    });
 }
 
 #[test]

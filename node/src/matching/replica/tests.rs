@@ -36,94 +36,14 @@ fn two_deltas(key: &OprfKey, drop_first: bool) -> Vec<IndexDelta> {
     vec![first, second]
 }
 
-#[tokio::test]
-async fn deltas_apply_in_order_once_and_survive_a_reopen() {
-    let w = matching_world(&["FR-SBDU"]);
-    let b = agency("FR-SBDU");
-    let key = Arc::new(OprfKey::generate(1));
-    let deltas = two_deltas(&key, false);
-    let rows = deltas[0].adds.len() + deltas[1].adds.len();
-    w.peers.add(
-        &b,
-        crate::exchange::fake::FakePeer {
-            index: deltas,
-            ..honest_peer(&key)
-        },
-    );
-    assert_eq!(w.sync.pull(&b).await.unwrap(), rows);
-    assert_eq!(w.replicas.cursor(&b).unwrap(), 2);
-    assert_eq!(w.replicas.get(&b).unwrap().lookup.len(), rows);
-    // Pulled again: nothing new.
-    assert_eq!(w.sync.pull(&b).await.unwrap(), 0);
-    let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
-    let replica = again.get(&b).unwrap();
-    assert_eq!((replica.epoch, replica.lookup.len()), (1, rows));
-}
-
-#[tokio::test]
-async fn removed_rows_leave_the_replica() {
-    let w = matching_world(&["FR-SBDU"]);
-    let b = agency("FR-SBDU");
-    let key = Arc::new(OprfKey::generate(1));
-    let deltas = two_deltas(&key, true);
-    let kept = deltas[1].adds.len();
-    w.peers.add(
-        &b,
-        crate::exchange::fake::FakePeer {
-            index: deltas,
-            ..honest_peer(&key)
-        },
-    );
-    w.sync.pull(&b).await.unwrap();
-    assert_eq!(w.replicas.get(&b).unwrap().lookup.len(), kept);
-}
-
-#[tokio::test]
-async fn a_peer_down_or_a_broken_stream_changes_nothing() {
-    let w = matching_world(&["FR-SBDU"]);
-    let b = agency("FR-SBDU");
-    let key = Arc::new(OprfKey::generate(1));
-    assert!(matches!(w.sync.pull(&b).await, Err(ReplicaError::Peer(_))));
-    w.peers.add(
-        &b,
-        crate::exchange::fake::FakePeer {
-            index: two_deltas(&key, false),
-            break_stream_after: Some(1),
-            ..honest_peer(&key)
-        },
-    );
-    assert!(matches!(w.sync.pull(&b).await, Err(ReplicaError::Peer(_))));
-    assert_eq!(w.replicas.cursor(&b).unwrap(), 0);
-    assert!(w.replicas.get(&b).is_none());
-}
-
-#[tokio::test]
-async fn a_lying_peers_deltas_are_refused_whole() {
-    let w = matching_world(&["FR-SBDU"]);
-    let b = agency("FR-SBDU");
-    let key = Arc::new(OprfKey::generate(1));
-    type Lie = Box<dyn Fn(&mut Vec<IndexDelta>)>;
-    let cases: [(&str, Lie); 4] = [
-        (
-            "public key is not 32 bytes",
-            Box::new(|d| d[0].public_key.truncate(31)),
-        ),
-        (
-            "the key changed without a reset",
-            Box::new(|d| d[1].public_key = OprfKey::generate(1).public_key_bytes().to_vec()),
-        ),
-        (
-            "a removed row id is not 40 bytes",
-            Box::new(|d| d[1].removes = vec![vec![1; 39]]),
-        ),
-        (
-            "index entry bytes are malformed",
-            Box::new(|d| d[1].adds[0].truncate(20)),
-        ),
-    ];
-    for (problem, lie) in cases {
-        let mut deltas = two_deltas(&key, false);
-        lie(&mut deltas);
+#[test]
+fn deltas_apply_in_order_once_and_survive_a_reopen() {
+    crate::test_support::run(async {
+        let w = matching_world(&["FR-SBDU"]);
+        let b = agency("FR-SBDU");
+        let key = Arc::new(OprfKey::generate(1));
+        let deltas = two_deltas(&key, false);
+        let rows = deltas[0].adds.len() + deltas[1].adds.len();
         w.peers.add(
             &b,
             crate::exchange::fake::FakePeer {
@@ -131,32 +51,122 @@ async fn a_lying_peers_deltas_are_refused_whole() {
                 ..honest_peer(&key)
             },
         );
-        let err = w.sync.pull(&b).await.unwrap_err();
-        assert!(
-            matches!(&err, ReplicaError::Malformed { problem: p, .. } if p.contains(problem)),
-            "{problem}: {err}"
-        );
-        assert_eq!(w.replicas.cursor(&b).unwrap(), 0, "{problem}");
-        assert!(w.replicas.get(&b).is_none(), "{problem}");
-    }
+        assert_eq!(w.sync.pull(&b).await.unwrap(), rows);
+        assert_eq!(w.replicas.cursor(&b).unwrap(), 2);
+        assert_eq!(w.replicas.get(&b).unwrap().lookup.len(), rows);
+        // Pulled again: nothing new.
+        assert_eq!(w.sync.pull(&b).await.unwrap(), 0);
+        let again = Replicas::open(&w.store, std::slice::from_ref(&b), None).unwrap();
+        let replica = again.get(&b).unwrap();
+        assert_eq!((replica.epoch, replica.lookup.len()), (1, rows));
+    });
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_slow_peer_is_waited_for() {
-    let w = matching_world(&["FR-SBDU"]);
-    let b = agency("FR-SBDU");
-    let key = Arc::new(OprfKey::generate(1));
-    w.peers.add(
-        &b,
-        crate::exchange::fake::FakePeer {
-            index: two_deltas(&key, false),
-            delay: std::time::Duration::from_secs(30),
-            ..honest_peer(&key)
-        },
-    );
-    let started = tokio::time::Instant::now();
-    assert!(w.sync.pull(&b).await.unwrap() > 0);
-    assert_eq!(started.elapsed(), std::time::Duration::from_secs(30));
+#[test]
+fn removed_rows_leave_the_replica() {
+    crate::test_support::run(async {
+        let w = matching_world(&["FR-SBDU"]);
+        let b = agency("FR-SBDU");
+        let key = Arc::new(OprfKey::generate(1));
+        let deltas = two_deltas(&key, true);
+        let kept = deltas[1].adds.len();
+        w.peers.add(
+            &b,
+            crate::exchange::fake::FakePeer {
+                index: deltas,
+                ..honest_peer(&key)
+            },
+        );
+        w.sync.pull(&b).await.unwrap();
+        assert_eq!(w.replicas.get(&b).unwrap().lookup.len(), kept);
+    });
+}
+
+#[test]
+fn a_peer_down_or_a_broken_stream_changes_nothing() {
+    crate::test_support::run(async {
+        let w = matching_world(&["FR-SBDU"]);
+        let b = agency("FR-SBDU");
+        let key = Arc::new(OprfKey::generate(1));
+        assert!(matches!(w.sync.pull(&b).await, Err(ReplicaError::Peer(_))));
+        w.peers.add(
+            &b,
+            crate::exchange::fake::FakePeer {
+                index: two_deltas(&key, false),
+                break_stream_after: Some(1),
+                ..honest_peer(&key)
+            },
+        );
+        assert!(matches!(w.sync.pull(&b).await, Err(ReplicaError::Peer(_))));
+        assert_eq!(w.replicas.cursor(&b).unwrap(), 0);
+        assert!(w.replicas.get(&b).is_none());
+    });
+}
+
+#[test]
+fn a_lying_peers_deltas_are_refused_whole() {
+    crate::test_support::run(async {
+        let w = matching_world(&["FR-SBDU"]);
+        let b = agency("FR-SBDU");
+        let key = Arc::new(OprfKey::generate(1));
+        type Lie = Box<dyn Fn(&mut Vec<IndexDelta>)>;
+        let cases: [(&str, Lie); 4] = [
+            (
+                "public key is not 32 bytes",
+                Box::new(|d| d[0].public_key.truncate(31)),
+            ),
+            (
+                "the key changed without a reset",
+                Box::new(|d| d[1].public_key = OprfKey::generate(1).public_key_bytes().to_vec()),
+            ),
+            (
+                "a removed row id is not 40 bytes",
+                Box::new(|d| d[1].removes = vec![vec![1; 39]]),
+            ),
+            (
+                "index entry bytes are malformed",
+                Box::new(|d| d[1].adds[0].truncate(20)),
+            ),
+        ];
+        for (problem, lie) in cases {
+            let mut deltas = two_deltas(&key, false);
+            lie(&mut deltas);
+            w.peers.add(
+                &b,
+                crate::exchange::fake::FakePeer {
+                    index: deltas,
+                    ..honest_peer(&key)
+                },
+            );
+            let err = w.sync.pull(&b).await.unwrap_err();
+            assert!(
+                matches!(&err, ReplicaError::Malformed { problem: p, .. } if p.contains(problem)),
+                "{problem}: {err}"
+            );
+            assert_eq!(w.replicas.cursor(&b).unwrap(), 0, "{problem}");
+            assert!(w.replicas.get(&b).is_none(), "{problem}");
+        }
+    });
+}
+
+#[test]
+fn a_slow_peer_is_waited_for() {
+    crate::test_support::run_paused(async {
+        let w = matching_world(&["FR-SBDU"]);
+        let b = agency("FR-SBDU");
+        let key = Arc::new(OprfKey::generate(1));
+        w.peers.add(
+            &b,
+            crate::exchange::fake::FakePeer {
+                index: two_deltas(&key, false),
+                delay: std::time::Duration::from_secs(30),
+                ..honest_peer(&key)
+            },
+        );
+        let started = tokio::time::Instant::now();
+        assert!(w.sync.pull(&b).await.unwrap() > 0);
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(30));
+    });
 }
 
 /// A row of made-up bytes: tag from `n`, nonce from `n`.
