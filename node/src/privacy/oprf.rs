@@ -25,7 +25,6 @@
 //! `voprf`.
 
 use std::fmt;
-
 use std::sync::{Arc, Mutex, PoisonError};
 
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoBasepointTable, RistrettoPoint};
