@@ -136,18 +136,40 @@ pub async fn blind_chunks(keys: &[String]) -> Result<BlindedChunks, ScreenError>
         .map(<[String]>::to_vec)
         .collect();
     tokio::task::spawn_blocking(move || {
-        chunks
-            .iter()
-            .map(|chunk| {
-                let refs: Vec<&[u8]> = chunk.iter().map(String::as_bytes).collect();
-                let (state, blinded) = privacy::blind(&refs).map_err(ScreenError::Blind)?;
-                let blinded = blinded.iter().map(|b| Bytes::copy_from_slice(b)).collect();
-                Ok((Arc::new(state), Arc::new(blinded)))
-            })
-            .collect()
+        let blind = || {
+            chunks
+                .iter()
+                .map(|chunk| {
+                    let refs: Vec<&[u8]> = chunk.iter().map(String::as_bytes).collect();
+                    let (state, blinded) = privacy::blind(&refs).map_err(ScreenError::Blind)?;
+                    let blinded = blinded.iter().map(|b| Bytes::copy_from_slice(b)).collect();
+                    Ok((Arc::new(state), Arc::new(blinded)))
+                })
+                .collect()
+        };
+        match blind_pool() {
+            Some(pool) => pool.install(blind),
+            None => blind(),
+        }
     })
     .await
     .map_err(|_| ScreenError::Task)?
+}
+
+/// The threads that blind a screening's keys, one per core. A pool of their own: on the
+/// shared pool a screening's blinding would wait in line behind work already there (a
+/// peer's overlap count can hold it for a CPU-second); here the scheduler shares the cores
+/// between the two. None if the pool cannot be made: keys are then blinded on the shared
+/// pool.
+fn blind_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("tessera-blind-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// Has `peer` evaluate the `blinded` chunks, verifying every answer; one result per

@@ -226,8 +226,9 @@ fn blind_with(
     blinds: Vec<Scalar>,
 ) -> Result<(BlindState, Vec<Element>), PrivacyError> {
     check_batch(inputs.len())?;
-    // On every core: blinding comes before any holder can start, so a core left idle here
-    // is time added to every screening.
+    // On every core of the caller's rayon pool (`matching::screen` gives screenings one of
+    // their own): blinding comes before any holder can start, so a core left idle here is
+    // time added to every screening.
     let blinded = inputs
         .par_iter()
         .zip(&blinds)
