@@ -17,6 +17,11 @@
 //!   entry the fuzzy keys score highest: the hardest negatives for this matcher); and
 //!   `script_lookalike`, a UN original-script name against the Latin name of the distinct
 //!   UN entry the fuzzy keys score highest.
+//! * `cross_list`: the same person on two lists — a UN entry's name against the SDN entry
+//!   that carries one of its identity documents (linked by the document number, not by the
+//!   name: the spellings, name order and name length of two real lists), and against it
+//!   `cross_list_lookalike`, the SDN person not so linked, and not born in the same year,
+//!   whom the fuzzy keys score highest.
 //!
 //! Entities are split between `dev` (for tuning) and `test` (to check that what was tuned
 //! generalises) by a seeded hash of their list and id; both sides of a pair come from one
@@ -481,7 +486,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
     // The distinct entry that the fuzzy keys themselves find most alike: the hardest
     // look-alikes for this matcher (drawn with the spec's parameters, whatever is tuned).
     let params = tessera_node::party::FuzzyParams::default();
-    let index = LookalikeIndex::new(
+    let sdn_index = LookalikeIndex::new(
         entries
             .iter()
             .map(|(_, r, _)| named(r.party.kind, &r.party.name))
@@ -492,7 +497,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
     let mut lookalike = Vec::new();
     for &i in &sample {
         let query = named(entries[i].1.party.kind, &entries[i].1.party.name);
-        let best = index.best(&query, &params, |j| {
+        let best = sdn_index.best(&query, &params, |j| {
             j != i && entries[j].0 == entries[i].0 && !same_names(&entries[i].2, &entries[j].2)
         });
         if let Some(j) = best {
@@ -536,7 +541,87 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         }
     }
     take("script_lookalike", script_lookalike, &mut rng);
+
+    // The same person on two lists, as each list writes the name: a UN entry's name against
+    // the SDN entry that carries one of its identity documents (linked by the document's
+    // number, never by the name). Against it, the SDN person the fuzzy keys score highest
+    // that is not linked to the UN entry and not born in the same year.
+    let mut by_document: HashMap<String, BTreeSet<usize>> = HashMap::new();
+    for (j, e) in entries.iter().enumerate() {
+        if e.1.party.kind == PartyKind::Person {
+            for d in document_numbers(&e.1.party) {
+                by_document.entry(d).or_default().insert(j);
+            }
+        }
+    }
+    let mut cross_list = Vec::new();
+    let mut cross_lookalike = Vec::new();
+    for r in sources
+        .un
+        .iter()
+        .filter(|r| r.party.kind == PartyKind::Person)
+    {
+        let linked: BTreeSet<usize> = document_numbers(&r.party)
+            .iter()
+            .filter_map(|d| by_document.get(d))
+            .flatten()
+            .copied()
+            .collect();
+        if linked.is_empty() {
+            continue;
+        }
+        let split = split_of(seed, "un", &r.list_id);
+        let query = named(PartyKind::Person, &r.party.name);
+        for &j in &linked {
+            cross_list.push(Pair {
+                family: "cross_list".into(),
+                positive: true,
+                split,
+                listed: named(PartyKind::Person, &entries[j].1.party.name),
+                query: query.clone(),
+            });
+        }
+        let born = birth_year(&r.party);
+        let best = sdn_index.best(&query, &params, |j| {
+            let other = &entries[j].1.party;
+            !linked.contains(&j)
+                && other.kind == PartyKind::Person
+                && (born.is_none() || birth_year(other) != born)
+        });
+        if let Some(j) = best {
+            cross_lookalike.push(Pair {
+                family: "cross_list_lookalike".into(),
+                positive: false,
+                split,
+                listed: named(PartyKind::Person, &entries[j].1.party.name),
+                query,
+            });
+        }
+    }
+    take("cross_list", cross_list, &mut rng);
+    take("cross_list_lookalike", cross_lookalike, &mut rng);
     pairs
+}
+
+/// A party's identity document numbers, letters and digits only, upper case: those of six
+/// characters or more that hold a digit (shorter ones link unrelated people).
+fn document_numbers(party: &Party) -> BTreeSet<String> {
+    party
+        .ids
+        .iter()
+        .map(|id| {
+            id.value
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_uppercase()
+        })
+        .filter(|v| v.len() >= 6 && v.bytes().any(|b| b.is_ascii_digit()))
+        .collect()
+}
+
+fn birth_year(party: &Party) -> Option<&str> {
+    party.birth_date.as_deref().and_then(|d| d.get(..4))
 }
 
 /// Which keys of a listed party lead to it in a [`LookalikeIndex`].

@@ -505,7 +505,7 @@ fn score_opened<'a>(
         let Some(matched) = fuzzy::score(
             &list,
             &common,
-            query.tokens,
+            query,
             usize::from(record.tokens),
             usize::from(record.slots),
             t,

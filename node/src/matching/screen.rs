@@ -147,29 +147,29 @@ pub async fn blind_chunks(keys: &[String]) -> Result<BlindedChunks, ScreenError>
                 })
                 .collect()
         };
-        match blind_pool() {
-            Some(pool) => pool.install(blind),
-            None => blind(),
-        }
+        on_screen_pool(blind)
     })
     .await
     .map_err(|_| ScreenError::Task)?
 }
 
-/// The threads that blind a screening's keys, one per core. A pool of their own: on the
-/// shared pool a screening's blinding would wait in line behind work already there (a
-/// peer's overlap count can hold it for a CPU-second); here the scheduler shares the cores
-/// between the two. None if the pool cannot be made: keys are then blinded on the shared
-/// pool.
-fn blind_pool() -> Option<&'static rayon::ThreadPool> {
+/// Runs `work` on the threads that do a screening's own arithmetic (blinding its keys,
+/// evaluating them under our own key), one per core. A pool of their own: on the shared
+/// pool a screening would wait in line behind work already there (a peer's overlap count
+/// can hold it for a CPU-second); here the scheduler shares the cores between the two. If
+/// the pool cannot be made, `work` runs on the shared pool.
+pub fn on_screen_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
+    let pool = POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("tessera-blind-{i}"))
+            .thread_name(|i| format!("tessera-screen-{i}"))
             .build()
             .ok()
-    })
-    .as_ref()
+    });
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
 }
 
 /// Has `peer` evaluate the `blinded` chunks, verifying every answer; one result per
@@ -374,7 +374,7 @@ impl Screener {
         }
         let keys = keys.clone();
         tokio::task::spawn_blocking(move || {
-            let (epoch, outputs) = own.index.evaluate(&keys.values)?;
+            let (epoch, outputs) = on_screen_pool(|| own.index.evaluate(&keys.values))?;
             if replica.epoch != epoch {
                 return Err(ScreenError::OtherEpoch);
             }
