@@ -398,6 +398,19 @@ fn glued_article(token: &str) -> Option<&str> {
     phonetic::glued_article(token).filter(|_| !numbered(token))
 }
 
+/// The rest of a one-syllable token written with an initial `CH` (`CHONG` → `ONG`): `CH`,
+/// a run of vowels, then nothing or one of the finals `N`, `NG`, `L`, `M`, `K`, `P`, the shape
+/// of a Korean or Chinese syllable; at most 5 letters.
+fn ch_syllable(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix("CH").filter(|_| token.len() <= 5)?;
+    let vowels = rest
+        .bytes()
+        .take_while(|b| matches!(b, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y'))
+        .count();
+    (vowels > 0 && matches!(&rest[vowels..], "" | "N" | "NG" | "L" | "M" | "K" | "P"))
+        .then_some(rest)
+}
+
 /// Tokens longer than this offer no one-letter deletions (no real name part is; a hostile
 /// one would otherwise cost its length squared).
 pub const MAX_DELETION_LEN: usize = 32;
@@ -464,6 +477,11 @@ fn alternatives(
     // written apart (`AL-ARIFI` loses its `AL` in N7).
     if let Some(name) = glued_article(token) {
         push(Relation::Joined, SPELLED, name);
+    }
+    // A syllable romanised with `CH` in one system and `J` in another (Korean
+    // McCune-Reischauer `CHONG` / Revised `JONG`, Chinese Wade-Giles `CHIN` / pinyin `JIN`).
+    if let Some(rest) = ch_syllable(token) {
+        push(Relation::Spelling, SPELLED, &format!("J{rest}"));
     }
     // A number agrees only as written (exact, joined, initial).
     let spelled = !numbered(token);
@@ -873,6 +891,24 @@ mod tests {
         assert!(sim("Muhammad QADHAFI", "Mohammed GADDAFI", Person).unwrap() > 0.75);
         assert!(sim("ABUDHABI Petroleum", "Abu Dhabi Petroleum", Organisation).is_some());
         assert_eq!(sim("Ivan PETROV", "Sergei PETROV", Person), None);
+    }
+
+    #[test]
+    fn ch_syllables_also_open_as_j() {
+        for (token, rest) in [
+            ("CHONG", "ONG"),
+            ("CHIN", "IN"),
+            ("CHOL", "OL"),
+            ("CHA", "A"),
+        ] {
+            assert_eq!(ch_syllable(token), Some(rest), "{token}");
+        }
+        for token in ["CHECK", "CHARLES", "CH", "CHRIS", "CHONGS", "ACHIN", "CH1N"] {
+            assert_eq!(ch_syllable(token), None, "{token}");
+        }
+        let sim = |q, l| sim(q, l, PartyKind::Person);
+        assert!(sim("PAEK Chong Sam", "PAEK, Jong Sam").is_some_and(|s| s >= 0.7));
+        assert!(sim("KIM Kang Chin", "KIM, Kang Jin").is_some_and(|s| s >= 0.7));
     }
 
     #[test]

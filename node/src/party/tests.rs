@@ -97,6 +97,7 @@ const VECTOR_INPUTS: &[&str] = &[
     r#"{"kind":"person","name":"CHEREVKO, Serhiy Mykolayovych","aliases":["CHEREVKO, Sergey Nikolaevich","Olha Volodymyrivna CHEREVKO"]}"#,
     r#"{"name":"ZHEJIANG WONDER IMP. & EXP. CO., LTD.","aliases":["CLUB DEPORTIVO MORUMBI, A.C."]}"#,
     r#"{"kind":"person","name":"UDIN, Mohd Rafi"}"#,
+    r#"{"kind":"person","name":"PAEK, Chong-sam","aliases":["CHECK, Chin"]}"#,
 ];
 
 /// The vector file is exactly what the inputs below derive: set
