@@ -4,11 +4,13 @@
 //! letters and digits) only; never fails, may return an empty code.
 
 /// Digraphs and trigraphs, longest first, replaced by one code letter.
-const CLUSTERS: [(&str, u8); 14] = [
+const CLUSTERS: [(&str, u8); 16] = [
     ("TSCH", b'S'),
     ("SCH", b'S'),
     ("TCH", b'S'),
     ("DZH", b'K'),
+    ("TS", b'S'),
+    ("TZ", b'S'),
     ("SH", b'S'),
     ("CH", b'S'),
     ("ZH", b'K'),
