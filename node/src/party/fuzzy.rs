@@ -494,7 +494,7 @@ fn alternatives(
         push(Relation::Sound, SOUND, &code);
     }
     if params.consonants && spelled {
-        let skeleton = phonetic::skeleton(token);
+        let skeleton = phonetic::skeleton_of(token, script);
         if skeleton.len() >= 3 {
             let bare = unvocalised(token, script);
             match side {

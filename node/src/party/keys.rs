@@ -325,7 +325,10 @@ pub fn party_keys_with(party: &Party, side: Side, params: &FuzzyParams) -> Party
 /// written without vowels asks for `k` keys, any other for `u` keys. Two names written
 /// with vowels never meet on consonants alone.
 fn consonant_keys(tokens: &[String], script: bool, side: Side, out: &mut Vec<MatchKey>) {
-    let skeletons: Vec<String> = tokens.iter().map(|t| phonetic::skeleton(t)).collect();
+    let skeletons: Vec<String> = tokens
+        .iter()
+        .map(|t| phonetic::skeleton_of(t, script))
+        .collect();
     let mut sorted: Vec<&str> = skeletons
         .iter()
         .map(String::as_str)

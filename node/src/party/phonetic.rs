@@ -67,6 +67,14 @@ pub fn glued_article(token: &str) -> Option<&str> {
 /// each letter coded, separators dropped, and a code equal to the one just before it (with
 /// no separator between) dropped. `X` is coded `KS`.
 pub fn skeleton(token: &str) -> String {
+    skeleton_of(token, false)
+}
+
+/// [`skeleton`] of a token read from a script without vowels (`script`): there two
+/// letters side by side are two consonants with the vowel between them left out (`منان`,
+/// read `MNN`, is `MANAN`; Arabic writes no doubled consonant twice), so neither a run of
+/// one letter nor two equal codes are collapsed.
+pub fn skeleton_of(token: &str, script: bool) -> String {
     // An `ABD` compound (spec N7 b): `ABDJABBAR` is `BD` + `KBR`, as `ABDGBR` from the
     // Arabic. A loop, not a call per `ABD`: a hostile token may repeat it.
     let mut code = String::new();
@@ -77,7 +85,7 @@ pub fn skeleton(token: &str) -> String {
         after_d = rest.starts_with('D');
         name = rest;
     }
-    let rest = name_skeleton(name);
+    let rest = name_skeleton(name, script);
     // `ABDDAIM` is `ABDAIM`: a run of one letter counts once.
     code.push_str(if after_d {
         rest.strip_prefix('D').unwrap_or(&rest)
@@ -88,11 +96,15 @@ pub fn skeleton(token: &str) -> String {
 }
 
 /// [`skeleton`] of a token that is not an `ABD` compound.
-fn name_skeleton(token: &str) -> String {
+fn name_skeleton(token: &str, keep_runs: bool) -> String {
     let token = glued_article(token).unwrap_or(token);
+    let bytes = token.as_bytes();
     let mut letters: Vec<u8> = Vec::with_capacity(token.len());
-    for b in token.bytes() {
-        if letters.last() != Some(&b) {
+    for (k, &b) in bytes.iter().enumerate() {
+        // `الله` writes its doubled lam twice, as Latin does (`KHAIRULLAH`): that run is
+        // one letter in both.
+        let allah = b == b'L' && k > 0 && bytes[k - 1] == b'L' && bytes[k + 1..].starts_with(b"AH");
+        if (keep_runs && !allah) || letters.last() != Some(&b) {
             letters.push(b);
         }
     }
@@ -114,14 +126,14 @@ fn name_skeleton(token: &str) -> String {
             None => prev = None,
             Some(b'X') => {
                 for c in [b'K', b'S'] {
-                    if prev != Some(c) {
+                    if keep_runs || prev != Some(c) {
                         out.push(c);
                     }
                     prev = Some(c);
                 }
             }
             Some(c) => {
-                if prev != Some(c) {
+                if keep_runs || prev != Some(c) {
                     out.push(c);
                 }
                 prev = Some(c);
@@ -144,7 +156,7 @@ pub fn phonetic_debug(tokens: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::skeleton;
+    use super::{skeleton, skeleton_of};
 
     #[test]
     fn families() {
@@ -182,5 +194,17 @@ mod tests {
         );
         assert_eq!(skeleton("AEIOU"), "");
         assert_eq!(skeleton("MAXIM"), "MKSM");
+    }
+
+    #[test]
+    fn tokens_read_from_a_script_without_vowels_keep_their_runs() {
+        // `منان` and `جلال` are read `MNN` and `GLL`: two consonants each, a long vowel
+        // between them left out.
+        assert_eq!(skeleton_of("MNN", true), skeleton("MANAN"));
+        assert_eq!(skeleton_of("GLL", true), skeleton("JALAL"));
+        assert_ne!(skeleton("MNN"), skeleton("MANAN"), "Latin runs collapse");
+        // The doubled lam of `الله` is one letter in both.
+        assert_eq!(skeleton_of("KHYRLLAH", true), skeleton("KHAIRULLAH"));
+        assert_eq!(skeleton_of("BYDLLAH", true), skeleton("UBAIDULLAH"));
     }
 }
