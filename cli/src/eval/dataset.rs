@@ -21,7 +21,8 @@
 //!   that carries one of its identity documents (linked by the document number, not by the
 //!   name: the spellings, name order and name length of two real lists), and against it
 //!   `cross_list_lookalike`, the SDN person not so linked, and not born in the same year,
-//!   whom the fuzzy keys score highest.
+//!   whom the fuzzy keys score highest; and `cross_list_aliases`, the `cross_list` pairs
+//!   with the SDN entry's aliases in the listed party, as an import holds it.
 //!
 //! Entities are split between `dev` (for tuning) and `test` (to check that what was tuned
 //! generalises) by a seeded hash of their list and id; both sides of a pair come from one
@@ -555,6 +556,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
         }
     }
     let mut cross_list = Vec::new();
+    let mut cross_list_aliases = Vec::new();
     let mut cross_lookalike = Vec::new();
     for r in sources
         .un
@@ -580,6 +582,18 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
                 listed: named(PartyKind::Person, &entries[j].1.party.name),
                 query: query.clone(),
             });
+            // The same, with the SDN entry's aliases in the listed party, as an import of
+            // the list holds it.
+            cross_list_aliases.push(Pair {
+                family: "cross_list_aliases".into(),
+                positive: true,
+                split,
+                listed: Party {
+                    aliases: entries[j].1.party.aliases.clone(),
+                    ..named(PartyKind::Person, &entries[j].1.party.name)
+                },
+                query: query.clone(),
+            });
         }
         let born = birth_year(&r.party);
         let best = sdn_index.best(&query, &params, |j| {
@@ -600,6 +614,7 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
     }
     take("cross_list", cross_list, &mut rng);
     take("cross_list_lookalike", cross_lookalike, &mut rng);
+    take("cross_list_aliases", cross_list_aliases, &mut rng);
     pairs
 }
 

@@ -72,7 +72,10 @@ impl PrivateReport {
 
 /// Every `⌈n / limit⌉`-th of the counted pairs (at most `limit`).
 pub fn sample(pairs: &[Pair], limit: usize) -> Vec<&Pair> {
-    let counted: Vec<&Pair> = pairs.iter().filter(|p| p.family != "alias_other").collect();
+    let counted: Vec<&Pair> = pairs
+        .iter()
+        .filter(|p| super::screening::counted(p))
+        .collect();
     let step = counted.len().div_ceil(limit.max(1)).max(1);
     counted.into_iter().step_by(step).take(limit).collect()
 }

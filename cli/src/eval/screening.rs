@@ -137,10 +137,12 @@ pub struct ScreeningReport {
     pub private: Option<super::private::PrivateReport>,
 }
 
-/// Whether a pair counts in the precision/recall figures (`alias_other` is reported
-/// apart: translations and acronyms no name matcher finds).
-fn counted(p: &Pair) -> bool {
-    p.family != "alias_other"
+/// Whether a pair counts in the precision/recall figures. Reported apart: `alias_other`
+/// (translations and acronyms no name matcher finds) and `cross_list_aliases` (the
+/// `cross_list` pairs again, with the listed party's aliases: counted, they would count
+/// one person twice).
+pub fn counted(p: &Pair) -> bool {
+    !matches!(p.family.as_ref(), "alias_other" | "cross_list_aliases")
 }
 
 fn split_name(s: Split) -> String {
