@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use tessera_node::lists::{self, Format, ListRecord};
 use tessera_node::party::normalise::name_tokens;
-use tessera_node::party::{FuzzyParams, Party, PartyKind, Side, party_keys_with};
+use tessera_node::party::{FuzzyParams, Party, PartyKind, Side, birth_year, party_keys_with};
 
 use super::perturb::Perturbation;
 
@@ -595,12 +595,12 @@ pub fn generate(sources: &Sources, seed: u64, sizes: Sizes) -> Vec<Pair> {
                 query: query.clone(),
             });
         }
-        let born = birth_year(&r.party);
+        let year = born(&r.party);
         let best = sdn_index.best(&query, &params, |j| {
             let other = &entries[j].1.party;
             !linked.contains(&j)
                 && other.kind == PartyKind::Person
-                && (born.is_none() || birth_year(other) != born)
+                && (year.is_none() || born(other) != year)
         });
         if let Some(j) = best {
             cross_lookalike.push(Pair {
@@ -635,8 +635,8 @@ fn document_numbers(party: &Party) -> BTreeSet<String> {
         .collect()
 }
 
-fn birth_year(party: &Party) -> Option<&str> {
-    party.birth_date.as_deref().and_then(|d| d.get(..4))
+fn born(party: &Party) -> Option<&str> {
+    party.birth_date.as_deref().and_then(birth_year)
 }
 
 /// Which keys of a listed party lead to it in a [`LookalikeIndex`].

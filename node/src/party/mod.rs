@@ -38,8 +38,8 @@ pub use fuzzy::{Agreement, FuzzyName, FuzzyParams, NameMatch, Relation, Side, Sl
 pub use ids::{IdKey, normalise_id};
 pub use json::keys_json_line;
 pub use keys::{
-    KEY_VERSION, KeyKind, MAX_NAME_TOKENS, MatchKey, PartyKeys, Strength, exact_keys, match_keys,
-    match_keys_with, party_keys, party_keys_with,
+    KEY_VERSION, KeyKind, MAX_NAME_TOKENS, MatchKey, PartyKeys, Strength, birth_year, exact_keys,
+    match_keys, match_keys_with, party_keys, party_keys_with,
 };
 pub use model::*;
 pub use phonetic::phonetic_debug;
