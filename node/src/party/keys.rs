@@ -310,7 +310,7 @@ pub fn party_keys_with(party: &Party, side: Side, params: &FuzzyParams) -> Party
         if params.consonants {
             consonant_keys(&tokens, script, side, &mut exact);
         }
-        let fuzzy = fuzzy_name(i, &tokens, script, side, params);
+        let fuzzy = fuzzy_name(i, &tokens, script, party.kind, side, params);
         seen.push(tokens);
         if !fuzzy.slots.is_empty() {
             names.push(fuzzy);
