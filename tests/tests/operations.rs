@@ -88,12 +88,15 @@ async fn metrics_count_a_sync_body() {
     fed.start(1);
     fed.ready(0).await;
     fed.ready(1).await;
-    // Before anything happened: every counter is there at 0, with its HELP line.
+    // Before anything happened: every counter is there at 0, with its HELP line, and the
+    // gauges once the first sample is taken (a scrape may land in the middle of one).
     let at_start = eventually(Duration::from_secs(10), || async {
+        let text = scrape(ports[1]);
         metric(
-            &scrape(ports[1]),
+            &text,
             &format!("tessera_budget_refusals_total{{peer=\"{A}\"}}"),
         ) == Some(0)
+            && metric(&text, &format!("tessera_sync_lag_notices{{peer=\"{A}\"}}")).is_some()
     })
     .await;
     let b = scrape(ports[1]);

@@ -98,6 +98,8 @@ const VECTOR_INPUTS: &[&str] = &[
     r#"{"name":"ZHEJIANG WONDER IMP. & EXP. CO., LTD.","aliases":["CLUB DEPORTIVO MORUMBI, A.C."]}"#,
     r#"{"kind":"person","name":"UDIN, Mohd Rafi"}"#,
     r#"{"kind":"person","name":"PAEK, Chong-sam","aliases":["CHECK, Chin"]}"#,
+    r#"{"kind":"person","name":"KACHANAVA, Natallia Ivanauna","aliases":["ZEYNABIYYUN, Khozhakhmed"]}"#,
+    r#"{"name":"KOREA SAMMA SHPG CO","aliases":["STATE ADMINISTRATIVE COUNCIL"]}"#,
 ];
 
 /// The vector file is exactly what the inputs below derive: set
