@@ -524,6 +524,18 @@ fn alternatives(
     }
     // A number agrees only as written (exact, joined, initial).
     let spelled = !numbered(token);
+    // `Y` and `I` stand for one vowel or glide in many romanisations (`ZAYD` / `ZAID`,
+    // `SAYF` / `SAIF`); deletions below see one such change, short tokens have none.
+    if let Some((first, rest)) = token.get(..1).zip(token.get(1..))
+        && spelled
+        && rest.contains('Y')
+    {
+        push(
+            Relation::Spelling,
+            SPELLED,
+            &format!("{first}{}", rest.replace('Y', "I")),
+        );
+    }
     // A word of an organisation's name in another form (`PRODUCTIVE` / `PRODUCTION`,
     // `INDUSTRY` / `INDUSTRIES`).
     if let Some(stem) = word_stem(token).filter(|_| spelled && kind != PartyKind::Person) {
@@ -1037,6 +1049,28 @@ mod tests {
         // A word written apart from a third does not join into the one.
         let s = sim("MINO CONGO RIVER", "MINOCONGO", Organisation);
         assert!(s.is_some_and(|s| s < 0.7), "{s:?}");
+    }
+
+    #[test]
+    fn y_and_i_are_one_vowel_even_in_short_names() {
+        use PartyKind::{Organisation, Person};
+        let s = sim("DORDA, Abu Zayd Umar", "DORDA, Abu Zaid", Person);
+        assert!(s.is_some_and(|s| s >= 0.7), "{s:?}");
+        let s = sim(
+            "AL-RA'I SATELLITE CHANNEL",
+            "AL-RA'Y SATELLITE TELEVISION CHANNEL",
+            Organisation,
+        );
+        assert!(s.is_some_and(|s| s >= 0.7), "{s:?}");
+        // A leading `Y` is a consonant: `YAHYA` offers `YAHIA`, not `IAHIA`.
+        let listed = fname("YAHYA", Person, Side::Listed);
+        let values: Vec<&str> = listed.slots[0]
+            .alternatives
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect();
+        assert!(values.contains(&"mk2|t|YAHIA"), "{values:?}");
+        assert!(!values.contains(&"mk2|t|IAHIA"), "{values:?}");
     }
 
     #[test]
