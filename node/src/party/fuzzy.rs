@@ -17,7 +17,7 @@
 //! Must never: log a token, depend on the order of aliases, or panic on any input.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -526,7 +526,7 @@ fn alternatives(
     let spelled = !numbered(token);
     // `Y` and `I` stand for one vowel or glide in many romanisations (`ZAYD` / `ZAID`,
     // `SAYF` / `SAIF`); deletions below see one such change, short tokens have none.
-    if let Some((first, rest)) = token.get(..1).zip(token.get(1..))
+    if let Some((first, rest)) = token.split_at_checked(1)
         && spelled
         && rest.contains('Y')
     {
@@ -865,19 +865,19 @@ pub fn score(
     let mut query_weight = 0.0;
     let mut listed_weight = 0.0;
     let mut weakest = Relation::Exact;
-    // Listed slots used by a join, and how many queried words they took (at most two).
-    let mut joined_slot: BTreeMap<usize, usize> = BTreeMap::new();
+    // Listed slots taken by one join, which a second written word may still join into.
+    let mut open_joins: BTreeSet<usize> = BTreeSet::new();
     for a in &sorted {
         let w = a.relation.weight();
         if used_slot.contains(&a.slot) {
             // Two written words against one (`ALI AKBAR` / `ALIAKBAR`): the second word
             // that joins into a slot a join used counts on its own side.
             if a.relation == Relation::Joined
-                && joined_slot.get(&a.slot) == Some(&1)
+                && open_joins.contains(&a.slot)
                 && used_query.insert(a.query)
             {
                 query_weight += w;
-                joined_slot.insert(a.slot, 2);
+                open_joins.remove(&a.slot);
             }
             continue;
         }
@@ -893,7 +893,7 @@ pub fn score(
         }
         used_slot.insert(a.slot);
         if a.relation == Relation::Joined {
-            joined_slot.insert(a.slot, 1);
+            open_joins.insert(a.slot);
         }
         listed_weight += w;
         weakest = weakest.max(a.relation);
