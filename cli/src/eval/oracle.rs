@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use tessera_node::party::fuzzy::{self, FuzzyName};
-use tessera_node::party::verdict::{NameEvidence, Verdict, verdict};
+use tessera_node::party::verdict::{MEDIUM_WHOLE_QUERY, NameEvidence, Verdict, verdict};
 use tessera_node::party::{MatchKey, Party, PartyKeys, Side, party_keys_with};
 
 use super::dataset::Pair;
@@ -18,6 +18,9 @@ pub struct Scored {
     pub exact: Option<f64>,
     /// The best fuzzy similarity of an opened name, when one opened.
     pub fuzzy: Option<f64>,
+    /// The best fuzzy similarity of an opened name in which the queried name is found
+    /// whole ([`fuzzy::NameMatch::query_whole`]).
+    pub whole: Option<f64>,
 }
 
 impl Scored {
@@ -26,9 +29,12 @@ impl Scored {
         self.exact.is_some() || self.fuzzy.is_some_and(|s| s >= threshold)
     }
 
-    /// Reported as medium or stronger?
+    /// Reported as medium or stronger, with the fuzzy medium boundary at `medium`
+    /// (`MEDIUM_SIMILARITY` in the verdict)?
     pub fn medium(&self, medium: f64) -> bool {
-        self.exact.is_some_and(|s| s >= 0.95) || self.fuzzy.is_some_and(|s| s >= medium)
+        self.exact.is_some_and(|s| s >= 0.95)
+            || self.fuzzy.is_some_and(|s| s >= medium)
+            || self.whole.is_some_and(|s| s >= MEDIUM_WHOLE_QUERY)
     }
 }
 
@@ -78,7 +84,16 @@ pub fn score_parties(query: &Party, listed: &Party, params: &fuzzy::FuzzyParams)
         .iter()
         .map(|n| n.matched.similarity)
         .max_by(f64::total_cmp);
-    Scored { exact, fuzzy }
+    let whole = names
+        .iter()
+        .filter(|n| n.matched.query_whole)
+        .map(|n| n.matched.similarity)
+        .max_by(f64::total_cmp);
+    Scored {
+        exact,
+        fuzzy,
+        whole,
+    }
 }
 
 /// The full report of a pair, as screening shows it.

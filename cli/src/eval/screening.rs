@@ -114,6 +114,10 @@ pub struct MethodReport {
     pub at_default: BTreeMap<String, Quality>,
     /// Medium or stronger only, per split.
     pub medium: BTreeMap<String, Quality>,
+    /// Medium or stronger only with the medium boundary at each threshold of the frontier
+    /// at or above the default (`threshold` is the boundary), per split: the figures
+    /// `MEDIUM_SIMILARITY` is chosen from.
+    pub medium_frontier: BTreeMap<String, Vec<Quality>>,
 }
 
 /// Everything `tessera eval screening` prints and writes as JSON.
@@ -158,6 +162,7 @@ pub fn method_report(method: &str, pairs: &[Pair], scored: &[Scored]) -> MethodR
     let mut frontier = BTreeMap::new();
     let mut at_default = BTreeMap::new();
     let mut medium = BTreeMap::new();
+    let mut medium_frontier = BTreeMap::new();
     for split in [Split::Dev, Split::Test] {
         let of: Vec<(&Pair, &Scored)> = pairs
             .iter()
@@ -176,17 +181,29 @@ pub fn method_report(method: &str, pairs: &[Pair], scored: &[Scored]) -> MethodR
             THRESHOLDS.iter().map(|t| at(*t)).collect(),
         );
         at_default.insert(split_name(split), at(DEFAULT_THRESHOLD));
-        let outcomes: Vec<(bool, bool)> = of
-            .iter()
-            .map(|(p, s)| (p.positive, s.medium(MEDIUM_SIMILARITY)))
-            .collect();
-        medium.insert(split_name(split), Quality::of(&outcomes, MEDIUM_SIMILARITY));
+        let medium_at = |boundary: f64| {
+            let outcomes: Vec<(bool, bool)> = of
+                .iter()
+                .map(|(p, s)| (p.positive, s.medium(boundary)))
+                .collect();
+            Quality::of(&outcomes, boundary)
+        };
+        medium.insert(split_name(split), medium_at(MEDIUM_SIMILARITY));
+        medium_frontier.insert(
+            split_name(split),
+            THRESHOLDS
+                .iter()
+                .filter(|t| **t >= DEFAULT_THRESHOLD - 1e-9)
+                .map(|t| medium_at(*t))
+                .collect(),
+        );
     }
     MethodReport {
         method: method.to_owned(),
         frontier,
         at_default,
         medium,
+        medium_frontier,
     }
 }
 
@@ -234,6 +251,7 @@ pub fn baseline(pair: &Pair) -> Scored {
     Scored {
         exact: equal.then_some(1.0),
         fuzzy: None,
+        whole: None,
     }
 }
 
@@ -307,26 +325,44 @@ impl ScreeningReport {
         }
         for m in &self.methods {
             let _ = writeln!(s, "\n{}: precision / recall", m.method);
-            let _ = writeln!(s, "| threshold | dev P | dev R | test P | test R |");
-            let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+            let _ = writeln!(
+                s,
+                "| threshold | dev P | dev R | test P | test R | as medium boundary: dev P | dev R | test P | test R |"
+            );
+            let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             let dev = &m.frontier["dev"];
             let test = &m.frontier["test"];
+            let boundary = |split: &str, t: f64| {
+                m.medium_frontier[split]
+                    .iter()
+                    .find(|q| (q.threshold - t).abs() < 1e-9)
+                    .map_or_else(|| "| ".to_owned(), Quality::cells)
+            };
             for (d, t) in dev.iter().zip(test) {
                 let mark = if (d.threshold - self.default_threshold).abs() < 1e-9 {
                     " (default)"
+                } else if (d.threshold - MEDIUM_SIMILARITY).abs() < 1e-9 {
+                    " (medium)"
                 } else {
                     ""
                 };
                 let _ = writeln!(
                     s,
-                    "| {:.2}{mark} | {} | {} |",
+                    "| {:.2}{mark} | {} | {} | {} | {} |",
                     d.threshold,
                     d.cells(),
-                    t.cells()
+                    t.cells(),
+                    boundary("dev", d.threshold),
+                    boundary("test", d.threshold)
                 );
             }
             let (dm, tm) = (&m.medium["dev"], &m.medium["test"]);
-            let _ = writeln!(s, "| medium+ only | {} | {} |", dm.cells(), tm.cells());
+            let _ = writeln!(
+                s,
+                "| medium+ only | {} | {} | | | | |",
+                dm.cells(),
+                tm.cells()
+            );
         }
         let _ = writeln!(
             s,
@@ -412,6 +448,7 @@ pub fn report(
         .map(|s| Scored {
             exact: s.exact,
             fuzzy: None,
+            whole: None,
         })
         .collect();
     let methods = vec![

@@ -806,6 +806,9 @@ pub struct NameMatch {
     pub listed_tokens: usize,
     /// The weakest relation among the matched tokens.
     pub weakest: Relation,
+    /// Every token of the queried name is matched, and it has two or more: the queried
+    /// name is found whole in the listed one.
+    pub query_whole: bool,
 }
 
 /// How much the queried name's tokens weigh in a score's denominator. Each counts 1, except
@@ -905,6 +908,7 @@ pub fn score(
         weakest = weakest.max(relation);
         matched_common += 1;
     }
+    let query_whole = query.tokens >= 2 && used_query.len() + matched_common >= query.tokens;
     let query_tokens = query_weight_of(query, &used_query, used_slot.len(), slots, matched_common);
     let total = query_tokens + listed_tokens as f64;
     let similarity = if total > 0.0 {
@@ -918,6 +922,7 @@ pub fn score(
         slots,
         listed_tokens,
         weakest,
+        query_whole,
     })
 }
 
@@ -937,27 +942,27 @@ pub fn open_clear(query: &FuzzyName, listed: &FuzzyName) -> Option<NameMatch> {
     )
 }
 
+/// A name as written, as the fuzzy name of `side` with the default parameters (tests).
+#[cfg(test)]
+pub(crate) fn fname(s: &str, kind: crate::party::PartyKind, side: Side) -> FuzzyName {
+    let tokens = crate::party::normalise::name_tokens(s, kind);
+    fuzzy_name(0, &tokens, false, kind, side, &FuzzyParams::default())
+}
+
+/// A queried name against a listed name, both as written, in the clear (tests).
+#[cfg(test)]
+pub(crate) fn open_text(q: &str, l: &str, kind: crate::party::PartyKind) -> Option<NameMatch> {
+    open_clear(&fname(q, kind, Side::Query), &fname(l, kind, Side::Listed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::party::PartyKind;
     use crate::party::normalise::name_tokens;
 
-    fn fname(s: &str, kind: PartyKind, side: Side) -> FuzzyName {
-        fuzzy_name(
-            0,
-            &name_tokens(s, kind),
-            false,
-            kind,
-            side,
-            &FuzzyParams::default(),
-        )
-    }
-
     fn sim(q: &str, l: &str, kind: PartyKind) -> Option<f64> {
-        let q = fname(q, kind, Side::Query);
-        let l = fname(l, kind, Side::Listed);
-        open_clear(&q, &l).map(|m| m.similarity)
+        open_text(q, l, kind).map(|m| m.similarity)
     }
 
     #[test]
