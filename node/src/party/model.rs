@@ -6,9 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What sort of party a record describes.
+/// What sort of party a record describes. Written in lower case; read as
+/// its `FromStr` reads it (any case, and the names other lists use:
+/// `individual`, `organization`, `entity`, `company`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum PartyKind {
     Person,
     #[default]
@@ -40,6 +42,13 @@ impl std::str::FromStr for PartyKind {
                 "unknown party kind {other:?} (expected person, organisation, vessel or aircraft)"
             )),
         }
+    }
+}
+
+impl TryFrom<String> for PartyKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 
@@ -79,4 +88,38 @@ pub struct Party {
     /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (persons).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(json: &str) -> Result<PartyKind, serde_json::Error> {
+        serde_json::from_str::<Party>(json).map(|p| p.kind)
+    }
+
+    #[test]
+    fn kinds_are_read_by_the_names_other_lists_use_and_written_in_lower_case() {
+        for (written, kind) in [
+            ("person", PartyKind::Person),
+            ("Individual", PartyKind::Person),
+            ("organization", PartyKind::Organisation),
+            ("ENTITY", PartyKind::Organisation),
+            ("company", PartyKind::Organisation),
+            ("Vessel", PartyKind::Vessel),
+        ] {
+            let json = format!(r#"{{"kind":"{written}","name":"N"}}"#);
+            assert_eq!(kind_of(&json).expect(written), kind);
+        }
+        assert_eq!(kind_of(r#"{"name":"N"}"#).unwrap(), PartyKind::Organisation);
+        let err = kind_of(r#"{"kind":"robot","name":"N"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown party kind"), "{err}");
+        let party = Party {
+            kind: PartyKind::Person,
+            name: "N".into(),
+            ..Party::default()
+        };
+        let written = serde_json::to_string(&party).unwrap();
+        assert!(written.contains(r#""kind":"person""#), "{written}");
+    }
 }
