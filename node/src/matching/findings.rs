@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use curve25519_dalek::scalar::Scalar;
 
-use crate::party::fuzzy::{self, FuzzyName, Relation, common_agreements_by, sound_code};
+use crate::party::fuzzy::{
+    self, FuzzyName, Relation, common_agreements_by, sound_code, spelling_forms,
+};
 use crate::party::verdict::{NameEvidence, Verdict, verdict};
 use crate::party::{self, MatchKey, Party, Side};
 use crate::privacy::threshold::{self, CommonDigests, Handle, NameKey, NameRecord, ShareRecord};
@@ -51,19 +53,10 @@ const SPELLING: u8 = b'd';
 /// The sound digest of a number: it has no sound, and this says it is a number.
 const NUMBER: u8 = b'n';
 
-/// The spelling forms of a common token: itself and its one-letter deletions (none for
-/// tokens outside 4 to 32 letters, as in `fuzzy::common_relation`).
-fn spelling_forms(token: &str) -> Vec<String> {
-    if !fuzzy::spelled_common(token) {
-        return Vec::new();
-    }
-    let mut forms: Vec<String> = fuzzy::deletions(token).collect();
-    forms.push(token.to_owned());
-    forms
-}
-
-fn common_digests(key: &NameKey, token: &str) -> CommonDigests {
-    let mut spelling: Vec<_> = spelling_forms(token)
+/// The digests of a listed common token; `stems` as the listed name's
+/// ([`FuzzyName::stems`]).
+fn common_digests(key: &NameKey, token: &str, stems: bool) -> CommonDigests {
+    let mut spelling: Vec<_> = spelling_forms(token, stems)
         .iter()
         .map(|f| key.digest(SPELLING, f))
         .collect();
@@ -80,8 +73,14 @@ fn common_digests(key: &NameKey, token: &str) -> CommonDigests {
     }
 }
 
-/// `fuzzy::common_relation` against a listed common token known by its digests.
-fn sealed_relation(key: &NameKey, query: &str, listed: &CommonDigests) -> Option<Relation> {
+/// `fuzzy::common_relation` against a listed common token known by its digests; `stems`
+/// as the queried name's ([`FuzzyName::stems`]).
+fn sealed_relation(
+    key: &NameKey,
+    query: &str,
+    stems: bool,
+    listed: &CommonDigests,
+) -> Option<Relation> {
     if key.digest(EXACT, query) == listed.exact {
         return Some(Relation::Exact);
     }
@@ -89,7 +88,7 @@ fn sealed_relation(key: &NameKey, query: &str, listed: &CommonDigests) -> Option
         return Some(Relation::Sound);
     }
     if !listed.spelling.is_empty()
-        && spelling_forms(query).iter().any(|f| {
+        && spelling_forms(query, stems).iter().any(|f| {
             listed
                 .spelling
                 .binary_search(&key.digest(SPELLING, f))
@@ -144,7 +143,7 @@ pub fn name_rows(
         common: name
             .common
             .iter()
-            .map(|c| common_digests(&key, c))
+            .map(|c| common_digests(&key, c, name.stems))
             .collect(),
         label_key: *label_key,
     };
@@ -499,7 +498,7 @@ fn score_opened<'a>(
             .collect();
         let common = |used: &BTreeSet<usize>| {
             common_agreements_by(query, used, &record.common, |q, c| {
-                sealed_relation(name_key, q, c)
+                sealed_relation(name_key, q, query.stems, c)
             })
         };
         let Some(matched) = fuzzy::score(

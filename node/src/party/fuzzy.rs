@@ -134,6 +134,10 @@ pub struct FuzzyName {
     pub common: Vec<String>,
     /// Slots a querier must cover to open the name.
     pub threshold: usize,
+    /// Whether the name's words also agree by their stems ([`word_stem`]): every name but
+    /// a person's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stems: bool,
 }
 
 /// The tuning of the fuzzy keys. [`FuzzyParams::default`] is the spec; other values exist
@@ -650,28 +654,43 @@ pub fn fuzzy_name(
         threshold,
         common: tokens.iter().filter(|t| !slotted(t)).cloned().collect(),
         slots,
+        stems: kind != PartyKind::Person,
     }
 }
 
 /// Whether two tokens agree as a common token is checked once a name is opened: equal,
-/// equal in sound code, or one letter apart.
-pub fn common_relation(query: &str, listed: &str) -> Option<Relation> {
+/// equal in sound code, or sharing a spelling form ([`spelling_forms`]: one letter
+/// apart, or the same stem when both names stem their words). `stems` says whether the
+/// queried and the listed name stem their words ([`FuzzyName::stems`]).
+pub fn common_relation(query: &str, listed: &str, stems: (bool, bool)) -> Option<Relation> {
     if query == listed {
         return Some(Relation::Exact);
     }
     if sound_code(query) == sound_code(listed) {
         return Some(Relation::Sound);
     }
-    if spelled_common(query) && spelled_common(listed) {
-        let q: BTreeSet<String> = deletions(query).chain([query.to_owned()]).collect();
-        if deletions(listed)
-            .chain([listed.to_owned()])
-            .any(|d| q.contains(&d))
-        {
-            return Some(Relation::Spelling);
-        }
+    let q: BTreeSet<String> = spelling_forms(query, stems.0).into_iter().collect();
+    if spelling_forms(listed, stems.1)
+        .iter()
+        .any(|f| q.contains(f))
+    {
+        return Some(Relation::Spelling);
     }
     None
+}
+
+/// The spelling forms of a common token: itself, its one-letter deletions and, when
+/// `stems`, its stem ([`word_stem`]); none for a token outside [`spelled_common`].
+pub fn spelling_forms(token: &str, stems: bool) -> Vec<String> {
+    if !spelled_common(token) {
+        return Vec::new();
+    }
+    let mut forms: Vec<String> = deletions(token).collect();
+    forms.push(token.to_owned());
+    if stems && let Some(stem) = word_stem(token) {
+        forms.push(stem.to_owned());
+    }
+    forms
 }
 
 /// Whether a common token takes part in the spelling relation: 4 to
@@ -721,9 +740,12 @@ pub fn numbered(token: &str) -> bool {
 pub fn common_agreements(
     query: &FuzzyName,
     used: &BTreeSet<usize>,
-    listed_common: &[String],
+    listed: &FuzzyName,
 ) -> Vec<Relation> {
-    common_agreements_by(query, used, listed_common, |q, c| common_relation(q, c))
+    let stems = (query.stems, listed.stems);
+    common_agreements_by(query, used, &listed.common, |q, c| {
+        common_relation(q, c, stems)
+    })
 }
 
 /// [`common_agreements`] against listed common tokens known only through `relation`
@@ -934,7 +956,7 @@ pub fn open_clear(query: &FuzzyName, listed: &FuzzyName) -> Option<NameMatch> {
     }
     score(
         &coverage(query, listed),
-        &|used| common_agreements(query, used, &listed.common),
+        &|used| common_agreements(query, used, listed),
         query,
         listed.tokens,
         listed.slots.len(),
@@ -1036,6 +1058,16 @@ mod tests {
             Organisation,
         );
         assert!(s.is_some_and(|s| s >= 0.85), "{s:?}");
+        // Common words agree by their stems too, once the name is opened.
+        let s = sim("DAEWON INDUSTRY COMPANY", "DAEWON INDUSTRIES", Organisation);
+        assert!(s.is_some_and(|s| s >= 0.85), "{s:?}");
+        let (a, b) = ("ADMINISTRATIVE", "ADMINISTRATION");
+        assert_eq!(
+            common_relation(a, b, (true, true)),
+            Some(Relation::Spelling)
+        );
+        assert_eq!(common_relation(a, b, (false, true)), None);
+        assert!(!fname("DAEWON, Industries", Person, Side::Listed).stems);
         // A person's name has no word forms: `ROSALES` is not `ROSALIE`.
         let person = fname("ROSALES, Maria", Person, Side::Listed);
         assert!(
@@ -1249,8 +1281,11 @@ mod tests {
         assert_eq!(sound_code("78846"), "78846");
         assert_ne!(sound_code("78846"), sound_code("78466"));
         assert!(!spelled_common("78846"));
-        assert_eq!(common_relation("78846", "78846"), Some(Relation::Exact));
-        assert_eq!(common_relation("78845", "78846"), None);
+        assert_eq!(
+            common_relation("78846", "78846", (true, true)),
+            Some(Relation::Exact)
+        );
+        assert_eq!(common_relation("78845", "78846", (true, true)), None);
         // One digit apart is another aircraft, another vessel, another plant.
         assert!(sim("RA-78845", "RA-78846", Aircraft).is_none_or(|s| s < 0.7));
         assert_eq!(sim("YV2943", "YV2984", Aircraft), None);

@@ -187,6 +187,7 @@ fn the_private_answer_equals_the_clear_one() {
         person("Ivan PETROV"),
         org("Mining Enterprise No 2", "KP"),
         org("Fu Yuan Yu 7862", "CN"),
+        org("Daewon Industries", "KP"),
     ];
     let queries = vec![
         person("Artyom SAMOILOV"),
@@ -204,6 +205,8 @@ fn the_private_answer_equals_the_clear_one() {
         org("Mining Enterprise No 1", "CN"),
         org("Fu Yuan Yu 8652", "KR"),
         org("Fu Yuan Yu", "KR"),
+        // A common word by its stem.
+        org("Daewon Industry Company", "CN"),
     ];
     let lookup = index(&key, &listed);
     let mut reported = 0;
@@ -226,37 +229,50 @@ fn the_private_answer_equals_the_clear_one() {
     }
     assert!(clear(&queries[10], &listed[5]).is_some());
     assert!(clear(&queries[13], &listed[6]).is_some());
+    let stem = clear(&queries[14], &listed[7]).expect("reported");
+    assert!(stem.score >= 0.85, "{stem:?}");
 }
 
 #[test]
 fn common_tokens_count_through_their_digests_only() {
     let (secret, _) = threshold::split(1, 1).unwrap();
     let key = NameKey::derive(&secret, &threshold::handle());
-    let trading = common_digests(&key, "TRADING");
+    let trading = common_digests(&key, "TRADING", true);
     assert_eq!(
-        sealed_relation(&key, "TRADING", &trading),
+        sealed_relation(&key, "TRADING", true, &trading),
         Some(Relation::Exact)
     );
     assert_eq!(
-        sealed_relation(&key, "TRADIG", &trading),
+        sealed_relation(&key, "TRADIG", true, &trading),
         Some(Relation::Spelling)
     );
-    assert_eq!(sealed_relation(&key, "BANK", &trading), None);
+    assert_eq!(sealed_relation(&key, "BANK", true, &trading), None);
     for (q, l) in [
         ("TRADING", "TRADING"),
         ("TRADNG", "TRADING"),
         ("LLC", "LTD"),
+        ("INDUSTRY", "INDUSTRIES"),
+        ("ADMINISTRATIVE", "ADMINISTRATION"),
     ] {
-        assert_eq!(
-            sealed_relation(&key, q, &common_digests(&key, l)),
-            fuzzy::common_relation(q, l),
-            "{q} / {l}"
-        );
+        for stems in [(true, true), (true, false), (false, true), (false, false)] {
+            assert_eq!(
+                sealed_relation(&key, q, stems.0, &common_digests(&key, l, stems.1)),
+                fuzzy::common_relation(q, l, stems),
+                "{q} / {l} {stems:?}"
+            );
+        }
     }
+    // Words of one stem agree only when both names stem their words (not persons').
+    let listed = |stems| common_digests(&key, "ADMINISTRATION", stems);
+    let relation =
+        |stems: (bool, bool)| sealed_relation(&key, "ADMINISTRATIVE", stems.0, &listed(stems.1));
+    assert_eq!(relation((true, true)), Some(Relation::Spelling));
+    assert_eq!(relation((false, true)), None);
+    assert_eq!(relation((true, false)), None);
     // Under another name's key the digests say nothing.
     let (other, _) = threshold::split(1, 1).unwrap();
     let key2 = NameKey::derive(&other, &threshold::handle());
-    assert_eq!(sealed_relation(&key2, "TRADING", &trading), None);
+    assert_eq!(sealed_relation(&key2, "TRADING", true, &trading), None);
 }
 
 /// A hostile holder's rows cost bounded work: shares claiming more slots than a name can
