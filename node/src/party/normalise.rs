@@ -29,11 +29,12 @@ pub fn name_tokens_with(name: &str, kind: PartyKind, backend: Backend) -> Vec<St
     if kind == PartyKind::Person {
         cleaned = rotate_surname_first(&cleaned);
     }
+    let script = super::fuzzy::unvocalised_script(&cleaned);
     let mut tokens = tokens_of_ascii(&translit::to_ascii(&cleaned, backend));
     // N7-N9 until nothing changes (each pass only removes or joins tokens, so this ends),
     // never letting a pass empty the name.
     loop {
-        let next = reduce(&tokens, kind);
+        let next = reduce(&tokens, kind, script);
         if next == tokens || next.is_empty() {
             break;
         }
@@ -48,14 +49,15 @@ pub fn name_tokens_with(name: &str, kind: PartyKind, backend: Backend) -> Vec<St
 }
 
 /// One pass of N7-N9: Arabic rules, `THE`/`AND`, honorifics (persons) or legal forms
-/// (others), then one-letter tokens joined again.
-fn reduce(tokens: &[String], kind: PartyKind) -> Vec<String> {
+/// (others), then one-letter tokens joined again. `script`: the name was written in a
+/// script without vowels (only the tables' entries so written are removed).
+fn reduce(tokens: &[String], kind: PartyKind, script: bool) -> Vec<String> {
     let mut t = arabic_rules(tokens);
     t.retain(|x| x != "THE" && x != "AND");
     let stripped = if kind == PartyKind::Person {
-        honorifics::strip(&t)
+        honorifics::strip(&t, script)
     } else {
-        legal_forms::strip(&t)
+        legal_forms::strip(&t, script)
     };
     join_single_letters(stripped.unwrap_or(t))
 }
@@ -241,6 +243,18 @@ mod tests {
 
     fn n(s: &str, k: PartyKind) -> String {
         name_tokens(s, k).join(" ")
+    }
+
+    #[test]
+    fn a_name_written_without_vowels_loses_only_titles_written_so() {
+        use PartyKind::*;
+        // `عمر` (Omar) is `MR` and `جان` (Jan) `GN` once transliterated: no `Mr`, no `Г-н`.
+        assert_eq!(n("محمد عمر غلام نبی", Person), "MAHMD MR GHLM NBY");
+        assert_eq!(n("احمد جان", Person), "AHMD GN");
+        assert_eq!(n("Mr Omar KHAN", Person), "OMAR KHAN");
+        // Titles written in the name's own script still go.
+        assert_eq!(n("الشيخ محمد عمر", Person), "MAHMD MR");
+        assert_eq!(n("شركة النور", Organisation), "NWR");
     }
 
     #[test]

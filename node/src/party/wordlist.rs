@@ -16,6 +16,21 @@ pub fn entries(text: &str) -> impl Iterator<Item = Vec<String>> + '_ {
         .map(|l| basic_tokens(l, Backend::AnyAscii))
 }
 
+/// The lines of a table written in a script without vowels (Arabic, Hebrew, ...), and its
+/// comments: the only entries removed from a name written in such a script. Transliterated
+/// without its vowels, `عمر` (Omar) is `MR` and `اب` is `AB`: they are no `Mr` and no
+/// Swedish `AB`.
+pub fn script_lines(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || super::fuzzy::unvocalised_script(line) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Token sequences keyed by their first token, longest first.
 pub struct SeqTable {
     by_first: HashMap<String, Vec<Vec<String>>>,
