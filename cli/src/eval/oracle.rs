@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use tessera_node::party::fuzzy::{self, FuzzyName};
-use tessera_node::party::verdict::{MEDIUM_WHOLE_QUERY, NameEvidence, Verdict, verdict};
+use tessera_node::party::verdict::{NameEvidence, Verdict, fuzzy_medium, verdict};
 use tessera_node::party::{MatchKey, Party, PartyKeys, Side, party_keys_with};
 
 use super::dataset::Pair;
@@ -33,8 +33,8 @@ impl Scored {
     /// (`MEDIUM_SIMILARITY` in the verdict)?
     pub fn medium(&self, medium: f64) -> bool {
         self.exact.is_some_and(|s| s >= 0.95)
-            || self.fuzzy.is_some_and(|s| s >= medium)
-            || self.whole.is_some_and(|s| s >= MEDIUM_WHOLE_QUERY)
+            || self.fuzzy.is_some_and(|s| fuzzy_medium(s, false, medium))
+            || self.whole.is_some_and(|s| fuzzy_medium(s, true, medium))
     }
 }
 

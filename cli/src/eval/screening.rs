@@ -169,32 +169,35 @@ pub fn method_report(method: &str, pairs: &[Pair], scored: &[Scored]) -> MethodR
             .zip(scored)
             .filter(|(p, _)| p.split == split && counted(p))
             .collect();
-        let at = |t: f64| {
+        // Quality when `decided(score, t)` says a pair is reported (or medium) at `t`.
+        let quality = |t: f64, decided: fn(&Scored, f64) -> bool| {
             let outcomes: Vec<(bool, bool)> = of
                 .iter()
-                .map(|(p, s)| (p.positive, s.reported(t)))
+                .map(|(p, s)| (p.positive, decided(s, t)))
                 .collect();
             Quality::of(&outcomes, t)
         };
         frontier.insert(
             split_name(split),
-            THRESHOLDS.iter().map(|t| at(*t)).collect(),
-        );
-        at_default.insert(split_name(split), at(DEFAULT_THRESHOLD));
-        let medium_at = |boundary: f64| {
-            let outcomes: Vec<(bool, bool)> = of
+            THRESHOLDS
                 .iter()
-                .map(|(p, s)| (p.positive, s.medium(boundary)))
-                .collect();
-            Quality::of(&outcomes, boundary)
-        };
-        medium.insert(split_name(split), medium_at(MEDIUM_SIMILARITY));
+                .map(|t| quality(*t, Scored::reported))
+                .collect(),
+        );
+        at_default.insert(
+            split_name(split),
+            quality(DEFAULT_THRESHOLD, Scored::reported),
+        );
+        medium.insert(
+            split_name(split),
+            quality(MEDIUM_SIMILARITY, Scored::medium),
+        );
         medium_frontier.insert(
             split_name(split),
             THRESHOLDS
                 .iter()
                 .filter(|t| **t >= DEFAULT_THRESHOLD - 1e-9)
-                .map(|t| medium_at(*t))
+                .map(|t| quality(*t, Scored::medium))
                 .collect(),
         );
     }

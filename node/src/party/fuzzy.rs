@@ -453,6 +453,12 @@ pub fn word_stem(token: &str) -> Option<&str> {
     })
 }
 
+/// Whether the names of a party of `kind` have word forms ([`word_stem`]): every kind's
+/// but a person's (`ROSALES` is no form of `ROSALIE`).
+fn stems_words(kind: PartyKind) -> bool {
+    kind != PartyKind::Person
+}
+
 /// Tokens longer than this offer no one-letter deletions (no real name part is; a hostile
 /// one would otherwise cost its length squared).
 pub const MAX_DELETION_LEN: usize = 32;
@@ -542,7 +548,7 @@ fn alternatives(
     }
     // A word of an organisation's name in another form (`PRODUCTIVE` / `PRODUCTION`,
     // `INDUSTRY` / `INDUSTRIES`).
-    if let Some(stem) = word_stem(token).filter(|_| spelled && kind != PartyKind::Person) {
+    if let Some(stem) = word_stem(token).filter(|_| spelled && stems_words(kind)) {
         push(Relation::Spelling, SPELLED, stem);
     }
     if spelled && (params.deletion_min_len..=MAX_DELETION_LEN).contains(&token.len()) {
@@ -654,7 +660,7 @@ pub fn fuzzy_name(
         threshold,
         common: tokens.iter().filter(|t| !slotted(t)).cloned().collect(),
         slots,
-        stems: kind != PartyKind::Person,
+        stems: stems_words(kind),
     }
 }
 
@@ -966,14 +972,14 @@ pub fn open_clear(query: &FuzzyName, listed: &FuzzyName) -> Option<NameMatch> {
 
 /// A name as written, as the fuzzy name of `side` with the default parameters (tests).
 #[cfg(test)]
-pub(crate) fn fname(s: &str, kind: crate::party::PartyKind, side: Side) -> FuzzyName {
+pub(crate) fn fname(s: &str, kind: PartyKind, side: Side) -> FuzzyName {
     let tokens = crate::party::normalise::name_tokens(s, kind);
     fuzzy_name(0, &tokens, false, kind, side, &FuzzyParams::default())
 }
 
 /// A queried name against a listed name, both as written, in the clear (tests).
 #[cfg(test)]
-pub(crate) fn open_text(q: &str, l: &str, kind: crate::party::PartyKind) -> Option<NameMatch> {
+pub(crate) fn open_text(q: &str, l: &str, kind: PartyKind) -> Option<NameMatch> {
     open_clear(&fname(q, kind, Side::Query), &fname(l, kind, Side::Listed))
 }
 

@@ -4,28 +4,24 @@
 
 use std::sync::OnceLock;
 
-use super::wordlist::{self, SeqTable};
+use super::wordlist::ByScript;
 
 /// The table as shipped: one title per line, any script.
 pub const HONORIFICS_TXT: &str = include_str!("honorifics.txt");
 
-pub fn table() -> &'static SeqTable {
-    static TABLE: OnceLock<SeqTable> = OnceLock::new();
-    TABLE.get_or_init(|| SeqTable::parse(HONORIFICS_TXT))
+fn tables() -> &'static ByScript {
+    static TABLES: OnceLock<ByScript> = OnceLock::new();
+    TABLES.get_or_init(|| ByScript::parse(HONORIFICS_TXT))
 }
 
-/// The entries written in a script without vowels ([`wordlist::script_lines`]).
-pub fn script_table() -> &'static SeqTable {
-    static TABLE: OnceLock<SeqTable> = OnceLock::new();
-    TABLE.get_or_init(|| SeqTable::parse(&wordlist::script_lines(HONORIFICS_TXT)))
+/// The whole table (tests).
+#[cfg(test)]
+pub fn table() -> &'static super::wordlist::SeqTable {
+    tables().for_name(false)
 }
 
 /// Removes honorifics; `None` when there was none. `script`: the name was written in a
 /// script without vowels, and only the table's entries so written are removed.
 pub fn strip(tokens: &[String], script: bool) -> Option<Vec<String>> {
-    if script {
-        script_table().strip(tokens)
-    } else {
-        table().strip(tokens)
-    }
+    tables().for_name(script).strip(tokens)
 }

@@ -4,29 +4,25 @@
 
 use std::sync::OnceLock;
 
-use super::wordlist::{self, SeqTable};
+use super::wordlist::ByScript;
 
 /// The table as shipped: one legal form per line, any script.
 pub const LEGAL_FORMS_TXT: &str = include_str!("legal_forms.txt");
 
-pub fn table() -> &'static SeqTable {
-    static TABLE: OnceLock<SeqTable> = OnceLock::new();
-    TABLE.get_or_init(|| SeqTable::parse(LEGAL_FORMS_TXT))
+fn tables() -> &'static ByScript {
+    static TABLES: OnceLock<ByScript> = OnceLock::new();
+    TABLES.get_or_init(|| ByScript::parse(LEGAL_FORMS_TXT))
 }
 
-/// The entries written in a script without vowels ([`wordlist::script_lines`]).
-pub fn script_table() -> &'static SeqTable {
-    static TABLE: OnceLock<SeqTable> = OnceLock::new();
-    TABLE.get_or_init(|| SeqTable::parse(&wordlist::script_lines(LEGAL_FORMS_TXT)))
+/// The whole table (tests).
+#[cfg(test)]
+pub fn table() -> &'static super::wordlist::SeqTable {
+    tables().for_name(false)
 }
 
 /// Removes legal forms, also misspelt by one letter in a word of 7 letters or more
 /// (`LIMITED LIABILTY COMPANY`); `None` when there was none. `script`: the name was written
 /// in a script without vowels, and only the table's entries so written are removed.
 pub fn strip(tokens: &[String], script: bool) -> Option<Vec<String>> {
-    if script {
-        script_table().strip_misspelt(tokens)
-    } else {
-        table().strip_misspelt(tokens)
-    }
+    tables().for_name(script).strip_misspelt(tokens)
 }

@@ -90,12 +90,18 @@ fn exact(key: &MatchKey) -> (f64, String) {
 /// The strength of a fuzzy name match: medium at [`MEDIUM_SIMILARITY`], or at
 /// [`MEDIUM_WHOLE_QUERY`] when the queried name is found whole in the listed one; else weak.
 pub fn fuzzy_strength(m: &NameMatch) -> Strength {
-    let s = m.similarity;
-    if s >= MEDIUM_SIMILARITY || (m.query_whole && s >= MEDIUM_WHOLE_QUERY) {
+    if fuzzy_medium(m.similarity, m.query_whole, MEDIUM_SIMILARITY) {
         Strength::Medium
     } else {
         Strength::Weak
     }
+}
+
+/// Whether a fuzzy match of similarity `s` is medium with the boundary at `medium`
+/// (`MEDIUM_SIMILARITY`; the evaluation moves it); `query_whole` as
+/// [`NameMatch::query_whole`].
+pub fn fuzzy_medium(s: f64, query_whole: bool, medium: f64) -> bool {
+    s >= medium || (query_whole && s >= MEDIUM_WHOLE_QUERY)
 }
 
 /// The words of a fuzzy name match.

@@ -16,19 +16,32 @@ pub fn entries(text: &str) -> impl Iterator<Item = Vec<String>> + '_ {
         .map(|l| basic_tokens(l, Backend::AnyAscii))
 }
 
-/// The lines of a table written in a script without vowels (Arabic, Hebrew, ...), and its
-/// comments: the only entries removed from a name written in such a script. Transliterated
-/// without its vowels, `عمر` (Omar) is `MR` and `اب` is `AB`: they are no `Mr` and no
-/// Swedish `AB`.
-pub fn script_lines(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.lines() {
-        if line.trim_start().starts_with('#') || super::fuzzy::unvocalised_script(line) {
-            out.push_str(line);
-            out.push('\n');
+/// A table of words to remove from names, and the part of it a name written in a script
+/// without vowels (Arabic, Hebrew, ...) uses: the lines written in such a script.
+/// Transliterated without its vowels, `عمر` (Omar) is `MR` and `اب` is `AB`: they are no
+/// `Mr` and no Swedish `AB`.
+pub struct ByScript {
+    all: SeqTable,
+    unvocalised: SeqTable,
+}
+
+impl ByScript {
+    pub fn parse(text: &str) -> Self {
+        let unvocalised: String = text
+            .lines()
+            .filter(|l| super::fuzzy::unvocalised_script(l))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        Self {
+            all: SeqTable::parse(text),
+            unvocalised: SeqTable::parse(&unvocalised),
         }
     }
-    out
+
+    /// The table for a name; `script`: the name was written in a script without vowels.
+    pub fn for_name(&self, script: bool) -> &SeqTable {
+        if script { &self.unvocalised } else { &self.all }
+    }
 }
 
 /// Token sequences keyed by their first token, longest first.
